@@ -1,0 +1,28 @@
+//! Command orchestration: load, compute, render, decide the status. No arithmetic and no
+//! formatting live here; those belong to `forecast` and `report`.
+
+mod plan;
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command};
+use crate::pricing::Pricing;
+use crate::{report, Error, Status};
+
+pub fn run(cli: Cli) -> Result<Status, Error> {
+    let global = &cli.global;
+    match &cli.command {
+        Command::Plan(args) => plan::run(global, args, false),
+        Command::Check(args) => plan::run(global, args, true),
+        Command::Prices => {
+            let pricing = Pricing::load(global.pricing.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            report::prices(&mut out, global.format, &pricing)?;
+            out.flush()?;
+            Ok(Status::Ok)
+        }
+        Command::Balance => Err(Error::Usage {
+            message: "budget balance needs the live API client, which this build does not include yet".into(),
+        }),
+    }
+}

@@ -1,0 +1,61 @@
+//! The top-level error and its exit code: the one place failures become exit statuses.
+
+use crate::forecast::ForecastError;
+use crate::pricing::PricingError;
+use crate::workflow::WorkflowError;
+
+/// Exit status of a run that did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Fits, or no balance to compare with.
+    Ok,
+    /// Over budget (or the balance runs out before the period ends).
+    OverBudget,
+    /// The exit code of a command run by `gate`.
+    Child(u8),
+}
+
+impl Status {
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Ok => 0,
+            Self::OverBudget => 1,
+            Self::Child(code) => code,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Workflows(Vec<WorkflowError>),
+    #[error(transparent)]
+    Forecast(#[from] ForecastError),
+    #[error("{message}")]
+    Usage { message: String },
+    #[error("balance unknown: set SERANKING_API_KEY or pass --units-left")]
+    BalanceUnknown,
+    #[error("cannot write output: {reason}")]
+    Output { reason: String },
+}
+
+impl Error {
+    /// 2 for bad input, 3 when the balance cannot be known, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Pricing(_) | Self::Workflows(_) | Self::Forecast(_) | Self::Usage { .. } => 2,
+            Self::BalanceUnknown => 3,
+            Self::Output { .. } => 1,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Output {
+            reason: crate::io_reason(&e),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The arithmetic: workflow × pricing → requests, records and units, per step and in total,
+//! and the verdict against a balance.
+//!
+//! Pure and exact: unit counts are `u64` with checked arithmetic (an overflow is an error naming
+//! the step, never a wrap or a panic) and money is `Decimal`. No I/O of any kind.
+
+mod verdict;
+
+pub use verdict::{assess, Assessment, Balance, BalanceSource, BalanceView, OverageCost, OverMaxUnits, Verdict};
+
+use std::path::PathBuf;
+
+use crate::pricing::{Per, RecordKind};
+use crate::workflow::{Step, Workflow};
+
+/// The cost of one step.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StepForecast {
+    pub name: String,
+    pub endpoint: String,
+    pub per: Per,
+    pub unit_cost: u64,
+    pub targets: u64,
+    /// Regional databases the step runs against (1 when the endpoint takes none).
+    pub sources: u64,
+    pub repeat: u64,
+    pub requests: u64,
+    pub records: u64,
+    pub units: u64,
+    pub units_expected: u64,
+}
+
+/// The cost of one workflow.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WorkflowForecast {
+    pub name: String,
+    pub path: PathBuf,
+    pub steps: Vec<StepForecast>,
+    pub requests: u64,
+    pub records: u64,
+    pub units: u64,
+    pub units_expected: u64,
+    pub duration_seconds: f64,
+    pub max_units: Option<u64>,
+    /// The request rate the duration assumes.
+    pub rps: u32,
+}
+
+/// Sums over several workflows.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub records: u64,
+    pub units: u64,
+    pub units_expected: u64,
+    pub duration_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForecastError {
+    #[error("{path}: step {step} ({name}): the {quantity} overflow{} the largest count (18446744073709551615); reduce targets, rows, sources or repeat", if quantity.ends_with('s') { "" } else { "s" })]
+    StepOverflow {
+        path: String,
+        step: usize,
+        name: String,
+        quantity: &'static str,
+    },
+    #[error("{path}: the workflow's total {quantity} overflow the largest count (18446744073709551615); split the workflow")]
+    TotalOverflow { path: String, quantity: &'static str },
+    #[error("the total {quantity} of all workflows overflow the largest count (18446744073709551615); plan them separately")]
+    PlanOverflow { quantity: &'static str },
+}
+
+/// Forecasts one workflow. `default_rps` is the pricing file's rate limit.
+pub fn forecast(workflow: &Workflow, default_rps: u32) -> Result<WorkflowForecast, ForecastError> {
+    let path = workflow.path.display().to_string();
+    let mut steps = Vec::with_capacity(workflow.steps.len());
+    for (i, step) in workflow.steps.iter().enumerate() {
+        let overflow = |quantity| ForecastError::StepOverflow {
+            path: path.clone(),
+            step: i + 1,
+            name: step.name.clone(),
+            quantity,
+        };
+        steps.push(forecast_step(step).map_err(overflow)?);
+    }
+    let total = |quantity: &'static str, pick: fn(&StepForecast) -> u64| {
+        steps
+            .iter()
+            .try_fold(0u64, |sum, s| sum.checked_add(pick(s)))
+            .ok_or(ForecastError::TotalOverflow {
+                path: path.clone(),
+                quantity,
+            })
+    };
+    let requests = total("requests", |s| s.requests)?;
+    let records = total("records", |s| s.records)?;
+    let units = total("units", |s| s.units)?;
+    let units_expected = total("expected units", |s| s.units_expected)?;
+    let rps = workflow.rps.unwrap_or(default_rps).max(1);
+    Ok(WorkflowForecast {
+        name: workflow.name.clone(),
+        path: workflow.path.clone(),
+        requests,
+        records,
+        units,
+        units_expected,
+        duration_seconds: requests as f64 / f64::from(rps),
+        max_units: workflow.max_units,
+        rps,
+        steps,
+    })
+}
+
+/// Sums workflows.
+pub fn totals(workflows: &[WorkflowForecast]) -> Result<Totals, ForecastError> {
+    let sum = |quantity: &'static str, pick: fn(&WorkflowForecast) -> u64| {
+        workflows
+            .iter()
+            .try_fold(0u64, |sum, w| sum.checked_add(pick(w)))
+            .ok_or(ForecastError::PlanOverflow { quantity })
+    };
+    Ok(Totals {
+        requests: sum("requests", |w| w.requests)?,
+        records: sum("records", |w| w.records)?,
+        units: sum("units", |w| w.units)?,
+        units_expected: sum("expected units", |w| w.units_expected)?,
+        duration_seconds: workflows.iter().map(|w| w.duration_seconds).sum(),
+    })
+}
+
+/// The arithmetic table of DESIGN §3. `Err` names the quantity that overflowed.
+fn forecast_step(step: &Step) -> Result<StepForecast, &'static str> {
+    let e = &step.endpoint;
+    let t = step.targets;
+    let s = u64::try_from(step.sources.len().max(1)).map_err(|_| "sources")?;
+    let r = step.repeat;
+    // Runs of the step: once per source, `repeat` times.
+    let runs = s.checked_mul(r).ok_or("requests")?;
+    let mul = |a: u64, b: u64, what| a.checked_mul(b).ok_or(what);
+
+    // Requests and records of one run, worst case and expected.
+    let (requests_one, requests_one_expected, records_one, records_one_expected) = match e.record {
+        RecordKind::Target => {
+            let requests = t.div_ceil(step.batch);
+            (requests, requests, t, t)
+        }
+        RecordKind::Row => {
+            let rows = step.rows.unwrap_or(1);
+            let expected_rows = step.expected_rows.unwrap_or(rows);
+            let limit = step.limit.unwrap_or(rows).max(1);
+            let pages = |rows: u64| if e.paged { rows.div_ceil(limit).max(1) } else { 1 };
+            (
+                mul(t, pages(rows), "requests")?,
+                mul(t, pages(expected_rows), "requests")?,
+                mul(t, rows, "records")?,
+                mul(t, expected_rows, "records")?,
+            )
+        }
+    };
+    let (requests, requests_expected) = match step.calls {
+        Some(calls) => {
+            let requests = mul(calls, runs, "requests")?;
+            (requests, requests)
+        }
+        None => (
+            mul(requests_one, runs, "requests")?,
+            mul(requests_one_expected, runs, "requests")?,
+        ),
+    };
+    let records = mul(records_one, runs, "records")?;
+    let records_expected = mul(records_one_expected, runs, "records")?;
+    let (billed, billed_expected) = match e.per {
+        Per::Record => (records, records_expected),
+        Per::Request => (requests, requests_expected),
+    };
+    Ok(StepForecast {
+        name: step.name.clone(),
+        endpoint: e.name.clone(),
+        per: e.per,
+        unit_cost: e.units,
+        targets: t,
+        sources: s,
+        repeat: r,
+        requests,
+        records,
+        units: mul(billed, e.units, "units")?,
+        units_expected: mul(billed_expected, e.units, "units")?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

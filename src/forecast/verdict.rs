@@ -1,0 +1,182 @@
+//! The verdict: does the plan fit the balance, and what would the overage cost?
+
+use chrono::NaiveDateTime;
+use rust_decimal::Decimal;
+
+use super::{Totals, WorkflowForecast};
+use crate::pricing::{usd_for_units, Billing, OverageRate, Pricing};
+use crate::workflow::{Account, Reserve, Workflow};
+
+/// Where a balance came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BalanceSource {
+    /// Read from the API.
+    Live,
+    /// Given with `--units-left`.
+    Flag,
+}
+
+/// A known balance, before the reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub source: BalanceSource,
+    pub status: Option<String>,
+    pub units_left: u64,
+    pub units_limit: Option<u64>,
+    pub expires: Option<NaiveDateTime>,
+    /// Units held by reservations of other running jobs on the same account.
+    pub reserved: u64,
+}
+
+/// The balance as reported: with the reserve and what is usable.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BalanceView {
+    pub source: BalanceSource,
+    pub status: Option<String>,
+    pub units_left: u64,
+    pub units_limit: Option<u64>,
+    pub reserve: u64,
+    pub reserved: u64,
+    pub usable: u64,
+    #[serde(serialize_with = "serialize_datetime")]
+    pub expires: Option<NaiveDateTime>,
+}
+
+fn serialize_datetime<S: serde::Serializer>(value: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(t) => s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Fits,
+    OverBudget,
+    Unknown,
+}
+
+/// A workflow above its own `budget.max_units`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OverMaxUnits {
+    pub workflow: String,
+    pub units: u64,
+    pub max_units: u64,
+}
+
+/// Units beyond `units_left`, priced at the account's overage rate.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OverageCost {
+    pub units: u64,
+    pub tier: String,
+    pub billing: Billing,
+    pub rate: OverageRate,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub usd_per_million: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub usd: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    pub balance: Option<BalanceView>,
+    pub verdict: Verdict,
+    pub over_by: u64,
+    pub overage: Option<OverageCost>,
+    pub over_max_units: Vec<OverMaxUnits>,
+}
+
+/// Judges a plan. The reserve is `reserve` when given (the `--reserve` flag), else the largest
+/// reserve any workflow asks for. Over budget: a workflow above its `max_units` (whether or not
+/// a balance is known), or the total above `usable = units_left − reserve − reserved`.
+pub fn assess(
+    workflows: &[Workflow],
+    forecasts: &[WorkflowForecast],
+    total: &Totals,
+    balance: Option<Balance>,
+    reserve: Option<Reserve>,
+    pricing: &Pricing,
+) -> Assessment {
+    let over_max_units: Vec<OverMaxUnits> = forecasts
+        .iter()
+        .filter_map(|f| {
+            let max_units = f.max_units?;
+            (f.units > max_units).then(|| OverMaxUnits {
+                workflow: f.name.clone(),
+                units: f.units,
+                max_units,
+            })
+        })
+        .collect();
+    let Some(balance) = balance else {
+        return Assessment {
+            balance: None,
+            verdict: if over_max_units.is_empty() {
+                Verdict::Unknown
+            } else {
+                Verdict::OverBudget
+            },
+            over_by: 0,
+            overage: None,
+            over_max_units,
+        };
+    };
+    let reserve_units = reserve
+        .map(|r| r.of(balance.units_left))
+        .or_else(|| workflows.iter().filter_map(|w| w.reserve).map(|r| r.of(balance.units_left)).max())
+        .unwrap_or(0);
+    let usable = balance
+        .units_left
+        .saturating_sub(reserve_units)
+        .saturating_sub(balance.reserved);
+    let over_by = total.units.saturating_sub(usable);
+    let spendable = balance.units_left.saturating_sub(balance.reserved);
+    let overage = match total.units.saturating_sub(spendable) {
+        0 => None,
+        units => workflows
+            .iter()
+            .find_map(|w| w.account.as_ref())
+            .and_then(|account| overage_cost(units, account, pricing)),
+    };
+    Assessment {
+        verdict: if over_by > 0 || !over_max_units.is_empty() {
+            Verdict::OverBudget
+        } else {
+            Verdict::Fits
+        },
+        balance: Some(BalanceView {
+            source: balance.source,
+            status: balance.status,
+            units_left: balance.units_left,
+            units_limit: balance.units_limit,
+            reserve: reserve_units,
+            reserved: balance.reserved,
+            usable,
+            expires: balance.expires,
+        }),
+        over_by,
+        overage,
+        over_max_units,
+    }
+}
+
+/// Prices overage units for an account: its own `usd_per_million`, else its tier's table rate.
+pub fn overage_cost(units: u64, account: &Account, pricing: &Pricing) -> Option<OverageCost> {
+    let usd_per_million = match account.usd_per_million {
+        Some(rate) => rate,
+        None => pricing
+            .overage
+            .tier(&account.tier)?
+            .rate(account.billing, account.overage),
+    };
+    Some(OverageCost {
+        units,
+        tier: account.tier.clone(),
+        billing: account.billing,
+        rate: account.overage,
+        usd_per_million,
+        usd: usd_for_units(units, usd_per_million, pricing.overage.per_units)?,
+    })
+}

@@ -1,0 +1,59 @@
+//! `budget`: forecast and guard API-unit spending on the SE Ranking Data API.
+//!
+//! Data flows one way: files → validated model (`pricing`, `workflow`) → `forecast` → verdict →
+//! `report`. Only `report` writes output; only `account` talks to the network.
+
+pub mod cli;
+pub mod commands;
+pub mod count;
+pub mod error;
+pub mod forecast;
+pub mod pricing;
+pub mod report;
+pub mod workflow;
+
+pub use error::{Error, Status};
+
+/// Runs one command line to completion.
+pub fn run(cli: cli::Cli) -> Result<Status, Error> {
+    commands::run(cli)
+}
+
+/// The human part of an I/O error (without the "(os error 2)" suffix).
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "it is a directory".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// A serde_yaml error's message without its location suffix (reported separately).
+pub(crate) fn yaml_message(e: &serde_yaml::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// A YAML value in one short line, for messages.
+pub(crate) fn yaml_inline(value: &serde_yaml::Value) -> String {
+    use serde_yaml::Value;
+    match value {
+        Value::Null => "nothing".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Sequence(_) => "a list".into(),
+        Value::Mapping(_) => "a mapping".into(),
+        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+    }
+}

@@ -1,0 +1,68 @@
+//! Endpoint names as users write them, and "did you mean" suggestions.
+
+/// Strips the forms users paste from URLs: `/v1/backlinks/summary`, `v1/…`, `/…`, a trailing `/`.
+pub fn normalize_endpoint(name: &str) -> &str {
+    let name = name.trim().trim_end_matches('/');
+    let name = name.strip_prefix('/').unwrap_or(name);
+    name.strip_prefix("v1/").unwrap_or(name)
+}
+
+/// The candidate closest to `name` by edit distance, if it is plausibly a typo of it.
+pub fn closest_name<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_ascii_lowercase();
+    let (best, distance) = candidates
+        .map(|c| (c, edit_distance(&name, c)))
+        .min_by_key(|&(c, d)| (d, c.len()))?;
+    // Accept up to a third of the longer name changed, so `backlink/summery` finds its match
+    // but `foo` does not suggest an unrelated endpoint.
+    (distance * 3 <= name.len().max(best.len())).then_some(best)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn normalizes(input: &str, expected: &str) {
+        assert_eq!(normalize_endpoint(input), expected, "input {input:?}");
+    }
+
+    #[test]
+    fn endpoint_forms() {
+        normalizes("backlinks/summary", "backlinks/summary");
+        normalizes("/backlinks/summary", "backlinks/summary");
+        normalizes("/v1/backlinks/summary", "backlinks/summary");
+        normalizes("v1/domain/overview/db/", "domain/overview/db");
+        normalizes("  keywords/export ", "keywords/export");
+    }
+
+    #[test]
+    fn distance_by_hand() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3); // k->s, e->i, +g
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn suggestions() {
+        let names = ["backlinks/summary", "backlinks/all", "domain/keywords"];
+        assert_eq!(closest_name("backlinks/sumary", names.into_iter()), Some("backlinks/summary"));
+        assert_eq!(closest_name("domain/keyword", names.into_iter()), Some("domain/keywords"));
+        assert_eq!(closest_name("zzz", names.into_iter()), None);
+    }
+}

@@ -1,0 +1,129 @@
+//! Rendering: tables for people, JSON for programs, Markdown for pull requests, CSV for
+//! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
+
+mod plan;
+mod prices;
+
+pub use plan::{plan, PlanReport};
+pub use prices::prices;
+
+use std::io::{self, Write};
+
+use tabled::builder::Builder;
+use tabled::settings::object::Columns;
+use tabled::settings::{Alignment, Style};
+
+use crate::workflow::Warning;
+use crate::Error;
+
+/// Prints an error for a person, on stderr.
+pub fn error(error: &Error, err: &mut dyn Write) {
+    let text = error.to_string();
+    // A broken stderr leaves nothing better to do than exit with the code.
+    let _ = writeln!(err, "error: {}", text.trim_end());
+}
+
+/// Prints warnings, one per line.
+pub fn warnings(err: &mut dyn Write, warnings: &[Warning]) {
+    for warning in warnings {
+        let _ = writeln!(err, "warning: {warning}");
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Seconds as a person reads them: `0.6 s`, `2 min 5 s`, `3 h 20 min`.
+pub fn duration(seconds: f64) -> String {
+    if seconds < 60.0 {
+        let text = format!("{seconds:.1}");
+        return format!("{} s", text.trim_end_matches(".0"));
+    }
+    let total = seconds.ceil() as u64;
+    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
+    match (h, m, s) {
+        (0, m, 0) => format!("{m} min"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, 0, _) => format!("{h} h"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+/// A terminal table: first row is the header, columns from `numeric_from` on are right-aligned.
+pub(crate) fn table(rows: Vec<Vec<String>>, numeric_from: usize) -> String {
+    let mut builder = Builder::default();
+    for row in rows {
+        builder.push_record(row);
+    }
+    let mut table = builder.build();
+    table.with(Style::sharp());
+    table.modify(Columns::new(numeric_from..), Alignment::right());
+    table.to_string()
+}
+
+/// A Markdown table; `right` marks right-aligned columns.
+pub(crate) fn markdown_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec<String>]) -> io::Result<()> {
+    writeln!(out, "| {} |", header.join(" | "))?;
+    let rule: Vec<&str> = right.iter().map(|r| if *r { "---:" } else { "---" }).collect();
+    writeln!(out, "|{}|", rule.join("|"))?;
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
+    }
+    Ok(())
+}
+
+/// One CSV record (RFC 4180 quoting).
+pub(crate) fn csv_row(out: &mut dyn Write, cells: &[String]) -> io::Result<()> {
+    let quoted: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            if c.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.clone()
+            }
+        })
+        .collect();
+    writeln!(out, "{}", quoted.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_by_hand() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(26000), "26,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn durations_by_hand() {
+        assert_eq!(duration(0.6), "0.6 s");
+        assert_eq!(duration(3.0), "3 s");
+        assert_eq!(duration(125.0), "2 min 5 s");
+        assert_eq!(duration(120.0), "2 min");
+        assert_eq!(duration(12_000.0), "3 h 20 min");
+    }
+
+    #[test]
+    fn csv_quoting() {
+        let mut out = Vec::new();
+        csv_row(&mut out, &["a,b".into(), "say \"hi\"".into(), "plain".into()]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "\"a,b\",\"say \"\"hi\"\"\",plain\n");
+    }
+}

@@ -1,0 +1,121 @@
+//! Rendering the active pricing.
+
+use std::io::{self, Write};
+
+use serde_json::json;
+
+use super::{csv_row, markdown_table, table, thousands};
+use crate::cli::Format;
+use crate::pricing::{Endpoint, Per, Pricing, RecordKind};
+
+fn endpoint_row(e: &Endpoint) -> Vec<String> {
+    vec![
+        e.name.clone(),
+        match e.per {
+            Per::Record => "record".into(),
+            Per::Request => "request".into(),
+        },
+        thousands(e.units),
+        match e.record {
+            RecordKind::Target => "target".into(),
+            RecordKind::Row => "row".into(),
+        },
+        thousands(e.max_batch),
+        match e.limit {
+            Some(l) => format!("{}/{}{}", thousands(l.default), thousands(l.max), if e.paged { " paged" } else { "" }),
+            None => "-".into(),
+        },
+        if e.source { "yes".into() } else { "no".into() },
+    ]
+}
+
+const ENDPOINT_HEADER: [&str; 7] = ["endpoint", "per", "units", "record", "max batch", "rows default/max", "source"];
+const TIER_HEADER: [&str; 6] = ["tier", "credits", "plan", "plan yearly", "addon", "addon yearly"];
+
+fn tier_rows(pricing: &Pricing) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = pricing
+        .overage
+        .tiers
+        .iter()
+        .map(|t| {
+            vec![
+                t.tier.clone(),
+                thousands(t.credits),
+                format!("${}", t.plan),
+                format!("${}", t.plan_yearly),
+                format!("${}", t.addon),
+                format!("${}", t.addon_yearly),
+            ]
+        })
+        .collect();
+    rows.push(["enterprise", "-", "custom", "custom", "custom", "custom"].map(String::from).to_vec());
+    rows
+}
+
+pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Result<()> {
+    match format {
+        Format::Table => {
+            writeln!(out, "{} (effective {}), {}", pricing.name, pricing.effective, pricing.origin)?;
+            let mut rows = vec![ENDPOINT_HEADER.map(String::from).to_vec()];
+            rows.extend(pricing.endpoints.values().map(endpoint_row));
+            writeln!(out, "{}", table(rows, 2))?;
+            writeln!(out, "rate limit: {} requests/second per key", pricing.requests_per_second)?;
+            writeln!(out, "regional databases: {}", pricing.sources.iter().cloned().collect::<Vec<_>>().join(" "))?;
+            writeln!(out)?;
+            writeln!(out, "overage, {} per {} units beyond the monthly credits:", pricing.overage.currency, thousands(pricing.overage.per_units))?;
+            let mut rows = vec![TIER_HEADER.map(String::from).to_vec()];
+            rows.extend(tier_rows(pricing));
+            writeln!(out, "{}", table(rows, 1))
+        }
+        Format::Markdown => {
+            writeln!(out, "### {} (effective {})", pricing.name, pricing.effective)?;
+            writeln!(out)?;
+            let rows: Vec<Vec<String>> = pricing.endpoints.values().map(endpoint_row).collect();
+            markdown_table(out, &ENDPOINT_HEADER, &[false, false, true, false, true, true, false], &rows)?;
+            writeln!(out)?;
+            markdown_table(out, &TIER_HEADER, &[false, true, true, true, true, true], &tier_rows(pricing))
+        }
+        Format::Csv => {
+            csv_row(out, &["endpoint", "per", "units", "record", "max_batch", "limit_default", "limit_max", "paged", "source"].map(String::from))?;
+            for e in pricing.endpoints.values() {
+                csv_row(
+                    out,
+                    &[
+                        e.name.clone(),
+                        format!("{:?}", e.per).to_lowercase(),
+                        e.units.to_string(),
+                        format!("{:?}", e.record).to_lowercase(),
+                        e.max_batch.to_string(),
+                        e.limit.map(|l| l.default.to_string()).unwrap_or_default(),
+                        e.limit.map(|l| l.max.to_string()).unwrap_or_default(),
+                        e.paged.to_string(),
+                        e.source.to_string(),
+                    ],
+                )?;
+            }
+            Ok(())
+        }
+        Format::Json => {
+            let value = json!({
+                "name": pricing.name,
+                "effective": pricing.effective.to_string(),
+                "source": pricing.source,
+                "requests_per_second": pricing.requests_per_second,
+                "endpoints": pricing.endpoints.values().collect::<Vec<_>>(),
+                "sources": pricing.sources,
+                "overage": {
+                    "currency": pricing.overage.currency,
+                    "per_units": pricing.overage.per_units,
+                    "tiers": pricing.overage.tiers.iter().map(|t| json!({
+                        "tier": t.tier, "credits": t.credits,
+                        "plan": t.plan.to_string(), "plan_yearly": t.plan_yearly.to_string(),
+                        "addon": t.addon.to_string(), "addon_yearly": t.addon_yearly.to_string(),
+                    })).collect::<Vec<_>>(),
+                    "enterprise": "custom",
+                },
+            });
+            serde_json::to_writer_pretty(&mut *out, &value)?;
+            writeln!(out)
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Workflow files: what a job is going to call, validated against the pricing catalogue.
+//!
+//! A workflow is written by a person, so validation is thorough and precise: every problem in a
+//! file is collected and reported together, each naming the file, the step (number and name) and
+//! the field, with what to do about it. This module is pure: it reads the workflow file and the
+//! targets files it names, and nothing else. It never prices anything (see `forecast`).
+
+mod parse;
+mod targets;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+
+use crate::pricing::{Billing, Endpoint, OverageRate, Pricing};
+
+pub use parse::parse;
+pub use targets::{count_targets, TargetCount};
+
+/// A validated workflow, every default resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workflow {
+    pub name: String,
+    pub path: PathBuf,
+    pub account: Option<Account>,
+    pub max_units: Option<u64>,
+    pub reserve: Option<Reserve>,
+    pub rps: Option<u32>,
+    pub schedule: Option<Schedule>,
+    pub steps: Vec<Step>,
+}
+
+/// One validated step. `rows` and `limit` are set exactly for row endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub targets: u64,
+    pub batch: u64,
+    pub rows: Option<u64>,
+    pub expected_rows: Option<u64>,
+    pub limit: Option<u64>,
+    /// Regional databases the step runs against; empty for endpoints that take none.
+    pub sources: Vec<String>,
+    pub calls: Option<u64>,
+    pub repeat: u64,
+    /// 1-based line of the step in its file, when it could be found.
+    pub line: Option<usize>,
+}
+
+/// The account whose overage tier prices units beyond the balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// A tier of the pricing file (`1M` … `500M`) or `enterprise`.
+    pub tier: String,
+    pub billing: Billing,
+    pub overage: OverageRate,
+    pub usd_per_million: Option<Decimal>,
+}
+
+/// Units kept untouched: a count, or a percentage of `units_left`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserve {
+    Units(u64),
+    Percent(Decimal),
+}
+
+impl Reserve {
+    /// Parses `"10%"`, `"12.5%"` or a count such as `"50k"`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        match text.strip_suffix('%') {
+            Some(number) => {
+                let percent: Decimal = number
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{text:?} is not a percentage; write it like \"10%\""))?;
+                if percent.is_sign_negative() || percent > Decimal::ONE_HUNDRED {
+                    return Err(format!("{text:?} is not between 0% and 100%"));
+                }
+                Ok(Self::Percent(percent))
+            }
+            None => crate::count::parse(text)
+                .map(Self::Units)
+                .map_err(|e| format!("{e}; or a percentage such as \"10%\"")),
+        }
+    }
+
+    /// The reserve for a balance. A percentage rounds up: a reserve is never smaller than asked.
+    pub fn of(self, units_left: u64) -> u64 {
+        match self {
+            Self::Units(units) => units,
+            Self::Percent(percent) => {
+                let exact = Decimal::from(units_left) * percent / Decimal::ONE_HUNDRED;
+                u64::try_from(exact.ceil()).unwrap_or(units_left)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Reserve {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Units(units) => write!(f, "{units} units"),
+            Self::Percent(percent) => write!(f, "{percent}%"),
+        }
+    }
+}
+
+/// How often a workflow runs, for `budget forecast`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    Once,
+    Daily,
+    Weekly,
+    Monthly,
+    EveryDays(u32),
+}
+
+impl Schedule {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let lower = text.trim().to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        match words.as_slice() {
+            ["once"] => Ok(Self::Once),
+            ["daily"] | ["every", "day"] => Ok(Self::Daily),
+            ["weekly"] | ["every", "week"] => Ok(Self::Weekly),
+            ["monthly"] | ["every", "month"] => Ok(Self::Monthly),
+            ["every", n, "days" | "day"] => match n.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(Self::EveryDays(n)),
+                _ => Err(format!("{text:?}: the number of days must be a whole number of 1 or more")),
+            },
+            _ => Err(format!(
+                "{text:?} is not a schedule; use once, daily, weekly, monthly or \"every N days\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Once => f.write_str("once"),
+            Self::Daily => f.write_str("daily"),
+            Self::Weekly => f.write_str("weekly"),
+            Self::Monthly => f.write_str("monthly"),
+            Self::EveryDays(n) => write!(f, "every {n} days"),
+        }
+    }
+}
+
+/// Where in a workflow a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRef {
+    /// 1-based, as a person counts.
+    pub number: usize,
+    pub name: String,
+}
+
+/// One thing wrong with a workflow file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub step: Option<StepRef>,
+    pub field: String,
+    pub message: String,
+    /// 1-based line, when known (for CI annotations).
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(step) = &self.step {
+            write!(f, ": step {} ({})", step.number, step.name)?;
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": field `{}`: {}", self.field, self.message)
+        }
+    }
+}
+
+/// Something worth telling the user that does not stop the plan.
+pub type Warning = Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("cannot read workflow {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{path}: invalid YAML{location}: {message}")]
+    Syntax {
+        path: PathBuf,
+        location: String,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{} problem{} in {}:\n{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, path.display(),
+        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid { path: PathBuf, problems: Vec<Problem> },
+}
+
+impl WorkflowError {
+    /// Every problem with a location, for CI annotations.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            Self::Read { path, reason } => vec![Problem {
+                path: path.clone(),
+                step: None,
+                field: String::new(),
+                message: format!("cannot read: {reason}"),
+                line: None,
+            }],
+            Self::Syntax {
+                path, line, message, ..
+            } => vec![Problem {
+                path: path.clone(),
+                step: None,
+                field: String::new(),
+                message: format!("invalid YAML: {message}"),
+                line: *line,
+            }],
+            Self::Invalid { problems, .. } => problems.clone(),
+        }
+    }
+}
+
+/// A workflow and the warnings found while loading it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub workflow: Workflow,
+    pub warnings: Vec<Warning>,
+}
+
+/// Reads and validates a workflow file.
+pub fn load(path: &Path, pricing: &Pricing) -> Result<Loaded, WorkflowError> {
+    let text = std::fs::read(path).map_err(|e| WorkflowError::Read {
+        path: path.to_path_buf(),
+        reason: crate::io_reason(&e),
+    })?;
+    let text = String::from_utf8(text).map_err(|_| WorkflowError::Read {
+        path: path.to_path_buf(),
+        reason: "the file is not UTF-8 text".into(),
+    })?;
+    parse(&text, path, pricing)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,77 @@
+//! Targets files: one target per line, blank lines and `#` comments ignored.
+//!
+//! Files can hold millions of targets, so they are streamed, never held whole: only a 64-bit
+//! hash of each line is kept, to count duplicates.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::io::{BufRead, BufReader, Read};
+
+/// Targets counted in a file or list. Duplicates are included in `targets`: the job will call
+/// them, so they cost; they are reported as a warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetCount {
+    pub targets: u64,
+    pub duplicates: u64,
+}
+
+/// Counts targets in lines of text.
+pub fn count_targets(reader: impl Read) -> std::io::Result<TargetCount> {
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut seen = HashSet::new();
+    let mut count = TargetCount { targets: 0, duplicates: 0 };
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut line = Vec::with_capacity(256);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let target = line.trim_ascii();
+        if target.is_empty() || target.starts_with(b"#") {
+            continue;
+        }
+        count.targets += 1;
+        if !seen.insert(hasher.hash_one(target)) {
+            count.duplicates += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Counts targets given inline.
+pub fn count_list<'a>(targets: impl Iterator<Item = &'a str>) -> TargetCount {
+    let mut seen = HashSet::new();
+    let mut count = TargetCount { targets: 0, duplicates: 0 };
+    for target in targets {
+        count.targets += 1;
+        if !seen.insert(target.trim()) {
+            count.duplicates += 1;
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_blanks_and_duplicates() {
+        let text = "# clients\nexample.com\n\n  example.org  \nexample.com\r\n# end\nexample.net";
+        // example.com, example.org, example.com (duplicate), example.net -> 4 targets, 1 duplicate
+        let count = count_targets(text.as_bytes()).unwrap();
+        assert_eq!(count, TargetCount { targets: 4, duplicates: 1 });
+    }
+
+    #[test]
+    fn empty_file() {
+        assert_eq!(count_targets(&b"\n\n# nothing\n"[..]).unwrap(), TargetCount { targets: 0, duplicates: 0 });
+    }
+
+    #[test]
+    fn inline_list() {
+        let count = count_list(["a.com", "b.com", "a.com", "a.com"].into_iter());
+        assert_eq!(count, TargetCount { targets: 4, duplicates: 2 });
+    }
+}

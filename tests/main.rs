@@ -1,0 +1,5 @@
+//! Integration tests: one binary, running the real `budget` executable.
+
+mod support;
+
+mod plan;
