@@ -489,7 +489,7 @@ impl Check<'_> {
                         e.name, row_limit.max, row_limit.max
                     ),
                 );
-            } else if !e.paged && limit < rows {
+            } else if !e.paged && limit < rows && rows <= row_limit.max {
                 self.problem(
                     s,
                     "limit",
