@@ -24,7 +24,13 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Base URL of the SE Ranking API.
-    #[arg(long, global = true, env = "SERANKING_API_URL", default_value = "https://api.seranking.com", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "SERANKING_API_URL",
+        default_value = "https://api.seranking.com",
+        value_name = "URL"
+    )]
     pub api_url: String,
     /// File holding the API key (else env SERANKING_API_KEY). The key is never taken on the command line.
     #[arg(long, global = true, value_name = "FILE")]

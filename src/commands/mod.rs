@@ -22,7 +22,9 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             Ok(Status::Ok)
         }
         Command::Balance => Err(Error::Usage {
-            message: "budget balance needs the live API client, which this build does not include yet".into(),
+            message:
+                "budget balance needs the live API client, which this build does not include yet"
+                    .into(),
         }),
     }
 }

@@ -13,7 +13,8 @@ fn pricing() -> Pricing {
 #[track_caller]
 fn plan(yaml: &str) -> WorkflowForecast {
     let p = pricing();
-    let loaded = workflow::parse(yaml, Path::new("test.yaml"), &p).unwrap_or_else(|e| panic!("{e}"));
+    let loaded =
+        workflow::parse(yaml, Path::new("test.yaml"), &p).unwrap_or_else(|e| panic!("{e}"));
     forecast(&loaded.workflow, p.requests_per_second).unwrap()
 }
 
@@ -22,7 +23,11 @@ fn plan(yaml: &str) -> WorkflowForecast {
 fn step(yaml: &str, expected: (u64, u64, u64, u64)) {
     let f = plan(yaml);
     let s = &f.steps[0];
-    assert_eq!((s.requests, s.records, s.units, s.units_expected), expected, "{yaml}");
+    assert_eq!(
+        (s.requests, s.records, s.units, s.units_expected),
+        expected,
+        "{yaml}"
+    );
 }
 
 #[test]
@@ -39,11 +44,20 @@ fn docs_example() {
 #[test]
 fn target_endpoints_batch() {
     // 250 targets in batches of 100: ceil(2.5) = 3 requests; 250 × 100 units
-    step("steps: [{endpoint: backlinks/summary, targets: 250}]", (3, 250, 25000, 25000));
+    step(
+        "steps: [{endpoint: backlinks/summary, targets: 250}]",
+        (3, 250, 25000, 25000),
+    );
     // batch 7: ceil(250/7) = 36 requests; records unchanged
-    step("steps: [{endpoint: backlinks/summary, targets: 250, batch: 7}]", (36, 250, 25000, 25000));
+    step(
+        "steps: [{endpoint: backlinks/summary, targets: 250, batch: 7}]",
+        (36, 250, 25000, 25000),
+    );
     // exactly 200: 2 requests
-    step("steps: [{endpoint: backlinks/metrics, targets: 200}]", (2, 200, 20000, 20000));
+    step(
+        "steps: [{endpoint: backlinks/metrics, targets: 200}]",
+        (2, 200, 20000, 20000),
+    );
     // default targets is 1
     step("steps: [{endpoint: backlinks/count}]", (1, 1, 100, 100));
 }
@@ -51,9 +65,15 @@ fn target_endpoints_batch() {
 #[test]
 fn non_paged_row_endpoint() {
     // backlinks/all: 1 request per target; 4 targets × 2000 rows = 8000 records × 1 unit
-    step("steps: [{endpoint: backlinks/all, targets: 4, rows: 2000}]", (4, 8000, 8000, 8000));
+    step(
+        "steps: [{endpoint: backlinks/all, targets: 4, rows: 2000}]",
+        (4, 8000, 8000, 8000),
+    );
     // default rows = limit.default 100: 3 × 100 = 300
-    step("steps: [{endpoint: backlinks/anchors, targets: 3}]", (3, 300, 300, 300));
+    step(
+        "steps: [{endpoint: backlinks/anchors, targets: 3}]",
+        (3, 300, 300, 300),
+    );
     // expected band: 4 × 500 = 2000 expected units
     step(
         "steps: [{endpoint: backlinks/all, targets: 4, rows: 2000, expected_rows: 500}]",
@@ -65,14 +85,20 @@ fn non_paged_row_endpoint() {
 fn paged_row_endpoint_raw() {
     // backlinks/raw: limit defaults to min(rows, 100000); 250000 rows → ceil(250000/100000) = 3
     // requests per target; 2 targets → 6 requests; 2 × 250000 = 500000 records × 1 unit
-    step("steps: [{endpoint: backlinks/raw, targets: 2, rows: 250k}]", (6, 500_000, 500_000, 500_000));
+    step(
+        "steps: [{endpoint: backlinks/raw, targets: 2, rows: 250k}]",
+        (6, 500_000, 500_000, 500_000),
+    );
     // limit 30000: ceil(250000/30000) = 9 pages × 2 targets = 18 requests
     step(
         "steps: [{endpoint: backlinks/raw, targets: 2, rows: 250k, limit: 30k}]",
         (18, 500_000, 500_000, 500_000),
     );
     // default rows 10000 in one page
-    step("steps: [{endpoint: backlinks/raw}]", (1, 10_000, 10_000, 10_000));
+    step(
+        "steps: [{endpoint: backlinks/raw}]",
+        (1, 10_000, 10_000, 10_000),
+    );
 }
 
 #[test]
@@ -85,7 +111,10 @@ fn per_request_paged_with_sources() {
         (27, 27000, 2700, 1800),
     );
     // a workflow-level source counts once: 1 × 1 page (default 100 rows) × 1 = 1 request
-    step("source: us\nsteps: [{endpoint: domain/keywords}]", (1, 100, 100, 100));
+    step(
+        "source: us\nsteps: [{endpoint: domain/keywords}]",
+        (1, 100, 100, 100),
+    );
     // expected_rows 0 still costs the first page
     step(
         "source: us\nsteps: [{endpoint: domain/keywords, rows: 500, expected_rows: 0}]",
@@ -96,9 +125,15 @@ fn per_request_paged_with_sources() {
 #[test]
 fn keywords_export_batching() {
     // 25000 keywords, max_batch 10000 → ceil(2.5) = 3 requests × 100 units = 300 per source
-    step("source: us\nsteps: [{endpoint: keywords/export, targets: 25k}]", (3, 25000, 300, 300));
+    step(
+        "source: us\nsteps: [{endpoint: keywords/export, targets: 25k}]",
+        (3, 25000, 300, 300),
+    );
     // two sources: 6 requests, 600 units; batch 5000: ceil(25000/5000) = 5 × 2 = 10 → 1000
-    step("steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb]}]", (6, 50000, 600, 600));
+    step(
+        "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb]}]",
+        (6, 50000, 600, 600),
+    );
     step(
         "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb], batch: 5000}]",
         (10, 50000, 1000, 1000),
@@ -108,20 +143,35 @@ fn keywords_export_batching() {
 #[test]
 fn repeat_multiplies_the_whole_step() {
     // summary 250 targets: 3 requests, 25000 units; repeat 4 → 12 requests, 1000 records, 100000
-    step("steps: [{endpoint: backlinks/summary, targets: 250, repeat: 4}]", (12, 1000, 100_000, 100_000));
+    step(
+        "steps: [{endpoint: backlinks/summary, targets: 250, repeat: 4}]",
+        (12, 1000, 100_000, 100_000),
+    );
     // domain/overview/db, 2 sources, repeat 3: 1 × 2 × 3 = 6 requests × 100 = 600
-    step("steps: [{endpoint: domain/overview/db, sources: [us, de], repeat: 3}]", (6, 6, 600, 600));
+    step(
+        "steps: [{endpoint: domain/overview/db, sources: [us, de], repeat: 3}]",
+        (6, 6, 600, 600),
+    );
 }
 
 #[test]
 fn calls_replace_the_request_count() {
     // export/status polled 7 times: 7 requests, 1 record × 0 units
-    step("steps: [{endpoint: backlinks/export/status, calls: 7}]", (7, 1, 0, 0));
+    step(
+        "steps: [{endpoint: backlinks/export/status, calls: 7}]",
+        (7, 1, 0, 0),
+    );
     // per-record endpoint: calls change requests, not records: summary 250 targets, calls 5
     // → 5 requests, 250 records × 100 = 25000
-    step("steps: [{endpoint: backlinks/summary, targets: 250, calls: 5}]", (5, 250, 25000, 25000));
+    step(
+        "steps: [{endpoint: backlinks/summary, targets: 250, calls: 5}]",
+        (5, 250, 25000, 25000),
+    );
     // per-request endpoint: calls × sources × repeat = 4 × 2 × 1 = 8 requests × 100 = 800
-    step("steps: [{endpoint: domain/overview/db, sources: [us, de], calls: 4}]", (8, 2, 800, 800));
+    step(
+        "steps: [{endpoint: domain/overview/db, sources: [us, de], calls: 4}]",
+        (8, 2, 800, 800),
+    );
 }
 
 #[test]
@@ -144,12 +194,18 @@ fn overflow_names_the_step() {
     let yaml = "steps:\n  - {endpoint: backlinks/count}\n  - {name: Huge, endpoint: backlinks/summary, targets: \"18446744073709551615\"}";
     let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
     let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
-    assert!(e.contains("big.yaml: step 2 (Huge): the units overflow"), "{e}");
+    assert!(
+        e.contains("big.yaml: step 2 (Huge): the units overflow"),
+        "{e}"
+    );
     // records overflow before units: 2^63 targets × 4 rows
     let yaml = "steps: [{endpoint: backlinks/all, targets: \"9223372036854775808\", rows: 4}]";
     let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
     let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
-    assert!(e.contains("step 1 (backlinks/all #1): the records overflow"), "{e}");
+    assert!(
+        e.contains("step 1 (backlinks/all #1): the records overflow"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -160,5 +216,8 @@ fn total_overflow_is_an_error() {
     let yaml = "steps:\n  - {endpoint: backlinks/summary, targets: \"184467440737095516\"}\n  - {endpoint: backlinks/summary, targets: \"184467440737095516\"}";
     let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
     let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
-    assert!(e.contains("big.yaml: the workflow's total units overflow"), "{e}");
+    assert!(
+        e.contains("big.yaml: the workflow's total units overflow"),
+        "{e}"
+    );
 }

@@ -74,8 +74,14 @@ mod tests {
     #[test]
     fn suggestions() {
         let names = ["backlinks/summary", "backlinks/all", "domain/keywords"];
-        assert_eq!(closest_name("backlinks/sumary", names.into_iter()), Some("backlinks/summary"));
-        assert_eq!(closest_name("domain/keyword", names.into_iter()), Some("domain/keywords"));
+        assert_eq!(
+            closest_name("backlinks/sumary", names.into_iter()),
+            Some("backlinks/summary")
+        );
+        assert_eq!(
+            closest_name("domain/keyword", names.into_iter()),
+            Some("domain/keywords")
+        );
         assert_eq!(closest_name("zzz", names.into_iter()), None);
     }
 }

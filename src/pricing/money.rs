@@ -62,7 +62,9 @@ pub fn parse_usd(text: &str) -> Result<Decimal, String> {
         .parse()
         .map_err(|_| format!("{trimmed:?} is not a number of dollars (write it like \"12.50\")"))?;
     if value.is_sign_negative() {
-        return Err(format!("{trimmed:?} is negative; a rate is zero or more dollars"));
+        return Err(format!(
+            "{trimmed:?} is negative; a rate is zero or more dollars"
+        ));
     }
     Ok(cents(value))
 }
@@ -73,7 +75,10 @@ pub fn usd_for_units(units: u64, usd_per_million: Decimal, per_units: u64) -> Op
     let exact = Decimal::from(units)
         .checked_mul(usd_per_million)?
         .checked_div(Decimal::from(per_units))?;
-    Some(cents(exact.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)))
+    Some(cents(exact.round_dp_with_strategy(
+        2,
+        RoundingStrategy::MidpointAwayFromZero,
+    )))
 }
 
 /// Shows at least two decimal places (`30` → `30.00`), keeping any finer precision of a rate.

@@ -6,7 +6,9 @@ fn embedded() -> Pricing {
 
 #[track_caller]
 fn costs(pricing: &Pricing, endpoint: &str, units: u64, per: Per) {
-    let e = pricing.endpoint(endpoint).unwrap_or_else(|| panic!("{endpoint} missing"));
+    let e = pricing
+        .endpoint(endpoint)
+        .unwrap_or_else(|| panic!("{endpoint} missing"));
     assert_eq!((e.units, e.per), (units, per), "{endpoint}");
 }
 
@@ -67,15 +69,36 @@ fn embedded_matches_the_vendor_tables() {
 fn embedded_catalogue_facts() {
     let p = embedded();
     let summary = p.endpoint("/v1/backlinks/summary").unwrap();
-    assert_eq!((summary.record, summary.max_batch), (RecordKind::Target, 100));
+    assert_eq!(
+        (summary.record, summary.max_batch),
+        (RecordKind::Target, 100)
+    );
     let all = p.endpoint("backlinks/all").unwrap();
-    assert_eq!(all.limit, Some(RowLimit { default: 100, max: 10000 }));
+    assert_eq!(
+        all.limit,
+        Some(RowLimit {
+            default: 100,
+            max: 10000
+        })
+    );
     assert!(!all.paged);
     let raw = p.endpoint("backlinks/raw").unwrap();
-    assert_eq!(raw.limit, Some(RowLimit { default: 10000, max: 100000 }));
+    assert_eq!(
+        raw.limit,
+        Some(RowLimit {
+            default: 10000,
+            max: 100000
+        })
+    );
     assert!(raw.paged);
     let keywords = p.endpoint("domain/keywords").unwrap();
-    assert_eq!(keywords.limit, Some(RowLimit { default: 100, max: 1000 }));
+    assert_eq!(
+        keywords.limit,
+        Some(RowLimit {
+            default: 100,
+            max: 1000
+        })
+    );
     assert!(keywords.paged && keywords.source);
     assert_eq!(p.endpoint("keywords/export").unwrap().max_batch, 10000);
     assert!(!p.endpoint("backlinks/summary").unwrap().source);
@@ -95,9 +118,16 @@ fn embedded_sources_are_the_vendor_list() {
 
 #[track_caller]
 fn tier(p: &Pricing, name: &str, credits: u64, rates: [&str; 4]) {
-    let t = p.overage.tier(name).unwrap_or_else(|| panic!("tier {name}"));
+    let t = p
+        .overage
+        .tier(name)
+        .unwrap_or_else(|| panic!("tier {name}"));
     let got = [t.plan, t.plan_yearly, t.addon, t.addon_yearly].map(|d| d.to_string());
-    assert_eq!((t.credits, got), (credits, rates.map(String::from)), "tier {name}");
+    assert_eq!(
+        (t.credits, got),
+        (credits, rates.map(String::from)),
+        "tier {name}"
+    );
 }
 
 /// The vendor doc's overage table, copied by hand.
@@ -117,7 +147,10 @@ fn embedded_overage_tiers() {
     tier(&p, "300M", 300_000_000, ["5.00", "4.00", "5.00", "4.00"]);
     tier(&p, "500M", 500_000_000, ["4.20", "3.36", "4.20", "3.36"]);
     assert_eq!(p.overage.tiers.len(), 12);
-    assert!(p.overage.tier("enterprise").is_none(), "enterprise is custom, not a table row");
+    assert!(
+        p.overage.tier("enterprise").is_none(),
+        "enterprise is custom, not a table row"
+    );
     assert_eq!(p.overage.per_units, 1_000_000);
 }
 
@@ -160,22 +193,44 @@ fn bad_pricing_files_name_endpoint_and_field() {
     );
     rejected(
         &MINIMAL.replace("per: record", "per: call"),
-        &["endpoint `backlinks/summary`", "field `per`", "\"call\"", "record` or `request"],
+        &[
+            "endpoint `backlinks/summary`",
+            "field `per`",
+            "\"call\"",
+            "record` or `request",
+        ],
     );
-    rejected(&MINIMAL.replace("units: 100", "units: -5"), &["field `units`", "negative"]);
-    rejected(&MINIMAL.replace("plan: \"99.99\"", "plan: \"-1\""), &["tier `1M`", "field `plan`", "negative"]);
-    rejected(&MINIMAL.replace("plan: \"99.99\"", "plan: cheap"), &["tier `1M`", "field `plan`", "not a number"]);
+    rejected(
+        &MINIMAL.replace("units: 100", "units: -5"),
+        &["field `units`", "negative"],
+    );
+    rejected(
+        &MINIMAL.replace("plan: \"99.99\"", "plan: \"-1\""),
+        &["tier `1M`", "field `plan`", "negative"],
+    );
+    rejected(
+        &MINIMAL.replace("plan: \"99.99\"", "plan: cheap"),
+        &["tier `1M`", "field `plan`", "not a number"],
+    );
     rejected(
         &MINIMAL.replace("record: target", "record: row"),
         &["endpoint `backlinks/summary`", "field `limit`: missing"],
     );
-    rejected(&MINIMAL.replace("source: false}", "source: false, colour: red}"), &["unknown field `colour`"]);
-    rejected(&MINIMAL.replace("effective: 2026-01-01", "effective: soon"), &["field `effective`", "not a date"]);
+    rejected(
+        &MINIMAL.replace("source: false}", "source: false, colour: red}"),
+        &["unknown field `colour`"],
+    );
+    rejected(
+        &MINIMAL.replace("effective: 2026-01-01", "effective: soon"),
+        &["field `effective`", "not a date"],
+    );
 }
 
 #[test]
 fn several_problems_are_reported_together() {
-    let text = MINIMAL.replace("per: record", "per: call").replace("plan: \"99.99\"", "plan: x");
+    let text = MINIMAL
+        .replace("per: record", "per: call")
+        .replace("plan: \"99.99\"", "plan: x");
     rejected(&text, &["field `per`", "field `plan`"]);
 }
 
@@ -186,6 +241,11 @@ fn pricing_syntax_error_has_a_location() {
 
 #[test]
 fn missing_pricing_file() {
-    let e = Pricing::load(Some(Path::new("/no/such/pricing.yaml"))).unwrap_err().to_string();
-    assert_eq!(e, "cannot read pricing file /no/such/pricing.yaml: no such file");
+    let e = Pricing::load(Some(Path::new("/no/such/pricing.yaml")))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "cannot read pricing file /no/such/pricing.yaml: no such file"
+    );
 }

@@ -35,7 +35,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -72,9 +72,17 @@ pub(crate) fn table(rows: Vec<Vec<String>>, numeric_from: usize) -> String {
 }
 
 /// A Markdown table; `right` marks right-aligned columns.
-pub(crate) fn markdown_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec<String>]) -> io::Result<()> {
+pub(crate) fn markdown_table(
+    out: &mut dyn Write,
+    header: &[&str],
+    right: &[bool],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
     writeln!(out, "| {} |", header.join(" | "))?;
-    let rule: Vec<&str> = right.iter().map(|r| if *r { "---:" } else { "---" }).collect();
+    let rule: Vec<&str> = right
+        .iter()
+        .map(|r| if *r { "---:" } else { "---" })
+        .collect();
     writeln!(out, "|{}|", rule.join("|"))?;
     for row in rows {
         let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
@@ -123,7 +131,14 @@ mod tests {
     #[test]
     fn csv_quoting() {
         let mut out = Vec::new();
-        csv_row(&mut out, &["a,b".into(), "say \"hi\"".into(), "plain".into()]).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "\"a,b\",\"say \"\"hi\"\"\",plain\n");
+        csv_row(
+            &mut out,
+            &["a,b".into(), "say \"hi\"".into(), "plain".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a,b\",\"say \"\"hi\"\"\",plain\n"
+        );
     }
 }

@@ -2,8 +2,6 @@
 
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
-
 use super::{csv_row, duration, markdown_table, table, thousands};
 use crate::cli::Format;
 use crate::forecast::{Assessment, BalanceSource, Totals, Verdict, WorkflowForecast};
@@ -21,7 +19,7 @@ pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Res
     match format {
         Format::Table => plan_table(out, report),
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &plan_json(report))?;
+            serde_json::to_writer_pretty(&mut *out, &plan_json_view(report))?;
             writeln!(out)
         }
         Format::Markdown => plan_markdown(out, report),
@@ -29,52 +27,42 @@ pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Res
     }
 }
 
-/// The JSON contract of DESIGN §4.
-pub fn plan_json(report: &PlanReport) -> Value {
+/// The JSON contract of DESIGN §4 (field order as documented).
+#[derive(serde::Serialize)]
+struct PlanJson<'a> {
+    version: u32,
+    pricing: PricingJson<'a>,
+    workflows: &'a [WorkflowForecast],
+    total: &'a Totals,
+    balance: &'a Option<crate::forecast::BalanceView>,
+    verdict: Verdict,
+    over_by: u64,
+    over_max_units: &'a [crate::forecast::OverMaxUnits],
+    overage: &'a Option<crate::forecast::OverageCost>,
+}
+
+#[derive(serde::Serialize)]
+struct PricingJson<'a> {
+    name: &'a str,
+    effective: String,
+}
+
+fn plan_json_view<'a>(report: &'a PlanReport) -> PlanJson<'a> {
     let a = report.assessment;
-    json!({
-        "version": 1,
-        "pricing": {
-            "name": report.pricing.name,
-            "effective": report.pricing.effective.to_string(),
+    PlanJson {
+        version: 1,
+        pricing: PricingJson {
+            name: &report.pricing.name,
+            effective: report.pricing.effective.to_string(),
         },
-        "workflows": report.workflows.iter().map(|w| json!({
-            "name": w.name,
-            "path": w.path.display().to_string(),
-            "steps": w.steps.iter().map(|s| json!({
-                "name": s.name,
-                "endpoint": s.endpoint,
-                "per": s.per,
-                "unit_cost": s.unit_cost,
-                "targets": s.targets,
-                "sources": s.sources,
-                "repeat": s.repeat,
-                "requests": s.requests,
-                "records": s.records,
-                "units": s.units,
-                "units_expected": s.units_expected,
-            })).collect::<Vec<_>>(),
-            "requests": w.requests,
-            "records": w.records,
-            "units": w.units,
-            "units_expected": w.units_expected,
-            "duration_seconds": w.duration_seconds,
-            "rps": w.rps,
-            "max_units": w.max_units,
-        })).collect::<Vec<_>>(),
-        "total": {
-            "requests": report.total.requests,
-            "records": report.total.records,
-            "units": report.total.units,
-            "units_expected": report.total.units_expected,
-            "duration_seconds": report.total.duration_seconds,
-        },
-        "balance": a.balance,
-        "verdict": a.verdict,
-        "over_by": a.over_by,
-        "over_max_units": a.over_max_units,
-        "overage": a.overage,
-    })
+        workflows: report.workflows,
+        total: report.total,
+        balance: &a.balance,
+        verdict: a.verdict,
+        over_by: a.over_by,
+        over_max_units: &a.over_max_units,
+        overage: &a.overage,
+    }
 }
 
 fn shows_expected(w: &WorkflowForecast) -> bool {
@@ -146,7 +134,11 @@ fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
             BalanceSource::Live => "live",
             BalanceSource::Flag => "--units-left",
         };
-        write!(out, "balance ({source}): {} units left", thousands(b.units_left))?;
+        write!(
+            out,
+            "balance ({source}): {} units left",
+            thousands(b.units_left)
+        )?;
         if b.reserve > 0 {
             write!(out, ", reserve {}", thousands(b.reserve))?;
         }
@@ -215,7 +207,11 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         Verdict::OverBudget => "❌",
         Verdict::Unknown => "❔",
     };
-    writeln!(out, "### {icon} budget: {}", lines.first().map(String::as_str).unwrap_or(""))?;
+    writeln!(
+        out,
+        "### {icon} budget: {}",
+        lines.first().map(String::as_str).unwrap_or("")
+    )?;
     writeln!(out)?;
     for w in report.workflows {
         writeln!(out, "#### {} (`{}`)", w.name, w.path.display())?;
@@ -260,7 +256,13 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         rows.push(total);
         markdown_table(out, &header, &right, &rows)?;
         writeln!(out)?;
-        writeln!(out, "{} requests, about {} at {} requests/second.", thousands(w.requests), duration(w.duration_seconds), w.rps)?;
+        writeln!(
+            out,
+            "{} requests, about {} at {} requests/second.",
+            thousands(w.requests),
+            duration(w.duration_seconds),
+            w.rps
+        )?;
         writeln!(out)?;
     }
     for line in lines.iter().skip(1) {
@@ -271,8 +273,20 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
 
 fn plan_csv(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     let header = [
-        "workflow", "path", "step", "name", "endpoint", "per", "unit_cost", "targets", "sources", "repeat", "requests",
-        "records", "units", "units_expected",
+        "workflow",
+        "path",
+        "step",
+        "name",
+        "endpoint",
+        "per",
+        "unit_cost",
+        "targets",
+        "sources",
+        "repeat",
+        "requests",
+        "records",
+        "units",
+        "units_expected",
     ];
     csv_row(out, &header.map(String::from))?;
     for w in report.workflows {

@@ -27,12 +27,18 @@ fn defaults_are_resolved() {
     assert_eq!(kw.name, "domain/keywords #1");
     assert_eq!(kw.endpoint.name, "domain/keywords");
     // rows default to limit.default (100); limit to min(rows, limit.max) = 100
-    assert_eq!((kw.rows, kw.limit, kw.batch, kw.repeat), (Some(100), Some(100), 1, 1));
+    assert_eq!(
+        (kw.rows, kw.limit, kw.batch, kw.repeat),
+        (Some(100), Some(100), 1, 1)
+    );
     assert_eq!(kw.sources, vec!["de".to_string()]);
     let raw = &wf.steps[2];
     // min(250000, 100000)
     assert_eq!(raw.limit, Some(100_000));
-    assert!(raw.sources.is_empty(), "backlinks take no source, even with a workflow default");
+    assert!(
+        raw.sources.is_empty(),
+        "backlinks take no source, even with a workflow default"
+    );
 }
 
 #[test]
@@ -44,7 +50,8 @@ fn step_lines_are_found() {
 
 #[test]
 fn problem_display_names_file_step_and_field() {
-    let p = problems("steps:\n  - name: Summaries\n    endpoint: backlinks/summary\n    batch: 500\n");
+    let p =
+        problems("steps:\n  - name: Summaries\n    endpoint: backlinks/summary\n    batch: 500\n");
     assert_eq!(
         p[0].to_string(),
         "wf.yaml:2: step 1 (Summaries): field `batch`: 500 targets per request is above backlinks/summary's max_batch of 100; set batch to 100 or less"
@@ -55,7 +62,9 @@ fn problem_display_names_file_step_and_field() {
 fn reserve_forms() {
     assert_eq!(Reserve::parse("10%"), Ok(Reserve::Percent(10.into())));
     assert_eq!(Reserve::parse("50k"), Ok(Reserve::Units(50_000)));
-    assert!(Reserve::parse("150%").unwrap_err().contains("between 0% and 100%"));
+    assert!(Reserve::parse("150%")
+        .unwrap_err()
+        .contains("between 0% and 100%"));
     assert!(Reserve::parse("lots").unwrap_err().contains("percentage"));
     // 10% of 30000 = 3000; 12.5% of 1001 = 125.125 → rounds up to 126
     assert_eq!(Reserve::Percent(10.into()).of(30_000), 3_000);
@@ -68,6 +77,10 @@ fn schedule_forms() {
     assert_eq!(Schedule::parse("daily"), Ok(Schedule::Daily));
     assert_eq!(Schedule::parse("Every 3 days"), Ok(Schedule::EveryDays(3)));
     assert_eq!(Schedule::parse("every day"), Ok(Schedule::Daily));
-    assert!(Schedule::parse("every 0 days").unwrap_err().contains("1 or more"));
-    assert!(Schedule::parse("hourly").unwrap_err().contains("not a schedule"));
+    assert!(Schedule::parse("every 0 days")
+        .unwrap_err()
+        .contains("1 or more"));
+    assert!(Schedule::parse("hourly")
+        .unwrap_err()
+        .contains("not a schedule"));
 }
