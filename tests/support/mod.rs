@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod simulator;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,7 +16,7 @@ pub fn root() -> PathBuf {
 pub fn budget() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_budget"));
     cmd.current_dir(root());
-    for var in ["SERANKING_API_KEY", "SERANKING_API_URL", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "BUDGET_REDIS_URL"] {
+    for var in ["SERANKING_API_KEY", "SERANKING_API_URL", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "BUDGET_REDIS_URL", "BUDGET_RETRY_BASE_MS"] {
         cmd.env_remove(var);
     }
     cmd.env("XDG_STATE_HOME", std::env::temp_dir().join("budget-tests-state"));
