@@ -76,7 +76,16 @@ pub enum Fault {
     LicenseExpired,
     /// Authentication failure, with this HTTP status, whatever key was sent.
     AuthFailed { status: u16 },
-    /// Waits this long, then answers normally (or with the next fault).
+    /// 429 with a `Retry-After: SECONDS` header (the vendor sends none; the client must honour one).
+    TooManyRequestsRetryAfter { seconds: u64 },
+    /// 400 "No token".
+    NoToken,
+    /// 200 with a 2 MiB body (above the client's cap).
+    Oversized,
+    /// 400 whose text echoes the request line and the `Authorization` header, key included (a
+    /// careless proxy): the client must scrub it.
+    EchoKey,
+    /// Waits this long, then answers normally (or with the next queued fault).
     Slow { delay: Duration },
 }
 
@@ -92,6 +101,8 @@ pub struct State {
     pub start_date: String,
     pub expiration_date: String,
     pub expiry_key: ExpiryKey,
+    /// Every request waits this long before anything else (slow replies of any kind).
+    pub delay: Option<Duration>,
     /// Status for a wrong key (the vendor doc says 400; 401 has been seen).
     pub auth_failure_status: u16,
     /// At most this many accepted requests in any rolling second; `None`: no limit.
@@ -120,6 +131,7 @@ impl Default for State {
             start_date: "2024-01-18 14:20:02".into(),
             expiration_date: "2099-02-18 14:20:02".into(),
             expiry_key: ExpiryKey::Live,
+            delay: None,
             auth_failure_status: 400,
             rate_limit: None,
             faults: VecDeque::new(),
@@ -313,17 +325,28 @@ fn presented_key(headers: &HeaderMap, query: Option<&str>) -> (Option<String>, O
 
 async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next: Next) -> Response {
     let (header_key, query_key) = presented_key(request.headers(), request.uri().query());
-    let mut fault = {
+    let echo = format!(
+        "bad request {} with {:?}",
+        request.uri(),
+        request.headers().get(header::AUTHORIZATION)
+    );
+    let (delay, mut fault) = {
         let mut s = lock(&state);
         s.requests += 1;
         s.header_auth += u64::from(header_key.is_some());
         s.query_auth += u64::from(query_key.is_some());
         s.log.push(request.uri().to_string());
-        s.next_fault()
+        (s.delay, s.next_fault())
     };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     while let Some(Fault::Slow { delay }) = fault {
         tokio::time::sleep(delay).await;
         fault = lock(&state).faults.pop_front();
+    }
+    if let Some(Fault::EchoKey) = fault {
+        return error_description(StatusCode::BAD_REQUEST, &echo);
     }
     if let Some(fault) = fault {
         return fault_response(&fault);
@@ -378,6 +401,17 @@ pub fn fault_response(fault: &Fault) -> Response {
         Fault::AuthFailed { status } => {
             error_description(StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), AUTH_FAILED)
         }
+        Fault::TooManyRequestsRetryAfter { seconds } => {
+            let mut response = fault_response(&Fault::TooManyRequests);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.to_string().parse().expect("header value"));
+            response
+        }
+        Fault::NoToken => error_description(StatusCode::BAD_REQUEST, "No token"),
+        Fault::Oversized => (StatusCode::OK, "x".repeat(2 << 20)).into_response(),
+        // Answered in the middleware, which has the request to echo.
+        Fault::EchoKey => error_description(StatusCode::BAD_REQUEST, "bad request"),
         Fault::Slow { .. } => StatusCode::OK.into_response(),
     }
 }
