@@ -184,7 +184,7 @@ impl Client {
                         url: self.shown.clone(),
                         reason: describe(e, key),
                         attempts,
-                        elapsed: seconds(started.elapsed()),
+                        elapsed: took(started.elapsed()),
                     })
                 }
                 Ok(Ok(attempt)) => {
@@ -201,7 +201,10 @@ impl Client {
                             body: attempt.body,
                         });
                     }
-                    let message = envelope::scrub(&envelope::error_text(&attempt.body), key);
+                    // Without its final full stop: messages go on after it with "; what to do".
+                    let message = envelope::scrub(&envelope::error_text(&attempt.body), key)
+                        .trim_end_matches('.')
+                        .to_string();
                     match envelope::classify(status, &message) {
                         Disposition::Retry => {
                             wait = attempt
@@ -303,13 +306,13 @@ impl Client {
                 status,
                 message,
                 attempts,
-                elapsed: seconds(elapsed),
+                elapsed: took(elapsed),
             },
             Failure::Transport { reason } => AccountError::Unreachable {
                 url: self.shown.clone(),
                 reason,
                 attempts,
-                elapsed: seconds(elapsed),
+                elapsed: took(elapsed),
             },
             Failure::Timeout => AccountError::TimedOut {
                 url: self.shown.clone(),
@@ -357,8 +360,129 @@ fn describe(e: reqwest::Error, key: &str) -> String {
     }
 }
 
+/// Time taken: `"35 ms"` under a second, else `"1.2 s"`.
+fn took(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        seconds(d)
+    }
+}
+
 /// `1.25 s` → `"1.2 s"`; whole seconds without decimals.
 fn seconds(d: Duration) -> String {
     let text = format!("{:.1}", d.as_secs_f64());
     format!("{} s", text.trim_end_matches(".0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::KeyOrigin;
+
+    const SECRET: &str = "5ec7e7c0-1eak";
+
+    fn client(api_url: &str, auth: AuthMethod) -> Result<Client, AccountError> {
+        let key = ApiKey::new(SECRET, KeyOrigin::Env).unwrap();
+        Client::new(Config {
+            api_url: api_url.into(),
+            key,
+            auth,
+            attempts: 5,
+            total_timeout: Duration::from_secs(20),
+            backoff: Backoff::default(),
+        })
+    }
+
+    #[track_caller]
+    fn url_is(api_url: &str, auth: AuthMethod, expected: &str, shown: &str) {
+        let c = client(api_url, auth).unwrap();
+        assert_eq!(c.url("v1/account/subscription").as_str(), expected);
+        assert_eq!(c.shown, shown);
+    }
+
+    #[test]
+    fn urls_join_and_carry_the_key_only_in_query_mode() {
+        use AuthMethod::*;
+        let sub = "https://api.seranking.com/v1/account/subscription";
+        url_is(
+            "https://api.seranking.com",
+            Header,
+            sub,
+            "https://api.seranking.com",
+        );
+        url_is(
+            "https://api.seranking.com/",
+            Header,
+            sub,
+            "https://api.seranking.com",
+        );
+        url_is(
+            "http://127.0.0.1:8080/proxy/",
+            Query,
+            "http://127.0.0.1:8080/proxy/v1/account/subscription?apikey=5ec7e7c0-1eak",
+            "http://127.0.0.1:8080/proxy",
+        );
+    }
+
+    #[track_caller]
+    fn bad_url(api_url: &str, phrase: &str) {
+        let message = client(api_url, AuthMethod::Header).unwrap_err().to_string();
+        assert!(message.contains(phrase), "{message:?} lacks {phrase:?}");
+        assert!(!message.contains(SECRET), "{message:?}");
+    }
+
+    #[test]
+    fn unusable_urls() {
+        bad_url(
+            "api.seranking.com",
+            "is not a usable URL: relative URL without a base",
+        );
+        bad_url(
+            "ftp://api.seranking.com",
+            "only http and https are supported",
+        );
+        bad_url(
+            "https://api.seranking.com/?apikey=5ec7e7c0-1eak",
+            "?apikey=<redacted>\" is not a usable URL: it has a query",
+        );
+        bad_url(
+            "https://me:5ec7e7c0-1eak@api.seranking.com",
+            "it has credentials in it",
+        );
+    }
+
+    #[test]
+    fn the_header_is_sensitive() {
+        let c = client("https://api.seranking.com", AuthMethod::Header).unwrap();
+        assert!(c.authorization.is_sensitive());
+        assert!(
+            !format!("{c:?}").contains(SECRET),
+            "Debug of the client shows the key"
+        );
+    }
+
+    #[test]
+    fn config_checks_the_timeout_and_reads_attempts_0_as_1() {
+        let key = || ApiKey::new(SECRET, KeyOrigin::Env).unwrap();
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let message = Config::new("https://x.test", key(), AuthMethod::Header, 5, bad)
+                .unwrap_err()
+                .to_string();
+            assert!(message.starts_with("--timeout: "), "{message}");
+        }
+        let config = Config::new("https://x.test", key(), AuthMethod::Header, 0, 0.5).unwrap();
+        assert_eq!(
+            (config.attempts, config.total_timeout),
+            (1, Duration::from_millis(500))
+        );
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(took(Duration::from_millis(35)), "35 ms");
+        assert_eq!(took(Duration::from_millis(1250)), "1.2 s");
+        assert_eq!(seconds(Duration::from_secs(20)), "20 s");
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5 s");
+    }
 }
