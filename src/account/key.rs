@@ -111,10 +111,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
         std::fs::write(&path, format!("  {SECRET}\n")).unwrap();
-        let key = ApiKey::load(Some(&path), Some("from-env".into())).unwrap().unwrap();
+        let key = ApiKey::load(Some(&path), Some("from-env".into()))
+            .unwrap()
+            .unwrap();
         assert_eq!(key.expose(), SECRET);
         assert_eq!(key.origin(), &KeyOrigin::File { path: path.clone() });
-        let key = ApiKey::load(None, Some(format!("{SECRET}\r\n").into())).unwrap().unwrap();
+        let key = ApiKey::load(None, Some(format!("{SECRET}\r\n").into()))
+            .unwrap()
+            .unwrap();
         assert_eq!((key.expose(), key.origin()), (SECRET, &KeyOrigin::Env));
         assert!(ApiKey::load(None, None).unwrap().is_none());
     }
@@ -127,7 +131,9 @@ mod tests {
             std::fs::write(&path, text).unwrap();
         }
         let file = env.is_none().then_some(path.as_path());
-        let message = ApiKey::load(file, env.map(Into::into)).unwrap_err().to_string();
+        let message = ApiKey::load(file, env.map(Into::into))
+            .unwrap_err()
+            .to_string();
         assert!(message.contains(phrase), "{message:?} lacks {phrase:?}");
         assert!(!message.contains(SECRET), "{message:?} shows the key");
     }
@@ -136,9 +142,21 @@ mod tests {
     fn bad_keys_name_their_origin() {
         refused(Some(" \n\t"), None, "the API key in the key file ");
         refused(Some(""), None, "key.txt is empty");
-        refused(None, Some("   "), "the API key in SERANKING_API_KEY is empty");
-        refused(Some(&format!("{SECRET}\n{SECRET}")), None, "key.txt contains spaces, line breaks");
-        refused(None, Some(&format!("{SECRET} {SECRET}")), "SERANKING_API_KEY contains spaces");
+        refused(
+            None,
+            Some("   "),
+            "the API key in SERANKING_API_KEY is empty",
+        );
+        refused(
+            Some(&format!("{SECRET}\n{SECRET}")),
+            None,
+            "key.txt contains spaces, line breaks",
+        );
+        refused(
+            None,
+            Some(&format!("{SECRET} {SECRET}")),
+            "SERANKING_API_KEY contains spaces",
+        );
         refused(None, None, "cannot read the API key file");
         refused(None, None, "key.txt: no such file");
     }
@@ -146,6 +164,9 @@ mod tests {
     #[test]
     fn debug_never_shows_the_key() {
         let key = ApiKey::new(SECRET, KeyOrigin::Env).unwrap();
-        assert_eq!(format!("{key:?}"), "ApiKey(<redacted>, from SERANKING_API_KEY)");
+        assert_eq!(
+            format!("{key:?}"),
+            "ApiKey(<redacted>, from SERANKING_API_KEY)"
+        );
     }
 }
