@@ -2,4 +2,5 @@
 
 mod support;
 
+mod live;
 mod plan;

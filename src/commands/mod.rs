@@ -1,6 +1,7 @@
 //! Command orchestration: load, compute, render, decide the status. No arithmetic and no
 //! formatting live here; those belong to `forecast` and `report`.
 
+pub mod balance;
 mod plan;
 
 use std::io::Write;
@@ -21,10 +22,6 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             out.flush()?;
             Ok(Status::Ok)
         }
-        Command::Balance => Err(Error::Usage {
-            message:
-                "budget balance needs the live API client, which this build does not include yet"
-                    .into(),
-        }),
+        Command::Balance => balance::run(global),
     }
 }

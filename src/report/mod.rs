@@ -1,9 +1,11 @@
 //! Rendering: tables for people, JSON for programs, Markdown for pull requests, CSV for
 //! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
 
+mod balance;
 mod plan;
 mod prices;
 
+pub use balance::{balance, balance_json, figures as balance_figures, BalanceFigures};
 pub use plan::{plan, PlanReport};
 pub use prices::prices;
 
