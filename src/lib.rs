@@ -9,6 +9,7 @@ pub mod commands;
 pub mod count;
 pub mod error;
 pub mod forecast;
+pub mod guard;
 pub mod pricing;
 pub mod report;
 pub mod workflow;

@@ -15,7 +15,7 @@ pub use verdict::{
 
 use std::path::PathBuf;
 
-use crate::pricing::{Per, RecordKind};
+use crate::pricing::{Endpoint, Per, RecordKind};
 use crate::workflow::{Step, Workflow};
 
 /// The cost of one step.
@@ -201,6 +201,35 @@ fn forecast_step(step: &Step) -> Result<StepForecast, &'static str> {
         units: mul(billed, e.units, "units")?,
         units_expected: mul(billed_expected, e.units, "units")?,
     })
+}
+
+/// Worst-case units of one request carrying `targets` targets (and, for row endpoints, asking
+/// for `rows` rows per target): the step arithmetic above applied to a single call, for the
+/// run-time guard. `Err` names the quantity that overflowed.
+pub fn price_request(
+    endpoint: &Endpoint,
+    targets: u64,
+    rows: Option<u64>,
+) -> Result<u64, &'static str> {
+    let targets = targets.max(1);
+    let rows = match endpoint.record {
+        RecordKind::Target => None,
+        RecordKind::Row => Some(rows.unwrap_or(1)),
+    };
+    let step = Step {
+        name: String::new(),
+        endpoint: endpoint.clone(),
+        targets,
+        batch: targets,
+        rows,
+        expected_rows: None,
+        limit: rows,
+        sources: Vec::new(),
+        calls: Some(1),
+        repeat: 1,
+        line: None,
+    };
+    forecast_step(&step).map(|s| s.units)
 }
 
 #[cfg(test)]

@@ -1,0 +1,206 @@
+//! The guard's call ledger (`--ledger FILE`): one JSON line per call, appended as the call ends,
+//! and the running totals by endpoint shown when the guard stops.
+//!
+//! A line holds what was asked and what it cost, never the key nor the query (which may carry
+//! `apikey`): `time`, `method`, `endpoint`, `targets`, `status`, `units_reserved`,
+//! `units_charged`, `latency_ms` (arrival to reply, waits included), `attempts` (upstream
+//! attempts, 0 when refused locally) and `outcome`. This module does not render tables.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// What became of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// 2xx from the API: charged.
+    Charged,
+    /// A non-2xx answer from the API: its reservation was released (the API bills only 2xx).
+    Released,
+    /// Refused by the guard: it does not fit the budget (402).
+    OverBudget,
+    /// Refused by the guard: no slot in the rate window in time, or the queue was full (503).
+    RateQueue,
+    /// Refused by the guard: not an API path, an unknown endpoint, or a wrong method.
+    Rejected,
+    /// Refused by the guard: missing or wrong client token (401).
+    Unauthorized,
+    /// The API could not be reached (502), or the shared state failed (503).
+    Failed,
+}
+
+/// One ledger line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub time: String,
+    pub method: String,
+    pub endpoint: String,
+    pub targets: u64,
+    pub status: u16,
+    pub units_reserved: u64,
+    pub units_charged: u64,
+    pub latency_ms: f64,
+    pub attempts: u32,
+    pub outcome: Outcome,
+}
+
+/// Totals of one endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointTotals {
+    pub calls: u64,
+    /// Calls answered 2xx by the API.
+    pub charged_calls: u64,
+    /// Calls refused for the budget (402).
+    pub over_budget: u64,
+    /// Other calls that were not charged.
+    pub other: u64,
+    pub units_charged: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot open the guard ledger {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+}
+
+/// The ledger file (if any) and the totals.
+pub struct Journal {
+    file: Option<(PathBuf, Mutex<File>)>,
+    totals: Mutex<BTreeMap<String, EndpointTotals>>,
+    write_failed: std::sync::atomic::AtomicBool,
+}
+
+impl Journal {
+    /// Appends to `path` (created if missing) when given.
+    pub fn open(path: Option<&Path>) -> Result<Journal, JournalError> {
+        let file = match path {
+            None => None,
+            Some(path) => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| JournalError::Open {
+                        path: path.to_path_buf(),
+                        reason: crate::io_reason(&e),
+                    })?;
+                Some((path.to_path_buf(), Mutex::new(file)))
+            }
+        };
+        Ok(Journal {
+            file,
+            totals: Mutex::new(BTreeMap::new()),
+            write_failed: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(p, _)| p.as_path())
+    }
+
+    /// Records a call. A failed write is remembered (see [`Journal::write_failed`]) rather than
+    /// failing the call, whose units are already spent.
+    pub fn record(&self, entry: &Entry) {
+        {
+            let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
+            let t = totals.entry(entry.endpoint.clone()).or_default();
+            t.calls += 1;
+            match entry.outcome {
+                Outcome::Charged => t.charged_calls += 1,
+                Outcome::OverBudget => t.over_budget += 1,
+                _ => t.other += 1,
+            }
+            t.units_charged = t.units_charged.saturating_add(entry.units_charged);
+        }
+        if let Some((_, file)) = &self.file {
+            let mut line = serde_json::to_vec(entry).unwrap_or_default();
+            line.push(b'\n');
+            let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+            // One write per line: with O_APPEND, lines of concurrent calls never interleave.
+            if file.write_all(&line).is_err() {
+                self.write_failed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether a ledger line could not be written.
+    pub fn write_failed(&self) -> bool {
+        self.write_failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Totals by endpoint, in name order.
+    pub fn totals(&self) -> BTreeMap<String, EndpointTotals> {
+        self.totals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(endpoint: &str, status: u16, charged: u64, outcome: Outcome) -> Entry {
+        Entry {
+            time: "2026-11-26T07:00:00.000Z".into(),
+            method: "GET".into(),
+            endpoint: endpoint.into(),
+            targets: 2,
+            status,
+            units_reserved: 200,
+            units_charged: charged,
+            latency_ms: 1.5,
+            attempts: 1,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn lines_and_totals() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("calls.jsonl");
+        let journal = Journal::open(Some(&path)).expect("open");
+        journal.record(&entry("backlinks/summary", 200, 200, Outcome::Charged));
+        journal.record(&entry("backlinks/summary", 402, 0, Outcome::OverBudget));
+        journal.record(&entry("backlinks/all", 500, 0, Outcome::Released));
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0],
+            r#"{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"latency_ms":1.5,"attempts":1,"outcome":"charged"}"#
+        );
+        let totals = journal.totals();
+        assert_eq!(
+            totals["backlinks/summary"],
+            EndpointTotals {
+                calls: 2,
+                charged_calls: 1,
+                over_budget: 1,
+                other: 0,
+                units_charged: 200
+            }
+        );
+        assert_eq!(totals["backlinks/all"].other, 1);
+    }
+
+    #[test]
+    fn unopenable_ledger_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let e = Journal::open(Some(&dir.path().join("no/such/dir/calls.jsonl")))
+            .err()
+            .expect("error");
+        assert!(
+            e.to_string().starts_with("cannot open the guard ledger"),
+            "{e}"
+        );
+        assert!(e.to_string().ends_with("no such file"), "{e}");
+    }
+}

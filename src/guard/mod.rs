@@ -1,0 +1,137 @@
+//! `budget guard`: a local proxy for the SE Ranking Data API that holds a unit budget and the
+//! rate limit at run time, so a misbehaving job can neither overspend nor cause 429 storms.
+//!
+//! Jobs send `/v1/...` calls to the guard instead of the API. For each call the guard: checks the
+//! client token (when one is set), prices the call's worst case with the pricing catalogue
+//! ([`price`]), reserves those units ([`state`]; 402 when they don't fit, without contacting the
+//! API), waits for a slot in the rolling one-second window, forwards the call with the key
+//! (retrying 429/5xx with back-off and full jitter), then settles the reservation: a 2xx is
+//! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
+//! released. Every call becomes a ledger line ([`journal`]).
+//!
+//! The key is added to upstream requests only; it is never logged, put in the ledger, or sent
+//! back to clients (non-2xx bodies are scrubbed of it). This module renders nothing: startup and
+//! summary output belong to `report`, orchestration to `commands::guard`.
+
+pub mod journal;
+pub mod price;
+mod proxy;
+pub mod redis;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::account::{ApiKey, AuthMethod, Backoff};
+use crate::pricing::Pricing;
+
+pub use journal::{EndpointTotals, Entry, Journal, Outcome};
+pub use state::{Backend, MemoryState, State};
+
+/// Header a client may send its guard token in (or `Authorization: Bearer TOKEN`).
+pub const TOKEN_HEADER: &str = "x-budget-token";
+/// Largest API reply the guard buffers (it must read a reply whole to count its rows).
+pub const MAX_REPLY_BYTES: usize = 256 << 20;
+/// Largest request body a client may send (a 10,000-keyword export is well under 1 MiB).
+pub const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+/// Everything the proxy needs besides its state.
+pub struct Config {
+    /// Base URL of the API (paths `/v1/...` are appended).
+    pub api_url: String,
+    pub key: ApiKey,
+    pub auth: AuthMethod,
+    pub pricing: Pricing,
+    /// Upstream attempts per call, the first included.
+    pub attempts: u32,
+    /// Time for one call upstream, retries included (rate waits not included).
+    pub timeout: Duration,
+    pub backoff: Backoff,
+    /// When set, every client must present this token.
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
+    #[error("--api-url {url} is not a usable URL: {reason}")]
+    ApiUrl { url: String, reason: String },
+    #[error("the guard stopped with an error: {reason}")]
+    Serve { reason: String },
+    #[error("cannot set up the HTTP client: {reason}")]
+    Client { reason: String },
+}
+
+/// A bound guard, not yet serving.
+pub struct Guard {
+    listener: tokio::net::TcpListener,
+    app: Arc<proxy::App>,
+}
+
+impl Guard {
+    /// Binds `listen` and prepares the proxy.
+    pub async fn bind(
+        listen: SocketAddr,
+        config: Config,
+        state: Arc<State>,
+        journal: Arc<Journal>,
+    ) -> Result<Guard, GuardError> {
+        let app = Arc::new(proxy::App::new(config, state, journal)?);
+        let listener =
+            tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| GuardError::Listen {
+                    addr: listen,
+                    reason: crate::io_reason(&e),
+                })?;
+        Ok(Guard { listener, app })
+    }
+
+    /// The address actually bound (the port when `:0` was asked).
+    pub fn local_addr(&self) -> Result<SocketAddr, GuardError> {
+        self.listener.local_addr().map_err(|e| GuardError::Serve {
+            reason: crate::io_reason(&e),
+        })
+    }
+
+    /// Serves until `shutdown` completes, then lets calls in flight finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GuardError> {
+        let router = proxy::router(self.app);
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| GuardError::Serve {
+                reason: crate::io_reason(&e),
+            })
+    }
+}
+
+/// Whether two secrets are equal, in time independent of where they differ (both are hashed
+/// first, so their lengths leak nothing either).
+pub fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare() {
+        assert!(same_secret("tok-123", "tok-123"));
+        assert!(!same_secret("tok-123", "tok-124"));
+        assert!(!same_secret("tok-123", "tok-1234"));
+        assert!(!same_secret("", "x"));
+    }
+}

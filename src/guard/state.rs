@@ -1,0 +1,392 @@
+//! The guard's shared state: the unit budget (reservations held by calls in flight) and the
+//! rolling one-second request window. Two backends behind one enum: in-process (one guard) and
+//! Redis (several guards on several machines sharing one key), with the same semantics.
+//!
+//! Budget: `try_reserve(units)` takes units from `left` atomically or says how many are left;
+//! `settle(id, charged)` gives back `reserved − charged` (a 2xx reply), `release(id)` gives back
+//! everything (non-2xx: the vendor bills only 2xx).
+//!
+//! Rate: at most `rps` requests start in any rolling window of `WINDOW` (one second plus a small
+//! margin for the network jitter between the guard and the API, whose own window is measured on
+//! arrival). A caller that finds the window full waits, first in line among this guard's callers
+//! (a FIFO lock), and gives up with [`RateError`] after its deadline or when the queue is full.
+//!
+//! This module prices nothing and does no HTTP.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::redis::RedisState;
+
+/// The rolling window the guard keeps: the vendor's one second, plus a margin so that calls the
+/// network delays unevenly still arrive at most `rps` per second.
+pub const WINDOW: Duration = Duration::from_millis(1025);
+
+/// A held reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub id: String,
+    pub units: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("the call needs {needed} units, {left} left")]
+    Exceeded { needed: u64, left: u64 },
+    #[error("the shared state in Redis is unavailable: {reason}")]
+    Redis { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RateError {
+    #[error("waited {waited_ms} ms for a free slot in the {rps} requests/second window; the API key is busier than it can serve, try again later")]
+    Timeout { waited_ms: u64, rps: u32 },
+    #[error(
+        "{queued} calls are already waiting for the {rps} requests/second window; try again later"
+    )]
+    QueueFull { queued: usize, rps: u32 },
+    #[error("the shared state in Redis is unavailable: {reason}")]
+    Redis { reason: String },
+}
+
+/// Where the budget and the window live.
+pub enum Backend {
+    Memory(MemoryState),
+    Redis(Box<RedisState>),
+}
+
+/// The budget and the window, with this guard's waiting line in front of the window.
+pub struct State {
+    backend: Backend,
+    rps: u32,
+    max_wait: Duration,
+    max_queue: usize,
+    queued: AtomicUsize,
+    line: tokio::sync::Mutex<()>,
+}
+
+impl State {
+    pub fn new(backend: Backend, rps: u32, max_wait: Duration, max_queue: usize) -> State {
+        State {
+            backend,
+            rps: rps.max(1),
+            max_wait,
+            max_queue: max_queue.max(1),
+            queued: AtomicUsize::new(0),
+            line: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn rps(&self) -> u32 {
+        self.rps
+    }
+
+    /// Units left to reserve (budget minus holds and charges).
+    pub async fn left(&self) -> Result<i64, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.left()),
+            Backend::Redis(r) => r.left().await,
+        }
+    }
+
+    pub async fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.try_reserve(units),
+            Backend::Redis(r) => r.try_reserve(units).await,
+        }
+    }
+
+    /// Ends a hold with `charged` units billed (at most the held units).
+    pub async fn settle(&self, hold: &Hold, charged: u64) -> Result<(), StateError> {
+        match &self.backend {
+            Backend::Memory(m) => {
+                m.settle(hold, charged);
+                Ok(())
+            }
+            Backend::Redis(r) => r.settle(hold, charged).await,
+        }
+    }
+
+    /// Ends a hold with nothing billed.
+    pub async fn release(&self, hold: &Hold) -> Result<(), StateError> {
+        self.settle(hold, 0).await
+    }
+
+    /// Waits for a slot in the rolling window (FIFO among this guard's callers).
+    pub async fn slot(&self) -> Result<(), RateError> {
+        let started = Instant::now();
+        let deadline = started + self.max_wait;
+        let queued = self.queued.fetch_add(1, Ordering::SeqCst);
+        let _leave = Leave(&self.queued);
+        if queued >= self.max_queue {
+            return Err(RateError::QueueFull {
+                queued,
+                rps: self.rps,
+            });
+        }
+        let timeout = || RateError::Timeout {
+            waited_ms: started.elapsed().as_millis() as u64,
+            rps: self.rps,
+        };
+        let _first = tokio::time::timeout_at(deadline.into(), self.line.lock())
+            .await
+            .map_err(|_| timeout())?;
+        loop {
+            let wait = match &self.backend {
+                Backend::Memory(m) => m.try_slot(self.rps, Instant::now()),
+                Backend::Redis(r) => r.try_slot(self.rps).await?,
+            };
+            let Some(wait) = wait else {
+                return Ok(());
+            };
+            if Instant::now() + wait > deadline {
+                return Err(timeout());
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Leaves the waiting line when dropped.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One guard's state in memory.
+pub struct MemoryState {
+    inner: Mutex<Memory>,
+}
+
+struct Memory {
+    left: u64,
+    next: u64,
+    holds: HashMap<String, u64>,
+    window: VecDeque<Instant>,
+}
+
+impl MemoryState {
+    pub fn new(budget: u64) -> MemoryState {
+        MemoryState {
+            inner: Mutex::new(Memory {
+                left: budget,
+                next: 0,
+                holds: HashMap::new(),
+                window: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
+        // The critical sections cannot panic half-way; a poisoned lock still holds valid figures.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn left(&self) -> i64 {
+        i64::try_from(self.lock().left).unwrap_or(i64::MAX)
+    }
+
+    fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
+        let mut m = self.lock();
+        let Some(left) = m.left.checked_sub(units) else {
+            return Err(StateError::Exceeded {
+                needed: units,
+                left: m.left,
+            });
+        };
+        m.left = left;
+        m.next += 1;
+        let id = m.next.to_string();
+        m.holds.insert(id.clone(), units);
+        Ok(Hold { id, units })
+    }
+
+    fn settle(&self, hold: &Hold, charged: u64) {
+        let mut m = self.lock();
+        if let Some(held) = m.holds.remove(&hold.id) {
+            let back = held.saturating_sub(charged);
+            m.left = m.left.saturating_add(back);
+        }
+    }
+
+    /// `None`: a slot was taken; `Some(wait)`: the window is full for that long.
+    fn try_slot(&self, rps: u32, now: Instant) -> Option<Duration> {
+        let mut m = self.lock();
+        while m
+            .window
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
+            m.window.pop_front();
+        }
+        if m.window.len() < rps as usize {
+            m.window.push_back(now);
+            return None;
+        }
+        let oldest = *m.window.front()?;
+        Some(
+            (oldest + WINDOW)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1)),
+        )
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn memory(budget: u64, rps: u32) -> State {
+        State::new(
+            Backend::Memory(MemoryState::new(budget)),
+            rps,
+            Duration::from_secs(5),
+            1000,
+        )
+    }
+
+    #[tokio::test]
+    async fn reserve_settle_release_by_hand() {
+        let state = memory(1000, 10);
+        let a = state.try_reserve(600).await.expect("600 of 1000");
+        // 400 left: 500 does not fit.
+        assert_eq!(
+            state.try_reserve(500).await,
+            Err(StateError::Exceeded {
+                needed: 500,
+                left: 400
+            })
+        );
+        // the 600 call returned 250 records: 350 come back, 750 left.
+        state.settle(&a, 250).await.expect("settle");
+        assert_eq!(state.left().await, Ok(750));
+        let b = state.try_reserve(750).await.expect("all of it");
+        assert_eq!(state.left().await, Ok(0));
+        state.release(&b).await.expect("release");
+        assert_eq!(state.left().await, Ok(750));
+        // settling twice gives nothing back twice.
+        state.release(&b).await.expect("release again");
+        assert_eq!(state.left().await, Ok(750));
+    }
+
+    #[tokio::test]
+    async fn memory_window_holds_rps() {
+        let m = MemoryState::new(0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(m.try_slot(3, t0), None);
+        }
+        // 4th in the same instant: wait the whole window.
+        assert_eq!(m.try_slot(3, t0), Some(WINDOW));
+        // once the window has passed, a slot frees up.
+        assert_eq!(m.try_slot(3, t0 + WINDOW), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reservations_never_exceed_the_budget() {
+        // 64 tasks each try 10 calls of 7 units against 1000: at most 142 calls fit (994 units).
+        let state = Arc::new(memory(1000, 10));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let state = state.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = 0u64;
+                for _ in 0..10 {
+                    if let Ok(hold) = state.try_reserve(7).await {
+                        state.settle(&hold, 7).await.expect("settle");
+                        got += 7;
+                    }
+                }
+                got
+            }));
+        }
+        let mut spent = 0;
+        for t in tasks {
+            spent += t.await.expect("task");
+        }
+        assert_eq!(spent, 994);
+        assert_eq!(state.left().await, Ok(6));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_keep_the_window() {
+        // 30 callers, 20 per window: the first 20 start at once, the next 10 a window later.
+        let state = Arc::new(memory(0, 20));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..30 {
+            let state = state.clone();
+            tasks.push(tokio::spawn(async move {
+                state.slot().await.expect("slot");
+                Instant::now()
+            }));
+        }
+        let mut times = Vec::new();
+        for t in tasks {
+            times.push(t.await.expect("task"));
+        }
+        times.sort();
+        assert_window(&times, 20);
+        assert!(
+            times[29] - started >= WINDOW,
+            "the 21st call waited a window"
+        );
+    }
+
+    /// No `limit` + 1 starts fall within the vendor's one-second window.
+    #[track_caller]
+    pub(crate) fn assert_window(sorted: &[Instant], limit: usize) {
+        for pair in sorted.windows(limit + 1) {
+            let span = pair[limit] - pair[0];
+            assert!(
+                span >= Duration::from_secs(1),
+                "{} starts within {span:?}",
+                limit + 1
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_is_bounded() {
+        let state = State::new(
+            Backend::Memory(MemoryState::new(0)),
+            1,
+            Duration::from_millis(50),
+            1000,
+        );
+        state.slot().await.expect("first slot");
+        let e = state.slot().await.unwrap_err();
+        assert!(matches!(e, RateError::Timeout { rps: 1, .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains("for a free slot in the 1 requests/second window"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn queue_is_bounded() {
+        let state = Arc::new(State::new(
+            Backend::Memory(MemoryState::new(0)),
+            1,
+            Duration::from_secs(2),
+            1,
+        ));
+        state.slot().await.expect("first slot");
+        let waiting = {
+            let state = state.clone();
+            tokio::spawn(async move { state.slot().await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let e = state.slot().await.unwrap_err();
+        assert!(e.to_string().contains("1 calls are already waiting"), "{e}");
+        let _ = waiting.await;
+    }
+}
