@@ -76,6 +76,8 @@ pub enum Command {
     Prices,
     /// The live subscription: status, units left, used, expiry.
     Balance,
+    /// A local API proxy that enforces a unit budget and the rate limit at run time.
+    Guard(GuardArgs),
 }
 
 /// What plan and check take.
@@ -90,6 +92,43 @@ pub struct PlanArgs {
     /// Units to keep untouched: a count (`50k`) or a percentage of units_left (`10%`).
     #[arg(long, value_name = "N|P%")]
     pub reserve: Option<String>,
+}
+
+/// What `budget guard` takes.
+#[derive(Debug, Clone, Args)]
+pub struct GuardArgs {
+    /// Address to listen on; an address other than loopback needs --client-token-file.
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// Units the guarded calls may spend in total (else the live units_left minus --reserve).
+    #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "reserve")]
+    pub budget: Option<u64>,
+    /// With a live budget: units to keep untouched, a count (`50k`) or a percentage (`10%`).
+    #[arg(long, value_name = "N|P%")]
+    pub reserve: Option<String>,
+    /// Requests per rolling second, across all clients (default: the pricing file's limit).
+    #[arg(long, value_name = "N")]
+    pub rps: Option<u32>,
+    /// Append one JSON line per call to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub ledger: Option<std::path::PathBuf>,
+    /// Keep the budget and the rate window in Redis, shared by every guard using the same key.
+    #[arg(
+        long,
+        env = "BUDGET_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis: Option<String>,
+    /// File holding a token every client must send (X-Budget-Token or Authorization: Bearer).
+    #[arg(long, value_name = "FILE")]
+    pub client_token_file: Option<std::path::PathBuf>,
+    /// Longest a call waits for a slot in the rate window before a 503, in seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub max_wait: f64,
+    /// Most calls waiting for a slot at once; more get a 503 straight away.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_queue: usize,
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {

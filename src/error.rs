@@ -2,6 +2,7 @@
 
 use crate::account::AccountError;
 use crate::forecast::ForecastError;
+use crate::guard::GuardError;
 use crate::pricing::PricingError;
 use crate::workflow::WorkflowError;
 
@@ -45,6 +46,8 @@ pub enum Error {
         #[from]
         source: AccountError,
     },
+    #[error(transparent)]
+    Guard(#[from] GuardError),
 }
 
 impl Error {
@@ -55,6 +58,7 @@ impl Error {
             Self::BalanceUnknown => 3,
             Self::Output { .. } => 1,
             Self::Account { source } => source.exit_code(),
+            Self::Guard(e) => e.exit_code(),
         }
     }
 }

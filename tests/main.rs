@@ -2,5 +2,6 @@
 
 mod support;
 
+mod guard;
 mod live;
 mod plan;

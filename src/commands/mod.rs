@@ -2,6 +2,7 @@
 //! formatting live here; those belong to `forecast` and `report`.
 
 pub mod balance;
+mod guard;
 mod plan;
 
 use std::io::Write;
@@ -23,5 +24,6 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             Ok(Status::Ok)
         }
         Command::Balance => balance::run(global),
+        Command::Guard(args) => guard::run(global, args),
     }
 }

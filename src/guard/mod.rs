@@ -55,7 +55,7 @@ pub struct Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
-    #[error("cannot listen on {addr}: {reason}")]
+    #[error("cannot listen on {addr}: {reason}; pick another --listen address or port")]
     Listen { addr: SocketAddr, reason: String },
     #[error("--api-url {url} is not a usable URL: {reason}")]
     ApiUrl { url: String, reason: String },
@@ -63,6 +63,26 @@ pub enum GuardError {
     Serve { reason: String },
     #[error("cannot set up the HTTP client: {reason}")]
     Client { reason: String },
+    /// A flag the user must fix.
+    #[error("{flag}: {reason}")]
+    Setting { flag: &'static str, reason: String },
+    /// The budget or the rate window cannot be kept (Redis unreachable at start).
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+}
+
+impl GuardError {
+    /// 2 for a setting to fix; 3 when the shared state cannot be reached (the budget is unknown,
+    /// as for an unreadable balance); 1 for a guard that could not start or run.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Setting { .. } | Self::ApiUrl { .. } | Self::Journal(_) => 2,
+            Self::State(_) => 3,
+            Self::Listen { .. } | Self::Serve { .. } | Self::Client { .. } => 1,
+        }
+    }
 }
 
 /// A bound guard, not yet serving.

@@ -293,7 +293,12 @@ mod tests {
             .await
             .expect("connect");
         redis.join(budget).await.expect("join");
-        State::new(Backend::Redis(Box::new(redis)), rps, Duration::from_secs(5), 1000)
+        State::new(
+            Backend::Redis(Box::new(redis)),
+            rps,
+            Duration::from_secs(5),
+            1000,
+        )
     }
 
     #[tokio::test]

@@ -2,10 +2,12 @@
 //! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
 
 mod balance;
+mod guard;
 mod plan;
 mod prices;
 
 pub use balance::{balance, balance_json, figures as balance_figures, BalanceFigures};
+pub use guard::{guard_started, guard_summary, GuardStarted};
 pub use plan::{plan, PlanReport};
 pub use prices::prices;
 

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod data;
+pub mod redis_server;
 pub mod simulator;
 
 use std::path::{Path, PathBuf};

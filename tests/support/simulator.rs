@@ -118,6 +118,10 @@ pub struct State {
     pub query_auth: u64,
     /// Request paths with their query, `apikey` included (the simulator is the only place it may be).
     pub log: Vec<String>,
+    /// Requests answered 429 by the rolling window (not by injected faults).
+    pub rate_limited: u64,
+    /// Data endpoints: catalogue, billed units and calls (see `data.rs`).
+    pub data: super::data::DataState,
     window: VecDeque<Instant>,
 }
 
@@ -140,6 +144,8 @@ impl Default for State {
             header_auth: 0,
             query_auth: 0,
             log: Vec::new(),
+            rate_limited: 0,
+            data: super::data::DataState::default(),
             window: VecDeque::new(),
         }
     }
@@ -363,6 +369,7 @@ async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next:
             Some(_) => {}
         }
         if !s.admit(Instant::now()) {
+            s.rate_limited += 1;
             return fault_response(&Fault::TooManyRequests);
         }
     }

@@ -1,0 +1,227 @@
+//! What `budget guard` tells people: the line it prints once listening, and the spend by
+//! endpoint when it stops.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::json;
+
+use super::{csv_row, markdown_table, table, thousands};
+use crate::cli::Format;
+use crate::guard::EndpointTotals;
+
+/// Facts for the startup line.
+pub struct GuardStarted<'a> {
+    /// `http://ADDR:PORT`.
+    pub url: &'a str,
+    /// The API base URL (no credentials).
+    pub api: &'a str,
+    pub budget: u64,
+    /// Where the budget came from, e.g. `--budget`, `live units_left 4,975,033 − reserve 10%`.
+    pub budget_source: &'a str,
+    pub rps: u32,
+    /// `this process`, or `Redis at HOST:PORT (…)`.
+    pub state: &'a str,
+    pub ledger: Option<&'a str>,
+    pub token: bool,
+}
+
+pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
+    writeln!(err, "budget guard listening on {} → {}", s.url, s.api)?;
+    writeln!(
+        err,
+        "  budget {} units ({}), {} requests/second, state in {}",
+        thousands(s.budget),
+        s.budget_source,
+        s.rps,
+        s.state
+    )?;
+    if let Some(ledger) = s.ledger {
+        writeln!(err, "  ledger: {ledger}")?;
+    }
+    if s.token {
+        writeln!(
+            err,
+            "  clients must send the token (X-Budget-Token or Authorization: Bearer)"
+        )?;
+    }
+    writeln!(
+        err,
+        "  point jobs at SERANKING_API_URL={}; stop with Ctrl-C",
+        s.url
+    )
+}
+
+/// The spend by endpoint, and what is left of the budget (`None` when it could not be read).
+pub fn guard_summary(
+    out: &mut dyn Write,
+    format: Format,
+    totals: &BTreeMap<String, EndpointTotals>,
+    left: Option<i64>,
+) -> io::Result<()> {
+    let mut sum = EndpointTotals::default();
+    for t in totals.values() {
+        sum.calls += t.calls;
+        sum.charged_calls += t.charged_calls;
+        sum.over_budget += t.over_budget;
+        sum.other += t.other;
+        sum.units_charged = sum.units_charged.saturating_add(t.units_charged);
+    }
+    let header = [
+        "endpoint",
+        "calls",
+        "charged",
+        "over budget",
+        "other",
+        "units charged",
+    ];
+    let row = |name: &str, t: &EndpointTotals| {
+        vec![
+            name.to_string(),
+            thousands(t.calls),
+            thousands(t.charged_calls),
+            thousands(t.over_budget),
+            thousands(t.other),
+            thousands(t.units_charged),
+        ]
+    };
+    let left_text = match left {
+        Some(left) if left >= 0 => thousands(left as u64),
+        Some(left) => format!("-{}", thousands(left.unsigned_abs())),
+        None => "unknown".into(),
+    };
+    match format {
+        Format::Table => {
+            let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+            rows.extend(totals.iter().map(|(name, t)| row(name, t)));
+            rows.push(row("total", &sum));
+            writeln!(out, "Spend by endpoint")?;
+            writeln!(out, "{}", table(rows, 1))?;
+            writeln!(out, "units left in the guard's budget: {left_text}")
+        }
+        Format::Markdown => {
+            let mut rows: Vec<Vec<String>> = totals.iter().map(|(name, t)| row(name, t)).collect();
+            let mut total = row("**total**", &sum);
+            total[5] = format!("**{}**", total[5]);
+            rows.push(total);
+            writeln!(out, "### Spend by endpoint")?;
+            writeln!(out)?;
+            markdown_table(out, &header, &[false, true, true, true, true, true], &rows)?;
+            writeln!(out)?;
+            writeln!(out, "Units left in the guard's budget: {left_text}")
+        }
+        Format::Csv => {
+            let names: Vec<String> = [
+                "endpoint",
+                "calls",
+                "charged",
+                "over_budget",
+                "other",
+                "units_charged",
+            ]
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+            csv_row(out, &names)?;
+            for (name, t) in totals
+                .iter()
+                .map(|(n, t)| (n.as_str(), t))
+                .chain([("total", &sum)])
+            {
+                csv_row(
+                    out,
+                    &[
+                        name.to_string(),
+                        t.calls.to_string(),
+                        t.charged_calls.to_string(),
+                        t.over_budget.to_string(),
+                        t.other.to_string(),
+                        t.units_charged.to_string(),
+                    ],
+                )?;
+            }
+            Ok(())
+        }
+        Format::Json => {
+            let endpoints: serde_json::Map<String, serde_json::Value> = totals
+                .iter()
+                .map(|(name, t)| (name.clone(), json!(t)))
+                .collect();
+            let value = json!({"endpoints": endpoints, "total": sum, "units_left": left});
+            serde_json::to_writer_pretty(&mut *out, &value)?;
+            writeln!(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals() -> BTreeMap<String, EndpointTotals> {
+        let mut t = BTreeMap::new();
+        t.insert(
+            "backlinks/summary".to_string(),
+            EndpointTotals {
+                calls: 3,
+                charged_calls: 2,
+                over_budget: 1,
+                other: 0,
+                units_charged: 1200,
+            },
+        );
+        t.insert(
+            "backlinks/all".to_string(),
+            EndpointTotals {
+                calls: 1,
+                charged_calls: 1,
+                over_budget: 0,
+                other: 0,
+                units_charged: 40,
+            },
+        );
+        t
+    }
+
+    fn render(format: Format, left: Option<i64>) -> String {
+        let mut out = Vec::new();
+        guard_summary(&mut out, format, &totals(), left).expect("render");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn table_sums_by_hand() {
+        let text = render(Format::Table, Some(8760));
+        // total: 4 calls, 3 charged, 1 over budget, 1200 + 40 = 1,240 units.
+        let total = text
+            .lines()
+            .find(|l| l.contains("total"))
+            .expect("total row");
+        for cell in ["4", "3", "1", "1,240"] {
+            assert!(total.contains(cell), "{total}");
+        }
+        assert!(
+            text.contains("units left in the guard's budget: 8,760"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn csv_and_json() {
+        let csv = render(Format::Csv, None);
+        assert_eq!(
+            csv,
+            "endpoint,calls,charged,over_budget,other,units_charged\n\
+             backlinks/all,1,1,0,0,40\n\
+             backlinks/summary,3,2,1,0,1200\n\
+             total,4,3,1,0,1240\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render(Format::Json, Some(-5))).expect("json");
+        assert_eq!(json["total"]["units_charged"], 1240);
+        assert_eq!(json["units_left"], -5);
+        assert!(
+            render(Format::Markdown, Some(1)).contains("| **total** | 4 | 3 | 1 | 0 | **1,240** |")
+        );
+    }
+}

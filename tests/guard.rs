@@ -1,0 +1,857 @@
+//! `budget guard` end to end: the real binary between HTTP clients and the simulator (with its
+//! data endpoints, unit accounting and strict 10-per-second window), and Redis for shared mode.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::redis_server::RedisServer;
+use crate::support::simulator::{refused_url, Fault, Simulator, KEY};
+use crate::support::{budget, Scratch};
+
+/// A running guard; stopped with SIGTERM by [`GuardProc::stop`] (killed if dropped).
+struct GuardProc {
+    child: Child,
+    url: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// What a stopped guard printed.
+struct Stopped {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl GuardProc {
+    /// `budget guard --listen 127.0.0.1:0 ARGS` against `api_url` with the simulator's key.
+    fn start(api_url: &str, args: &[&str]) -> GuardProc {
+        Self::start_env(api_url, args, &[("SERANKING_API_KEY", KEY)])
+    }
+
+    fn start_env(api_url: &str, args: &[&str], env: &[(&str, &str)]) -> GuardProc {
+        let mut cmd = budget();
+        cmd.args(["guard", "--listen", "127.0.0.1:0", "--api-url", api_url])
+            .args(args)
+            .env("BUDGET_RETRY_BASE_MS", "5")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start budget guard");
+        let stderr = child.stderr.take().expect("stderr");
+        let collected = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let collected = collected.clone();
+            std::thread::spawn(move || {
+                // The URL is handed over once the whole startup text has been read.
+                let mut url = None;
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    {
+                        let mut c = collected.lock().unwrap();
+                        c.push_str(&line);
+                        c.push('\n');
+                    }
+                    if let Some(rest) = line.strip_prefix("budget guard listening on ") {
+                        url = rest.split_whitespace().next().map(str::to_string);
+                    }
+                    if line.starts_with("  point jobs at") {
+                        if let Some(url) = url.take() {
+                            let _ = tx.send(url);
+                        }
+                    }
+                }
+            });
+        }
+        let url = match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(50));
+                panic!("guard did not start:\n{}", collected.lock().unwrap());
+            }
+        };
+        GuardProc {
+            child,
+            url,
+            stderr: collected,
+        }
+    }
+
+    /// SIGTERM, then wait (at most 15 s) and collect the output.
+    fn stop(mut self) -> Stopped {
+        // SAFETY: signals only the child this test started.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("guard did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let stderr = self.stderr.lock().unwrap().clone();
+        Stopped {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for GuardProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One client call: method, path and query, extra headers, JSON body.
+#[derive(Clone)]
+struct Call {
+    post: Option<String>,
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+fn get(path: &str) -> Call {
+    Call {
+        post: None,
+        path: path.into(),
+        headers: Vec::new(),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// Runs `clients` concurrent lists of calls against `bases[i % bases.len()]`.
+fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let mut tasks = Vec::new();
+        for (i, calls) in clients.into_iter().enumerate() {
+            let base = bases[i % bases.len()].clone();
+            let http = http.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for call in calls {
+                    let url = format!("{base}{}", call.path);
+                    let mut request = match &call.post {
+                        Some(body) => http
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .body(body.clone()),
+                        None => http.get(&url),
+                    };
+                    for (k, v) in &call.headers {
+                        request = request.header(k.as_str(), v.as_str());
+                    }
+                    let response = request.send().await.expect("guard answers");
+                    let status = response.status().as_u16();
+                    let body = response.text().await.expect("body");
+                    answers.push(Answer { status, body });
+                }
+                answers
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("client task"));
+        }
+        all
+    })
+}
+
+fn one(base: &str, call: Call) -> Answer {
+    run_clients(&[base.to_string()], vec![vec![call]]).remove(0)
+}
+
+fn ledger_lines(path: &str) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .expect("ledger")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ledger line is JSON"))
+        .collect()
+}
+
+fn count(answers: &[Answer], status: u16) -> usize {
+    answers.iter().filter(|a| a.status == status).count()
+}
+
+#[test]
+fn concurrent_clients_get_no_429_and_never_overspend() {
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let ledger = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "1500", "--ledger", &ledger]);
+    // 8 clients × 3 summary calls of one target (100 units each) = 2,400 units asked of 1,500:
+    // 15 fit, 9 are refused.
+    let clients = (0..8)
+        .map(|i| {
+            (0..3)
+                .map(|j| get(&format!("/v1/backlinks/summary?target=site{i}-{j}.com")))
+                .collect()
+        })
+        .collect();
+    let answers = run_clients(std::slice::from_ref(&guard.url), clients);
+    assert_eq!(count(&answers, 200), 15, "{answers:?}");
+    assert_eq!(count(&answers, 402), 9, "{answers:?}");
+    assert_eq!(sim.rate_limited(), 0, "the simulator answered 429");
+    assert_eq!(sim.charged(), 1500);
+    assert_eq!(sim.requests(), 15, "refused calls never reach the API");
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    // summary: 24 calls, 15 charged, 9 over budget, 1,500 units; 0 left.
+    let row = stopped
+        .stdout
+        .lines()
+        .find(|l| l.contains("backlinks/summary"))
+        .expect("summary row");
+    for cell in ["24", "15", "9", "1,500"] {
+        assert!(row.contains(cell), "{row}");
+    }
+    assert!(
+        stopped
+            .stdout
+            .contains("units left in the guard's budget: 0"),
+        "{}",
+        stopped.stdout
+    );
+    let lines = ledger_lines(&ledger);
+    assert_eq!(lines.len(), 24);
+    let charged: u64 = lines
+        .iter()
+        .map(|l| l["units_charged"].as_u64().unwrap())
+        .sum();
+    assert_eq!(charged, 1500);
+    let first = &lines[0];
+    for field in [
+        "time",
+        "method",
+        "endpoint",
+        "targets",
+        "status",
+        "units_reserved",
+        "units_charged",
+        "latency_ms",
+    ] {
+        assert!(
+            first.get(field).is_some(),
+            "ledger line lacks {field}: {first}"
+        );
+    }
+}
+
+#[test]
+fn call_over_budget_gets_402_and_never_reaches_the_api() {
+    let sim = Simulator::start_data(1_000_000);
+    let guard = GuardProc::start(sim.url(), &["--budget", "250"]);
+    // 3 targets × 100 = 300 units > 250.
+    let answer = one(
+        &guard.url,
+        get("/v1/backlinks/summary?target=a.com&target=b.com&target=c.com"),
+    );
+    assert_eq!(answer.status, 402);
+    let error = &answer.json()["error"];
+    assert_eq!(error["code"], 402);
+    assert_eq!(error["message"], "Budget exceeded");
+    assert!(
+        error["description"]
+            .as_str()
+            .unwrap()
+            .contains("needs 300 units, 250 left"),
+        "{error}"
+    );
+    assert_eq!(sim.requests(), 0);
+    // 2 targets by POST = 200 fits; then 1 target = 100 > 50 left.
+    let post = Call {
+        post: Some(r#"{"target": ["a.com", "b.com"], "mode": "host"}"#.into()),
+        ..get("/v1/backlinks/summary")
+    };
+    assert_eq!(one(&guard.url, post).status, 200);
+    let answer = one(&guard.url, get("/v1/backlinks/summary?target=a.com"));
+    assert_eq!(answer.status, 402);
+    assert!(
+        answer.body.contains("needs 100 units, 50 left"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(sim.requests(), 1);
+    assert_eq!(sim.charged(), 200);
+    guard.stop();
+}
+
+#[test]
+fn row_calls_are_charged_by_the_records_returned() {
+    let sim = Simulator::start_data(1_000_000);
+    sim.set(|s| s.data.rows_per_target = Some(40));
+    let scratch = Scratch::new();
+    let ledger = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--ledger", &ledger]);
+    // backlinks/all, limit 100: 100 units reserved; the target has 40 rows: 40 charged.
+    let answer = one(&guard.url, get("/v1/backlinks/all?target=a.com&limit=100"));
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["backlinks"].as_array().unwrap().len(), 40);
+    // domain/keywords is billed per request: 100 whatever the rows.
+    assert_eq!(
+        one(
+            &guard.url,
+            get("/v1/domain/keywords?target=a.com&source=us&limit=100")
+        )
+        .status,
+        200
+    );
+    // export (1000) no longer fits: 1000 − 40 − 100 = 860 left.
+    let answer = one(&guard.url, get("/v1/backlinks/export?target=a.com"));
+    assert_eq!(answer.status, 402);
+    assert!(
+        answer.body.contains("needs 1000 units, 860 left"),
+        "{}",
+        answer.body
+    );
+    // status polls cost 0 and are forwarded.
+    assert_eq!(
+        one(
+            &guard.url,
+            get("/v1/backlinks/export/status?task_id=1_878619")
+        )
+        .status,
+        200
+    );
+    assert_eq!(sim.charged(), 140);
+    let stopped = guard.stop();
+    assert!(
+        stopped
+            .stdout
+            .contains("units left in the guard's budget: 860"),
+        "{}",
+        stopped.stdout
+    );
+    let lines = ledger_lines(&ledger);
+    assert_eq!(lines[0]["endpoint"], "backlinks/all");
+    assert_eq!(lines[0]["units_reserved"], 100);
+    assert_eq!(lines[0]["units_charged"], 40);
+    assert_eq!(lines[1]["units_charged"], 100);
+    assert_eq!(lines[2]["status"], 402);
+    assert_eq!(lines[2]["units_reserved"], 0);
+}
+
+#[test]
+fn upstream_faults_are_retried_and_failures_are_not_charged() {
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let ledger = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(
+        sim.url(),
+        &["--budget", "100", "--ledger", &ledger, "--retries", "4"],
+    );
+    sim.set(|s| {
+        s.fail_next(1, Fault::Internal);
+        s.fail_next(1, Fault::TooManyRequests);
+        s.fail_next(1, Fault::BadGatewayHtml);
+    });
+    let answer = one(&guard.url, get("/v1/backlinks/summary?target=a.com"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(sim.requests(), 4, "three faults, then success");
+    // Persistent 503 on a free status poll: 4 attempts, then the API's 503 is passed on and
+    // its reservation released.
+    sim.set(|s| s.always = Some(Fault::Unavailable));
+    let answer = one(&guard.url, get("/v1/backlinks/export/status?task_id=1"));
+    assert_eq!(answer.status, 503);
+    assert_eq!(sim.requests(), 8);
+    let lines = ledger_lines(&ledger);
+    assert_eq!(lines[0]["attempts"], 4);
+    assert_eq!(lines[0]["units_charged"], 100);
+    assert_eq!(lines[1]["attempts"], 4);
+    assert_eq!(lines[1]["outcome"], "released");
+    guard.stop();
+}
+
+#[test]
+fn unreachable_api_is_a_502_and_releases_the_units() {
+    let guard = GuardProc::start(&refused_url(), &["--budget", "100", "--retries", "2"]);
+    let answer = one(&guard.url, get("/v1/backlinks/summary?target=a.com"));
+    assert_eq!(answer.status, 502);
+    assert!(
+        answer.body.contains("could not reach the API"),
+        "{}",
+        answer.body
+    );
+    let stopped = guard.stop();
+    // nothing was billed: the 100 units are still there.
+    assert!(
+        stopped
+            .stdout
+            .contains("units left in the guard's budget: 100"),
+        "{}",
+        stopped.stdout
+    );
+}
+
+#[test]
+fn unknown_endpoints_and_foreign_paths_are_refused() {
+    let sim = Simulator::start_data(1_000_000);
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000"]);
+    let answer = one(&guard.url, get("/v1/backlinks/sumary?target=a.com"));
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json()["error"]["message"], "Unknown endpoint");
+    assert!(
+        answer.body.contains("did you mean backlinks/summary?"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(one(&guard.url, get("/admin")).status, 404);
+    assert_eq!(sim.requests(), 0);
+    guard.stop();
+}
+
+#[test]
+fn a_full_window_queues_then_answers_503() {
+    let sim = Simulator::start_data(1_000_000);
+    let guard = GuardProc::start(
+        sim.url(),
+        &["--budget", "1000", "--rps", "1", "--max-wait", "0.2"],
+    );
+    // 1 request per second: of 3 simultaneous calls one goes now; the others would wait about
+    // a second, longer than --max-wait 0.2 s.
+    let clients = (0..3)
+        .map(|_| vec![get("/v1/backlinks/export/status?task_id=1")])
+        .collect();
+    let answers = run_clients(std::slice::from_ref(&guard.url), clients);
+    assert_eq!(count(&answers, 200), 1, "{answers:?}");
+    let refused: Vec<&Answer> = answers.iter().filter(|a| a.status == 503).collect();
+    assert_eq!(refused.len(), 2, "{answers:?}");
+    assert!(
+        refused[0]
+            .body
+            .contains("for a free slot in the 1 requests/second window"),
+        "{}",
+        refused[0].body
+    );
+    guard.stop();
+}
+
+#[test]
+fn two_guards_sharing_redis_keep_budget_and_rate_together() {
+    let redis = RedisServer::start();
+    let sim = Simulator::start_data(1_000_000);
+    let args = ["--budget", "1200", "--redis", &redis.url()];
+    let first = GuardProc::start(sim.url(), &args);
+    let second = GuardProc::start(sim.url(), &args);
+    let stderr = second.stderr.lock().unwrap().clone();
+    assert!(stderr.contains("joined the shared budget"), "{stderr}");
+    // 8 clients (4 per guard) × 3 calls of 100 units = 2,400 asked of 1,200: 12 fit.
+    let clients = (0..8)
+        .map(|i| {
+            (0..3)
+                .map(|j| get(&format!("/v1/backlinks/summary?target=s{i}-{j}.com")))
+                .collect()
+        })
+        .collect();
+    let answers = run_clients(&[first.url.clone(), second.url.clone()], clients);
+    assert_eq!(count(&answers, 200), 12, "{answers:?}");
+    assert_eq!(count(&answers, 402), 12, "{answers:?}");
+    assert_eq!(sim.rate_limited(), 0, "the simulator answered 429");
+    assert!(sim.charged() <= 1200);
+    assert_eq!(sim.charged(), 1200);
+    first.stop();
+    second.stop();
+}
+
+#[test]
+fn redis_mode_shares_the_rate_window() {
+    let redis = RedisServer::start();
+    let sim = Simulator::start_data(1_000_000);
+    let args = ["--budget", "0", "--redis", &redis.url()];
+    let first = GuardProc::start(sim.url(), &args);
+    let second = GuardProc::start(sim.url(), &args);
+    // 30 free status polls through two guards: the simulator's 10-per-second window must
+    // never be exceeded (about 3 s).
+    let clients = (0..6)
+        .map(|_| {
+            (0..5)
+                .map(|_| get("/v1/backlinks/export/status?task_id=1"))
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    let answers = run_clients(&[first.url.clone(), second.url.clone()], clients);
+    assert_eq!(count(&answers, 200), 30, "{answers:?}");
+    assert_eq!(sim.rate_limited(), 0);
+    // 30 calls at 10 per second: at least 2 full windows.
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    first.stop();
+    second.stop();
+}
+
+#[test]
+fn client_token_is_required_when_set() {
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let token = scratch.file("token", "s3cret-token\n");
+    let guard = GuardProc::start(
+        sim.url(),
+        &["--budget", "1000", "--client-token-file", &token],
+    );
+    let call = get("/v1/backlinks/export/status?task_id=1");
+    let answer = one(&guard.url, call.clone());
+    assert_eq!(answer.status, 401);
+    assert!(answer.body.contains("X-Budget-Token"), "{}", answer.body);
+    let wrong = Call {
+        headers: vec![("X-Budget-Token".into(), "s3cret-tokeN".into())],
+        ..call.clone()
+    };
+    assert_eq!(one(&guard.url, wrong).status, 401);
+    assert_eq!(sim.requests(), 0);
+    let header = Call {
+        headers: vec![("X-Budget-Token".into(), "s3cret-token".into())],
+        ..call.clone()
+    };
+    assert_eq!(one(&guard.url, header).status, 200);
+    let bearer = Call {
+        headers: vec![("Authorization".into(), "Bearer s3cret-token".into())],
+        ..call
+    };
+    assert_eq!(one(&guard.url, bearer).status, 200);
+    guard.stop();
+}
+
+#[test]
+fn bad_settings_are_refused_with_exit_codes() {
+    let scratch = Scratch::new();
+    let empty = scratch.file("empty", "\n");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = budget();
+        cmd.arg("guard").args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        crate::support::Run::from(cmd.output().expect("run"))
+    };
+    let key = [("SERANKING_API_KEY", KEY)];
+    run(&["--listen", "0.0.0.0:8787", "--budget", "5"], &key)
+        .code(2)
+        .stderr_has("--listen: 0.0.0.0:8787 is reachable from other machines")
+        .stderr_has("pass --client-token-file FILE");
+    run(&["--listen", "localhost", "--budget", "5"], &key)
+        .code(2)
+        .stderr_has("is not an address and port like 127.0.0.1:8787");
+    run(&["--budget", "5", "--client-token-file", &empty], &key)
+        .code(2)
+        .stderr_has("--client-token-file:")
+        .stderr_has("is empty");
+    run(&["--budget", "5", "--rps", "0"], &key)
+        .code(2)
+        .stderr_has("--rps: 0 requests per second");
+    run(&["--budget", "5", "--reserve", "10%"], &key)
+        .code(2)
+        .stderr_has("cannot be used with");
+    run(&["--budget", "5", "--offline"], &key)
+        .code(2)
+        .stderr_has("which --offline forbids");
+    run(&["--budget", "5"], &[])
+        .code(3)
+        .stderr_has("no API key: set SERANKING_API_KEY");
+    let nowhere = refused_url().replace("http://", "redis://");
+    run(
+        &[
+            "--budget",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+            "--redis",
+            &nowhere,
+        ],
+        &key,
+    )
+    .code(3)
+    .stderr_has("the shared state in Redis is unavailable: connection refused");
+    let dir = scratch.path().display().to_string();
+    run(
+        &["--budget", "5", "--listen", "127.0.0.1:0", "--ledger", &dir],
+        &key,
+    )
+    .code(2)
+    .stderr_has("cannot open the guard ledger");
+}
+
+#[test]
+fn live_budget_is_units_left_minus_the_reserve() {
+    let sim = Simulator::start_data(1000);
+    let guard = GuardProc::start(sim.url(), &["--reserve", "10%"]);
+    // 1,000 left − 10% (100) = 900.
+    let stderr = guard.stderr.lock().unwrap().clone();
+    assert!(
+        stderr.contains("budget 900 units (live units_left 1,000 − reserve 10%)"),
+        "{stderr}"
+    );
+    let answer = one(&guard.url, get("/v1/backlinks/export?target=a.com"));
+    assert_eq!(answer.status, 402);
+    assert!(
+        answer.body.contains("needs 1000 units, 900 left"),
+        "{}",
+        answer.body
+    );
+    guard.stop();
+    // a balance that cannot be read: exit 3.
+    let out = budget()
+        .args([
+            "guard",
+            "--listen",
+            "127.0.0.1:0",
+            "--api-url",
+            &refused_url(),
+        ])
+        .env("SERANKING_API_KEY", KEY)
+        .env("BUDGET_RETRY_BASE_MS", "1")
+        .output()
+        .expect("run");
+    let run = crate::support::Run::from(out);
+    run.code(3).stderr_has("cannot reach the API");
+    assert!(!run.stderr.contains(KEY));
+}
+
+/// Every output of the guard, in both auth modes and every failure it passes on or makes up.
+#[test]
+fn the_key_never_leaks() {
+    for auth in ["header", "query"] {
+        let sim = Simulator::start_data(1_000_000);
+        let scratch = Scratch::new();
+        let ledger = scratch.path().join("calls.jsonl").display().to_string();
+        let guard = GuardProc::start(
+            sim.url(),
+            &["--budget", "150", "--ledger", &ledger, "--auth", auth],
+        );
+        sim.set(|s| s.fail_next(1, Fault::EchoKey));
+        let with_client_key = Call {
+            headers: vec![("Authorization".into(), "Token client-sent-key".into())],
+            ..get("/v1/backlinks/summary?target=a.com&apikey=client-sent-key")
+        };
+        let answers = run_clients(
+            std::slice::from_ref(&guard.url),
+            vec![vec![
+                // 1: the API echoes the request, key included (a careless proxy).
+                get("/v1/backlinks/summary?target=a.com"),
+                // 2: a client sending its own key: stripped, the guard's is used.
+                with_client_key,
+                // 3: over budget, 4: unknown endpoint.
+                get("/v1/backlinks/summary?target=a.com"),
+                get("/v1/nope?apikey=x"),
+            ]],
+        );
+        assert_eq!(answers[0].status, 400, "{auth}");
+        assert!(
+            answers[0].body.contains("[redacted]"),
+            "{}",
+            answers[0].body
+        );
+        assert_eq!(answers[1].status, 200, "{auth}: {}", answers[1].body);
+        assert_eq!(answers[2].status, 402, "{auth}");
+        assert_eq!(answers[3].status, 400, "{auth}");
+        let log = sim.read(|s| s.log.clone());
+        assert!(
+            log.iter().all(|l| !l.contains("client-sent-key")),
+            "{log:?}"
+        );
+        let stopped = guard.stop();
+        let ledger_text = std::fs::read_to_string(&ledger).expect("ledger");
+        for (name, text) in [
+            ("stdout", &stopped.stdout),
+            ("stderr", &stopped.stderr),
+            ("ledger", &ledger_text),
+        ] {
+            assert!(
+                !text.contains(KEY),
+                "{auth}: the key is in the guard's {name}:\n{text}"
+            );
+        }
+        for a in &answers {
+            assert!(
+                !a.body.contains(KEY),
+                "{auth}: the key is in a reply: {}",
+                a.body
+            );
+        }
+    }
+    // Unreachable API, both modes.
+    for auth in ["header", "query"] {
+        let guard = GuardProc::start(&refused_url(), &["--budget", "100", "--auth", auth]);
+        let answer = one(&guard.url, get("/v1/backlinks/summary?target=a.com"));
+        assert_eq!(answer.status, 502);
+        assert!(!answer.body.contains(KEY), "{}", answer.body);
+        let stopped = guard.stop();
+        assert!(!stopped.stderr.contains(KEY) && !stopped.stdout.contains(KEY));
+    }
+}
+
+/// The simulator's data endpoints bill as the pricing file says (figures by hand).
+#[test]
+fn simulator_bills_data_endpoints_by_the_table() {
+    use crate::support::simulator::raw_get;
+    let sim = Simulator::start_data(10_000);
+    let token = format!("Token {KEY}");
+    let auth = [("Authorization", token.as_str())];
+    #[track_caller]
+    fn bills(
+        sim: &Simulator,
+        path: &str,
+        units: u64,
+        records_field: Option<(&str, usize)>,
+    ) -> Value {
+        let token = format!("Token {KEY}");
+        let auth = [("Authorization", token.as_str())];
+        let before = sim.charged();
+        let (status, body) = raw_get(sim.addr(), path, &auth);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(sim.charged() - before, units, "units billed for {path}");
+        let json: Value = serde_json::from_str(&body).expect("JSON");
+        if let Some((field, n)) = records_field {
+            let list = if field.is_empty() {
+                &json
+            } else {
+                &json[field]
+            };
+            assert_eq!(list.as_array().map(Vec::len), Some(n), "{path}: {body}");
+        }
+        std::thread::sleep(Duration::from_millis(120)); // stay under 10 per second
+        json
+    }
+    // summary: 3 targets × 100 = 300.
+    bills(
+        &sim,
+        "/v1/backlinks/summary?target=a&target=b&target=c",
+        300,
+        Some(("summary", 3)),
+    );
+    // count: 1 target × 100.
+    bills(&sim, "/v1/backlinks/count?target=a", 100, None);
+    // all: default limit 100 rows × 1.
+    bills(
+        &sim,
+        "/v1/backlinks/all?target=a",
+        100,
+        Some(("backlinks", 100)),
+    );
+    // raw: 500 rows asked × 1, with a cursor for the next page.
+    let raw = bills(
+        &sim,
+        "/v1/backlinks/raw?target=a&limit=500",
+        500,
+        Some(("backlinks", 500)),
+    );
+    assert!(raw["next"].is_string());
+    // export: 1000 per target; status: 0.
+    let export = bills(&sim, "/v1/backlinks/export?target=a", 1000, None);
+    assert_eq!(export["task_id"], "1_878619");
+    bills(
+        &sim,
+        "/v1/backlinks/export/status?task_id=1_878619",
+        0,
+        None,
+    );
+    // domain endpoints: 100 per request whatever the rows.
+    bills(
+        &sim,
+        "/v1/domain/overview?target=a&source=us",
+        100,
+        Some(("", 1)),
+    );
+    bills(
+        &sim,
+        "/v1/domain/keywords?target=a&source=us&limit=250",
+        100,
+        Some(("", 250)),
+    );
+    // keywords/export: 100 per request, one row per keyword.
+    bills(
+        &sim,
+        "/v1/keywords/export?source=us&keywords[]=x&keywords[]=y&keywords[]=z",
+        100,
+        Some(("", 3)),
+    );
+    // 10,000 − 300 − 100 − 100 − 500 − 1000 − 0 − 100 − 100 − 100 = 7,700 left.
+    assert_eq!(sim.read(|s| s.units_left), 7_700);
+    // Not enough left for 8 exports (8,000): insufficient funds, nothing billed.
+    let eight = (0..8)
+        .map(|i| format!("target=t{i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, body) = raw_get(sim.addr(), &format!("/v1/backlinks/export?{eight}"), &auth);
+    assert_eq!(status, 400);
+    assert!(body.contains("Insufficient funds"), "{body}");
+    sim.set(|s| s.data.insufficient_status = 402);
+    let (status, _) = raw_get(sim.addr(), &format!("/v1/backlinks/export?{eight}"), &auth);
+    assert_eq!(status, 402);
+    assert_eq!(sim.read(|s| s.units_left), 7_700);
+    std::thread::sleep(Duration::from_millis(1100));
+    // The strict window: 10 go through within a second, the 11th is a 429.
+    let statuses: Vec<u16> = (0..11)
+        .map(|_| raw_get(sim.addr(), "/v1/backlinks/export/status?task_id=1", &auth).0)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[10], 429);
+    assert_eq!(sim.rate_limited(), 1);
+}
+
+/// The vendor's own "Insufficient funds" passes through the guard, and its reservation is
+/// released (the vendor bills nothing).
+#[test]
+fn vendor_insufficient_funds_passes_through() {
+    let sim = Simulator::start_data(50);
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000"]);
+    let answer = one(&guard.url, get("/v1/backlinks/summary?target=a.com"));
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer.body.contains("Insufficient funds"),
+        "{}",
+        answer.body
+    );
+    let stopped = guard.stop();
+    assert!(
+        stopped
+            .stdout
+            .contains("units left in the guard's budget: 1,000"),
+        "{}",
+        stopped.stdout
+    );
+}

@@ -1,0 +1,277 @@
+//! Data endpoints for the simulator, with unit accounting: every catalogue endpoint of
+//! `pricing/seranking.yaml` answers GET and POST with a realistic body holding the right number
+//! of records, and bills the balance exactly as the vendor says: per-request endpoints their
+//! units, per-record endpoints units × records returned. A call the balance cannot pay gets the
+//! vendor's "Insufficient funds" (status [`DataState::insufficient_status`], nothing billed).
+//!
+//! The billing here reads the pricing file on its own (units, per, record, limit) and does not
+//! use the `budget` crate, so a test cannot agree with the code under test by construction.
+//! Auth, faults and the strict rolling window come from the simulator's middleware.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State as AxumState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::simulator::{lock, Shared, Simulator, INSUFFICIENT_FUNDS};
+
+/// What the simulator needs of one endpoint to bill it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Billing {
+    pub units: u64,
+    pub per_request: bool,
+    pub rows: bool,
+    pub default_limit: u64,
+}
+
+/// One billed call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Billed {
+    pub endpoint: String,
+    pub records: u64,
+    pub units: u64,
+}
+
+/// The data side of the simulated account.
+#[derive(Debug)]
+pub struct DataState {
+    pub catalogue: BTreeMap<String, Billing>,
+    /// Rows each target has (row endpoints return `min(limit, this)`); `None`: as many as asked.
+    pub rows_per_target: Option<u64>,
+    /// Status of the insufficient-funds reply (the vendor has been seen sending 400, 402, 403).
+    pub insufficient_status: u16,
+    /// Units billed so far.
+    pub charged: u64,
+    /// Every billed call, in order.
+    pub billed: Vec<Billed>,
+    /// Data calls refused for insufficient funds.
+    pub refused_funds: u64,
+}
+
+impl Default for DataState {
+    fn default() -> Self {
+        DataState {
+            catalogue: catalogue(),
+            rows_per_target: None,
+            insufficient_status: 400,
+            charged: 0,
+            billed: Vec::new(),
+            refused_funds: 0,
+        }
+    }
+}
+
+/// The pricing file's endpoints, read independently of the crate.
+fn catalogue() -> BTreeMap<String, Billing> {
+    let path = super::root().join("pricing/seranking.yaml");
+    let text = std::fs::read_to_string(&path).expect("read pricing/seranking.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("pricing YAML");
+    let endpoints = doc["endpoints"].as_mapping().expect("endpoints mapping");
+    endpoints
+        .iter()
+        .map(|(name, e)| {
+            let name = name.as_str().expect("endpoint name").to_string();
+            let billing = Billing {
+                units: e["units"].as_u64().expect("units"),
+                per_request: e["per"].as_str() == Some("request"),
+                rows: e["record"].as_str() == Some("row"),
+                default_limit: e["limit"]["default"].as_u64().unwrap_or(1),
+            };
+            (name, billing)
+        })
+        .collect()
+}
+
+impl Simulator {
+    /// The simulator with every data endpoint, a strict 10-per-second window and a balance.
+    pub fn start_data(units_left: u64) -> Simulator {
+        let sim = Simulator::start_with(|router| router.merge(data_routes()));
+        sim.set(|s| {
+            s.rate_limit = Some(10);
+            s.units_left = units_left;
+        });
+        sim
+    }
+
+    /// Units billed so far.
+    pub fn charged(&self) -> u64 {
+        self.read(|s| s.data.charged)
+    }
+
+    /// Requests answered 429 by the rolling window.
+    pub fn rate_limited(&self) -> u64 {
+        self.read(|s| s.rate_limited)
+    }
+}
+
+pub fn data_routes() -> Router<Shared> {
+    Router::new().route("/v1/{*endpoint}", get(data).post(data))
+}
+
+async fn data(
+    AxumState(state): AxumState<Shared>,
+    Path(endpoint): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let query = pairs(query.as_deref().unwrap_or(""));
+    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    let mut s = lock(&state);
+    let Some(billing) = s.data.catalogue.get(&endpoint).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error_description": "Not found"})),
+        )
+            .into_response();
+    };
+    let list = |names: &[&str], field: &str| -> Vec<String> {
+        let from_query: Vec<String> = query
+            .iter()
+            .filter(|(k, _)| names.contains(&k.as_str()))
+            .map(|(_, v)| v.clone())
+            .collect();
+        if !from_query.is_empty() {
+            return from_query;
+        }
+        match json.as_ref().and_then(|j| j.get(field)) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().unwrap_or("").to_string())
+                .collect(),
+            Some(Value::String(one)) => vec![one.clone()],
+            _ => Vec::new(),
+        }
+    };
+    let targets = list(&["target", "target[]"], "target");
+    let keywords = list(&["keywords[]", "keywords"], "keywords");
+    let limit = query
+        .iter()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .or_else(|| json.as_ref().and_then(|j| j["limit"].as_u64()))
+        .unwrap_or(billing.default_limit);
+    let rows_each = match s.data.rows_per_target {
+        Some(available) => limit.min(available),
+        None => limit,
+    };
+    let target_count = targets.len().max(1) as u64;
+    let records = if billing.rows {
+        target_count * rows_each
+    } else if endpoint == "keywords/export" {
+        keywords.len().max(1) as u64
+    } else {
+        target_count
+    };
+    let units = if billing.per_request {
+        billing.units
+    } else {
+        billing.units * records
+    };
+    if s.charge(units).is_err() {
+        s.data.refused_funds += 1;
+        let status =
+            StatusCode::from_u16(s.data.insufficient_status).unwrap_or(StatusCode::BAD_REQUEST);
+        return (
+            status,
+            Json(json!({"error_description": INSUFFICIENT_FUNDS})),
+        )
+            .into_response();
+    }
+    s.data.charged += units;
+    s.data.billed.push(Billed {
+        endpoint: endpoint.clone(),
+        records,
+        units,
+    });
+    drop(s);
+    let target = |i: usize| {
+        targets
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| "example.com".into())
+    };
+    let body = match endpoint.as_str() {
+        "backlinks/summary" => json!({"summary": (0..target_count as usize).map(|i| json!({
+            "target": target(i), "backlinks": 12840 + i, "refdomains": 431, "subnets": 210, "ips": 388,
+            "nofollow_backlinks": 1022, "dofollow_backlinks": 11818, "inlink_rank": 38, "domain_inlink_rank": 52,
+            "anchors": 122, "pages_with_backlinks": 640, "top_anchors_by_backlinks": [{"anchor": "example", "backlinks": 420}]
+        })).collect::<Vec<_>>()}),
+        "backlinks/export" => json!({"task_id": "1_878619", "task_status": "queued_for_processing"}),
+        "backlinks/export/status" => json!({"task_id": "1_878619", "task_status": "complete",
+            "download_link": "https://download.example/1_878619.csv.gz"}),
+        "backlinks/all" => json!({"backlinks": backlink_rows(rows_each * target_count)}),
+        "backlinks/raw" => json!({
+            "backlinks": backlink_rows(rows_each * target_count),
+            "next": if rows_each == limit && s_more(&state) { Value::from("c2Vjb25kLXBhZ2U") } else { Value::Null },
+        }),
+        "domain/overview" | "domain/overview/db" | "domain/overview/all" | "domain/overview/history" => json!([{
+            "source": query.iter().find(|(k, _)| k == "source").map(|(_, v)| v.clone()).unwrap_or_else(|| "us".into()),
+            "organic": {"keywords_count": 1840, "traffic_sum": 22150, "price_sum": 18400.5},
+            "adv": {"keywords_count": 12, "traffic_sum": 300, "price_sum": 410.0}
+        }]),
+        "domain/keywords" | "domain/keywords/comparison" | "domain/ads" => Value::Array(
+            (0..rows_each * target_count)
+                .map(|i| json!({"keyword": format!("keyword {i}"), "position": 1 + i % 100, "volume": 1000 - i % 1000,
+                                "cpc": 1.25, "competition": 0.4, "url": format!("https://{}/page-{i}", target(0))}))
+                .collect(),
+        ),
+        "keywords/export" => Value::Array(
+            keywords
+                .iter()
+                .map(|k| json!({"keyword": k, "volume": 5400, "cpc": 2.1, "competition": 0.55, "difficulty": 37}))
+                .collect(),
+        ),
+        name if billing.rows && name.starts_with("backlinks/") => {
+            json!({ field_name(name): backlink_rows(rows_each * target_count) })
+        }
+        name => json!({ field_name(name): (0..target_count as usize)
+            .map(|i| json!({"target": target(i), "value": 100 + i}))
+            .collect::<Vec<_>>() }),
+    };
+    Json(body).into_response()
+}
+
+/// Whether raw pages should say there is more (rows not capped by `rows_per_target`).
+fn s_more(state: &Shared) -> bool {
+    lock(state).data.rows_per_target.is_none()
+}
+
+fn field_name(endpoint: &str) -> String {
+    endpoint
+        .rsplit('/')
+        .next()
+        .unwrap_or(endpoint)
+        .replace('-', "_")
+}
+
+fn backlink_rows(n: u64) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({"url_from": format!("https://blog{}.example.org/post-{i}", i % 97),
+                   "url_to": "https://example.com/", "anchor": "example", "nofollow": i % 5 == 0,
+                   "inlink_rank": 10 + i % 60, "first_seen": "2025-06-01", "last_visited": "2026-11-20"})
+        })
+        .collect()
+}
+
+fn pairs(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|s| !s.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (unescape(k), unescape(v))
+        })
+        .collect()
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("%5B", "[")
+        .replace("%5D", "]")
+        .replace("%2C", ",")
+        .replace('+', " ")
+}
