@@ -125,7 +125,7 @@ async fn handle(AxumState(app): AxumState<Arc<App>>, request: Request) -> Respon
         status: response.status().as_u16(),
         units_reserved: call.reserved,
         units_charged: call.charged,
-        latency_ms: (started.elapsed().as_micros() as f64 / 1000.0 * 1000.0).round() / 1000.0,
+        latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
         attempts: call.attempts,
         outcome,
     });
@@ -321,14 +321,23 @@ impl App {
         call: &mut Call,
     ) -> Result<Upstream, Failure> {
         let url = self.upstream_url(parts.uri.path(), raw_query);
-        let deadline = Instant::now() + self.config.timeout;
+        // The time limit starts with the first attempt: waiting for the rate window is bounded
+        // by --max-wait on its own.
+        let mut deadline: Option<Instant> = None;
+        let mut last: Option<Result<Upstream, Failure>> = None;
         loop {
             self.state.slot().await.map_err(Failure::Rate)?;
-            call.attempts += 1;
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + self.config.timeout);
             let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                if let Some(last) = last {
+                    return last;
+                }
+            }
+            call.attempts += 1;
             let attempt =
                 tokio::time::timeout(remaining, self.attempt(parts, &url, body.clone())).await;
-            let last = match attempt {
+            let result = match attempt {
                 Err(_) => return Err(Failure::Unknown("no reply in time".into())),
                 Ok(Err(e)) if e.is_connect() => {
                     Err(Failure::Unreachable("connection failed".into()))
@@ -344,8 +353,9 @@ impl App {
             };
             let wait = self.config.backoff.delay(call.attempts);
             if call.attempts >= self.config.attempts.max(1) || Instant::now() + wait >= deadline {
-                return last;
+                return result;
             }
+            last = Some(result);
             tokio::time::sleep(wait).await;
         }
     }
