@@ -70,6 +70,42 @@ pub enum Command {
     Prices,
     /// The live subscription: status, units left, used, expiry.
     Balance,
+    /// Run a command only when the workflows fit the balance, holding a reservation while it runs.
+    Gate(GateArgs),
+    /// Reservations held by running gates (all accounts on this machine).
+    Reservations,
+    /// Print the JSON Schema (draft 2020-12) of the workflow file.
+    Schema,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// What gate takes: the plan flags, then `--` and the command to run.
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Let a plan beyond the usable balance run when the units beyond it, priced at the
+    /// workflow's account overage rate, cost at most this many dollars.
+    #[arg(long, value_name = "USD")]
+    pub max_overage_usd: Option<String>,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// What plan and check take.
@@ -84,6 +120,12 @@ pub struct PlanArgs {
     /// Units to keep untouched: a count (`50k`) or a percentage of units_left (`10%`).
     #[arg(long, value_name = "N|P%")]
     pub reserve: Option<String>,
+    /// A saved `--format json` result to compare with: shows the change per workflow and in total.
+    #[arg(long, value_name = "FILE")]
+    pub compare_to: Option<PathBuf>,
+    /// Over budget (exit 1) when the total grows by more than N units or P% over --compare-to.
+    #[arg(long, value_name = "N|P%", requires = "compare_to")]
+    pub max_increase: Option<String>,
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {

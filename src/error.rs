@@ -1,6 +1,9 @@
 //! The top-level error and its exit code: the one place failures become exit statuses.
 
+use crate::baseline::BaselineError;
 use crate::forecast::ForecastError;
+use crate::gate::GateError;
+use crate::ledger::LedgerError;
 use crate::pricing::PricingError;
 use crate::workflow::WorkflowError;
 
@@ -39,6 +42,13 @@ pub enum Error {
     BalanceUnknown,
     #[error("cannot write output: {reason}")]
     Output { reason: String },
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    /// The ledger holds other jobs' reservations: without it, the usable balance is unknown.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Gate(#[from] GateError),
 }
 
 impl Error {
@@ -48,6 +58,9 @@ impl Error {
             Self::Pricing(_) | Self::Workflows(_) | Self::Forecast(_) | Self::Usage { .. } => 2,
             Self::BalanceUnknown => 3,
             Self::Output { .. } => 1,
+            Self::Baseline(_) => 2,
+            Self::Ledger(_) => 3,
+            Self::Gate(e) => e.exit_code(),
         }
     }
 }

@@ -3,13 +3,17 @@
 //! Data flows one way: files → validated model (`pricing`, `workflow`) → `forecast` → verdict →
 //! `report`. Only `report` writes output; only `account` talks to the network.
 
+pub mod baseline;
 pub mod cli;
 pub mod commands;
 pub mod count;
 pub mod error;
 pub mod forecast;
+pub mod gate;
+pub mod ledger;
 pub mod pricing;
 pub mod report;
+pub mod schema;
 pub mod workflow;
 
 pub use error::{Error, Status};

@@ -6,7 +6,9 @@
 
 mod verdict;
 
-pub use verdict::{assess, Assessment, Balance, BalanceSource, BalanceView, OverageCost, OverMaxUnits, Verdict};
+pub use verdict::{
+    assess, overage_cost, Assessment, Balance, BalanceSource, BalanceView, OverageCost, OverMaxUnits, Verdict,
+};
 
 use std::path::PathBuf;
 

@@ -1,11 +1,17 @@
 //! Rendering: tables for people, JSON for programs, Markdown for pull requests, CSV for
 //! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
 
+mod baseline;
+mod ci;
 mod plan;
 mod prices;
+mod reservations;
 
-pub use plan::{plan, PlanReport};
+pub use baseline::{comparison_json, headline as comparison_headline, limit_line as comparison_limit_line};
+pub use ci::annotation;
+pub use plan::{plan, plan_brief, plan_compared, verdict_lines, PlanReport};
 pub use prices::prices;
+pub use reservations::reservations;
 
 use std::io::{self, Write};
 
@@ -23,6 +29,32 @@ pub fn error(error: &Error, err: &mut dyn Write) {
     let _ = writeln!(err, "error: {}", text.trim_end());
 }
 
+/// Prints notes for a person (progress, decisions), one per line.
+pub fn notes(err: &mut dyn Write, lines: &[String]) {
+    for line in lines {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+/// The workflow file's JSON Schema.
+pub fn schema(out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(crate::schema::WORKFLOW.as_bytes())
+}
+
+/// A shell completion script.
+pub fn completions(out: &mut dyn Write, shell: crate::cli::Shell) -> io::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Shell as Target;
+    let target = match shell {
+        crate::cli::Shell::Bash => Target::Bash,
+        crate::cli::Shell::Zsh => Target::Zsh,
+        crate::cli::Shell::Fish => Target::Fish,
+    };
+    let mut command = crate::cli::Cli::command();
+    clap_complete::generate(target, &mut command, "budget", out);
+    Ok(())
+}
+
 /// Prints warnings, one per line.
 pub fn warnings(err: &mut dyn Write, warnings: &[Warning]) {
     for warning in warnings {
@@ -35,7 +67,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
