@@ -2,4 +2,8 @@
 
 mod support;
 
+mod baseline;
+mod ci;
+mod gate;
 mod plan;
+mod schema;

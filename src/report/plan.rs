@@ -373,7 +373,14 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport, comparison: Option<&C
         rows.push(total);
         markdown_table(out, &header, &right, &rows)?;
         writeln!(out)?;
-        writeln!(out, "{} requests, about {} at {} requests/second.", thousands(w.requests), duration(w.duration_seconds), w.rps)?;
+        writeln!(
+            out,
+            "{} request{}, about {} at {} requests/second.",
+            thousands(w.requests),
+            if w.requests == 1 { "" } else { "s" },
+            duration(w.duration_seconds),
+            w.rps
+        )?;
         writeln!(out)?;
         if several {
             writeln!(out, "</details>")?;

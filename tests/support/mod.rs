@@ -17,8 +17,19 @@ pub fn budget() -> Command {
     for var in ["SERANKING_API_KEY", "SERANKING_API_URL", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "BUDGET_REDIS_URL"] {
         cmd.env_remove(var);
     }
-    cmd.env("XDG_STATE_HOME", std::env::temp_dir().join("budget-tests-state"));
+    cmd.env("XDG_STATE_HOME", state_home());
     cmd
+}
+
+thread_local! {
+    /// Each test runs on its own thread: a state directory (reservation ledger) per test, shared by
+    /// the processes that test starts, removed when the test ends.
+    static STATE_HOME: tempfile::TempDir = tempfile::tempdir().expect("state temp dir");
+}
+
+/// This test's `XDG_STATE_HOME`.
+pub fn state_home() -> PathBuf {
+    STATE_HOME.with(|dir| dir.path().to_path_buf())
 }
 
 /// What a run printed and how it ended.
