@@ -198,10 +198,17 @@ impl Ledger for FileLedger {
     }
 
     fn reserved(&self, account: &str) -> Result<u64, LedgerError> {
+        // No ledger yet: nothing is reserved, and a read creates nothing.
+        if !self.path().exists() {
+            return Ok(0);
+        }
         self.locked(|contents| Ok((sum(account, contents.accounts.get(account))?, false)))
     }
 
     fn list(&self) -> Result<Vec<Reservation>, LedgerError> {
+        if !self.path().exists() {
+            return Ok(Vec::new());
+        }
         self.locked(|contents| {
             let mut all: Vec<Reservation> = contents.accounts.values().flatten().cloned().collect();
             all.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.id.cmp(&b.id)));

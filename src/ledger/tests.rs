@@ -153,3 +153,12 @@ fn liveness() {
     assert!(!process_alive(0));
     assert!(!process_alive(u32::MAX));
 }
+
+#[test]
+fn reading_an_absent_ledger_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = FileLedger::new(dir.path().join("budget"));
+    assert_eq!(ledger.reserved("a").unwrap(), 0);
+    assert_eq!(ledger.list().unwrap(), Vec::new());
+    assert!(!dir.path().join("budget").exists());
+}
