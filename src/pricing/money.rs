@@ -73,7 +73,10 @@ pub fn usd_for_units(units: u64, usd_per_million: Decimal, per_units: u64) -> Op
     let exact = Decimal::from(units)
         .checked_mul(usd_per_million)?
         .checked_div(Decimal::from(per_units))?;
-    Some(exact.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+    let mut cents = exact.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    // Always two places ("0.00", "30.00"), whatever the scale of the inputs.
+    cents.rescale(2);
+    Some(cents)
 }
 
 #[cfg(test)]

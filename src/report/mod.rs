@@ -1,9 +1,15 @@
 //! Rendering: tables for people, JSON for programs, Markdown for pull requests, CSV for
 //! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
 
+mod chart;
+mod forecast;
+mod overage;
 mod plan;
 mod prices;
 
+pub use chart::forecast_chart;
+pub use forecast::{forecast, ForecastReport};
+pub use overage::{overage, overage_tiers};
 pub use plan::{plan, PlanReport};
 pub use prices::prices;
 
@@ -35,7 +41,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
