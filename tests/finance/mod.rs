@@ -756,3 +756,48 @@ fn plan_csv_is_a_header_and_one_plain_row_per_step() {
         lines[3]
     );
 }
+
+#[test]
+fn overage_all_tiers_from_units() {
+    // 500,000 overage units on every tier: 1M plan 0.5 × 99.99 = 49.995 -> 50.00;
+    // 500M addon yearly 0.5 × 3.36 = 1.68
+    let json = run(&[
+        "overage",
+        "--all-tiers",
+        "--units",
+        "500k",
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert!(json["usage"].is_null());
+    assert_eq!(json["units"], 500_000);
+    let tiers = json["tiers"].as_array().unwrap();
+    assert!(tiers.iter().all(|t| t["units"] == 500_000));
+    assert_eq!(tiers[0]["usd"]["plan"], "50.00");
+    assert_eq!(tiers[11]["usd"]["addon_yearly"], "1.68");
+}
+
+#[test]
+fn overflow_errors_exit_2() {
+    // 18,446,744,073,709,551,615 units × $10,000,000,000 per 1M: the product units × rate
+    // ≈ 1.8 × 10^19 × 10^10 = 1.8 × 10^29 exceeds a decimal's range (about 7.9 × 10^28)
+    run(&[
+        "overage",
+        "--tier",
+        "1M",
+        "--units",
+        "18446744073709551615",
+        "--usd-per-million",
+        "10000000000",
+    ])
+    .code(2)
+    .stderr_has("is too large to compute");
+    // 10^15 targets × 100 = 10^17 units a run; 200 daily runs = 2 × 10^19 > u64::MAX (≈ 1.8 × 10^19)
+    let s = Scratch::new();
+    let wf = workflow(&s, "huge", Some("daily"), 1_000_000_000_000_000, false);
+    run(&["forecast", &wf, "--now", NOW, "--period-end", "2027-06-14"])
+        .code(2)
+        .stderr_has("the projected units overflow the largest count");
+}
