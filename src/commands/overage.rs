@@ -32,13 +32,11 @@ pub fn run(global: &Global, args: &OverageArgs) -> Result<Status, Error> {
             }
         }
         let tiers = finance::all_tiers(amount, &pricing)?;
-        report::overage_tiers(
-            &mut out,
-            global.format,
-            amount,
-            &tiers,
-            args.tier.as_deref(),
-        )?;
+        let selected = args
+            .tier
+            .as_deref()
+            .filter(|t| !t.eq_ignore_ascii_case(ENTERPRISE));
+        report::overage_tiers(&mut out, global.format, amount, &tiers, selected)?;
     } else {
         let query = OverageQuery {
             tier: args.tier.clone().unwrap_or_default(),

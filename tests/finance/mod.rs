@@ -631,6 +631,28 @@ fn forecast_input_errors_exit_2() {
 }
 
 #[test]
+fn forecast_markdown() {
+    // the issue example as a pull-request comment
+    let s = Scratch::new();
+    let wf = workflow(&s, "daily", Some("daily"), 10, true);
+    run(&[
+        "forecast",
+        &wf,
+        "--units-left",
+        "10000",
+        "--now",
+        NOW,
+        "--period-end",
+        END,
+        "--format",
+        "markdown",
+    ])
+    .code(1)
+    .stdout_has("| daily | daily | 30 | 1,000 | 30,000 | 2026-12-06 | 20,000 | $2.00 |")
+    .stdout_has("- runs out on 2026-12-06");
+}
+
+#[test]
 fn forecast_csv() {
     // the issue example as a spreadsheet row: plain numbers, money as a decimal
     let s = Scratch::new();
