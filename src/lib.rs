@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod count;
 pub mod error;
+pub mod finance;
 pub mod forecast;
 pub mod pricing;
 pub mod report;

@@ -1,6 +1,8 @@
 //! Command orchestration: load, compute, render, decide the status. No arithmetic and no
 //! formatting live here; those belong to `forecast` and `report`.
 
+mod forecast;
+mod overage;
 mod plan;
 
 use std::io::Write;
@@ -21,6 +23,8 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
             out.flush()?;
             Ok(Status::Ok)
         }
+        Command::Overage(args) => overage::run(global, args),
+        Command::Forecast(args) => forecast::run(global, args),
         Command::Balance => Err(Error::Usage {
             message:
                 "budget balance needs the live API client, which this build does not include yet"

@@ -1,9 +1,15 @@
 //! Rendering: tables for people, JSON for programs, Markdown for pull requests, CSV for
 //! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
 
+mod chart;
+mod forecast;
+mod overage;
 mod plan;
 mod prices;
 
+pub use chart::forecast_chart;
+pub use forecast::{forecast, ForecastReport};
+pub use overage::{overage, overage_tiers};
 pub use plan::{plan, PlanReport};
 pub use prices::prices;
 
