@@ -1,5 +1,6 @@
 //! The top-level error and its exit code: the one place failures become exit statuses.
 
+use crate::account::AccountError;
 use crate::forecast::ForecastError;
 use crate::pricing::PricingError;
 use crate::workflow::WorkflowError;
@@ -39,6 +40,11 @@ pub enum Error {
     BalanceUnknown,
     #[error("cannot write output: {reason}")]
     Output { reason: String },
+    #[error(transparent)]
+    Account {
+        #[from]
+        source: AccountError,
+    },
 }
 
 impl Error {
@@ -48,6 +54,7 @@ impl Error {
             Self::Pricing(_) | Self::Workflows(_) | Self::Forecast(_) | Self::Usage { .. } => 2,
             Self::BalanceUnknown => 3,
             Self::Output { .. } => 1,
+            Self::Account { source } => source.exit_code(),
         }
     }
 }

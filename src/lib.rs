@@ -3,6 +3,7 @@
 //! Data flows one way: files → validated model (`pricing`, `workflow`) → `forecast` → verdict →
 //! `report`. Only `report` writes output; only `account` talks to the network.
 
+pub mod account;
 pub mod cli;
 pub mod commands;
 pub mod count;

@@ -3,4 +3,5 @@
 mod support;
 
 mod finance;
+mod live;
 mod plan;

@@ -10,15 +10,10 @@ use crate::forecast::{Balance, BalanceSource};
 use crate::report::{self, ForecastReport};
 use crate::{Error, Status};
 
-/// The live subscription (units_left, units reserved by running jobs, expiry) for `forecast`.
-///
-/// WIRE THE LIVE CLIENT HERE: when an API key is set and `--offline` is not, read
-/// `account/subscription` and return it as a `Balance` with `source: Live` and `expires` set
-/// (a failure to read it is exit 3). This build has no live client, so it knows nothing:
-/// `Ok(None)`, and `--period-end`/`--units-left` are the only sources.
-pub fn live_subscription(global: &Global) -> Result<Option<Balance>, Error> {
-    let _ = global;
-    Ok(None)
+/// The live subscription (units_left, expiry) for `forecast`: none with `--offline` or without
+/// a key; a failure to read it is exit 3, as for `plan`.
+fn live_subscription(global: &Global) -> Result<Option<Balance>, Error> {
+    super::balance::resolve(global, None)
 }
 
 /// The clock, to the second (reports show whole seconds).

@@ -1,6 +1,7 @@
 //! Command orchestration: load, compute, render, decide the status. No arithmetic and no
 //! formatting live here; those belong to `forecast` and `report`.
 
+pub mod balance;
 mod forecast;
 mod overage;
 mod plan;
@@ -25,10 +26,6 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
         }
         Command::Overage(args) => overage::run(global, args),
         Command::Forecast(args) => forecast::run(global, args),
-        Command::Balance => Err(Error::Usage {
-            message:
-                "budget balance needs the live API client, which this build does not include yet"
-                    .into(),
-        }),
+        Command::Balance => balance::run(global),
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::cli::{Global, PlanArgs};
-use crate::forecast::{self, Balance, BalanceSource, Verdict, WorkflowForecast};
+use crate::forecast::{self, Verdict, WorkflowForecast};
 use crate::pricing::Pricing;
 use crate::report::{self, PlanReport};
 use crate::workflow::{self, Reserve, Workflow};
@@ -61,14 +61,7 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
             message: format!("--reserve: {e}"),
         })?;
     let planned = forecast_files(global, &args.workflows)?;
-    let balance = args.units_left.map(|units_left| Balance {
-        source: BalanceSource::Flag,
-        status: None,
-        units_left,
-        units_limit: None,
-        expires: None,
-        reserved: 0,
-    });
+    let balance = super::balance::resolve(global, args.units_left)?;
     let assessment = forecast::assess(
         &planned.workflows,
         &planned.forecasts,

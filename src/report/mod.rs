@@ -1,12 +1,14 @@
 //! Rendering: tables for people, JSON for programs, Markdown for pull requests, CSV for
 //! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
 
+mod balance;
 mod chart;
 mod forecast;
 mod overage;
 mod plan;
 mod prices;
 
+pub use balance::{balance, balance_json, figures as balance_figures, BalanceFigures};
 pub use chart::forecast_chart;
 pub use forecast::{forecast, ForecastReport};
 pub use overage::{overage, overage_tiers};

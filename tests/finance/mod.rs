@@ -823,3 +823,33 @@ fn overflow_errors_exit_2() {
         .code(2)
         .stderr_has("the projected units overflow the largest count");
 }
+
+#[test]
+fn forecast_reads_units_left_and_period_end_from_the_live_subscription() {
+    use crate::support::simulator::{Simulator, KEY};
+    // The simulator's subscription: 10,000 units left, expiring 2026-12-26 00:00:00.
+    // daily, 1,000 units a run from 26 Nov: the same figures as the issue example —
+    // 30 runs, exhausted on 2026-12-06, 20,000 overage units, $2.00.
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.units_left = 10_000;
+        s.expiration_date = "2026-12-26 00:00:00".into();
+    });
+    let s = Scratch::new();
+    let wf = workflow(&s, "daily", Some("daily"), 10, true);
+    let r: crate::support::Run = crate::support::budget()
+        .env("SERANKING_API_KEY", KEY)
+        .env("SERANKING_API_URL", sim.url())
+        .args(["forecast", &wf, "--now", NOW, "--format", "json"])
+        .output()
+        .expect("run budget")
+        .into();
+    let json = r.code(1).json();
+    assert_eq!(json["period_end"], END);
+    assert_eq!(json["period_end_source"], "live");
+    assert_eq!(json["balance"]["source"], "live");
+    assert_eq!(json["total"]["exhausted_on"], "2026-12-06");
+    assert_eq!(json["total"]["overage_usd"], "2.00");
+    assert_eq!(sim.requests(), 1);
+    assert!(!r.stdout.contains(KEY) && !r.stderr.contains(KEY));
+}

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod simulator;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -20,6 +22,7 @@ pub fn budget() -> Command {
         "GITHUB_ACTIONS",
         "GITHUB_STEP_SUMMARY",
         "BUDGET_REDIS_URL",
+        "BUDGET_RETRY_BASE_MS",
     ] {
         cmd.env_remove(var);
     }
