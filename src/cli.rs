@@ -24,7 +24,13 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Base URL of the SE Ranking API.
-    #[arg(long, global = true, env = "SERANKING_API_URL", default_value = "https://api.seranking.com", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "SERANKING_API_URL",
+        default_value = "https://api.seranking.com",
+        value_name = "URL"
+    )]
     pub api_url: String,
     /// File holding the API key (else env SERANKING_API_KEY). The key is never taken on the command line.
     #[arg(long, global = true, value_name = "FILE")]
@@ -70,6 +76,10 @@ pub enum Command {
     Prices,
     /// The live subscription: status, units left, used, expiry.
     Balance,
+    /// Finance: the overage cost for a tier and a usage, or a table across every tier.
+    Overage(OverageArgs),
+    /// Finance: scheduled workflows projected to the end of the billing period.
+    Forecast(ForecastArgs),
     /// Run a command only when the workflows fit the balance, holding a reservation while it runs.
     Gate(GateArgs),
     /// Reservations held by running gates (all accounts on this machine).
@@ -130,4 +140,54 @@ pub struct PlanArgs {
 
 fn parse_count(text: &str) -> Result<u64, String> {
     crate::count::parse(text)
+}
+
+/// What `budget overage` takes.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("amount").required(true).args(["usage", "units"])))]
+pub struct OverageArgs {
+    /// Overage tier: 1M, 2M, 3M, 5M, 10M, 20M, 30M, 50M, 100M, 200M, 300M, 500M or enterprise.
+    #[arg(long, value_name = "TIER", required_unless_present = "all_tiers")]
+    pub tier: Option<String>,
+    /// Billing period of the plan.
+    #[arg(long, value_enum, default_value_t = crate::pricing::Billing::Monthly)]
+    pub billing: crate::pricing::Billing,
+    /// Plan-specific overage rate or the add-on rate.
+    #[arg(long, value_enum, default_value_t = crate::pricing::OverageRate::Plan)]
+    pub rate: crate::pricing::OverageRate,
+    /// The period's total use; the overage is what exceeds the tier's credits.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub usage: Option<u64>,
+    /// The overage units themselves.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub units: Option<u64>,
+    /// USD per 1M units, replacing the table rate (required for enterprise).
+    #[arg(long, value_name = "X", value_parser = crate::pricing::parse_usd)]
+    pub usd_per_million: Option<rust_decimal::Decimal>,
+    /// Included credits, replacing the tier's (enterprise with --usage needs it).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub included: Option<u64>,
+    /// Every tier's included credits, overage units and cost under all four rates.
+    #[arg(long)]
+    pub all_tiers: bool,
+}
+
+/// What `budget forecast` takes.
+#[derive(Debug, Clone, Args)]
+pub struct ForecastArgs {
+    /// Workflow files (their `schedule` gives the runs; none = once).
+    #[arg(required = true, value_name = "WORKFLOW")]
+    pub workflows: Vec<PathBuf>,
+    /// The balance to project against; makes no API call.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub units_left: Option<u64>,
+    /// End of the billing period (else the live subscription's expiry), UTC.
+    #[arg(long, value_name = "DATETIME", value_parser = crate::finance::parse_datetime)]
+    pub period_end: Option<chrono::NaiveDateTime>,
+    /// The clock to project from (default: now), UTC; e.g. 2026-11-26T00:00:00Z or 2026-11-26.
+    #[arg(long, value_name = "DATETIME", value_parser = crate::finance::parse_datetime)]
+    pub now: Option<chrono::NaiveDateTime>,
+    /// Also write a burn-down chart to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
 }

@@ -45,7 +45,8 @@ pub fn parse(text: &str) -> Result<u64, String> {
     if !value.fract().is_zero() {
         return Err(format!("{trimmed:?} is not a whole number; {hint}"));
     }
-    u64::try_from(value).map_err(|_| format!("{trimmed:?} is too large (the maximum is {})", u64::MAX))
+    u64::try_from(value)
+        .map_err(|_| format!("{trimmed:?} is too large (the maximum is {})", u64::MAX))
 }
 
 /// Parses a count from a YAML scalar (a number or a string).
@@ -53,11 +54,16 @@ pub fn from_yaml(value: &Value) -> Result<u64, String> {
     match value {
         Value::Number(n) => match n.as_u64() {
             Some(n) => Ok(n),
-            None if n.as_i64().is_some() => Err(format!("{n} is negative; write a whole number of 0 or more")),
+            None if n.as_i64().is_some() => Err(format!(
+                "{n} is negative; write a whole number of 0 or more"
+            )),
             None => Err(format!("{n} is not a whole number")),
         },
         Value::String(s) => parse(s),
-        other => Err(format!("expected a count, found {}", crate::yaml_inline(other))),
+        other => Err(format!(
+            "expected a count, found {}",
+            crate::yaml_inline(other)
+        )),
     }
 }
 
@@ -106,8 +112,14 @@ mod tests {
     #[test]
     fn yaml_numbers() {
         assert_eq!(from_yaml(&Value::from(7u64)), Ok(7));
-        assert!(from_yaml(&Value::from(-7i64)).unwrap_err().contains("negative"));
-        assert!(from_yaml(&Value::from(2.5f64)).unwrap_err().contains("not a whole number"));
-        assert!(from_yaml(&Value::Bool(true)).unwrap_err().contains("expected a count"));
+        assert!(from_yaml(&Value::from(-7i64))
+            .unwrap_err()
+            .contains("negative"));
+        assert!(from_yaml(&Value::from(2.5f64))
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert!(from_yaml(&Value::Bool(true))
+            .unwrap_err()
+            .contains("expected a count"));
     }
 }

@@ -1,5 +1,6 @@
 //! The top-level error and its exit code: the one place failures become exit statuses.
 
+use crate::account::AccountError;
 use crate::baseline::BaselineError;
 use crate::forecast::ForecastError;
 use crate::gate::GateError;
@@ -43,6 +44,11 @@ pub enum Error {
     #[error("cannot write output: {reason}")]
     Output { reason: String },
     #[error(transparent)]
+    Account {
+        #[from]
+        source: AccountError,
+    },
+    #[error(transparent)]
     Baseline(#[from] BaselineError),
     /// The ledger holds other jobs' reservations: without it, the usable balance is unknown.
     #[error(transparent)]
@@ -58,6 +64,7 @@ impl Error {
             Self::Pricing(_) | Self::Workflows(_) | Self::Forecast(_) | Self::Usage { .. } => 2,
             Self::BalanceUnknown => 3,
             Self::Output { .. } => 1,
+            Self::Account { source } => source.exit_code(),
             Self::Baseline(_) => 2,
             Self::Ledger(_) => 3,
             Self::Gate(e) => e.exit_code(),

@@ -3,11 +3,13 @@
 //! Data flows one way: files → validated model (`pricing`, `workflow`) → `forecast` → verdict →
 //! `report`. Only `report` writes output; only `account` talks to the network.
 
+pub mod account;
 pub mod baseline;
 pub mod cli;
 pub mod commands;
 pub mod count;
 pub mod error;
+pub mod finance;
 pub mod forecast;
 pub mod gate;
 pub mod ledger;

@@ -422,7 +422,7 @@ fn the_key_never_appears_in_any_failure() {
     let key_file = s.file("key", "SECRET-key-file-7\n");
     let cases: Vec<(Vec<&str>, i32)> = vec![
         (vec!["gate", DOCS, "--units-left", "100", "--", "true"], 1),
-        (vec!["gate", DOCS, "--", "true"], 3),
+        (vec!["gate", DOCS, "--offline", "--", "true"], 3),
         (vec!["gate", &bad, "--units-left", "1M", "--", "true"], 2),
         (
             vec!["gate", DOCS, "--units-left", "1M", "--", "/nonexistent/job"],
@@ -443,18 +443,54 @@ fn the_key_never_appears_in_any_failure() {
             } else {
                 cmd.env("SERANKING_API_KEY", "SECRET-env-key-7");
             }
-            cmd.args(args).env("GITHUB_ACTIONS", "true");
+            // Never the internet: a closed local port should anything try the API.
+            cmd.args(args)
+                .env("GITHUB_ACTIONS", "true")
+                .env("SERANKING_API_URL", "http://127.0.0.1:9");
             let r = Run::from(cmd.output().expect("run"));
             r.code(*code);
             let all = format!("{}{}", r.stdout, r.stderr);
             assert!(!all.contains("SECRET"), "{args:?} leaked the key:\n{all}");
         }
     }
-    run(&["plan", DOCS, "--api-key-file", "missing-key"])
-        .code(2)
-        .stderr_has("cannot read API key file missing-key: no such file");
-    let empty = s.file("empty-key", "\n");
-    run(&["plan", DOCS, "--api-key-file", &empty])
-        .code(2)
-        .stderr_has("is empty");
+}
+
+#[test]
+fn the_gate_reads_the_live_balance_and_keys_reservations_by_account() {
+    use crate::support::simulator::{Simulator, KEY};
+    let sim = Simulator::start();
+    sim.set(|s| s.units_left = 30_000);
+    let s = Scratch::new();
+    let (started, go) = (s.path().join("started"), s.path().join("go"));
+    let live = |extra: &[String]| {
+        let mut cmd = budget();
+        cmd.env("SERANKING_API_URL", sim.url())
+            .env("SERANKING_API_KEY", KEY)
+            .args(["gate", DOCS, "--"])
+            .args(extra);
+        cmd
+    };
+    // 30,000 live units left: the first gate (26,000) runs and waits …
+    let first = live(&waiting(&started, &go))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for_file(&started);
+    // … so a second one on the same key is refused: 30,000 − 26,000 = 4,000 usable.
+    let second = Run::from(live(&args(&["true"])).output().expect("run"));
+    second.code(1).stderr_has(
+        "balance (live): 30,000 units left, 26,000 reserved by running jobs, 4,000 usable",
+    );
+    assert!(!second.stderr.contains(KEY));
+    // The account is the key's hash, never the key.
+    let listing = run(&["reservations", "--format", "json"]).code(0).json();
+    let account = listing["reservations"][0]["account"]
+        .as_str()
+        .expect("account")
+        .to_string();
+    assert_eq!(account.len(), 16);
+    assert!(!listing.to_string().contains(KEY));
+    std::fs::write(&go, "").expect("write go");
+    finish(first).code(0);
 }

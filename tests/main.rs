@@ -4,6 +4,8 @@ mod support;
 
 mod baseline;
 mod ci;
+mod finance;
 mod gate;
+mod live;
 mod plan;
 mod schema;

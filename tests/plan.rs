@@ -1,12 +1,708 @@
-//! `budget plan` / `budget check` end to end.
+//! `budget plan`, `check` and `prices` end to end: figures, verdicts, every validation error.
 
-use crate::support::run;
+use crate::support::{run, Scratch};
 
 #[test]
 fn docs_example_costs_26000_units_in_6_requests() {
     // summary: ceil(250/100) = 3 requests, 250 × 100 = 25000 units
     // export:  1 request, 1 × 1000 = 1000 units; status: 2 calls × 0 = 0 units
-    let json = run(&["plan", "workflows/docs-example.yaml", "--format", "json"]).code(0).json();
+    let r = run(&["plan", "workflows/docs-example.yaml", "--format", "json"]);
+    let json = r.code(0).json();
     assert_eq!(json["total"]["units"], 26000);
     assert_eq!(json["total"]["requests"], 6);
+    assert_eq!(json["total"]["duration_seconds"], 0.6);
+    assert_eq!(json["verdict"], "unknown");
+    assert_eq!(json["balance"], serde_json::Value::Null);
+    let steps = &json["workflows"][0]["steps"];
+    assert_eq!(steps[0]["endpoint"], "backlinks/summary");
+    assert_eq!(steps[0]["unit_cost"], 100);
+    assert_eq!(steps[0]["requests"], 3);
+    assert_eq!(steps[0]["units"], 25000);
+    assert_eq!(steps[2]["requests"], 2);
+}
+
+#[test]
+fn json_field_order_follows_the_contract() {
+    let r = run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--format",
+        "json",
+        "--units-left",
+        "30000",
+    ]);
+    let text = &r.code(0).stdout;
+    let order = [
+        "\"version\"",
+        "\"pricing\"",
+        "\"workflows\"",
+        "\"total\"",
+        "\"balance\"",
+        "\"verdict\"",
+        "\"over_by\"",
+    ];
+    let positions: Vec<usize> = order.iter().map(|k| text.find(k).expect(k)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+}
+
+#[test]
+fn doc_override_reproduces_1032() {
+    // summary 3 calls × 10 + export 1 × 1000 + status 2 polls × 1 = 1032
+    let json = run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--pricing",
+        "pricing/docs-example-1032.yaml",
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["total"]["units"], 1032);
+}
+
+#[test]
+fn every_shipped_workflow_plans_cleanly() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(crate::support::root().join("workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let r = run(&["plan", path.to_str().unwrap(), "--units-left", "10M"]);
+            r.code(0);
+            assert!(r.stderr.is_empty(), "{}: {}", path.display(), r.stderr);
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "at least four example workflows");
+}
+
+#[test]
+fn table_output_reads_first() {
+    let r = run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--units-left",
+        "30000",
+    ]);
+    r.code(0)
+        .stdout_has("Summaries for 250 domains")
+        .stdout_has("26,000")
+        .stdout_has("6 requests take 0.6 s at 10 requests/second")
+        .stdout_has("fits: 26,000 of 30,000 usable units (4,000 to spare)");
+}
+
+#[test]
+fn expected_column_only_when_it_differs() {
+    let r = run(&["plan", "workflows/docs-example.yaml"]);
+    assert!(!r.code(0).stdout.contains("expected"));
+    let r = run(&["plan", "workflows/backlink-audit.yaml"]);
+    r.code(0).stdout_has("expected");
+}
+
+// ---- verdicts ----------------------------------------------------------------------------
+
+#[track_caller]
+fn verdict(args: &[&str], code: i32, verdict: &str, over_by: u64) -> serde_json::Value {
+    let mut all = vec!["plan", "workflows/docs-example.yaml", "--format", "json"];
+    all.extend_from_slice(args);
+    let json = run(&all).code(code).json();
+    assert_eq!(json["verdict"], verdict, "{args:?}");
+    assert_eq!(json["over_by"], over_by, "{args:?}");
+    json
+}
+
+#[test]
+fn fits_exactly_and_over_by_one() {
+    // 26000 needed: 26000 left fits with 0 to spare; 25999 is over by 1
+    let json = verdict(&["--units-left", "26000"], 0, "fits", 0);
+    assert_eq!(json["balance"]["usable"], 26000);
+    assert_eq!(json["balance"]["source"], "flag");
+    verdict(&["--units-left", "25999"], 1, "over_budget", 1);
+    run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--units-left",
+        "25999",
+    ])
+    .code(1)
+    .stdout_has("over budget: 26,000 units planned, 25,999 usable (over by 1)");
+    run(&[
+        "check",
+        "workflows/docs-example.yaml",
+        "--units-left",
+        "26000",
+    ])
+    .code(0);
+    run(&[
+        "check",
+        "workflows/docs-example.yaml",
+        "--units-left",
+        "25999",
+    ])
+    .code(1);
+}
+
+#[test]
+fn reserve_as_percent_and_units() {
+    // 10% of 28889 = 2888.9, rounded up to 2889 → usable 26000: fits
+    let json = verdict(&["--units-left", "28889", "--reserve", "10%"], 0, "fits", 0);
+    assert_eq!(json["balance"]["reserve"], 2889);
+    // 10% of 28888 = 2888.8 → 2889 → usable 25999: over by 1
+    verdict(
+        &["--units-left", "28888", "--reserve", "10%"],
+        1,
+        "over_budget",
+        1,
+    );
+    // 30000 − 4000 = 26000 fits; 30000 − 4001 = 25999 over by 1
+    verdict(
+        &["--units-left", "30000", "--reserve", "4000"],
+        0,
+        "fits",
+        0,
+    );
+    verdict(
+        &["--units-left", "30000", "--reserve", "4001"],
+        1,
+        "over_budget",
+        1,
+    );
+    // a reserve larger than the balance leaves 0 usable: over by all 26000
+    verdict(
+        &["--units-left", "30000", "--reserve", "50k"],
+        1,
+        "over_budget",
+        26000,
+    );
+}
+
+#[test]
+fn workflow_reserve_and_flag_precedence() {
+    let s = Scratch::new();
+    let wf = s.file(
+        "r.yaml",
+        "budget: {reserve: 20%}\nsteps: [{endpoint: backlinks/summary, targets: 80}]",
+    );
+    // 80 × 100 = 8000 units; 20% of 10000 = 2000 → usable 8000: fits exactly
+    let json = run(&["plan", &wf, "--units-left", "10000", "--format", "json"])
+        .code(0)
+        .json();
+    assert_eq!(json["balance"]["reserve"], 2000);
+    // 20% of 9999 = 1999.8 → 2000 → usable 7999: over by 1
+    run(&["plan", &wf, "--units-left", "9999"]).code(1);
+    // --reserve replaces the workflow's: 0 reserve → usable 9999 fits
+    run(&["plan", &wf, "--units-left", "9999", "--reserve", "0"]).code(0);
+}
+
+#[test]
+fn max_units_is_enforced_with_or_without_a_balance() {
+    let s = Scratch::new();
+    // 3 × 100 = 300 units against max_units 299
+    let wf = s.file(
+        "m.yaml",
+        "name: Capped\nbudget: {max_units: 299}\nsteps: [{endpoint: backlinks/count, targets: 3}]",
+    );
+    let r = run(&["plan", &wf]);
+    r.code(1).stdout_has(
+        "over budget: Capped plans 300 units, above its budget.max_units of 299 (over by 1)",
+    );
+    let json = run(&["plan", &wf, "--units-left", "1M", "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(json["verdict"], "over_budget");
+    assert_eq!(json["over_by"], 0);
+    assert_eq!(json["over_max_units"][0]["max_units"], 299);
+    let ok = s.file(
+        "ok.yaml",
+        "budget: {max_units: 300}\nsteps: [{endpoint: backlinks/count, targets: 3}]",
+    );
+    run(&["plan", &ok]).code(0);
+}
+
+#[test]
+fn overage_is_priced_at_the_account_tier() {
+    let s = Scratch::new();
+    let body = "steps:\n  - {endpoint: backlinks/summary, targets: 250}\n  - {endpoint: backlinks/export}\n";
+    // 26000 units, 6000 left: 20000 overage units
+    let cases = [
+        // 20000 × 99.99 / 1e6 = 1.9998 → $2.00
+        ("account: {tier: 1M}\n", "1M", "99.99", "2.00"),
+        // 20000 × 39.99 / 1e6 = 0.7998 → $0.80
+        (
+            "account: {tier: 1M, billing: yearly, overage: addon}\n",
+            "1M",
+            "39.99",
+            "0.80",
+        ),
+        // 20000 × 46.67 / 1e6 = 0.9334 → $0.93
+        ("account: {tier: 3M}\n", "3M", "46.67", "0.93"),
+        // 20000 × 12.50 / 1e6 = 0.25
+        (
+            "account: {tier: enterprise, usd_per_million: \"12.50\"}\n",
+            "enterprise",
+            "12.50",
+            "0.25",
+        ),
+    ];
+    for (account, tier, rate, usd) in cases {
+        let wf = s.file("o.yaml", &format!("{account}{body}"));
+        let json = run(&["plan", &wf, "--units-left", "6000", "--format", "json"])
+            .code(1)
+            .json();
+        let o = &json["overage"];
+        assert_eq!(o["units"], 20000, "{account}");
+        assert_eq!(o["tier"], tier);
+        assert_eq!(o["usd_per_million"], rate);
+        assert_eq!(o["usd"], usd, "{account}");
+    }
+    let wf = s.file("o.yaml", &format!("account: {{tier: 1M}}\n{body}"));
+    run(&["plan", &wf, "--units-left", "6000"])
+        .code(1)
+        .stdout_has("overage: 20,000 units beyond units_left would cost $2.00 at the 1M monthly plan rate ($99.99 per 1M)");
+    // no overage when the plan fits units_left (even if a reserve makes it over budget)
+    let json = run(&[
+        "plan",
+        &wf,
+        "--units-left",
+        "26000",
+        "--reserve",
+        "1",
+        "--format",
+        "json",
+    ])
+    .code(1)
+    .json();
+    assert_eq!(json["overage"], serde_json::Value::Null);
+}
+
+#[test]
+fn check_without_a_balance_exits_3() {
+    run(&["check", "workflows/docs-example.yaml"])
+        .code(3)
+        .stderr_has("balance unknown: set SERANKING_API_KEY or pass --units-left");
+}
+
+#[test]
+fn several_workflows_are_summed() {
+    // docs example 26000 + competitor monitoring 1600 (5 × 100 + 2 × 100 + 3 × 3 pages × 100)
+    let json = run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "workflows/competitor-monitoring.yaml",
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["workflows"].as_array().unwrap().len(), 2);
+    assert_eq!(json["total"]["units"], 27600);
+    assert_eq!(json["total"]["requests"], 6 + 16);
+}
+
+#[test]
+fn markdown_and_csv() {
+    run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--format",
+        "markdown",
+        "--units-left",
+        "30000",
+    ])
+    .code(0)
+    .stdout_has("### ✅ budget: fits: 26,000 of 30,000 usable units (4,000 to spare)")
+    .stdout_has("| 1 | Summaries for 250 domains | `backlinks/summary` | 3 | 250 | 25,000 |");
+    let r = run(&["plan", "workflows/docs-example.yaml", "--format", "csv"]);
+    let lines: Vec<&str> = r.code(0).stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "header + 3 steps");
+    assert!(lines[0].starts_with("workflow,path,step,name,endpoint"));
+    assert!(lines[1].ends_with(",3,250,25000,25000"), "{}", lines[1]);
+}
+
+// ---- targets files -----------------------------------------------------------------------
+
+#[test]
+fn targets_file_is_relative_to_the_workflow_and_duplicates_warn() {
+    let s = Scratch::new();
+    s.file(
+        "lists/clients.txt",
+        "# clients\na.com\n\nb.com\na.com\n  c.com  \n",
+    );
+    let wf = s.file(
+        "jobs/audit.yaml",
+        "steps: [{endpoint: backlinks/summary, targets: {file: ../lists/clients.txt}}]",
+    );
+    // 4 targets (a.com twice) → 1 request, 4 × 100 = 400 units
+    let r = run(&["plan", &wf, "--format", "json"]);
+    let json = r.code(0).json();
+    assert_eq!(json["total"]["units"], 400);
+    assert_eq!(json["workflows"][0]["steps"][0]["targets"], 4);
+    r.stderr_has("warning:")
+        .stderr_has("repeats 1 target; it is counted (and paid) as many times as listed");
+    // --quiet silences warnings, not output
+    let r = run(&["plan", &wf, "--quiet"]);
+    assert!(r.code(0).stderr.is_empty(), "{}", r.stderr);
+}
+
+// ---- validation errors: each message and exit code 2 --------------------------------------
+
+#[track_caller]
+fn invalid(yaml: &str, phrases: &[&str]) {
+    let s = Scratch::new();
+    let wf = s.file("bad.yaml", yaml);
+    let r = run(&["plan", &wf]);
+    r.code(2);
+    assert!(r.stdout.is_empty(), "nothing on stdout: {}", r.stdout);
+    for phrase in phrases {
+        r.stderr_has(phrase);
+    }
+    r.stderr_has("bad.yaml");
+    assert!(
+        !r.stderr.contains("panicked") && !r.stderr.contains("Error {"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn unknown_endpoint_suggests_the_closest() {
+    invalid(
+        "steps:\n  - name: Sums\n    endpoint: backlinks/sumary\n",
+        &["step 1 (Sums): field `endpoint`: unknown endpoint `backlinks/sumary`; did you mean `backlinks/summary`?"],
+    );
+    invalid(
+        "steps: [{endpoint: zzz}]",
+        &["unknown endpoint `zzz`; run `budget prices` for the catalogue"],
+    );
+    invalid("steps: [{name: x}]", &["field `endpoint`: missing"]);
+}
+
+#[test]
+fn batch_above_max_batch() {
+    invalid(
+        "steps: [{endpoint: backlinks/summary, targets: 500, batch: 101}]",
+        &["field `batch`: 101 targets per request is above backlinks/summary's max_batch of 100; set batch to 100 or less"],
+    );
+}
+
+#[test]
+fn rows_on_a_target_endpoint() {
+    invalid(
+        "steps: [{endpoint: backlinks/summary, rows: 10}]",
+        &["field `rows`: backlinks/summary returns one record per target, not rows; remove `rows`"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/summary, limit: 10}]",
+        &["field `limit`: backlinks/summary returns one record per target"],
+    );
+}
+
+#[test]
+fn rows_above_the_limit_of_a_non_paged_endpoint() {
+    invalid(
+        "steps: [{endpoint: backlinks/all, rows: 10001}]",
+        &["field `rows`: 10001 rows per target is above the 10000 that backlinks/all returns (it is not paged)", "backlinks/raw"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/all, rows: 500, limit: 200}]",
+        &["field `limit`: backlinks/all is not paged, so one request per target returns at most 200 rows, fewer than rows 500"],
+    );
+}
+
+#[test]
+fn expected_rows_above_rows() {
+    invalid(
+        "steps: [{endpoint: backlinks/all, rows: 500, expected_rows: 501}]",
+        &["field `expected_rows`: 501 is more than rows 500"],
+    );
+    // rows defaults to 100 here
+    invalid(
+        "steps: [{endpoint: backlinks/all, expected_rows: 101}]",
+        &["101 is more than rows 100"],
+    );
+}
+
+#[test]
+fn limit_above_the_endpoint_maximum() {
+    invalid(
+        "steps: [{endpoint: backlinks/raw, rows: 1M, limit: 100001}]",
+        &["field `limit`: 100001 rows per request is above backlinks/raw's maximum of 100000; set limit to 100000 or less"],
+    );
+}
+
+#[test]
+fn source_problems() {
+    invalid(
+        "steps: [{endpoint: backlinks/all, source: us}]",
+        &["field `source`: backlinks/all takes no regional database (`source`); remove `source` from this step"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords}]",
+        &["field `source`: domain/keywords needs a regional database; add `source: us`"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords, sources: [us, xx]}]",
+        &["field `sources`: unknown regional database `xx`"],
+    );
+    invalid(
+        "source: uk\nsteps: [{endpoint: backlinks/count}]",
+        &["field `source`: unknown regional database `uk`"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords, sources: [us, US]}]",
+        &["`us` is listed twice"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords, source: us, sources: [de]}]",
+        &["both `source` and `sources` are set"],
+    );
+}
+
+#[test]
+fn missing_targets_file() {
+    invalid(
+        "steps: [{endpoint: backlinks/summary, targets: {file: nowhere.txt}}]",
+        &[
+            "field `targets.file`: cannot read targets file",
+            "nowhere.txt: no such file (the path is relative to the workflow file)",
+        ],
+    );
+}
+
+#[test]
+fn empty_targets() {
+    let s = Scratch::new();
+    s.file("empty.txt", "# nothing yet\n\n");
+    let wf = s.file(
+        "e.yaml",
+        "steps: [{endpoint: backlinks/summary, targets: {file: empty.txt}}]",
+    );
+    run(&["plan", &wf])
+        .code(2)
+        .stderr_has("lists no targets (only blank lines or # comments)");
+    invalid(
+        "steps: [{endpoint: backlinks/summary, targets: []}]",
+        &["the list is empty"],
+    );
+}
+
+#[test]
+fn zero_and_negative_counts() {
+    invalid(
+        "steps: [{endpoint: backlinks/summary, targets: 0}]",
+        &["field `targets`: must be at least 1"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/summary, batch: 0}]",
+        &["field `batch`: must be at least 1, found 0"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/summary, repeat: 0}]",
+        &["field `repeat`: must be at least 1, found 0"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/export/status, calls: 0}]",
+        &["field `calls`: must be at least 1, found 0"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/all, rows: 0}]",
+        &["field `rows`: must be at least 1, found 0"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/summary, targets: -3}]",
+        &["field `targets`: -3 is negative"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/summary, targets: \"12 apples\"}]",
+        &["\"12 apples\" is not a count"],
+    );
+}
+
+#[test]
+fn counts_accept_separators_and_suffixes() {
+    let s = Scratch::new();
+    // "1_000" = "1,000" = "1k" targets → 10 requests, 100000 units each; "0.5k" = 500 → 5, 50000
+    for (targets, units) in [
+        ("\"1_000\"", 100_000),
+        ("\"1,000\"", 100_000),
+        ("1k", 100_000),
+        ("0.5k", 50_000),
+    ] {
+        let wf = s.file(
+            "c.yaml",
+            &format!("steps: [{{endpoint: backlinks/summary, targets: {targets}}}]"),
+        );
+        let json = run(&["plan", &wf, "--format", "json"]).code(0).json();
+        assert_eq!(json["total"]["units"], units, "{targets}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_errors() {
+    invalid(
+        "nmae: x\nsteps: [{endpoint: backlinks/count}]",
+        &["field `nmae`: unknown field; did you mean `name`?"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/count, tragets: 3}]",
+        &["step 1 (backlinks/count #1): field `tragets`: unknown field; did you mean `targets`?"],
+    );
+    invalid(
+        "account: {tier: 1M, colour: red}\nsteps: [{endpoint: backlinks/count}]",
+        &["field `account.colour`: unknown field"],
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_show_line_and_column() {
+    invalid(
+        "steps:\n  - endpoint: backlinks/count\n    targets: [a, b\n",
+        &["invalid YAML at line"],
+    );
+    invalid(
+        "steps:\n  - endpoint: x\n  bad indentation: [\n",
+        &["invalid YAML at line", ", column"],
+    );
+}
+
+#[test]
+fn account_budget_and_schedule_problems() {
+    invalid(
+        "account: {tier: 7M}\nsteps: [{endpoint: backlinks/count}]",
+        &["field `account.tier`: unknown tier `7M`; use one of: 1M, 2M, 3M, 5M, 10M, 20M, 30M, 50M, 100M, 200M, 300M, 500M, enterprise"],
+    );
+    invalid(
+        "account: {tier: enterprise}\nsteps: [{endpoint: backlinks/count}]",
+        &["field `account.usd_per_million`: enterprise overage is priced by contract"],
+    );
+    invalid(
+        "account: {tier: 1M, billing: weekly}\nsteps: [{endpoint: backlinks/count}]",
+        &["unknown billing `weekly`; use monthly or yearly"],
+    );
+    invalid(
+        "budget: {reserve: 120%}\nsteps: [{endpoint: backlinks/count}]",
+        &["field `budget.reserve`: \"120%\" is not between 0% and 100%"],
+    );
+    invalid(
+        "budget: {rps: 0}\nsteps: [{endpoint: backlinks/count}]",
+        &["field `budget.rps`: must be at least 1"],
+    );
+    invalid(
+        "schedule: hourly\nsteps: [{endpoint: backlinks/count}]",
+        &["field `schedule`: \"hourly\" is not a schedule"],
+    );
+    invalid(
+        "version: 2\nsteps: [{endpoint: backlinks/count}]",
+        &["field `version`: unsupported version 2"],
+    );
+}
+
+#[test]
+fn empty_and_stepless_files() {
+    invalid(
+        "",
+        &["a workflow is a mapping with a `steps` list, found an empty file"],
+    );
+    invalid(
+        "name: nothing to do\n",
+        &["field `steps`: the workflow has no steps"],
+    );
+    invalid(
+        "steps: [backlinks/summary]",
+        &["step 1 (step #1): a step is a mapping"],
+    );
+}
+
+#[test]
+fn every_problem_in_a_file_is_reported() {
+    let yaml = "name: Broken\nbudget: {rps: 0}\nsteps:\n  - endpoint: backlinks/summary\n    batch: 500\n  - name: Second\n    endpoint: backlinks/al\n  - endpoint: domain/keywords\n    rows: 5000\n    expected_rows: 6000\n";
+    let s = Scratch::new();
+    let wf = s.file("broken.yaml", yaml);
+    let r = run(&["plan", &wf]);
+    r.code(2)
+        .stderr_has("5 problems in")
+        .stderr_has("field `budget.rps`")
+        .stderr_has("step 1 (backlinks/summary #1): field `batch`")
+        .stderr_has("step 2 (Second): field `endpoint`: unknown endpoint `backlinks/al`; did you mean `backlinks/all`?")
+        .stderr_has("step 3 (domain/keywords #3): field `expected_rows`");
+    // the fifth: step 3 has no source and the workflow gives none
+    r.stderr_has(
+        "step 3 (domain/keywords #3): field `source`: domain/keywords needs a regional database",
+    );
+}
+
+#[test]
+fn problems_in_several_files_are_all_reported() {
+    let s = Scratch::new();
+    let a = s.file("a.yaml", "steps: [{endpoint: nope}]");
+    let b = s.file("b.yaml", "steps: [{endpoint: backlinks/summary, batch: 0}]");
+    run(&["plan", &a, &b])
+        .code(2)
+        .stderr_has("a.yaml")
+        .stderr_has("b.yaml");
+}
+
+#[test]
+fn overflow_is_a_clear_error() {
+    invalid(
+        "steps: [{name: Huge, endpoint: backlinks/summary, targets: \"18446744073709551615\"}]",
+        &["step 1 (Huge): the units overflow the largest count"],
+    );
+}
+
+#[test]
+fn missing_workflow_file_and_bad_flags() {
+    run(&["plan", "no/such.yaml"])
+        .code(2)
+        .stderr_has("cannot read workflow no/such.yaml: no such file");
+    run(&["plan", "workflows/docs-example.yaml", "--reserve", "lots"])
+        .code(2)
+        .stderr_has("--reserve: \"lots\" is not a count");
+    run(&["plan", "workflows/docs-example.yaml", "--units-left=-5"])
+        .code(2)
+        .stderr_has("\"-5\" is negative");
+    run(&["plan"]).code(2).stderr_has("WORKFLOW");
+}
+
+#[test]
+fn bad_pricing_file_is_exit_2() {
+    let s = Scratch::new();
+    let pricing =
+        std::fs::read_to_string(crate::support::root().join("pricing/seranking.yaml")).unwrap();
+    let broken = pricing.replacen(
+        "    units: 100\n    per: record\n    record: target\n    max_batch: 100",
+        "    units: -100\n    per: record\n    record: target\n    max_batch: 100",
+        1,
+    );
+    assert_ne!(broken, pricing);
+    let file = s.file("p.yaml", &broken);
+    run(&["plan", "workflows/docs-example.yaml", "--pricing", &file])
+        .code(2)
+        .stderr_has("endpoint `backlinks/summary`: field `units`: -100 is negative");
+    run(&["prices", "--pricing", "no/such/pricing.yaml"])
+        .code(2)
+        .stderr_has("cannot read pricing file no/such/pricing.yaml");
+}
+
+// ---- prices ------------------------------------------------------------------------------
+
+#[test]
+fn prices_lists_endpoints_and_tiers() {
+    run(&["prices"])
+        .code(0)
+        .stdout_has("backlinks/summary")
+        .stdout_has("domain/keywords")
+        .stdout_has("100/1,000 paged")
+        .stdout_has("$99.99")
+        .stdout_has("enterprise")
+        .stdout_has("10 requests/second");
+    let json = run(&["prices", "--format", "json"]).code(0).json();
+    assert_eq!(json["endpoints"].as_array().unwrap().len(), 34);
+    assert_eq!(json["overage"]["tiers"][0]["plan"], "99.99");
+    let csv = run(&["prices", "--format", "csv"]);
+    assert_eq!(
+        csv.code(0).stdout.lines().count(),
+        35,
+        "header + 34 endpoints"
+    );
 }

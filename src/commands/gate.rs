@@ -66,7 +66,10 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
     if checked.balance.is_none() {
         return Err(Error::BalanceUnknown);
     }
-    let command = command_text(&args.command, checked.api_key.as_deref());
+    let command = command_text(
+        &args.command,
+        checked.api_key.as_ref().map(crate::account::ApiKey::expose),
+    );
     gate::catch_signals()?;
     let ledger = ledger::open()?;
     let claim = Claim {

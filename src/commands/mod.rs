@@ -1,8 +1,11 @@
 //! Command orchestration: load, compute, render, decide the status. No arithmetic and no
 //! formatting live here; those belong to `forecast` and `report`.
 
+pub mod balance;
 mod ci;
+mod forecast;
 mod gate;
+mod overage;
 mod plan;
 
 use std::io::Write;
@@ -33,6 +36,9 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
             out.flush()?;
             Ok(Status::Ok)
         }
+        Command::Overage(args) => overage::run(global, args),
+        Command::Forecast(args) => forecast::run(global, args),
+        Command::Balance => balance::run(global),
         Command::Gate(args) => gate::run(global, args),
         Command::Reservations => {
             let ledger = crate::ledger::open()?;
@@ -54,8 +60,5 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
             out.flush()?;
             Ok(Status::Ok)
         }
-        Command::Balance => Err(Error::Usage {
-            message: "budget balance needs the live API client, which this build does not include yet".into(),
-        }),
     }
 }

@@ -2,9 +2,10 @@
 
 use std::io::Write;
 
+use crate::account::ApiKey;
 use crate::baseline::{self, Comparison, MaxIncrease};
 use crate::cli::{Global, PlanArgs};
-use crate::forecast::{self, Assessment, Balance, BalanceSource, Verdict, WorkflowForecast};
+use crate::forecast::{self, Assessment, Balance, Verdict, WorkflowForecast};
 use crate::pricing::Pricing;
 use crate::report::{self, PlanReport};
 use crate::workflow::{self, Reserve, Workflow};
@@ -54,49 +55,16 @@ pub fn forecast_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<P
     })
 }
 
-/// The API key, when one is set: `--api-key-file`, else env SERANKING_API_KEY.
-///
-/// LEAD: replace this body with the live branch's key loader at merge (one place). The key is
-/// only ever hashed ([`ledger::account_id`]) or sent to the API: never printed or stored.
-pub(crate) fn api_key(global: &Global) -> Result<Option<String>, Error> {
-    let key = match &global.api_key_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::Usage {
-                message: format!(
-                    "cannot read API key file {}: {}",
-                    path.display(),
-                    crate::io_reason(&e)
-                ),
-            })?;
-            if text.trim().is_empty() {
-                return Err(Error::Usage {
-                    message: format!("API key file {} is empty", path.display()),
-                });
-            }
-            text
-        }
-        None => std::env::var("SERANKING_API_KEY").unwrap_or_default(),
-    };
-    let key = key.trim();
-    Ok((!key.is_empty()).then(|| key.to_string()))
+/// The API key, when one is set (`--api-key-file`, else env SERANKING_API_KEY). It is only ever
+/// hashed ([`ledger::account_id`]) or sent to the API: never printed or stored.
+pub(crate) fn api_key(global: &Global) -> Result<Option<ApiKey>, Error> {
+    Ok(ApiKey::from_env_or_file(global.api_key_file.as_deref())?)
 }
 
-/// Obtains the balance to plan against, before reservations are subtracted: `--units-left`.
-///
-/// LEAD: the live balance (a key set and not `--offline`) is wired in here at merge.
-pub(crate) fn obtain_balance(
-    _global: &Global,
-    args: &PlanArgs,
-    _api_key: Option<&str>,
-) -> Result<Option<Balance>, Error> {
-    Ok(args.units_left.map(|units_left| Balance {
-        source: BalanceSource::Flag,
-        status: None,
-        units_left,
-        units_limit: None,
-        expires: None,
-        reserved: 0,
-    }))
+/// Obtains the balance to plan against, before reservations are subtracted: `--units-left`, else
+/// the live subscription when a key is set and not `--offline`, else none.
+pub(crate) fn obtain_balance(global: &Global, args: &PlanArgs) -> Result<Option<Balance>, Error> {
+    super::balance::resolve(global, args.units_left)
 }
 
 /// A plan ready to be judged: forecasts, the balance without reservations, the account.
@@ -106,7 +74,7 @@ pub struct Checked {
     pub balance: Option<Balance>,
     /// [`ledger::account_id`] of the key.
     pub account: String,
-    pub api_key: Option<String>,
+    pub api_key: Option<ApiKey>,
     pub comparison: Option<Comparison>,
 }
 
@@ -158,8 +126,8 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
     let comparison = saved
         .map(|saved| baseline::compare(&saved, &planned.forecasts, &planned.total, max_increase));
     let api_key = api_key(global)?;
-    let account = ledger::account_id(api_key.as_deref());
-    let balance = obtain_balance(global, args, api_key.as_deref())?;
+    let account = ledger::account_id(api_key.as_ref().map(ApiKey::expose));
+    let balance = obtain_balance(global, args)?;
     Ok(Checked {
         planned,
         reserve,

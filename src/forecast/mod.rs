@@ -6,8 +6,12 @@
 
 mod verdict;
 
+#[cfg(test)]
+mod laws;
+
 pub use verdict::{
-    assess, overage_cost, Assessment, Balance, BalanceSource, BalanceView, OverageCost, OverMaxUnits, Verdict,
+    assess, overage_cost, Assessment, Balance, BalanceSource, BalanceView, OverMaxUnits,
+    OverageCost, Verdict,
 };
 
 use std::path::PathBuf;
@@ -68,7 +72,10 @@ pub enum ForecastError {
         quantity: &'static str,
     },
     #[error("{path}: the workflow's total {quantity} overflow the largest count (18446744073709551615); split the workflow")]
-    TotalOverflow { path: String, quantity: &'static str },
+    TotalOverflow {
+        path: String,
+        quantity: &'static str,
+    },
     #[error("the total {quantity} of all workflows overflow the largest count (18446744073709551615); plan them separately")]
     PlanOverflow { quantity: &'static str },
 }
@@ -151,7 +158,13 @@ fn forecast_step(step: &Step) -> Result<StepForecast, &'static str> {
             let rows = step.rows.unwrap_or(1);
             let expected_rows = step.expected_rows.unwrap_or(rows);
             let limit = step.limit.unwrap_or(rows).max(1);
-            let pages = |rows: u64| if e.paged { rows.div_ceil(limit).max(1) } else { 1 };
+            let pages = |rows: u64| {
+                if e.paged {
+                    rows.div_ceil(limit).max(1)
+                } else {
+                    1
+                }
+            };
             (
                 mul(t, pages(rows), "requests")?,
                 mul(t, pages(expected_rows), "requests")?,

@@ -1,0 +1,223 @@
+//! Figures worked out by hand from the embedded pricing (DESIGN §3's table).
+
+use std::path::Path;
+
+use super::*;
+use crate::pricing::Pricing;
+use crate::workflow;
+
+fn pricing() -> Pricing {
+    Pricing::embedded().unwrap()
+}
+
+#[track_caller]
+fn plan(yaml: &str) -> WorkflowForecast {
+    let p = pricing();
+    let loaded =
+        workflow::parse(yaml, Path::new("test.yaml"), &p).unwrap_or_else(|e| panic!("{e}"));
+    forecast(&loaded.workflow, p.requests_per_second).unwrap()
+}
+
+/// (requests, records, units, units_expected) of the only step.
+#[track_caller]
+fn step(yaml: &str, expected: (u64, u64, u64, u64)) {
+    let f = plan(yaml);
+    let s = &f.steps[0];
+    assert_eq!(
+        (s.requests, s.records, s.units, s.units_expected),
+        expected,
+        "{yaml}"
+    );
+}
+
+#[test]
+fn docs_example() {
+    let f = plan(include_str!("../../workflows/docs-example.yaml"));
+    // summary: ceil(250/100) = 3 requests, 250 records × 100 = 25000
+    // export: 1 request, 1 record × 1000 = 1000; status: calls 2, 1 record × 0 = 0
+    let per_step: Vec<(u64, u64)> = f.steps.iter().map(|s| (s.requests, s.units)).collect();
+    assert_eq!(per_step, vec![(3, 25000), (1, 1000), (2, 0)]);
+    assert_eq!((f.requests, f.units, f.units_expected), (6, 26000, 26000));
+    assert_eq!(f.duration_seconds, 0.6); // 6 requests / 10 per second
+}
+
+#[test]
+fn target_endpoints_batch() {
+    // 250 targets in batches of 100: ceil(2.5) = 3 requests; 250 × 100 units
+    step(
+        "steps: [{endpoint: backlinks/summary, targets: 250}]",
+        (3, 250, 25000, 25000),
+    );
+    // batch 7: ceil(250/7) = 36 requests; records unchanged
+    step(
+        "steps: [{endpoint: backlinks/summary, targets: 250, batch: 7}]",
+        (36, 250, 25000, 25000),
+    );
+    // exactly 200: 2 requests
+    step(
+        "steps: [{endpoint: backlinks/metrics, targets: 200}]",
+        (2, 200, 20000, 20000),
+    );
+    // default targets is 1
+    step("steps: [{endpoint: backlinks/count}]", (1, 1, 100, 100));
+}
+
+#[test]
+fn non_paged_row_endpoint() {
+    // backlinks/all: 1 request per target; 4 targets × 2000 rows = 8000 records × 1 unit
+    step(
+        "steps: [{endpoint: backlinks/all, targets: 4, rows: 2000}]",
+        (4, 8000, 8000, 8000),
+    );
+    // default rows = limit.default 100: 3 × 100 = 300
+    step(
+        "steps: [{endpoint: backlinks/anchors, targets: 3}]",
+        (3, 300, 300, 300),
+    );
+    // expected band: 4 × 500 = 2000 expected units
+    step(
+        "steps: [{endpoint: backlinks/all, targets: 4, rows: 2000, expected_rows: 500}]",
+        (4, 8000, 8000, 2000),
+    );
+}
+
+#[test]
+fn paged_row_endpoint_raw() {
+    // backlinks/raw: limit defaults to min(rows, 100000); 250000 rows → ceil(250000/100000) = 3
+    // requests per target; 2 targets → 6 requests; 2 × 250000 = 500000 records × 1 unit
+    step(
+        "steps: [{endpoint: backlinks/raw, targets: 2, rows: 250k}]",
+        (6, 500_000, 500_000, 500_000),
+    );
+    // limit 30000: ceil(250000/30000) = 9 pages × 2 targets = 18 requests
+    step(
+        "steps: [{endpoint: backlinks/raw, targets: 2, rows: 250k, limit: 30k}]",
+        (18, 500_000, 500_000, 500_000),
+    );
+    // default rows 10000 in one page
+    step(
+        "steps: [{endpoint: backlinks/raw}]",
+        (1, 10_000, 10_000, 10_000),
+    );
+}
+
+#[test]
+fn per_request_paged_with_sources() {
+    // domain/keywords, 3 domains, rows 3000, default limit min(3000, 1000) = 1000 → 3 pages;
+    // 3 sources: 3 × 3 × 3 = 27 requests × 100 units = 2700; records 3 × 3000 × 3 = 27000
+    // expected_rows 1500 → ceil(1.5) = 2 pages: 3 × 2 × 3 = 18 requests → 1800 units
+    step(
+        "steps: [{endpoint: domain/keywords, targets: [a.com, b.com, c.com], sources: [us, de, fr], rows: 3000, expected_rows: 1500}]",
+        (27, 27000, 2700, 1800),
+    );
+    // a workflow-level source counts once: 1 × 1 page (default 100 rows) × 1 = 1 request
+    step(
+        "source: us\nsteps: [{endpoint: domain/keywords}]",
+        (1, 100, 100, 100),
+    );
+    // expected_rows 0 still costs the first page
+    step(
+        "source: us\nsteps: [{endpoint: domain/keywords, rows: 500, expected_rows: 0}]",
+        (1, 500, 100, 100),
+    );
+}
+
+#[test]
+fn keywords_export_batching() {
+    // 25000 keywords, max_batch 10000 → ceil(2.5) = 3 requests × 100 units = 300 per source
+    step(
+        "source: us\nsteps: [{endpoint: keywords/export, targets: 25k}]",
+        (3, 25000, 300, 300),
+    );
+    // two sources: 6 requests, 600 units; batch 5000: ceil(25000/5000) = 5 × 2 = 10 → 1000
+    step(
+        "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb]}]",
+        (6, 50000, 600, 600),
+    );
+    step(
+        "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb], batch: 5000}]",
+        (10, 50000, 1000, 1000),
+    );
+}
+
+#[test]
+fn repeat_multiplies_the_whole_step() {
+    // summary 250 targets: 3 requests, 25000 units; repeat 4 → 12 requests, 1000 records, 100000
+    step(
+        "steps: [{endpoint: backlinks/summary, targets: 250, repeat: 4}]",
+        (12, 1000, 100_000, 100_000),
+    );
+    // domain/overview/db, 2 sources, repeat 3: 1 × 2 × 3 = 6 requests × 100 = 600
+    step(
+        "steps: [{endpoint: domain/overview/db, sources: [us, de], repeat: 3}]",
+        (6, 6, 600, 600),
+    );
+}
+
+#[test]
+fn calls_replace_the_request_count() {
+    // export/status polled 7 times: 7 requests, 1 record × 0 units
+    step(
+        "steps: [{endpoint: backlinks/export/status, calls: 7}]",
+        (7, 1, 0, 0),
+    );
+    // per-record endpoint: calls change requests, not records: summary 250 targets, calls 5
+    // → 5 requests, 250 records × 100 = 25000
+    step(
+        "steps: [{endpoint: backlinks/summary, targets: 250, calls: 5}]",
+        (5, 250, 25000, 25000),
+    );
+    // per-request endpoint: calls × sources × repeat = 4 × 2 × 1 = 8 requests × 100 = 800
+    step(
+        "steps: [{endpoint: domain/overview/db, sources: [us, de], calls: 4}]",
+        (8, 2, 800, 800),
+    );
+}
+
+#[test]
+fn totals_and_duration() {
+    let f = plan(
+        "budget: {rps: 4}\nsteps:\n  - {endpoint: backlinks/summary, targets: 250}\n  - {endpoint: backlinks/all, targets: 2, rows: 300}",
+    );
+    // 3 + 2 = 5 requests; 25000 + 600 = 25600 units; 5 / 4 rps = 1.25 s
+    assert_eq!((f.requests, f.records, f.units), (5, 250 + 600, 25600));
+    assert_eq!(f.duration_seconds, 1.25);
+    let t = totals(&[f.clone(), f]).unwrap();
+    assert_eq!((t.requests, t.units), (10, 51200));
+    assert_eq!(t.duration_seconds, 2.5);
+}
+
+#[test]
+fn overflow_names_the_step() {
+    let p = pricing();
+    // 18446744073709551615 targets × 100 units cannot fit in u64
+    let yaml = "steps:\n  - {endpoint: backlinks/count}\n  - {name: Huge, endpoint: backlinks/summary, targets: \"18446744073709551615\"}";
+    let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
+    let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
+    assert!(
+        e.contains("big.yaml: step 2 (Huge): the units overflow"),
+        "{e}"
+    );
+    // records overflow before units: 2^63 targets × 4 rows
+    let yaml = "steps: [{endpoint: backlinks/all, targets: \"9223372036854775808\", rows: 4}]";
+    let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
+    let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
+    assert!(
+        e.contains("step 1 (backlinks/all #1): the records overflow"),
+        "{e}"
+    );
+}
+
+#[test]
+fn total_overflow_is_an_error() {
+    let p = pricing();
+    // each step: (2^64−1)/100 rounded down = 184467440737095516 targets × 100 units fits;
+    // two of them do not.
+    let yaml = "steps:\n  - {endpoint: backlinks/summary, targets: \"184467440737095516\"}\n  - {endpoint: backlinks/summary, targets: \"184467440737095516\"}";
+    let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
+    let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
+    assert!(
+        e.contains("big.yaml: the workflow's total units overflow"),
+        "{e}"
+    );
+}

@@ -43,7 +43,10 @@ pub struct BalanceView {
     pub expires: Option<NaiveDateTime>,
 }
 
-fn serialize_datetime<S: serde::Serializer>(value: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+fn serialize_datetime<S: serde::Serializer>(
+    value: &Option<NaiveDateTime>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match value {
         Some(t) => s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%S").to_string()),
         None => s.serialize_none(),
@@ -125,7 +128,13 @@ pub fn assess(
     };
     let reserve_units = reserve
         .map(|r| r.of(balance.units_left))
-        .or_else(|| workflows.iter().filter_map(|w| w.reserve).map(|r| r.of(balance.units_left)).max())
+        .or_else(|| {
+            workflows
+                .iter()
+                .filter_map(|w| w.reserve)
+                .map(|r| r.of(balance.units_left))
+                .max()
+        })
         .unwrap_or(0);
     let usable = balance
         .units_left

@@ -18,19 +18,31 @@ pub fn closest_name<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -
     (distance * 3 <= name.len().max(best.len())).then_some(best)
 }
 
+/// Edit distance counting a swap of two neighbouring characters as one edit (typists swap).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(width) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
         }
     }
-    row[b.len()]
+    d[a.len() * width + b.len()]
 }
 
 #[cfg(test)]
@@ -56,13 +68,20 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3); // k->s, e->i, +g
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("nmae", "name"), 1); // one swap
     }
 
     #[test]
     fn suggestions() {
         let names = ["backlinks/summary", "backlinks/all", "domain/keywords"];
-        assert_eq!(closest_name("backlinks/sumary", names.into_iter()), Some("backlinks/summary"));
-        assert_eq!(closest_name("domain/keyword", names.into_iter()), Some("domain/keywords"));
+        assert_eq!(
+            closest_name("backlinks/sumary", names.into_iter()),
+            Some("backlinks/summary")
+        );
+        assert_eq!(
+            closest_name("domain/keyword", names.into_iter()),
+            Some("domain/keywords")
+        );
         assert_eq!(closest_name("zzz", names.into_iter()), None);
     }
 }

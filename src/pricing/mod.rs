@@ -93,7 +93,9 @@ pub const ENTERPRISE: &str = "enterprise";
 
 impl Overage {
     pub fn tier(&self, name: &str) -> Option<&Tier> {
-        self.tiers.iter().find(|t| t.tier.eq_ignore_ascii_case(name))
+        self.tiers
+            .iter()
+            .find(|t| t.tier.eq_ignore_ascii_case(name))
     }
 
     /// Tier names as a user would type them, for error messages.
@@ -169,19 +171,33 @@ impl Pricing {
         let Some(root) = root.as_mapping() else {
             return Err(PricingError::Invalid {
                 origin: origin.to_string(),
-                problems: vec!["the file must be a mapping with `name`, `endpoints`, `overage` ...".into()],
+                problems: vec![
+                    "the file must be a mapping with `name`, `endpoints`, `overage` ...".into(),
+                ],
             });
         };
         p.unknown_keys(
             root,
             "",
-            &["name", "effective", "source", "endpoints", "sources", "overage", "rate_limit"],
+            &[
+                "name",
+                "effective",
+                "source",
+                "endpoints",
+                "sources",
+                "overage",
+                "rate_limit",
+            ],
         );
         let name = p.string(root, "", "name").unwrap_or_default();
         let source = p.string(root, "", "source").unwrap_or_default();
         let effective = p.string(root, "", "effective").and_then(|s| {
             NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                .map_err(|_| p.push(format!("field `effective`: {s:?} is not a date (YYYY-MM-DD)")))
+                .map_err(|_| {
+                    p.push(format!(
+                        "field `effective`: {s:?} is not a date (YYYY-MM-DD)"
+                    ))
+                })
                 .ok()
         });
         let requests_per_second = match p.mapping(root, "", "rate_limit") {
@@ -202,7 +218,10 @@ impl Pricing {
         if let Some(m) = p.mapping(root, "", "endpoints") {
             for (key, value) in m {
                 let Some(key) = key.as_str() else {
-                    p.push(format!("endpoints: key {} is not a string", crate::yaml_inline(key)));
+                    p.push(format!(
+                        "endpoints: key {} is not a string",
+                        crate::yaml_inline(key)
+                    ));
                     continue;
                 };
                 let name = normalize_endpoint(key).to_string();
@@ -223,24 +242,31 @@ impl Pricing {
                         Some(code) => {
                             sources.insert(code.to_ascii_lowercase());
                         }
-                        None => p.push(format!("field `sources`: {} is not a code", crate::yaml_inline(code))),
+                        None => p.push(format!(
+                            "field `sources`: {} is not a code",
+                            crate::yaml_inline(code)
+                        )),
                     }
                 }
             }
             Some(_) => p.push("field `sources`: must be a list of codes".into()),
         }
-        let overage = p.mapping(root, "", "overage").and_then(|m| overage(&mut p, m));
+        let overage = p
+            .mapping(root, "", "overage")
+            .and_then(|m| overage(&mut p, m));
         match (effective, requests_per_second, overage) {
-            (Some(effective), Some(requests_per_second), Some(overage)) if p.0.is_empty() => Ok(Pricing {
-                name,
-                effective,
-                source,
-                endpoints,
-                sources,
-                overage,
-                requests_per_second,
-                origin: origin.to_string(),
-            }),
+            (Some(effective), Some(requests_per_second), Some(overage)) if p.0.is_empty() => {
+                Ok(Pricing {
+                    name,
+                    effective,
+                    source,
+                    endpoints,
+                    sources,
+                    overage,
+                    requests_per_second,
+                    origin: origin.to_string(),
+                })
+            }
             _ => Err(PricingError::Invalid {
                 origin: origin.to_string(),
                 problems: p.0,
@@ -255,7 +281,10 @@ impl Pricing {
 
     /// The catalogue name closest to `name`, for "did you mean" hints.
     pub fn closest_endpoint(&self, name: &str) -> Option<&str> {
-        closest_name(normalize_endpoint(name), self.endpoints.keys().map(String::as_str))
+        closest_name(
+            normalize_endpoint(name),
+            self.endpoints.keys().map(String::as_str),
+        )
     }
 
     /// Whether `code` is a known regional database.
@@ -267,21 +296,34 @@ impl Pricing {
 fn endpoint(p: &mut Problems, name: &str, value: &Value) -> Option<Endpoint> {
     let ctx = format!("endpoint `{name}`: ");
     let Some(m) = value.as_mapping() else {
-        p.push(format!("{ctx}must be a mapping of fields (units, per, record, ...)"));
+        p.push(format!(
+            "{ctx}must be a mapping of fields (units, per, record, ...)"
+        ));
         return None;
     };
     let before = p.0.len();
     p.unknown_keys(
         m,
         &ctx,
-        &["units", "per", "record", "max_batch", "limit", "paged", "source", "note"],
+        &[
+            "units",
+            "per",
+            "record",
+            "max_batch",
+            "limit",
+            "paged",
+            "source",
+            "note",
+        ],
     );
     let units = p.count(m, &ctx, "units");
     let per = p.string(m, &ctx, "per").and_then(|s| match s.as_str() {
         "record" => Some(Per::Record),
         "request" => Some(Per::Request),
         other => {
-            p.push(format!("{ctx}field `per`: unknown value {other:?}; use `record` or `request`"));
+            p.push(format!(
+                "{ctx}field `per`: unknown value {other:?}; use `record` or `request`"
+            ));
             None
         }
     });
@@ -289,7 +331,9 @@ fn endpoint(p: &mut Problems, name: &str, value: &Value) -> Option<Endpoint> {
         "target" => Some(RecordKind::Target),
         "row" => Some(RecordKind::Row),
         other => {
-            p.push(format!("{ctx}field `record`: unknown value {other:?}; use `target` or `row`"));
+            p.push(format!(
+                "{ctx}field `record`: unknown value {other:?}; use `target` or `row`"
+            ));
             None
         }
     });
@@ -302,7 +346,9 @@ fn endpoint(p: &mut Problems, name: &str, value: &Value) -> Option<Endpoint> {
     let note = m.get("note").and_then(Value::as_str).map(str::to_string);
     let limit = match (m.get("limit"), record) {
         (None, Some(RecordKind::Row)) => {
-            p.push(format!("{ctx}field `limit`: missing; a row endpoint needs `{{default: N, max: M}}`"));
+            p.push(format!(
+                "{ctx}field `limit`: missing; a row endpoint needs `{{default: N, max: M}}`"
+            ));
             None
         }
         (None, _) => None,
@@ -313,7 +359,9 @@ fn endpoint(p: &mut Problems, name: &str, value: &Value) -> Option<Endpoint> {
             let max = p.count(lm, &lctx, "max");
             match (default, max) {
                 (Some(default), Some(max)) if default == 0 || default > max => {
-                    p.push(format!("{ctx}field `limit`: default {default} must be between 1 and max {max}"));
+                    p.push(format!(
+                        "{ctx}field `limit`: default {default} must be between 1 and max {max}"
+                    ));
                     None
                 }
                 (Some(default), Some(max)) => Some(RowLimit { default, max }),
@@ -321,7 +369,9 @@ fn endpoint(p: &mut Problems, name: &str, value: &Value) -> Option<Endpoint> {
             }
         }
         (Some(_), _) => {
-            p.push(format!("{ctx}field `limit`: must be `{{default: N, max: M}}`"));
+            p.push(format!(
+                "{ctx}field `limit`: must be `{{default: N, max: M}}`"
+            ));
             None
         }
     };
@@ -365,7 +415,14 @@ fn overage(p: &mut Problems, m: &Mapping) -> Option<Overage> {
                 p.unknown_keys(
                     tm,
                     &tctx,
-                    &["tier", "credits", "plan", "plan_yearly", "addon", "addon_yearly"],
+                    &[
+                        "tier",
+                        "credits",
+                        "plan",
+                        "plan_yearly",
+                        "addon",
+                        "addon_yearly",
+                    ],
                 );
                 if name.is_none() {
                     p.push(format!("{tctx}field `tier`: missing (a name such as 1M)"));
@@ -375,8 +432,11 @@ fn overage(p: &mut Problems, m: &Mapping) -> Option<Overage> {
                     .iter()
                     .map(|field| p.rate(tm, &tctx, field))
                     .collect();
-                if let (Some(tier), Some(credits), [Some(plan), Some(plan_yearly), Some(addon), Some(addon_yearly)]) =
-                    (name, credits, rates.as_slice())
+                if let (
+                    Some(tier),
+                    Some(credits),
+                    [Some(plan), Some(plan_yearly), Some(addon), Some(addon_yearly)],
+                ) = (name, credits, rates.as_slice())
                 {
                     tiers.push(Tier {
                         tier,
@@ -433,7 +493,10 @@ impl Problems {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             other => {
-                self.push(format!("{ctx}field `{field}`: expected text, found {}", crate::yaml_inline(other)));
+                self.push(format!(
+                    "{ctx}field `{field}`: expected text, found {}",
+                    crate::yaml_inline(other)
+                ));
                 None
             }
         }
@@ -453,7 +516,10 @@ impl Problems {
         match self.present(m, ctx, field)? {
             Value::Bool(b) => Some(*b),
             other => {
-                self.push(format!("{ctx}field `{field}`: expected true or false, found {}", crate::yaml_inline(other)));
+                self.push(format!(
+                    "{ctx}field `{field}`: expected true or false, found {}",
+                    crate::yaml_inline(other)
+                ));
                 None
             }
         }

@@ -62,9 +62,11 @@ pub fn parse_usd(text: &str) -> Result<Decimal, String> {
         .parse()
         .map_err(|_| format!("{trimmed:?} is not a number of dollars (write it like \"12.50\")"))?;
     if value.is_sign_negative() {
-        return Err(format!("{trimmed:?} is negative; a rate is zero or more dollars"));
+        return Err(format!(
+            "{trimmed:?} is negative; a rate is zero or more dollars"
+        ));
     }
-    Ok(value)
+    Ok(cents(value))
 }
 
 /// `units × usd_per_million ÷ per_units`, exact, rounded half away from zero to cents.
@@ -73,9 +75,18 @@ pub fn usd_for_units(units: u64, usd_per_million: Decimal, per_units: u64) -> Op
     let exact = Decimal::from(units)
         .checked_mul(usd_per_million)?
         .checked_div(Decimal::from(per_units))?;
-    let mut cents = exact.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    cents.rescale(2); // always two places: "0.00", "2.00"
-    Some(cents)
+    Some(cents(exact.round_dp_with_strategy(
+        2,
+        RoundingStrategy::MidpointAwayFromZero,
+    )))
+}
+
+/// Shows at least two decimal places (`30` → `30.00`), keeping any finer precision of a rate.
+fn cents(mut value: Decimal) -> Decimal {
+    if value.scale() < 2 {
+        value.rescale(2);
+    }
+    value
 }
 
 #[cfg(test)]
@@ -103,6 +114,8 @@ mod tests {
     #[test]
     fn rate_parsing() {
         assert_eq!(parse_usd("$12.50").unwrap().to_string(), "12.50");
+        assert_eq!(parse_usd("30").unwrap().to_string(), "30.00");
+        assert_eq!(parse_usd("0.125").unwrap().to_string(), "0.125");
         assert!(parse_usd("-1").unwrap_err().contains("negative"));
         assert!(parse_usd("cheap").unwrap_err().contains("not a number"));
     }

@@ -1,14 +1,24 @@
 //! Rendering: tables for people, JSON for programs, Markdown for pull requests, CSV for
 //! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
 
+mod balance;
 mod baseline;
+mod chart;
 mod ci;
+mod forecast;
+mod overage;
 mod plan;
 mod prices;
 mod reservations;
 
-pub use baseline::{comparison_json, headline as comparison_headline, limit_line as comparison_limit_line};
+pub use balance::{balance, balance_json, figures as balance_figures, BalanceFigures};
+pub use baseline::{
+    comparison_json, headline as comparison_headline, limit_line as comparison_limit_line,
+};
+pub use chart::forecast_chart;
 pub use ci::annotation;
+pub use forecast::{forecast, ForecastReport};
+pub use overage::{overage, overage_tiers};
 pub use plan::{plan, plan_brief, plan_compared, verdict_lines, PlanReport};
 pub use prices::prices;
 pub use reservations::reservations;
@@ -104,9 +114,17 @@ pub(crate) fn table(rows: Vec<Vec<String>>, numeric_from: usize) -> String {
 }
 
 /// A Markdown table; `right` marks right-aligned columns.
-pub(crate) fn markdown_table(out: &mut dyn Write, header: &[&str], right: &[bool], rows: &[Vec<String>]) -> io::Result<()> {
+pub(crate) fn markdown_table(
+    out: &mut dyn Write,
+    header: &[&str],
+    right: &[bool],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
     writeln!(out, "| {} |", header.join(" | "))?;
-    let rule: Vec<&str> = right.iter().map(|r| if *r { "---:" } else { "---" }).collect();
+    let rule: Vec<&str> = right
+        .iter()
+        .map(|r| if *r { "---:" } else { "---" })
+        .collect();
     writeln!(out, "|{}|", rule.join("|"))?;
     for row in rows {
         let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
@@ -155,7 +173,14 @@ mod tests {
     #[test]
     fn csv_quoting() {
         let mut out = Vec::new();
-        csv_row(&mut out, &["a,b".into(), "say \"hi\"".into(), "plain".into()]).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "\"a,b\",\"say \"\"hi\"\"\",plain\n");
+        csv_row(
+            &mut out,
+            &["a,b".into(), "say \"hi\"".into(), "plain".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a,b\",\"say \"\"hi\"\"\",plain\n"
+        );
     }
 }

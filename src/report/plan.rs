@@ -2,8 +2,6 @@
 
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
-
 use super::{csv_row, duration, markdown_table, table, thousands};
 use crate::baseline::Comparison;
 use crate::cli::Format;
@@ -24,7 +22,12 @@ pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Res
 
 /// A plan and, when given, its change against a saved baseline (`--compare-to`). CSV lists steps
 /// only: the comparison is in the other formats.
-pub fn plan_compared(out: &mut dyn Write, format: Format, report: &PlanReport, comparison: Option<&Comparison>) -> io::Result<()> {
+pub fn plan_compared(
+    out: &mut dyn Write,
+    format: Format,
+    report: &PlanReport,
+    comparison: Option<&Comparison>,
+) -> io::Result<()> {
     match format {
         Format::Table => {
             plan_table(out, report)?;
@@ -35,11 +38,9 @@ pub fn plan_compared(out: &mut dyn Write, format: Format, report: &PlanReport, c
             Ok(())
         }
         Format::Json => {
-            let mut value = plan_json(report);
-            if let (Some(c), Some(object)) = (comparison, value.as_object_mut()) {
-                object.insert("baseline".into(), super::baseline::comparison_json(c));
-            }
-            serde_json::to_writer_pretty(&mut *out, &value)?;
+            let mut view = plan_json_view(report);
+            view.baseline = comparison.map(super::baseline::comparison_json);
+            serde_json::to_writer_pretty(&mut *out, &view)?;
             writeln!(out)
         }
         Format::Markdown => plan_markdown(out, report, comparison),
@@ -47,52 +48,46 @@ pub fn plan_compared(out: &mut dyn Write, format: Format, report: &PlanReport, c
     }
 }
 
-/// The JSON contract of DESIGN §4.
-pub fn plan_json(report: &PlanReport) -> Value {
+/// The JSON contract of DESIGN §4 (field order as documented).
+#[derive(serde::Serialize)]
+struct PlanJson<'a> {
+    version: u32,
+    pricing: PricingJson<'a>,
+    workflows: &'a [WorkflowForecast],
+    total: &'a Totals,
+    balance: &'a Option<crate::forecast::BalanceView>,
+    verdict: Verdict,
+    over_by: u64,
+    over_max_units: &'a [crate::forecast::OverMaxUnits],
+    overage: &'a Option<crate::forecast::OverageCost>,
+    /// The comparison with `--compare-to`, only when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<serde_json::Value>,
+}
+
+#[derive(serde::Serialize)]
+struct PricingJson<'a> {
+    name: &'a str,
+    effective: String,
+}
+
+fn plan_json_view<'a>(report: &'a PlanReport) -> PlanJson<'a> {
     let a = report.assessment;
-    json!({
-        "version": 1,
-        "pricing": {
-            "name": report.pricing.name,
-            "effective": report.pricing.effective.to_string(),
+    PlanJson {
+        version: 1,
+        pricing: PricingJson {
+            name: &report.pricing.name,
+            effective: report.pricing.effective.to_string(),
         },
-        "workflows": report.workflows.iter().map(|w| json!({
-            "name": w.name,
-            "path": w.path.display().to_string(),
-            "steps": w.steps.iter().map(|s| json!({
-                "name": s.name,
-                "endpoint": s.endpoint,
-                "per": s.per,
-                "unit_cost": s.unit_cost,
-                "targets": s.targets,
-                "sources": s.sources,
-                "repeat": s.repeat,
-                "requests": s.requests,
-                "records": s.records,
-                "units": s.units,
-                "units_expected": s.units_expected,
-            })).collect::<Vec<_>>(),
-            "requests": w.requests,
-            "records": w.records,
-            "units": w.units,
-            "units_expected": w.units_expected,
-            "duration_seconds": w.duration_seconds,
-            "rps": w.rps,
-            "max_units": w.max_units,
-        })).collect::<Vec<_>>(),
-        "total": {
-            "requests": report.total.requests,
-            "records": report.total.records,
-            "units": report.total.units,
-            "units_expected": report.total.units_expected,
-            "duration_seconds": report.total.duration_seconds,
-        },
-        "balance": a.balance,
-        "verdict": a.verdict,
-        "over_by": a.over_by,
-        "over_max_units": a.over_max_units,
-        "overage": a.overage,
-    })
+        workflows: report.workflows,
+        total: report.total,
+        balance: &a.balance,
+        verdict: a.verdict,
+        over_by: a.over_by,
+        over_max_units: &a.over_max_units,
+        overage: &a.overage,
+        baseline: None,
+    }
 }
 
 fn shows_expected(w: &WorkflowForecast) -> bool {
@@ -168,7 +163,11 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
             BalanceSource::Live => "live",
             BalanceSource::Flag => "--units-left",
         };
-        write!(out, "balance ({source}): {} units left", thousands(b.units_left))?;
+        write!(
+            out,
+            "balance ({source}): {} units left",
+            thousands(b.units_left)
+        )?;
         if b.reserve > 0 {
             write!(out, ", reserve {}", thousands(b.reserve))?;
         }
@@ -185,7 +184,12 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
 
 /// A few lines for `budget gate`: units per workflow, the balance and the verdict (the step
 /// tables are `budget plan`'s job). Other formats are rendered in full.
-pub fn plan_brief(out: &mut dyn Write, format: Format, report: &PlanReport, comparison: Option<&Comparison>) -> io::Result<()> {
+pub fn plan_brief(
+    out: &mut dyn Write,
+    format: Format,
+    report: &PlanReport,
+    comparison: Option<&Comparison>,
+) -> io::Result<()> {
     if format != Format::Table {
         return plan_compared(out, format, report, comparison);
     }
@@ -259,16 +263,25 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
 
 /// A pull-request comment: the verdict as the heading, the balance, a summary table of the
 /// workflows, each workflow's steps (folded when there are several), then the comparison.
-fn plan_markdown(out: &mut dyn Write, report: &PlanReport, comparison: Option<&Comparison>) -> io::Result<()> {
+fn plan_markdown(
+    out: &mut dyn Write,
+    report: &PlanReport,
+    comparison: Option<&Comparison>,
+) -> io::Result<()> {
     let lines = verdict_lines(report);
-    let failed = report.assessment.verdict == Verdict::OverBudget || comparison.is_some_and(|c| c.exceeded);
+    let failed =
+        report.assessment.verdict == Verdict::OverBudget || comparison.is_some_and(|c| c.exceeded);
     let icon = match report.assessment.verdict {
         _ if failed => "❌",
         Verdict::Fits => "✅",
         Verdict::OverBudget => "❌",
         Verdict::Unknown => "❔",
     };
-    writeln!(out, "### {icon} budget: {}", lines.first().map(String::as_str).unwrap_or(""))?;
+    writeln!(
+        out,
+        "### {icon} budget: {}",
+        lines.first().map(String::as_str).unwrap_or("")
+    )?;
     writeln!(out)?;
     for line in lines.iter().skip(1) {
         writeln!(out, "- {line}")?;
@@ -286,7 +299,10 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport, comparison: Option<&C
             parts.push(format!("reserve {}", thousands(b.reserve)));
         }
         if b.reserved > 0 {
-            parts.push(format!("{} reserved by running jobs", thousands(b.reserved)));
+            parts.push(format!(
+                "{} reserved by running jobs",
+                thousands(b.reserved)
+            ));
         }
         parts.push(format!("**{}** usable", thousands(b.usable)));
         writeln!(out, "Balance ({source}): {}", parts.join(" · "))?;
@@ -319,7 +335,9 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport, comparison: Option<&C
         ]);
         markdown_table(
             out,
-            &["workflow", "file", "requests", "units", "expected", "duration"],
+            &[
+                "workflow", "file", "requests", "units", "expected", "duration",
+            ],
             &[false, false, true, true, true, true],
             &rows,
         )?;
@@ -327,7 +345,12 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport, comparison: Option<&C
     }
     for w in report.workflows {
         if several {
-            writeln!(out, "<details><summary>{} — {} units</summary>", html_escape(&w.name), thousands(w.units))?;
+            writeln!(
+                out,
+                "<details><summary>{} — {} units</summary>",
+                html_escape(&w.name),
+                thousands(w.units)
+            )?;
             writeln!(out)?;
         } else {
             writeln!(out, "#### {} (`{}`)", w.name, w.path.display())?;
@@ -394,13 +417,27 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport, comparison: Option<&C
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn plan_csv(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     let header = [
-        "workflow", "path", "step", "name", "endpoint", "per", "unit_cost", "targets", "sources", "repeat", "requests",
-        "records", "units", "units_expected",
+        "workflow",
+        "path",
+        "step",
+        "name",
+        "endpoint",
+        "per",
+        "unit_cost",
+        "targets",
+        "sources",
+        "repeat",
+        "requests",
+        "records",
+        "units",
+        "units_expected",
     ];
     csv_row(out, &header.map(String::from))?;
     for w in report.workflows {

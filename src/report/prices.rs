@@ -22,15 +22,35 @@ fn endpoint_row(e: &Endpoint) -> Vec<String> {
         },
         thousands(e.max_batch),
         match e.limit {
-            Some(l) => format!("{}/{}{}", thousands(l.default), thousands(l.max), if e.paged { " paged" } else { "" }),
+            Some(l) => format!(
+                "{}/{}{}",
+                thousands(l.default),
+                thousands(l.max),
+                if e.paged { " paged" } else { "" }
+            ),
             None => "-".into(),
         },
         if e.source { "yes".into() } else { "no".into() },
     ]
 }
 
-const ENDPOINT_HEADER: [&str; 7] = ["endpoint", "per", "units", "record", "max batch", "rows default/max", "source"];
-const TIER_HEADER: [&str; 6] = ["tier", "credits", "plan", "plan yearly", "addon", "addon yearly"];
+const ENDPOINT_HEADER: [&str; 7] = [
+    "endpoint",
+    "per",
+    "units",
+    "record",
+    "max batch",
+    "rows default/max",
+    "source",
+];
+const TIER_HEADER: [&str; 6] = [
+    "tier",
+    "credits",
+    "plan",
+    "plan yearly",
+    "addon",
+    "addon yearly",
+];
 
 fn tier_rows(pricing: &Pricing) -> Vec<Vec<String>> {
     let mut rows: Vec<Vec<String>> = pricing
@@ -48,35 +68,89 @@ fn tier_rows(pricing: &Pricing) -> Vec<Vec<String>> {
             ]
         })
         .collect();
-    rows.push(["enterprise", "-", "custom", "custom", "custom", "custom"].map(String::from).to_vec());
+    rows.push(
+        ["enterprise", "-", "custom", "custom", "custom", "custom"]
+            .map(String::from)
+            .to_vec(),
+    );
     rows
 }
 
 pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Result<()> {
     match format {
         Format::Table => {
-            writeln!(out, "{} (effective {}), {}", pricing.name, pricing.effective, pricing.origin)?;
+            writeln!(
+                out,
+                "{} (effective {}), {}",
+                pricing.name, pricing.effective, pricing.origin
+            )?;
             let mut rows = vec![ENDPOINT_HEADER.map(String::from).to_vec()];
             rows.extend(pricing.endpoints.values().map(endpoint_row));
             writeln!(out, "{}", table(rows, 2))?;
-            writeln!(out, "rate limit: {} requests/second per key", pricing.requests_per_second)?;
-            writeln!(out, "regional databases: {}", pricing.sources.iter().cloned().collect::<Vec<_>>().join(" "))?;
+            writeln!(
+                out,
+                "rate limit: {} requests/second per key",
+                pricing.requests_per_second
+            )?;
+            writeln!(
+                out,
+                "regional databases: {}",
+                pricing
+                    .sources
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )?;
             writeln!(out)?;
-            writeln!(out, "overage, {} per {} units beyond the monthly credits:", pricing.overage.currency, thousands(pricing.overage.per_units))?;
+            writeln!(
+                out,
+                "overage, {} per {} units beyond the monthly credits:",
+                pricing.overage.currency,
+                thousands(pricing.overage.per_units)
+            )?;
             let mut rows = vec![TIER_HEADER.map(String::from).to_vec()];
             rows.extend(tier_rows(pricing));
             writeln!(out, "{}", table(rows, 1))
         }
         Format::Markdown => {
-            writeln!(out, "### {} (effective {})", pricing.name, pricing.effective)?;
+            writeln!(
+                out,
+                "### {} (effective {})",
+                pricing.name, pricing.effective
+            )?;
             writeln!(out)?;
             let rows: Vec<Vec<String>> = pricing.endpoints.values().map(endpoint_row).collect();
-            markdown_table(out, &ENDPOINT_HEADER, &[false, false, true, false, true, true, false], &rows)?;
+            markdown_table(
+                out,
+                &ENDPOINT_HEADER,
+                &[false, false, true, false, true, true, false],
+                &rows,
+            )?;
             writeln!(out)?;
-            markdown_table(out, &TIER_HEADER, &[false, true, true, true, true, true], &tier_rows(pricing))
+            markdown_table(
+                out,
+                &TIER_HEADER,
+                &[false, true, true, true, true, true],
+                &tier_rows(pricing),
+            )
         }
         Format::Csv => {
-            csv_row(out, &["endpoint", "per", "units", "record", "max_batch", "limit_default", "limit_max", "paged", "source"].map(String::from))?;
+            csv_row(
+                out,
+                &[
+                    "endpoint",
+                    "per",
+                    "units",
+                    "record",
+                    "max_batch",
+                    "limit_default",
+                    "limit_max",
+                    "paged",
+                    "source",
+                ]
+                .map(String::from),
+            )?;
             for e in pricing.endpoints.values() {
                 csv_row(
                     out,

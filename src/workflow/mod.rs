@@ -129,7 +129,9 @@ impl Schedule {
             ["monthly"] | ["every", "month"] => Ok(Self::Monthly),
             ["every", n, "days" | "day"] => match n.parse::<u32>() {
                 Ok(n) if n > 0 => Ok(Self::EveryDays(n)),
-                _ => Err(format!("{text:?}: the number of days must be a whole number of 1 or more")),
+                _ => Err(format!(
+                    "{text:?}: the number of days must be a whole number of 1 or more"
+                )),
             },
             _ => Err(format!(
                 "{text:?} is not a schedule; use once, daily, weekly, monthly or \"every N days\""
@@ -202,7 +204,10 @@ pub enum WorkflowError {
     },
     #[error("{} problem{} in {}:\n{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, path.display(),
         problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 impl WorkflowError {
@@ -217,7 +222,10 @@ impl WorkflowError {
                 line: None,
             }],
             Self::Syntax {
-                path, line, message, ..
+                path,
+                line,
+                message,
+                ..
             } => vec![Problem {
                 path: path.clone(),
                 step: None,

@@ -7,9 +7,13 @@ use serde_yaml::{Mapping, Value};
 
 use super::targets::{count_list, count_targets, TargetCount};
 use super::{Account, Loaded, Problem, Reserve, Schedule, Step, StepRef, Workflow, WorkflowError};
-use crate::pricing::{closest_name, parse_usd, Billing, Endpoint, OverageRate, Pricing, RecordKind, ENTERPRISE};
+use crate::pricing::{
+    closest_name, parse_usd, Billing, Endpoint, OverageRate, Pricing, RecordKind, ENTERPRISE,
+};
 
-pub(crate) const TOP_FIELDS: &[&str] = &["version", "name", "source", "account", "budget", "schedule", "steps"];
+pub(crate) const TOP_FIELDS: &[&str] = &[
+    "version", "name", "source", "account", "budget", "schedule", "steps",
+];
 pub(crate) const STEP_FIELDS: &[&str] = &[
     "name",
     "endpoint",
@@ -76,7 +80,11 @@ impl Check<'_> {
     fn problem_at(&self, step: Option<&StepRef>, field: &str, message: String) -> Problem {
         let line = match step {
             Some(step) => self.lines.steps.get(step.number - 1).copied(),
-            None => self.lines.top.get(field.split('.').next().unwrap_or(field)).copied(),
+            None => self
+                .lines
+                .top
+                .get(field.split('.').next().unwrap_or(field))
+                .copied(),
         };
         Problem {
             path: self.path.to_path_buf(),
@@ -97,9 +105,18 @@ impl Check<'_> {
         self.warnings.push(warning);
     }
 
-    fn unknown_fields(&mut self, m: &Mapping, step: Option<&StepRef>, prefix: &str, known: &[&str]) {
+    fn unknown_fields(
+        &mut self,
+        m: &Mapping,
+        step: Option<&StepRef>,
+        prefix: &str,
+        known: &[&str],
+    ) {
         for key in m.keys() {
-            let key = key.as_str().map(str::to_string).unwrap_or_else(|| crate::yaml_inline(key));
+            let key = key
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| crate::yaml_inline(key));
             if known.contains(&key.as_str()) {
                 continue;
             }
@@ -107,12 +124,23 @@ impl Check<'_> {
                 Some(near) => format!("did you mean `{near}`?"),
                 None => format!("known fields: {}", known.join(", ")),
             };
-            self.problem(step, &format!("{prefix}{key}"), format!("unknown field; {hint}"));
+            self.problem(
+                step,
+                &format!("{prefix}{key}"),
+                format!("unknown field; {hint}"),
+            );
         }
     }
 
     /// An optional count field: `Ok(None)` when absent, `Err` when a problem was recorded.
-    fn count(&mut self, m: &Mapping, step: Option<&StepRef>, prefix: &str, field: &str, min: u64) -> Result<Option<u64>, Reported> {
+    fn count(
+        &mut self,
+        m: &Mapping,
+        step: Option<&StepRef>,
+        prefix: &str,
+        field: &str,
+        min: u64,
+    ) -> Result<Option<u64>, Reported> {
         let Some(value) = m.get(field) else {
             return Ok(None);
         };
@@ -130,7 +158,13 @@ impl Check<'_> {
         }
     }
 
-    fn text(&mut self, m: &Mapping, step: Option<&StepRef>, prefix: &str, field: &str) -> Result<Option<String>, Reported> {
+    fn text(
+        &mut self,
+        m: &Mapping,
+        step: Option<&StepRef>,
+        prefix: &str,
+        field: &str,
+    ) -> Result<Option<String>, Reported> {
         match m.get(field) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -152,7 +186,11 @@ impl Check<'_> {
                 Value::Null => "an empty file".to_string(),
                 other => crate::yaml_inline(other),
             };
-            self.problem(None, "", format!("a workflow is a mapping with a `steps` list, found {found}"));
+            self.problem(
+                None,
+                "",
+                format!("a workflow is a mapping with a `steps` list, found {found}"),
+            );
             return None;
         };
         self.unknown_fields(m, None, "", TOP_FIELDS);
@@ -162,15 +200,22 @@ impl Check<'_> {
             Some(v) => self.problem(
                 None,
                 "version",
-                format!("unsupported version {}; 1 is the only version", crate::yaml_inline(v)),
+                format!(
+                    "unsupported version {}; 1 is the only version",
+                    crate::yaml_inline(v)
+                ),
             ),
         }
-        let name = self.text(m, None, "", "name").ok().flatten().unwrap_or_else(|| {
-            self.path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "workflow".into())
-        });
+        let name = self
+            .text(m, None, "", "name")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                self.path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "workflow".into())
+            });
         let source = self.text(m, None, "", "source").ok().flatten();
         let source = source.and_then(|code| self.source_code(None, "source", &code).ok());
         let account = match m.get("account") {
@@ -182,7 +227,9 @@ impl Check<'_> {
             Some(value) => self.budget(value),
         };
         let schedule = match self.text(m, None, "", "schedule") {
-            Ok(Some(text)) => Schedule::parse(&text).map(Some).map_err(|e| self.problem(None, "schedule", e)),
+            Ok(Some(text)) => Schedule::parse(&text)
+                .map(Some)
+                .map_err(|e| self.problem(None, "schedule", e)),
             Ok(None) => Ok(None),
             Err(Reported) => Err(()),
         };
@@ -201,14 +248,22 @@ impl Check<'_> {
 
     fn account(&mut self, value: &Value) -> Result<Account, Reported> {
         let Some(m) = value.as_mapping() else {
-            self.problem(None, "account", "must be a mapping such as `{tier: 1M, billing: monthly}`");
+            self.problem(
+                None,
+                "account",
+                "must be a mapping such as `{tier: 1M, billing: monthly}`",
+            );
             return Err(Reported);
         };
         let before = self.problems.len();
         self.unknown_fields(m, None, "account.", ACCOUNT_FIELDS);
         let tier = match self.text(m, None, "account.", "tier")? {
             None => {
-                self.problem(None, "account.tier", format!("missing; use one of: {}", self.pricing.overage.tier_names()));
+                self.problem(
+                    None,
+                    "account.tier",
+                    format!("missing; use one of: {}", self.pricing.overage.tier_names()),
+                );
                 None
             }
             Some(t) if t.eq_ignore_ascii_case(ENTERPRISE) => Some(ENTERPRISE.to_string()),
@@ -216,7 +271,11 @@ impl Check<'_> {
                 Some(tier) => Some(tier.tier.clone()),
                 None => {
                     let names = self.pricing.overage.tier_names();
-                    self.problem(None, "account.tier", format!("unknown tier `{t}`; use one of: {names}"));
+                    self.problem(
+                        None,
+                        "account.tier",
+                        format!("unknown tier `{t}`; use one of: {names}"),
+                    );
                     None
                 }
             },
@@ -224,14 +283,22 @@ impl Check<'_> {
         let billing = match self.text(m, None, "account.", "billing")? {
             None => Billing::default(),
             Some(b) => Billing::parse(&b).unwrap_or_else(|| {
-                self.problem(None, "account.billing", format!("unknown billing `{b}`; use monthly or yearly"));
+                self.problem(
+                    None,
+                    "account.billing",
+                    format!("unknown billing `{b}`; use monthly or yearly"),
+                );
                 Billing::default()
             }),
         };
         let overage = match self.text(m, None, "account.", "overage")? {
             None => OverageRate::default(),
             Some(o) => OverageRate::parse(&o).unwrap_or_else(|| {
-                self.problem(None, "account.overage", format!("unknown overage rate `{o}`; use plan or addon"));
+                self.problem(
+                    None,
+                    "account.overage",
+                    format!("unknown overage rate `{o}`; use plan or addon"),
+                );
                 OverageRate::default()
             }),
         };
@@ -245,7 +312,10 @@ impl Check<'_> {
                 }
             },
         };
-        if tier.as_deref() == Some(ENTERPRISE) && usd_per_million.is_none() && m.get("usd_per_million").is_none() {
+        if tier.as_deref() == Some(ENTERPRISE)
+            && usd_per_million.is_none()
+            && m.get("usd_per_million").is_none()
+        {
             self.problem(
                 None,
                 "account.usd_per_million",
@@ -267,9 +337,17 @@ impl Check<'_> {
     fn budget(
         &mut self,
         value: &Value,
-    ) -> (Result<Option<u64>, Reported>, Result<Option<Reserve>, Reported>, Result<Option<u32>, Reported>) {
+    ) -> (
+        Result<Option<u64>, Reported>,
+        Result<Option<Reserve>, Reported>,
+        Result<Option<u32>, Reported>,
+    ) {
         let Some(m) = value.as_mapping() else {
-            self.problem(None, "budget", "must be a mapping such as `{max_units: 50000, reserve: 10%}`");
+            self.problem(
+                None,
+                "budget",
+                "must be a mapping such as `{max_units: 50000, reserve: 10%}`",
+            );
             return (Err(Reported), Err(Reported), Err(Reported));
         };
         self.unknown_fields(m, None, "budget.", BUDGET_FIELDS);
@@ -279,7 +357,11 @@ impl Check<'_> {
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(units) => Ok(Some(Reserve::Units(units))),
                 None => {
-                    self.problem(None, "budget.reserve", format!("{n} is not a whole number of units or a percentage"));
+                    self.problem(
+                        None,
+                        "budget.reserve",
+                        format!("{n} is not a whole number of units or a percentage"),
+                    );
                     Err(Reported)
                 }
             },
@@ -291,23 +373,37 @@ impl Check<'_> {
                 self.problem(
                     None,
                     "budget.reserve",
-                    format!("expected units or a percentage, found {}", crate::yaml_inline(other)),
+                    format!(
+                        "expected units or a percentage, found {}",
+                        crate::yaml_inline(other)
+                    ),
                 );
                 Err(Reported)
             }
         };
-        let rps = self.count(m, None, "budget.", "rps", 1).and_then(|rps| match rps {
-            None => Ok(None),
-            Some(n) => u32::try_from(n).map(Some).map_err(|_| {
-                self.problem(None, "budget.rps", format!("{n} requests per second is more than any API allows"));
-                Reported
-            }),
-        });
+        let rps = self
+            .count(m, None, "budget.", "rps", 1)
+            .and_then(|rps| match rps {
+                None => Ok(None),
+                Some(n) => u32::try_from(n).map(Some).map_err(|_| {
+                    self.problem(
+                        None,
+                        "budget.rps",
+                        format!("{n} requests per second is more than any API allows"),
+                    );
+                    Reported
+                }),
+            });
         (max_units, reserve, rps)
     }
 
     /// Validates a regional database code, suggesting the closest known one.
-    fn source_code(&mut self, step: Option<&StepRef>, field: &str, code: &str) -> Result<String, Reported> {
+    fn source_code(
+        &mut self,
+        step: Option<&StepRef>,
+        field: &str,
+        code: &str,
+    ) -> Result<String, Reported> {
         let lower = code.trim().to_ascii_lowercase();
         if self.pricing.knows_source(&lower) {
             return Ok(lower);
@@ -332,7 +428,14 @@ impl Check<'_> {
                 return None;
             }
             Some(other) => {
-                self.problem(None, "steps", format!("must be a list of steps, found {}", crate::yaml_inline(other)));
+                self.problem(
+                    None,
+                    "steps",
+                    format!(
+                        "must be a list of steps, found {}",
+                        crate::yaml_inline(other)
+                    ),
+                );
                 return None;
             }
         };
@@ -353,15 +456,24 @@ impl Check<'_> {
                 number,
                 name: format!("step #{number}"),
             };
-            self.problem(Some(&sref), "", "a step is a mapping with at least `endpoint: …`");
+            self.problem(
+                Some(&sref),
+                "",
+                "a step is a mapping with at least `endpoint: …`",
+            );
             return None;
         };
-        let endpoint_text = m.get("endpoint").and_then(Value::as_str).map(str::to_string);
+        let endpoint_text = m
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let explicit_name = m.get("name").and_then(Value::as_str).map(str::to_string);
-        let name = explicit_name.clone().unwrap_or_else(|| match &endpoint_text {
-            Some(e) => format!("{} #{number}", crate::pricing::normalize_endpoint(e)),
-            None => format!("step #{number}"),
-        });
+        let name = explicit_name
+            .clone()
+            .unwrap_or_else(|| match &endpoint_text {
+                Some(e) => format!("{} #{number}", crate::pricing::normalize_endpoint(e)),
+                None => format!("step #{number}"),
+            });
         let sref = StepRef { number, name };
         let s = Some(&sref);
         let before = self.problems.len();
@@ -371,11 +483,19 @@ impl Check<'_> {
         }
         let endpoint = match (m.get("endpoint"), endpoint_text) {
             (None, _) => {
-                self.problem(s, "endpoint", "missing; name the API endpoint, e.g. `endpoint: backlinks/summary`");
+                self.problem(
+                    s,
+                    "endpoint",
+                    "missing; name the API endpoint, e.g. `endpoint: backlinks/summary`",
+                );
                 None
             }
             (Some(_), None) => {
-                self.problem(s, "endpoint", "expected an endpoint path such as backlinks/summary");
+                self.problem(
+                    s,
+                    "endpoint",
+                    "expected an endpoint path such as backlinks/summary",
+                );
                 None
             }
             (Some(_), Some(text)) => match self.pricing.endpoint(&text) {
@@ -447,7 +567,11 @@ impl Check<'_> {
         let row_limit = match (e.record, e.limit) {
             (RecordKind::Row, Some(row_limit)) => row_limit,
             _ => {
-                for (field, given) in [("rows", &rows), ("expected_rows", &expected_rows), ("limit", &limit)] {
+                for (field, given) in [
+                    ("rows", &rows),
+                    ("expected_rows", &expected_rows),
+                    ("limit", &limit),
+                ] {
                     if matches!(given, Ok(Some(_))) {
                         self.problem(
                             s,
@@ -489,7 +613,7 @@ impl Check<'_> {
                         e.name, row_limit.max, row_limit.max
                     ),
                 );
-            } else if !e.paged && limit < rows {
+            } else if !e.paged && limit < rows && rows <= row_limit.max {
                 self.problem(
                     s,
                     "limit",
@@ -514,11 +638,22 @@ impl Check<'_> {
     }
 
     /// `source: us`, `sources: [us, de]` or either form with a list; `Err` after a problem.
-    fn step_sources(&mut self, m: &Mapping, s: Option<&StepRef>) -> Result<Vec<(String, String)>, Reported> {
+    fn step_sources(
+        &mut self,
+        m: &Mapping,
+        s: Option<&StepRef>,
+    ) -> Result<Vec<(String, String)>, Reported> {
         let mut codes = Vec::new();
-        let given: Vec<&str> = ["source", "sources"].into_iter().filter(|f| m.contains_key(*f)).collect();
+        let given: Vec<&str> = ["source", "sources"]
+            .into_iter()
+            .filter(|f| m.contains_key(*f))
+            .collect();
         if given.len() == 2 {
-            self.problem(s, "sources", "both `source` and `sources` are set; keep one");
+            self.problem(
+                s,
+                "sources",
+                "both `source` and `sources` are set; keep one",
+            );
             return Err(Reported);
         }
         let Some(&field) = given.first() else {
@@ -526,7 +661,11 @@ impl Check<'_> {
         };
         let items: Vec<&Value> = match &m[field] {
             Value::Sequence(list) if list.is_empty() => {
-                self.problem(s, field, "the list is empty; name at least one regional database");
+                self.problem(
+                    s,
+                    field,
+                    "the list is empty; name at least one regional database",
+                );
                 return Err(Reported);
             }
             Value::Sequence(list) => list.iter().collect(),
@@ -537,7 +676,14 @@ impl Check<'_> {
             match item.as_str() {
                 Some(code) => codes.push((field.to_string(), code.to_string())),
                 None => {
-                    self.problem(s, field, format!("expected a regional database code, found {}", crate::yaml_inline(item)));
+                    self.problem(
+                        s,
+                        field,
+                        format!(
+                            "expected a regional database code, found {}",
+                            crate::yaml_inline(item)
+                        ),
+                    );
                     failed = true;
                 }
             }
@@ -561,7 +707,10 @@ impl Check<'_> {
                 self.problem(
                     s,
                     field,
-                    format!("{} takes no regional database (`source`); remove `{field}` from this step", e.name),
+                    format!(
+                        "{} takes no regional database (`source`); remove `{field}` from this step",
+                        e.name
+                    ),
                 );
                 return None;
             }
@@ -589,7 +738,11 @@ impl Check<'_> {
         for (field, code) in given {
             match self.source_code(s, &field, &code) {
                 Ok(code) if !seen.insert(code.clone()) => {
-                    self.problem(s, &field, format!("`{code}` is listed twice; each source runs the step once"));
+                    self.problem(
+                        s,
+                        &field,
+                        format!("`{code}` is listed twice; each source runs the step once"),
+                    );
                     ok = false;
                 }
                 Ok(code) => codes.push(code),
@@ -602,21 +755,35 @@ impl Check<'_> {
     fn targets(&mut self, value: Option<&Value>, s: Option<&StepRef>) -> Option<u64> {
         let count = match value {
             None => return Some(1),
-            Some(value @ (Value::Number(_) | Value::String(_))) => match crate::count::from_yaml(value) {
-                Ok(0) => {
-                    self.problem(s, "targets", "must be at least 1 (remove the step if it has nothing to do)");
-                    return None;
+            Some(value @ (Value::Number(_) | Value::String(_))) => {
+                match crate::count::from_yaml(value) {
+                    Ok(0) => {
+                        self.problem(
+                            s,
+                            "targets",
+                            "must be at least 1 (remove the step if it has nothing to do)",
+                        );
+                        return None;
+                    }
+                    Ok(n) => return Some(n),
+                    Err(e) => {
+                        self.problem(
+                            s,
+                            "targets",
+                            format!("{e}; or give a list of targets, or `{{file: targets.txt}}`"),
+                        );
+                        return None;
+                    }
                 }
-                Ok(n) => return Some(n),
-                Err(e) => {
-                    self.problem(s, "targets", format!("{e}; or give a list of targets, or `{{file: targets.txt}}`"));
-                    return None;
-                }
-            },
+            }
             Some(Value::Sequence(list)) => {
                 let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
                 if names.len() != list.len() {
-                    self.problem(s, "targets", "every target in the list must be text (a domain, host or URL)");
+                    self.problem(
+                        s,
+                        "targets",
+                        "every target in the list must be text (a domain, host or URL)",
+                    );
                     return None;
                 }
                 if names.is_empty() {
@@ -646,7 +813,11 @@ impl Check<'_> {
     fn targets_file(&mut self, m: &Mapping, s: Option<&StepRef>) -> Option<TargetCount> {
         self.unknown_fields(m, s, "targets.", &["file"]);
         let Some(file) = m.get("file").and_then(Value::as_str) else {
-            self.problem(s, "targets.file", "missing; write `targets: {file: path/to/targets.txt}`");
+            self.problem(
+                s,
+                "targets.file",
+                "missing; write `targets: {file: path/to/targets.txt}`",
+            );
             return None;
         };
         let base = self.path.parent().unwrap_or(Path::new(""));
@@ -665,14 +836,21 @@ impl Check<'_> {
         let count = count_targets(reader.ok()?)
             .map_err(|e| {
                 let reason = crate::io_reason(&e);
-                self.problem(s, "targets.file", format!("cannot read targets file {}: {reason}", resolved.display()))
+                self.problem(
+                    s,
+                    "targets.file",
+                    format!("cannot read targets file {}: {reason}", resolved.display()),
+                )
             })
             .ok()?;
         if count.targets == 0 {
             self.problem(
                 s,
                 "targets.file",
-                format!("{} lists no targets (only blank lines or # comments)", resolved.display()),
+                format!(
+                    "{} lists no targets (only blank lines or # comments)",
+                    resolved.display()
+                ),
             );
             return None;
         }

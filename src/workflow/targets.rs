@@ -19,7 +19,10 @@ pub struct TargetCount {
 pub fn count_targets(reader: impl Read) -> std::io::Result<TargetCount> {
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
     let mut seen = HashSet::new();
-    let mut count = TargetCount { targets: 0, duplicates: 0 };
+    let mut count = TargetCount {
+        targets: 0,
+        duplicates: 0,
+    };
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut line = Vec::with_capacity(256);
     loop {
@@ -42,7 +45,10 @@ pub fn count_targets(reader: impl Read) -> std::io::Result<TargetCount> {
 /// Counts targets given inline.
 pub fn count_list<'a>(targets: impl Iterator<Item = &'a str>) -> TargetCount {
     let mut seen = HashSet::new();
-    let mut count = TargetCount { targets: 0, duplicates: 0 };
+    let mut count = TargetCount {
+        targets: 0,
+        duplicates: 0,
+    };
     for target in targets {
         count.targets += 1;
         if !seen.insert(target.trim()) {
@@ -61,17 +67,35 @@ mod tests {
         let text = "# clients\nexample.com\n\n  example.org  \nexample.com\r\n# end\nexample.net";
         // example.com, example.org, example.com (duplicate), example.net -> 4 targets, 1 duplicate
         let count = count_targets(text.as_bytes()).unwrap();
-        assert_eq!(count, TargetCount { targets: 4, duplicates: 1 });
+        assert_eq!(
+            count,
+            TargetCount {
+                targets: 4,
+                duplicates: 1
+            }
+        );
     }
 
     #[test]
     fn empty_file() {
-        assert_eq!(count_targets(&b"\n\n# nothing\n"[..]).unwrap(), TargetCount { targets: 0, duplicates: 0 });
+        assert_eq!(
+            count_targets(&b"\n\n# nothing\n"[..]).unwrap(),
+            TargetCount {
+                targets: 0,
+                duplicates: 0
+            }
+        );
     }
 
     #[test]
     fn inline_list() {
         let count = count_list(["a.com", "b.com", "a.com", "a.com"].into_iter());
-        assert_eq!(count, TargetCount { targets: 4, duplicates: 2 });
+        assert_eq!(
+            count,
+            TargetCount {
+                targets: 4,
+                duplicates: 2
+            }
+        );
     }
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod simulator;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,7 +16,14 @@ pub fn root() -> PathBuf {
 pub fn budget() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_budget"));
     cmd.current_dir(root());
-    for var in ["SERANKING_API_KEY", "SERANKING_API_URL", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "BUDGET_REDIS_URL"] {
+    for var in [
+        "SERANKING_API_KEY",
+        "SERANKING_API_URL",
+        "GITHUB_ACTIONS",
+        "GITHUB_STEP_SUMMARY",
+        "BUDGET_REDIS_URL",
+        "BUDGET_RETRY_BASE_MS",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("XDG_STATE_HOME", state_home());
@@ -52,19 +61,29 @@ impl Run {
 
     #[track_caller]
     pub fn stdout_has(&self, phrase: &str) -> &Self {
-        assert!(self.stdout.contains(phrase), "stdout lacks {phrase:?}:\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert!(
+            self.stdout.contains(phrase),
+            "stdout lacks {phrase:?}:\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn stderr_has(&self, phrase: &str) -> &Self {
-        assert!(self.stderr.contains(phrase), "stderr lacks {phrase:?}:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(phrase),
+            "stderr lacks {phrase:?}:\n{}",
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 

@@ -1,0 +1,67 @@
+//! `budget balance`, and the one place commands obtain a balance (flag, live API, or none).
+
+use std::io::Write;
+
+use crate::account::{self, ApiKey, AuthMethod, Config, Subscription};
+use crate::cli::{Auth, Global};
+use crate::forecast::{Balance, BalanceSource};
+use crate::{report, Error, Status};
+
+/// `budget balance`: the live subscription. Needs a key; `--offline` contradicts it (exit 2).
+pub fn run(global: &Global) -> Result<Status, Error> {
+    if global.offline {
+        return Err(Error::Usage {
+            message: "budget balance reads the live API, which --offline forbids; drop --offline"
+                .into(),
+        });
+    }
+    let key = ApiKey::from_env_or_file(global.api_key_file.as_deref())?
+        .ok_or(account::AccountError::NoKey)?;
+    let subscription = fetch(global, key)?;
+    let now = chrono::Utc::now().naive_utc();
+    let mut out = std::io::stdout().lock();
+    report::balance(&mut out, global.format, &subscription, now)?;
+    out.flush()?;
+    Ok(Status::Ok)
+}
+
+/// The balance to plan against: `--units-left` when given (no call); none with `--offline` or
+/// without a key; else the live subscription, whose failure is an error (fail closed: a key was
+/// set, so the user expects the real balance to be checked).
+pub fn resolve(global: &Global, units_left: Option<u64>) -> Result<Option<Balance>, Error> {
+    if let Some(units_left) = units_left {
+        return Ok(Some(Balance {
+            source: BalanceSource::Flag,
+            status: None,
+            units_left,
+            units_limit: None,
+            expires: None,
+            reserved: 0,
+        }));
+    }
+    if global.offline {
+        return Ok(None);
+    }
+    let Some(key) = ApiKey::from_env_or_file(global.api_key_file.as_deref())? else {
+        return Ok(None);
+    };
+    let subscription = fetch(global, key)?;
+    Ok(Some(Balance {
+        source: BalanceSource::Live,
+        status: Some(subscription.status),
+        units_left: subscription.units_left,
+        units_limit: Some(subscription.units_limit),
+        expires: subscription.expires,
+        reserved: 0,
+    }))
+}
+
+/// Reads the subscription once, with the global connection settings.
+pub fn fetch(global: &Global, key: ApiKey) -> Result<Subscription, Error> {
+    let auth = match global.auth {
+        Auth::Header => AuthMethod::Header,
+        Auth::Query => AuthMethod::Query,
+    };
+    let config = Config::new(&global.api_url, key, auth, global.retries, global.timeout)?;
+    Ok(account::subscription_blocking(config)?)
+}

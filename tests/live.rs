@@ -1,0 +1,653 @@
+//! The live API: the simulator itself, `budget balance`, live `plan`/`check`, retries, failures,
+//! and that the key never leaks.
+
+use crate::support::simulator::{self, raw_get, Fault, Simulator, KEY};
+
+#[test]
+fn simulator_accepts_both_auth_methods_and_counts_them() {
+    let sim = Simulator::start();
+    let auth = format!("Token {KEY}");
+    let (status, body) = raw_get(
+        sim.addr(),
+        "/v1/account/subscription",
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"expiraton_date\":\"2099-02-18 14:20:02\""),
+        "{body}"
+    );
+    let (status, _) = raw_get(
+        sim.addr(),
+        &format!("/v1/account/subscription?apikey={KEY}"),
+        &[],
+    );
+    assert_eq!(status, 200);
+    let (status, body) = raw_get(sim.addr(), "/v1/account/subscription", &[]);
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "{\"error_description\":\"No token\"}")
+    );
+    let (status, body) = raw_get(sim.addr(), "/v1/account/subscription?apikey=wrong", &[]);
+    assert_eq!(status, 400);
+    assert!(body.contains("Authentication failed"), "{body}");
+    assert_eq!(
+        sim.read(|s| (s.requests, s.header_auth, s.query_auth)),
+        (4, 1, 2)
+    );
+}
+
+#[test]
+fn simulator_rolling_window_rejects_beyond_n_per_second() {
+    let sim = Simulator::start();
+    sim.set(|s| s.rate_limit = Some(2));
+    let path = format!("/v1/account/subscription?apikey={KEY}");
+    // Three requests well within one second: the third is over a window of 2.
+    let statuses: Vec<u16> = (0..3).map(|_| raw_get(sim.addr(), &path, &[]).0).collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    let (_, body) = raw_get(sim.addr(), &path, &[]);
+    assert!(
+        body.contains("\"code\":429") && body.contains("call-rate limit"),
+        "{body}"
+    );
+}
+
+#[test]
+fn simulator_serves_queued_faults_then_recovers() {
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.fail_next(1, Fault::BadGatewayHtml);
+        s.fail_next(1, Fault::InsufficientFunds { status: 402 });
+        s.expiry_key = simulator::ExpiryKey::Documented;
+    });
+    let path = format!("/v1/account/subscription?apikey={KEY}");
+    let (status, body) = raw_get(sim.addr(), &path, &[]);
+    assert_eq!(status, 502);
+    assert!(body.contains("<title>502 Bad Gateway</title>"));
+    assert_eq!(raw_get(sim.addr(), &path, &[]).0, 402);
+    let (status, body) = raw_get(sim.addr(), &path, &[]);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"expiration_date\""), "{body}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client, through the binary.
+
+use std::time::Duration;
+
+use crate::support::{budget, Run, Scratch};
+
+const AUTHS: [&str; 2] = ["header", "query"];
+
+/// `budget ARGS --auth AUTH` against `url` with the simulator's key in the environment and a 1 ms
+/// back-off base, so retries take milliseconds.
+fn live_at(url: &str, auth: &str, args: &[&str]) -> Run {
+    budget()
+        .env("SERANKING_API_KEY", KEY)
+        .env("SERANKING_API_URL", url)
+        .env("BUDGET_RETRY_BASE_MS", "1")
+        .env("NO_PROXY", "127.0.0.1")
+        .args(args)
+        .args(["--auth", auth])
+        .output()
+        .expect("run budget")
+        .into()
+}
+
+fn live(sim: &Simulator, auth: &str, args: &[&str]) -> Run {
+    live_at(sim.url(), auth, args)
+}
+
+/// The key appears nowhere in what the run printed.
+#[track_caller]
+fn no_leak(run: &Run) -> &Run {
+    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(!text.contains(KEY), "{stream} shows the key:\n{text}");
+        assert!(
+            !text.contains(&KEY[..13]),
+            "{stream} shows part of the key:\n{text}"
+        );
+    }
+    run
+}
+
+/// Runs `budget balance` against a simulator prepared by `prepare`, in both auth modes; checks
+/// exit 3, the phrase, the key's absence and how many requests arrived.
+#[track_caller]
+fn fails(prepare: impl Fn(&Simulator), args: &[&str], phrase: &str, requests: u64) {
+    for auth in AUTHS {
+        let sim = Simulator::start();
+        prepare(&sim);
+        let mut all = vec!["balance"];
+        all.extend_from_slice(args);
+        let run = live(&sim, auth, &all);
+        no_leak(run.code(3).stderr_has(phrase));
+        assert_eq!(
+            sim.requests(),
+            requests,
+            "requests received ({auth} auth)\n{}",
+            run.stderr
+        );
+    }
+}
+
+fn in_days(days: i64) -> String {
+    (chrono::Utc::now().naive_utc() + chrono::Duration::days(days) + chrono::Duration::hours(1))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+#[test]
+fn balance_json_in_both_auth_modes() {
+    for auth in AUTHS {
+        let sim = Simulator::start();
+        let expires = in_days(10);
+        sim.set(|s| s.expiration_date = expires.clone());
+        let run = live(&sim, auth, &["balance", "--format", "json"]);
+        let json = no_leak(run.code(0)).json();
+        // used = 5,000,000 − 4,975,033 = 24,967 = 0.49934% → 0.5; expiry is 10 days 1 hour away.
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "status": "active", "units_left": 4975033, "units_limit": 5000000, "units_used": 24967,
+                "used_percent": 0.5, "start": "2024-01-18T14:20:02", "expires": expires.replace(' ', "T"),
+                "days_left": 10
+            }),
+            "{auth}"
+        );
+        let (header, query) = sim.read(|s| (s.header_auth, s.query_auth));
+        assert_eq!(
+            (header, query),
+            if auth == "header" { (1, 0) } else { (0, 1) },
+            "{auth}"
+        );
+    }
+}
+
+#[test]
+fn balance_table_with_the_documented_expiry_spelling() {
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.expiry_key = simulator::ExpiryKey::Documented;
+        s.units_left = 750_000;
+        s.units_limit = 1_000_000;
+    });
+    // used = 250,000 of 1,000,000 = 25.00%
+    no_leak(
+        live(&sim, "header", &["balance"])
+            .code(0)
+            .stdout_has("status:      active\n")
+            .stdout_has("units_left:  750,000\n")
+            .stdout_has("used:        250,000 (25.00%)\n")
+            .stdout_has("expires:     2099-02-18 14:20:02 ("),
+    );
+}
+
+#[test]
+fn transient_failures_are_retried_until_success() {
+    for fault in [
+        Fault::TooManyRequests,
+        Fault::Internal,
+        Fault::Unavailable,
+        Fault::BadGatewayHtml,
+    ] {
+        for auth in AUTHS {
+            let sim = Simulator::start();
+            sim.set(|s| s.fail_next(2, fault.clone()));
+            no_leak(live(&sim, auth, &["balance", "--format", "json"]).code(0));
+            // two failures, then the success
+            assert_eq!(sim.requests(), 3, "{fault:?} {auth}");
+        }
+    }
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    // With a 100 s back-off base the random wait would almost always overrun the 5 s limit;
+    // `Retry-After: 0` makes the client retry at once.
+    let sim = Simulator::start();
+    sim.set(|s| s.fail_next(1, Fault::TooManyRequestsRetryAfter { seconds: 0 }));
+    let run: Run = budget()
+        .env("SERANKING_API_KEY", KEY)
+        .env("SERANKING_API_URL", sim.url())
+        .env("BUDGET_RETRY_BASE_MS", "100000")
+        .env("NO_PROXY", "127.0.0.1")
+        .args(["balance", "--timeout", "5"])
+        .output()
+        .expect("run budget")
+        .into();
+    no_leak(run.code(0).stdout_has("units_left:  4,975,033"));
+    assert_eq!(sim.requests(), 2);
+}
+
+#[test]
+fn persistent_503_gives_up_after_the_attempt_limit() {
+    let unavailable = |sim: &Simulator| sim.set(|s| s.always = Some(Fault::Unavailable));
+    fails(
+        unavailable,
+        &[],
+        "the API is failing (HTTP 503: Service Unavailable), gave up after 5 attempts in ",
+        5,
+    );
+    fails(
+        unavailable,
+        &["--retries", "2"],
+        "gave up after 2 attempts",
+        2,
+    );
+    fails(
+        unavailable,
+        &["--retries", "0"],
+        "gave up after 1 attempt in",
+        1,
+    );
+    fails(
+        |sim| sim.set(|s| s.always = Some(Fault::TooManyRequests)),
+        &[],
+        "the API's rate limit was hit (HTTP 429: Too Many Requests: The call-rate limit has been reached",
+        5,
+    );
+}
+
+#[test]
+fn persistent_503_stops_at_the_time_limit() {
+    // Each reply takes 400 ms: attempts end at about 0.4 s and 0.8 s, and the third is cut at the
+    // 1 s limit ("time limit (3 attempts)"). On a loaded machine the client may instead see that
+    // no third attempt fits ("gave up after 2 attempts"); either way it stops before the 5
+    // attempts --retries allows.
+    for auth in AUTHS {
+        let sim = Simulator::start();
+        sim.set(|s| {
+            s.delay = Some(Duration::from_millis(400));
+            s.always = Some(Fault::Unavailable);
+        });
+        let run = live(&sim, auth, &["balance", "--timeout", "1"]);
+        no_leak(run.code(3));
+        let requests = sim.requests();
+        let expected = match requests {
+            3 => "no answer from the API at http://127.0.0.1:",
+            2 => "the API is failing (HTTP 503: Service Unavailable), gave up after 2 attempts",
+            n => panic!(
+                "{n} requests within a 1 s limit of 400 ms replies ({auth})\n{}",
+                run.stderr
+            ),
+        };
+        run.stderr_has(expected);
+        if requests == 3 {
+            run.stderr_has("within the 1 s time limit (3 attempts)");
+        }
+    }
+}
+
+#[test]
+fn html_502_becomes_one_line() {
+    fails(
+        |sim| sim.set(|s| s.always = Some(Fault::BadGatewayHtml)),
+        &[],
+        "the API is failing (HTTP 502: 502 Bad Gateway (an HTML page)), gave up after 5 attempts",
+        5,
+    );
+    let sim = Simulator::start();
+    sim.set(|s| s.always = Some(Fault::BadGatewayHtml));
+    let run = live(&sim, "header", &["balance"]);
+    assert!(!run.stderr.contains('<'), "raw HTML in:\n{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn insufficient_funds_is_never_retried() {
+    for status in [400, 402, 403] {
+        fails(
+            |sim| sim.set(|s| s.always = Some(Fault::InsufficientFunds { status })),
+            &[],
+            &format!(
+                "insufficient funds (HTTP {status}): Insufficient funds, API key is temporarily disabled. \
+                 Please make a payment"
+            ),
+            1,
+        );
+    }
+    fails(
+        |sim| sim.set(|s| s.always = Some(Fault::InsufficientFunds { status: 402 })),
+        &[],
+        "make a payment in SE Ranking, then try again (nothing was billed)",
+        1,
+    );
+}
+
+#[test]
+fn authentication_failures_are_terminal() {
+    for status in [400, 401, 403] {
+        fails(
+            |sim| {
+                sim.set(|s| {
+                    s.key = "another-key".into();
+                    s.auth_failure_status = status;
+                })
+            },
+            &[],
+            &format!(
+                "authentication failed (HTTP {status}): Authentication failed. Please make sure your API key is \
+                 valid and active"
+            ),
+            1,
+        );
+    }
+    fails(
+        |sim| sim.set(|s| s.key = "another-key".into()),
+        &[],
+        "check that SERANKING_API_KEY holds a valid, active SE Ranking Data API key",
+        1,
+    );
+    fails(
+        |sim| sim.set(|s| s.always = Some(Fault::NoToken)),
+        &[],
+        "the API received no key (HTTP 400: No token); if a proxy strips the Authorization header, try --auth query",
+        1,
+    );
+}
+
+#[test]
+fn license_expired_and_inactive_subscriptions() {
+    fails(
+        |sim| sim.set(|s| s.always = Some(Fault::LicenseExpired)),
+        &[],
+        "license expired (HTTP 403): License expired; renew the SE Ranking API subscription",
+        1,
+    );
+    for status in ["expired", "inactive", "disabled"] {
+        fails(
+            |sim| sim.set(|s| s.status = status.into()),
+            &[],
+            &format!("the subscription is \"{status}\", not active; renew or reactivate it"),
+            1,
+        );
+    }
+}
+
+#[test]
+fn invalid_replies_are_not_retried() {
+    fails(
+        |sim| sim.set(|s| s.always = Some(Fault::Malformed)),
+        &[],
+        "unexpected reply from the API (HTTP 200): the body is not valid JSON (EOF while parsing",
+        1,
+    );
+    fails(
+        |sim| sim.set(|s| s.always = Some(Fault::Oversized)),
+        &[],
+        "unexpected reply from the API (HTTP 200): the body is larger than 1048576 bytes",
+        1,
+    );
+}
+
+#[test]
+fn a_key_echoed_by_the_server_is_scrubbed() {
+    // The reply quotes the request URI and the Authorization header, key and all.
+    fails(
+        |sim| sim.set(|s| s.always = Some(Fault::EchoKey)),
+        &[],
+        "the API rejected the request (HTTP 400): bad request /v1/account/subscription",
+        1,
+    );
+    let sim = Simulator::start();
+    sim.set(|s| s.always = Some(Fault::EchoKey));
+    live(&sim, "query", &["balance"])
+        .code(3)
+        .stderr_has("/v1/account/subscription?apikey=<redacted>");
+    let sim = Simulator::start();
+    sim.set(|s| s.always = Some(Fault::EchoKey));
+    live(&sim, "header", &["balance"])
+        .code(3)
+        .stderr_has("\"Token <redacted>\"");
+}
+
+#[test]
+fn a_wrong_path_is_rejected_not_retried() {
+    for auth in AUTHS {
+        let sim = Simulator::start();
+        let run = live_at(&format!("{}/prefix", sim.url()), auth, &["balance"]);
+        no_leak(
+            run.code(3)
+                .stderr_has("the API rejected the request (HTTP 404): empty body"),
+        );
+        assert_eq!(sim.requests(), 1, "a 404 is not retried");
+    }
+}
+
+#[test]
+fn slow_reply_hits_the_timeout() {
+    fails(
+        |sim| sim.set(|s| s.delay = Some(Duration::from_secs(5))),
+        &["--timeout", "0.5"],
+        "no answer from the API at http://127.0.0.1:",
+        1,
+    );
+    fails(
+        |sim| sim.set(|s| s.delay = Some(Duration::from_secs(5))),
+        &["--timeout", "0.5"],
+        "within the 0.5 s time limit (1 attempt); try again later or raise --timeout",
+        1,
+    );
+}
+
+#[test]
+fn connection_refused_is_retried_then_reported() {
+    for auth in AUTHS {
+        let url = simulator::refused_url();
+        let run = live_at(&url, auth, &["balance"]);
+        no_leak(
+            run.code(3)
+                .stderr_has(&format!("cannot reach the API at {url}: "))
+                .stderr_has("connection refused")
+                .stderr_has("gave up after 5 attempts"),
+        );
+    }
+}
+
+#[test]
+fn key_problems_exit_3_and_make_no_call() {
+    let scratch = Scratch::new();
+    let empty = scratch.file("empty.key", "  \n");
+    let two_lines = scratch.file("two.key", &format!("{KEY}\n{KEY}\n"));
+    let cases: [(Vec<&str>, Option<&str>, String); 5] = [
+        (
+            vec!["balance", "--api-key-file", &empty],
+            Some(KEY),
+            format!("the API key in the key file {empty} is empty"),
+        ),
+        (
+            vec!["balance", "--api-key-file", &two_lines],
+            None,
+            format!("the API key in the key file {two_lines} contains spaces, line breaks"),
+        ),
+        (
+            vec!["balance", "--api-key-file", "missing.key"],
+            None,
+            "cannot read the API key file missing.key: no such file".into(),
+        ),
+        (
+            vec!["balance"],
+            Some(" "),
+            "the API key in SERANKING_API_KEY is empty".into(),
+        ),
+        (
+            vec!["balance"],
+            None,
+            "no API key: set SERANKING_API_KEY or pass --api-key-file FILE".into(),
+        ),
+    ];
+    for (args, env, phrase) in &cases {
+        let sim = Simulator::start();
+        let mut cmd = budget();
+        cmd.env("SERANKING_API_URL", sim.url()).args(args);
+        if let Some(value) = env {
+            cmd.env("SERANKING_API_KEY", value);
+        }
+        let run: Run = cmd.output().expect("run budget").into();
+        no_leak(run.code(3).stderr_has(phrase));
+        assert_eq!(sim.requests(), 0, "{args:?}");
+    }
+}
+
+#[test]
+fn a_key_file_works_and_wins_over_the_environment() {
+    let scratch = Scratch::new();
+    let file = scratch.file("api.key", &format!("\n  {KEY}  \n"));
+    let sim = Simulator::start();
+    let run: Run = budget()
+        .env("SERANKING_API_KEY", "not-the-key")
+        .env("SERANKING_API_URL", sim.url())
+        .args(["balance", "--api-key-file", &file])
+        .output()
+        .expect("run budget")
+        .into();
+    no_leak(run.code(0).stdout_has("units_left:  4,975,033"));
+}
+
+#[test]
+fn bad_settings_exit_2() {
+    let sim = Simulator::start();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["balance", "--api-url", "ftp://example.com"],
+            "--api-url \"ftp://example.com\" is not a usable URL: only http and https",
+        ),
+        (
+            &["balance", "--api-url", "http://x.test/?apikey=abc"],
+            "?apikey=<redacted>\" is not a usable URL: it has a query",
+        ),
+        (
+            &["balance", "--timeout", "0"],
+            "--timeout: 0 is not a positive number of seconds",
+        ),
+        (
+            &["balance", "--offline"],
+            "budget balance reads the live API, which --offline forbids",
+        ),
+    ];
+    for (args, phrase) in cases {
+        no_leak(live(&sim, "header", args).code(2).stderr_has(phrase));
+    }
+    let run: Run = budget()
+        .env("SERANKING_API_KEY", KEY)
+        .env("SERANKING_API_URL", sim.url())
+        .env("BUDGET_RETRY_BASE_MS", "soon")
+        .arg("balance")
+        .output()
+        .expect("run budget")
+        .into();
+    run.code(2)
+        .stderr_has("BUDGET_RETRY_BASE_MS: \"soon\" is not a whole number of milliseconds");
+    assert_eq!(sim.requests(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live plan and check.
+
+const DOCS: &str = "workflows/docs-example.yaml";
+
+#[test]
+fn live_plan_reads_the_balance() {
+    for auth in AUTHS {
+        let sim = Simulator::start();
+        let json = no_leak(live(&sim, auth, &["plan", DOCS, "--format", "json"]).code(0)).json();
+        assert_eq!(
+            json["balance"],
+            serde_json::json!({"source": "live", "status": "active", "units_left": 4975033,
+                               "units_limit": 5000000, "reserve": 0, "reserved": 0, "usable": 4975033,
+                               "expires": "2099-02-18T14:20:02"})
+        );
+        assert_eq!(json["verdict"], "fits");
+        assert_eq!(sim.requests(), 1);
+        no_leak(
+            live(&sim, auth, &["check", DOCS])
+                .code(0)
+                .stdout_has("balance (live): 4,975,033 units left"),
+        );
+    }
+}
+
+#[test]
+fn live_check_over_budget() {
+    let sim = Simulator::start();
+    sim.set(|s| s.units_left = 1000);
+    // 26,000 units planned, 1,000 left: over by 25,000.
+    let json = live(&sim, "header", &["check", DOCS, "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(
+        (json["verdict"].as_str(), json["over_by"].as_u64()),
+        (Some("over_budget"), Some(25000))
+    );
+}
+
+#[test]
+fn units_left_and_offline_make_no_call() {
+    let sim = Simulator::start();
+    let json = live(
+        &sim,
+        "header",
+        &["plan", DOCS, "--units-left", "30000", "--format", "json"],
+    )
+    .code(0)
+    .json();
+    assert_eq!(
+        (
+            json["balance"]["source"].as_str(),
+            json["balance"]["units_left"].as_u64()
+        ),
+        (Some("flag"), Some(30000))
+    );
+    let json = live(
+        &sim,
+        "header",
+        &["plan", DOCS, "--offline", "--format", "json"],
+    )
+    .code(0)
+    .json();
+    assert!(json["balance"].is_null());
+    live(&sim, "header", &["check", DOCS, "--offline"])
+        .code(3)
+        .stderr_has("balance unknown");
+    live(&sim, "header", &["check", DOCS, "--units-left", "1000"]).code(1);
+    assert_eq!(sim.requests(), 0);
+}
+
+#[test]
+fn plan_and_check_fail_closed_when_the_balance_cannot_be_read() {
+    for command in ["plan", "check"] {
+        for auth in AUTHS {
+            let sim = Simulator::start();
+            sim.set(|s| s.always = Some(Fault::Unavailable));
+            let run = live(&sim, auth, &[command, DOCS]);
+            no_leak(
+                run.code(3)
+                    .stderr_has("the API is failing (HTTP 503: Service Unavailable)"),
+            );
+            assert!(run.stdout.is_empty(), "no plan printed:\n{}", run.stdout);
+            let sim = Simulator::start();
+            sim.set(|s| s.status = "expired".into());
+            no_leak(
+                live(&sim, auth, &[command, DOCS])
+                    .code(3)
+                    .stderr_has("the subscription is \"expired\""),
+            );
+        }
+        let scratch = Scratch::new();
+        let empty = scratch.file("empty.key", "");
+        let run: Run = budget()
+            .args([command, DOCS, "--api-key-file", &empty])
+            .output()
+            .expect("run")
+            .into();
+        run.code(3).stderr_has("is empty");
+    }
+}
+
+#[test]
+fn bad_workflows_fail_before_any_call() {
+    let sim = Simulator::start();
+    live(&sim, "header", &["plan", "no-such-workflow.yaml"]).code(2);
+    assert_eq!(sim.requests(), 0);
+}

@@ -1,0 +1,451 @@
+//! An in-process simulator of the SE Ranking Data API, for tests (DESIGN §6).
+//!
+//! A real HTTP server (axum) on `127.0.0.1:0`, run by its own tokio runtime on a background
+//! thread, so plain synchronous tests can start it, point the `budget` binary at [`Simulator::url`]
+//! and read what it received. It must never reach the internet and never sleep longer than a test
+//! asks it to.
+//!
+//! Every route goes through one middleware chain, in this order:
+//! 1. count the request (and which auth method it used);
+//! 2. a queued or persistent [`Fault`], if any (slow replies delay, then carry on);
+//! 3. authentication: `Authorization: Token KEY` or `?apikey=KEY` (400 "No token" when neither,
+//!    [`State::auth_failure_status`] with the vendor's "Authentication failed" text when wrong);
+//! 4. the strict rolling one-second window of [`State::rate_limit`] requests (429 with the vendor's
+//!    `{"error": {"code": 429, ...}}` envelope beyond it; rejected requests do not enter the window);
+//! 5. the route itself.
+//!
+//! Extending it: data endpoints (backlinks/summary, all, raw, export ...) are added with
+//! [`Simulator::start_with`], which receives the router before the middleware is layered on, so new
+//! routes get auth, faults and the rate window for free; they read and charge the balance in the
+//! shared [`State`] (see [`State::charge`]).
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State as AxumState};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+/// The key the simulator accepts unless a test sets another. Distinctive, so tests can prove it
+/// never shows up in output.
+pub const KEY: &str = "5ec7e7c0-1eak-4b2f-9c3e-d0n7l3akm3e0";
+
+/// The vendor's insufficient-funds text (vendor doc's error table).
+pub const INSUFFICIENT_FUNDS: &str = "Insufficient funds, API key is temporarily disabled. Please make a payment to enable you API key or contact us at api@seranking.com.";
+/// The vendor's authentication-failure text.
+pub const AUTH_FAILED: &str =
+    "Authentication failed. Please make sure your API key is valid and active. To get an API key, please contact us at api@seranking.com.";
+
+/// A 502 page as a proxy in front of the API would send it.
+pub const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// Which spelling of the expiry key the subscription endpoint uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryKey {
+    /// `expiration_date`, as the vendor's field table spells it.
+    Documented,
+    /// `expiraton_date` (sic), as the live API was seen to send it.
+    Live,
+}
+
+/// A failure the simulator answers with instead of the real reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 with the vendor's rate-limit envelope.
+    TooManyRequests,
+    /// 500 with `{"error_description": "Unexpected error. Please try again later."}`.
+    Internal,
+    /// 503 with `{"message": "Service Unavailable"}`.
+    Unavailable,
+    /// 502 with an HTML page (as from nginx).
+    BadGatewayHtml,
+    /// 200 with a body that is not JSON.
+    Malformed,
+    /// Insufficient funds, with this HTTP status (400, 402 or 403).
+    InsufficientFunds { status: u16 },
+    /// 403 "License expired".
+    LicenseExpired,
+    /// Authentication failure, with this HTTP status, whatever key was sent.
+    AuthFailed { status: u16 },
+    /// 429 with a `Retry-After: SECONDS` header (the vendor sends none; the client must honour one).
+    TooManyRequestsRetryAfter { seconds: u64 },
+    /// 400 "No token".
+    NoToken,
+    /// 200 with a 2 MiB body (above the client's cap).
+    Oversized,
+    /// 400 whose text echoes the request line and the `Authorization` header, key included (a
+    /// careless proxy): the client must scrub it.
+    EchoKey,
+    /// Waits this long, then answers normally (or with the next queued fault).
+    Slow { delay: Duration },
+}
+
+/// The simulated account and everything the tests set or read. Public fields: tests change them
+/// through [`Simulator::set`].
+#[derive(Debug)]
+pub struct State {
+    /// The key that authenticates.
+    pub key: String,
+    pub status: String,
+    pub units_left: u64,
+    pub units_limit: u64,
+    pub start_date: String,
+    pub expiration_date: String,
+    pub expiry_key: ExpiryKey,
+    /// Every request waits this long before anything else (slow replies of any kind).
+    pub delay: Option<Duration>,
+    /// Status for a wrong key (the vendor doc says 400; 401 has been seen).
+    pub auth_failure_status: u16,
+    /// At most this many accepted requests in any rolling second; `None`: no limit.
+    pub rate_limit: Option<usize>,
+    /// Faults served one per request, before anything else.
+    pub faults: VecDeque<Fault>,
+    /// A fault served on every request once `faults` is empty.
+    pub always: Option<Fault>,
+    /// Requests received, whatever became of them.
+    pub requests: u64,
+    /// Requests that carried the key in the `Authorization` header / in the `apikey` parameter.
+    pub header_auth: u64,
+    pub query_auth: u64,
+    /// Request paths with their query, `apikey` included (the simulator is the only place it may be).
+    pub log: Vec<String>,
+    window: VecDeque<Instant>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            key: KEY.to_string(),
+            status: "active".into(),
+            units_left: 4_975_033,
+            units_limit: 5_000_000,
+            start_date: "2024-01-18 14:20:02".into(),
+            expiration_date: "2099-02-18 14:20:02".into(),
+            expiry_key: ExpiryKey::Live,
+            delay: None,
+            auth_failure_status: 400,
+            rate_limit: None,
+            faults: VecDeque::new(),
+            always: None,
+            requests: 0,
+            header_auth: 0,
+            query_auth: 0,
+            log: Vec::new(),
+            window: VecDeque::new(),
+        }
+    }
+}
+
+impl State {
+    /// Queues `n` copies of `fault` (e.g. two 429s before success).
+    pub fn fail_next(&mut self, n: usize, fault: Fault) {
+        self.faults.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Takes `units` from the balance, as a billed 2xx reply would; when the balance is short it
+    /// charges nothing and returns the fault to answer with ([`fault_response`]).
+    pub fn charge(&mut self, units: u64) -> Result<(), Fault> {
+        match self.units_left.checked_sub(units) {
+            Some(left) => {
+                self.units_left = left;
+                Ok(())
+            }
+            None => Err(Fault::InsufficientFunds { status: 400 }),
+        }
+    }
+
+    fn next_fault(&mut self) -> Option<Fault> {
+        self.faults.pop_front().or_else(|| self.always.clone())
+    }
+
+    /// Admits a request into the rolling window, or says it is over the limit.
+    fn admit(&mut self, now: Instant) -> bool {
+        let Some(limit) = self.rate_limit else {
+            return true;
+        };
+        while self
+            .window
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            self.window.pop_front();
+        }
+        if self.window.len() >= limit {
+            return false;
+        }
+        self.window.push_back(now);
+        true
+    }
+}
+
+/// The shared state handed to every route and middleware.
+pub type Shared = Arc<Mutex<State>>;
+
+/// Locks the state; a test that panicked while holding it must not hide the original failure.
+pub fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A running simulator; stops when dropped.
+pub struct Simulator {
+    url: String,
+    addr: SocketAddr,
+    state: Shared,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts the subscription endpoint with the default account.
+    pub fn start() -> Simulator {
+        Self::start_with(|router| router)
+    }
+
+    /// Starts with extra routes: `extend` gets the base router (subscription endpoint included)
+    /// before the middleware is applied.
+    pub fn start_with(extend: impl FnOnce(Router<Shared>) -> Router<Shared>) -> Simulator {
+        let state: Shared = Arc::new(Mutex::new(State::default()));
+        let app = extend(base_router())
+            .layer(middleware::from_fn_with_state(state.clone(), gatekeeper))
+            .with_state(state.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("simulator runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                tokio::select! {
+                    result = axum::serve(listener, app) => result.expect("simulator server"),
+                    _ = stop => {}
+                }
+            });
+        });
+        Simulator {
+            url: format!("http://{addr}"),
+            addr,
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234` (pass as `--api-url` or `SERANKING_API_URL`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Changes the state: `sim.set(|s| s.fail_next(2, Fault::TooManyRequests))`.
+    pub fn set(&self, change: impl FnOnce(&mut State)) {
+        change(&mut lock(&self.state));
+    }
+
+    /// Reads the state: `sim.read(|s| s.units_left)`.
+    pub fn read<T>(&self, look: impl FnOnce(&State) -> T) -> T {
+        look(&lock(&self.state))
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> u64 {
+        self.read(|s| s.requests)
+    }
+
+    pub fn shared(&self) -> Shared {
+        self.state.clone()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The routes without middleware: later work adds data endpoints to it.
+pub fn base_router() -> Router<Shared> {
+    Router::new().route("/v1/account/subscription", get(subscription))
+}
+
+async fn subscription(AxumState(state): AxumState<Shared>) -> Response {
+    let s = lock(&state);
+    let expiry = match s.expiry_key {
+        ExpiryKey::Documented => "expiration_date",
+        ExpiryKey::Live => "expiraton_date",
+    };
+    let mut info = serde_json::Map::new();
+    info.insert("status".into(), json!(s.status));
+    info.insert("start_date".into(), json!(s.start_date));
+    info.insert(expiry.into(), json!(s.expiration_date));
+    info.insert("units_limit".into(), json!(s.units_limit));
+    info.insert("units_left".into(), json!(s.units_left));
+    Json(json!({ "subscription_info": info })).into_response()
+}
+
+/// The key a request carried, and how.
+fn presented_key(headers: &HeaderMap, query: Option<&str>) -> (Option<String>, Option<String>) {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Token "))
+        .map(|k| k.trim().to_string());
+    let query = query.and_then(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(name, _)| *name == "apikey")
+            .map(|(_, value)| value.to_string())
+    });
+    (header, query)
+}
+
+async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next: Next) -> Response {
+    let (header_key, query_key) = presented_key(request.headers(), request.uri().query());
+    let echo = format!(
+        "bad request {} with {:?}",
+        request.uri(),
+        request.headers().get(header::AUTHORIZATION)
+    );
+    let (delay, mut fault) = {
+        let mut s = lock(&state);
+        s.requests += 1;
+        s.header_auth += u64::from(header_key.is_some());
+        s.query_auth += u64::from(query_key.is_some());
+        s.log.push(request.uri().to_string());
+        (s.delay, s.next_fault())
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    while let Some(Fault::Slow { delay }) = fault {
+        tokio::time::sleep(delay).await;
+        fault = lock(&state).faults.pop_front();
+    }
+    if let Some(Fault::EchoKey) = fault {
+        return error_description(StatusCode::BAD_REQUEST, &echo);
+    }
+    if let Some(fault) = fault {
+        return fault_response(&fault);
+    }
+    {
+        let mut s = lock(&state);
+        match header_key.as_deref().or(query_key.as_deref()) {
+            None => return error_description(StatusCode::BAD_REQUEST, "No token"),
+            Some(key) if key != s.key => {
+                let status =
+                    StatusCode::from_u16(s.auth_failure_status).unwrap_or(StatusCode::BAD_REQUEST);
+                return error_description(status, AUTH_FAILED);
+            }
+            Some(_) => {}
+        }
+        if !s.admit(Instant::now()) {
+            return fault_response(&Fault::TooManyRequests);
+        }
+    }
+    next.run(request).await
+}
+
+fn error_description(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({ "error_description": text }))).into_response()
+}
+
+/// The reply a fault stands for.
+pub fn fault_response(fault: &Fault) -> Response {
+    match fault {
+        Fault::TooManyRequests => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": {
+                "code": 429,
+                "message": "Too Many Requests",
+                "description": "The call-rate limit has been reached. Please reduce your request frequency."
+            }})),
+        )
+            .into_response(),
+        Fault::Internal => error_description(StatusCode::INTERNAL_SERVER_ERROR, "Unexpected error. Please try again later."),
+        Fault::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"message": "Service Unavailable"}))).into_response(),
+        Fault::BadGatewayHtml => (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "text/html")], HTML_502).into_response(),
+        Fault::Malformed => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"subscription_info\": {\"status\": \"active\", \"units_left\": 12",
+        )
+            .into_response(),
+        Fault::InsufficientFunds { status } => {
+            error_description(StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), INSUFFICIENT_FUNDS)
+        }
+        Fault::LicenseExpired => error_description(StatusCode::FORBIDDEN, "License expired"),
+        Fault::AuthFailed { status } => {
+            error_description(StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST), AUTH_FAILED)
+        }
+        Fault::TooManyRequestsRetryAfter { seconds } => {
+            let mut response = fault_response(&Fault::TooManyRequests);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.to_string().parse().expect("header value"));
+            response
+        }
+        Fault::NoToken => error_description(StatusCode::BAD_REQUEST, "No token"),
+        Fault::Oversized => (StatusCode::OK, "x".repeat(2 << 20)).into_response(),
+        // Answered in the middleware, which has the request to echo.
+        Fault::EchoKey => error_description(StatusCode::BAD_REQUEST, "bad request"),
+        Fault::Slow { .. } => StatusCode::OK.into_response(),
+    }
+}
+
+/// A bare HTTP/1.0 GET for tests of the simulator itself: `(status, body)`.
+pub fn raw_get(addr: SocketAddr, path_and_query: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to simulator");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut request = format!("GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    drop(listener);
+    format!("http://{addr}")
+}
