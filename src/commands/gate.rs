@@ -104,8 +104,13 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
     let report = checked.report(&assessment);
     let comparison = checked.comparison.as_ref();
     let mut notes = Vec::new();
+    if exceeded {
+        notes.push(format!(
+            "budget gate: the increase is above --max-increase; not running {command}"
+        ));
+    }
     match &decision {
-        _ if exceeded => notes.push(format!("budget gate: the increase is above --max-increase; not running {command}")),
+        Decision::Run | Decision::RunWithOverage { .. } if exceeded => {}
         Decision::Run => notes.push(format!("budget gate: running {command}")),
         Decision::RunWithOverage { cost, max_usd } => notes.push(format!(
             "budget gate: running {command}: the {} units beyond usable cost ${} at the {} {} {} rate, within --max-overage-usd ${max_usd}",
