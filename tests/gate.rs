@@ -244,6 +244,24 @@ fn plan_and_check_subtract_running_reservations_of_the_same_account() {
         0
     );
     assert_eq!(plan(None).code(0).json()["balance"]["reserved"], 0);
+    // forecast too: 100,000 − 26,000 reserved = 74,000 spendable.
+    let mut forecast = budget();
+    forecast
+        .args([
+            "forecast",
+            DOCS,
+            "--units-left",
+            "100000",
+            "--period-end",
+            "2030-01-01",
+        ])
+        .args(["--format", "json"])
+        .env("SERANKING_API_KEY", "key-one-SECRET");
+    let json = Run::from(forecast.output().expect("run forecast"))
+        .code(0)
+        .json();
+    assert_eq!(json["balance"]["reserved"], 26000);
+    assert_eq!(json["balance"]["spendable"], 74000);
     // The table says so; check fails when the rest no longer fits (26,000 > 30,000 − 26,000).
     let mut check = budget();
     check

@@ -4,9 +4,11 @@ use std::io::Write;
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 
+use crate::account::ApiKey;
 use crate::cli::{ForecastArgs, Global};
 use crate::finance::{self, ScheduledWorkflow};
 use crate::forecast::{Balance, BalanceSource};
+use crate::ledger;
 use crate::report::{self, ForecastReport};
 use crate::{Error, Status};
 
@@ -47,9 +49,19 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             units_left,
             units_limit: None,
             expires: None,
-            reserved: live.as_ref().map_or(0, |b| b.reserved),
+            reserved: 0,
         }),
         None => live,
+    };
+    // Units held by running gates of the same account will be spent too.
+    let balance = match balance {
+        Some(b) => {
+            let key = super::plan::api_key(global)?;
+            let account = ledger::account_id(key.as_ref().map(ApiKey::expose));
+            let reserved = ledger::open()?.reserved(&account)?;
+            Some(Balance { reserved, ..b })
+        }
+        None => None,
     };
     let now = args.now.unwrap_or_else(now_utc);
 
