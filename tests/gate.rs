@@ -253,9 +253,9 @@ fn plan_and_check_subtract_running_reservations_of_the_same_account() {
             "--units-left",
             "100000",
             "--period-end",
-            "2030-01-01",
+            "2026-12-26",
         ])
-        .args(["--format", "json"])
+        .args(["--now", "2026-11-26", "--format", "json"])
         .env("SERANKING_API_KEY", "key-one-SECRET");
     let json = Run::from(forecast.output().expect("run forecast"))
         .code(0)
