@@ -133,9 +133,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         report::forecast_chart(&mut file, &projection).map_err(cannot)?;
         file.flush().map_err(cannot)?;
     }
-    let mut out = std::io::stdout().lock();
-    report::forecast(&mut out, global.format, &view)?;
-    out.flush()?;
+    super::to_stdout(|out| report::forecast(out, global.format, &view))?;
     Ok(if projection.runs_out() {
         Status::OverBudget
     } else {

@@ -8,8 +8,6 @@ mod gate;
 mod overage;
 mod plan;
 
-use std::io::Write;
-
 use crate::cli::{Cli, Command};
 use crate::pricing::Pricing;
 use crate::{report, Error, Status};
@@ -31,9 +29,7 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Check(args) => plan::run(global, args, true),
         Command::Prices => {
             let pricing = Pricing::load(global.pricing.as_deref())?;
-            let mut out = std::io::stdout().lock();
-            report::prices(&mut out, global.format, &pricing)?;
-            out.flush()?;
+            to_stdout(|out| report::prices(out, global.format, &pricing))?;
             Ok(Status::Ok)
         }
         Command::Overage(args) => overage::run(global, args),
@@ -43,22 +39,28 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Reservations => {
             let ledger = crate::ledger::open()?;
             let list = ledger.list()?;
-            let mut out = std::io::stdout().lock();
-            report::reservations(&mut out, global.format, &ledger.location(), &list)?;
-            out.flush()?;
+            to_stdout(|out| report::reservations(out, global.format, &ledger.location(), &list))?;
             Ok(Status::Ok)
         }
         Command::Schema => {
-            let mut out = std::io::stdout().lock();
-            report::schema(&mut out)?;
-            out.flush()?;
+            to_stdout(|out| report::schema(out))?;
             Ok(Status::Ok)
         }
         Command::Completions(args) => {
-            let mut out = std::io::stdout().lock();
-            report::completions(&mut out, args.shell)?;
-            out.flush()?;
+            to_stdout(|out| report::completions(out, args.shell))?;
             Ok(Status::Ok)
         }
+    }
+}
+
+/// Writes a report to stdout. A reader that stops early (`budget … | head`) is not an error:
+/// the output was cut by its reader's choice, and the command's verdict and exit code stand.
+pub(crate) fn to_stdout(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -1,7 +1,5 @@
 //! `budget overage`: finance's "what does this usage cost beyond the plan?".
 
-use std::io::Write;
-
 use crate::cli::{Global, OverageArgs};
 use crate::finance::{self, Amount, FinanceError, OverageQuery};
 use crate::pricing::{Pricing, ENTERPRISE};
@@ -19,7 +17,6 @@ pub fn run(global: &Global, args: &OverageArgs) -> Result<Status, Error> {
                     .into(),
         }),
     };
-    let mut out = std::io::stdout().lock();
     if args.all_tiers {
         // A named tier is checked and marked; enterprise has no row to mark.
         if let Some(tier) = &args.tier {
@@ -36,7 +33,9 @@ pub fn run(global: &Global, args: &OverageArgs) -> Result<Status, Error> {
             .tier
             .as_deref()
             .filter(|t| !t.eq_ignore_ascii_case(ENTERPRISE));
-        report::overage_tiers(&mut out, global.format, amount, &tiers, selected)?;
+        super::to_stdout(|out| {
+            report::overage_tiers(out, global.format, amount, &tiers, selected)
+        })?;
     } else {
         let query = OverageQuery {
             tier: args.tier.clone().unwrap_or_default(),
@@ -47,8 +46,7 @@ pub fn run(global: &Global, args: &OverageArgs) -> Result<Status, Error> {
             included: args.included,
         };
         let quote = finance::quote(&query, &pricing)?;
-        report::overage(&mut out, global.format, &quote)?;
+        super::to_stdout(|out| report::overage(out, global.format, &quote))?;
     }
-    out.flush()?;
     Ok(Status::Ok)
 }

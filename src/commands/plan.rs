@@ -1,7 +1,5 @@
 //! `budget plan` and `budget check`, and the checking that `budget gate` shares with them.
 
-use std::io::Write;
-
 use crate::account::ApiKey;
 use crate::baseline::{self, Comparison, MaxIncrease};
 use crate::cli::{Global, PlanArgs};
@@ -148,9 +146,7 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     let assessment = checked.assess(reserved);
     let report = checked.report(&assessment);
     let comparison = checked.comparison.as_ref();
-    let mut out = std::io::stdout().lock();
-    report::plan_compared(&mut out, global.format, &report, comparison)?;
-    out.flush()?;
+    super::to_stdout(|out| report::plan_compared(out, global.format, &report, comparison))?;
     ci::step_summary(&report, comparison);
     if ci::github_actions() {
         ci::verdict_annotations(&report, comparison);
