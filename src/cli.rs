@@ -78,6 +78,46 @@ pub enum Command {
     Balance,
     /// A local API proxy that enforces a unit budget and the rate limit at run time.
     Guard(GuardArgs),
+    /// Finance: the overage cost for a tier and a usage, or a table across every tier.
+    Overage(OverageArgs),
+    /// Finance: scheduled workflows projected to the end of the billing period.
+    Forecast(ForecastArgs),
+    /// Run a command only when the workflows fit the balance, holding a reservation while it runs.
+    Gate(GateArgs),
+    /// Reservations held by running gates (all accounts on this machine).
+    Reservations,
+    /// Print the JSON Schema (draft 2020-12) of the workflow file.
+    Schema,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// What gate takes: the plan flags, then `--` and the command to run.
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Let a plan beyond the usable balance run when the units beyond it, priced at the
+    /// workflow's account overage rate, cost at most this many dollars.
+    #[arg(long, value_name = "USD")]
+    pub max_overage_usd: Option<String>,
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// What plan and check take.
@@ -92,6 +132,12 @@ pub struct PlanArgs {
     /// Units to keep untouched: a count (`50k`) or a percentage of units_left (`10%`).
     #[arg(long, value_name = "N|P%")]
     pub reserve: Option<String>,
+    /// A saved `--format json` result to compare with: shows the change per workflow and in total.
+    #[arg(long, value_name = "FILE")]
+    pub compare_to: Option<PathBuf>,
+    /// Over budget (exit 1) when the total grows by more than N units or P% over --compare-to.
+    #[arg(long, value_name = "N|P%", requires = "compare_to")]
+    pub max_increase: Option<String>,
 }
 
 /// What `budget guard` takes.
@@ -133,4 +179,54 @@ pub struct GuardArgs {
 
 fn parse_count(text: &str) -> Result<u64, String> {
     crate::count::parse(text)
+}
+
+/// What `budget overage` takes.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("amount").required(true).args(["usage", "units"])))]
+pub struct OverageArgs {
+    /// Overage tier: 1M, 2M, 3M, 5M, 10M, 20M, 30M, 50M, 100M, 200M, 300M, 500M or enterprise.
+    #[arg(long, value_name = "TIER", required_unless_present = "all_tiers")]
+    pub tier: Option<String>,
+    /// Billing period of the plan.
+    #[arg(long, value_enum, default_value_t = crate::pricing::Billing::Monthly)]
+    pub billing: crate::pricing::Billing,
+    /// Plan-specific overage rate or the add-on rate.
+    #[arg(long, value_enum, default_value_t = crate::pricing::OverageRate::Plan)]
+    pub rate: crate::pricing::OverageRate,
+    /// The period's total use; the overage is what exceeds the tier's credits.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub usage: Option<u64>,
+    /// The overage units themselves.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub units: Option<u64>,
+    /// USD per 1M units, replacing the table rate (required for enterprise).
+    #[arg(long, value_name = "X", value_parser = crate::pricing::parse_usd)]
+    pub usd_per_million: Option<rust_decimal::Decimal>,
+    /// Included credits, replacing the tier's (enterprise with --usage needs it).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub included: Option<u64>,
+    /// Every tier's included credits, overage units and cost under all four rates.
+    #[arg(long)]
+    pub all_tiers: bool,
+}
+
+/// What `budget forecast` takes.
+#[derive(Debug, Clone, Args)]
+pub struct ForecastArgs {
+    /// Workflow files (their `schedule` gives the runs; none = once).
+    #[arg(required = true, value_name = "WORKFLOW")]
+    pub workflows: Vec<PathBuf>,
+    /// The balance to project against; makes no API call.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub units_left: Option<u64>,
+    /// End of the billing period (else the live subscription's expiry), UTC.
+    #[arg(long, value_name = "DATETIME", value_parser = crate::finance::parse_datetime)]
+    pub period_end: Option<chrono::NaiveDateTime>,
+    /// The clock to project from (default: now), UTC; e.g. 2026-11-26T00:00:00Z or 2026-11-26.
+    #[arg(long, value_name = "DATETIME", value_parser = crate::finance::parse_datetime)]
+    pub now: Option<chrono::NaiveDateTime>,
+    /// Also write a burn-down chart to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
 }

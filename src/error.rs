@@ -1,8 +1,11 @@
 //! The top-level error and its exit code: the one place failures become exit statuses.
 
 use crate::account::AccountError;
+use crate::baseline::BaselineError;
 use crate::forecast::ForecastError;
+use crate::gate::GateError;
 use crate::guard::GuardError;
+use crate::ledger::LedgerError;
 use crate::pricing::PricingError;
 use crate::workflow::WorkflowError;
 
@@ -36,16 +39,27 @@ pub enum Error {
     #[error(transparent)]
     Forecast(#[from] ForecastError),
     #[error("{message}")]
-    Usage { message: String },
+    Usage {
+        message: String,
+    },
     #[error("balance unknown: set SERANKING_API_KEY or pass --units-left")]
     BalanceUnknown,
     #[error("cannot write output: {reason}")]
-    Output { reason: String },
+    Output {
+        reason: String,
+    },
     #[error(transparent)]
     Account {
         #[from]
         source: AccountError,
     },
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    /// The ledger holds other jobs' reservations: without it, the usable balance is unknown.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Gate(#[from] GateError),
     #[error(transparent)]
     Guard(#[from] GuardError),
 }
@@ -58,6 +72,9 @@ impl Error {
             Self::BalanceUnknown => 3,
             Self::Output { .. } => 1,
             Self::Account { source } => source.exit_code(),
+            Self::Baseline(_) => 2,
+            Self::Ledger(_) => 3,
+            Self::Gate(e) => e.exit_code(),
             Self::Guard(e) => e.exit_code(),
         }
     }

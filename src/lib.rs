@@ -4,14 +4,19 @@
 //! `report`. Only `report` writes output; only `account` talks to the network.
 
 pub mod account;
+pub mod baseline;
 pub mod cli;
 pub mod commands;
 pub mod count;
 pub mod error;
+pub mod finance;
 pub mod forecast;
+pub mod gate;
 pub mod guard;
+pub mod ledger;
 pub mod pricing;
 pub mod report;
+pub mod schema;
 pub mod workflow;
 
 pub use error::{Error, Status};

@@ -251,7 +251,10 @@ fn persistent_503_gives_up_after_the_attempt_limit() {
 
 #[test]
 fn persistent_503_stops_at_the_time_limit() {
-    // Each reply takes 400 ms: attempts end at 0.4 s and 0.8 s; the third is cut at the 1 s limit.
+    // Each reply takes 400 ms: attempts end at about 0.4 s and 0.8 s, and the third is cut at the
+    // 1 s limit ("time limit (3 attempts)"). On a loaded machine the client may instead see that
+    // no third attempt fits ("gave up after 2 attempts"); either way it stops before the 5
+    // attempts --retries allows.
     for auth in AUTHS {
         let sim = Simulator::start();
         sim.set(|s| {
@@ -259,11 +262,20 @@ fn persistent_503_stops_at_the_time_limit() {
             s.always = Some(Fault::Unavailable);
         });
         let run = live(&sim, auth, &["balance", "--timeout", "1"]);
-        no_leak(
-            run.code(3)
-                .stderr_has("within the 1 s time limit (3 attempts)"),
-        );
-        assert_eq!(sim.requests(), 3, "{auth}");
+        no_leak(run.code(3));
+        let requests = sim.requests();
+        let expected = match requests {
+            3 => "no answer from the API at http://127.0.0.1:",
+            2 => "the API is failing (HTTP 503: Service Unavailable), gave up after 2 attempts",
+            n => panic!(
+                "{n} requests within a 1 s limit of 400 ms replies ({auth})\n{}",
+                run.stderr
+            ),
+        };
+        run.stderr_has(expected);
+        if requests == 3 {
+            run.stderr_has("within the 1 s time limit (3 attempts)");
+        }
     }
 }
 

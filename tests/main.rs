@@ -2,6 +2,11 @@
 
 mod support;
 
+mod baseline;
+mod ci;
+mod finance;
+mod gate;
 mod guard;
 mod live;
 mod plan;
+mod schema;

@@ -706,3 +706,31 @@ fn prices_lists_endpoints_and_tiers() {
         "header + 34 endpoints"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_keeps_the_verdict() {
+    // 3,000 steps print far more than a pipe buffers, so the writes hit a closed pipe.
+    let s = Scratch::new();
+    let mut yaml = String::from("steps:\n");
+    for i in 0..3000 {
+        yaml.push_str(&format!(
+            "  - {{name: Step {i}, endpoint: backlinks/count}}\n"
+        ));
+    }
+    let wf = s.file("long.yaml", &yaml);
+    // 3,000 × 100 = 300,000 units against 1 left: over budget, exit 1, even though nobody reads.
+    let mut child = crate::support::budget()
+        .args(["check", &wf, "--units-left", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn budget");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        !stderr.contains("error"),
+        "a closed pipe is not reported: {stderr}"
+    );
+}

@@ -1,7 +1,5 @@
 //! `budget balance`, and the one place commands obtain a balance (flag, live API, or none).
 
-use std::io::Write;
-
 use crate::account::{self, ApiKey, AuthMethod, Config, Subscription};
 use crate::cli::{Auth, Global};
 use crate::forecast::{Balance, BalanceSource};
@@ -19,9 +17,7 @@ pub fn run(global: &Global) -> Result<Status, Error> {
         .ok_or(account::AccountError::NoKey)?;
     let subscription = fetch(global, key)?;
     let now = chrono::Utc::now().naive_utc();
-    let mut out = std::io::stdout().lock();
-    report::balance(&mut out, global.format, &subscription, now)?;
-    out.flush()?;
+    super::to_stdout(|out| report::balance(out, global.format, &subscription, now))?;
     Ok(Status::Ok)
 }
 

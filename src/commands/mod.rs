@@ -2,28 +2,67 @@
 //! formatting live here; those belong to `forecast` and `report`.
 
 pub mod balance;
+mod ci;
+mod forecast;
+mod gate;
 mod guard;
+mod overage;
 mod plan;
-
-use std::io::Write;
 
 use crate::cli::{Cli, Command};
 use crate::pricing::Pricing;
 use crate::{report, Error, Status};
 
 pub fn run(cli: Cli) -> Result<Status, Error> {
+    let result = dispatch(&cli);
+    if let Err(error) = &result {
+        if ci::github_actions() {
+            ci::error_annotations(error);
+        }
+    }
+    result
+}
+
+fn dispatch(cli: &Cli) -> Result<Status, Error> {
     let global = &cli.global;
     match &cli.command {
         Command::Plan(args) => plan::run(global, args, false),
         Command::Check(args) => plan::run(global, args, true),
         Command::Prices => {
             let pricing = Pricing::load(global.pricing.as_deref())?;
-            let mut out = std::io::stdout().lock();
-            report::prices(&mut out, global.format, &pricing)?;
-            out.flush()?;
+            to_stdout(|out| report::prices(out, global.format, &pricing))?;
             Ok(Status::Ok)
         }
+        Command::Overage(args) => overage::run(global, args),
+        Command::Forecast(args) => forecast::run(global, args),
         Command::Balance => balance::run(global),
+        Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
+        Command::Reservations => {
+            let ledger = crate::ledger::open()?;
+            let list = ledger.list()?;
+            to_stdout(|out| report::reservations(out, global.format, &ledger.location(), &list))?;
+            Ok(Status::Ok)
+        }
+        Command::Schema => {
+            to_stdout(|out| report::schema(out))?;
+            Ok(Status::Ok)
+        }
+        Command::Completions(args) => {
+            to_stdout(|out| report::completions(out, args.shell))?;
+            Ok(Status::Ok)
+        }
+    }
+}
+
+/// Writes a report to stdout. A reader that stops early (`budget … | head`) is not an error:
+/// the output was cut by its reader's choice, and the command's verdict and exit code stand.
+pub(crate) fn to_stdout(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -1,13 +1,15 @@
-//! `budget plan` and `budget check`.
+//! `budget plan` and `budget check`, and the checking that `budget gate` shares with them.
 
-use std::io::Write;
-
+use crate::account::ApiKey;
+use crate::baseline::{self, Comparison, MaxIncrease};
 use crate::cli::{Global, PlanArgs};
-use crate::forecast::{self, Verdict, WorkflowForecast};
+use crate::forecast::{self, Assessment, Balance, Verdict, WorkflowForecast};
 use crate::pricing::Pricing;
 use crate::report::{self, PlanReport};
 use crate::workflow::{self, Reserve, Workflow};
-use crate::{Error, Status};
+use crate::{ledger, Error, Status};
+
+use super::ci;
 
 /// Everything a plan computes, before rendering.
 pub struct Planned {
@@ -51,7 +53,56 @@ pub fn forecast_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<P
     })
 }
 
-pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<Status, Error> {
+/// The API key, when one is set (`--api-key-file`, else env SERANKING_API_KEY). It is only ever
+/// hashed ([`ledger::account_id`]) or sent to the API: never printed or stored.
+pub(crate) fn api_key(global: &Global) -> Result<Option<ApiKey>, Error> {
+    Ok(ApiKey::from_env_or_file(global.api_key_file.as_deref())?)
+}
+
+/// Obtains the balance to plan against, before reservations are subtracted: `--units-left`, else
+/// the live subscription when a key is set and not `--offline`, else none.
+pub(crate) fn obtain_balance(global: &Global, args: &PlanArgs) -> Result<Option<Balance>, Error> {
+    super::balance::resolve(global, args.units_left)
+}
+
+/// A plan ready to be judged: forecasts, the balance without reservations, the account.
+pub struct Checked {
+    pub planned: Planned,
+    pub reserve: Option<Reserve>,
+    pub balance: Option<Balance>,
+    /// [`ledger::account_id`] of the key.
+    pub account: String,
+    pub api_key: Option<ApiKey>,
+    pub comparison: Option<Comparison>,
+}
+
+impl Checked {
+    /// Judges the plan with `reserved` units held by other running jobs.
+    pub fn assess(&self, reserved: u64) -> Assessment {
+        let balance = self.balance.clone().map(|b| Balance { reserved, ..b });
+        forecast::assess(
+            &self.planned.workflows,
+            &self.planned.forecasts,
+            &self.planned.total,
+            balance,
+            self.reserve,
+            &self.planned.pricing,
+        )
+    }
+
+    pub fn report<'a>(&'a self, assessment: &'a Assessment) -> PlanReport<'a> {
+        PlanReport {
+            pricing: &self.planned.pricing,
+            workflows: &self.planned.forecasts,
+            total: &self.planned.total,
+            assessment,
+        }
+    }
+}
+
+/// Parses the flags, loads and forecasts the workflows, compares with the baseline and reads the
+/// balance. Flag problems come first, so a typo never waits for the API.
+pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
     let reserve = args
         .reserve
         .as_deref()
@@ -60,31 +111,51 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
         .map_err(|e| Error::Usage {
             message: format!("--reserve: {e}"),
         })?;
+    let max_increase = args
+        .max_increase
+        .as_deref()
+        .map(MaxIncrease::parse)
+        .transpose()
+        .map_err(|e| Error::Usage {
+            message: format!("--max-increase: {e}"),
+        })?;
+    let saved = args.compare_to.as_deref().map(baseline::load).transpose()?;
     let planned = forecast_files(global, &args.workflows)?;
-    let balance = super::balance::resolve(global, args.units_left)?;
-    let assessment = forecast::assess(
-        &planned.workflows,
-        &planned.forecasts,
-        &planned.total,
-        balance,
+    let comparison = saved
+        .map(|saved| baseline::compare(&saved, &planned.forecasts, &planned.total, max_increase));
+    let api_key = api_key(global)?;
+    let account = ledger::account_id(api_key.as_ref().map(ApiKey::expose));
+    let balance = obtain_balance(global, args)?;
+    Ok(Checked {
+        planned,
         reserve,
-        &planned.pricing,
-    );
-    let mut out = std::io::stdout().lock();
-    report::plan(
-        &mut out,
-        global.format,
-        &PlanReport {
-            pricing: &planned.pricing,
-            workflows: &planned.forecasts,
-            total: &planned.total,
-            assessment: &assessment,
-        },
-    )?;
-    out.flush()?;
+        balance,
+        account,
+        api_key,
+        comparison,
+    })
+}
+
+pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<Status, Error> {
+    let checked = prepare(global, args)?;
+    // Reservations matter only against a balance; without one the ledger is not touched.
+    let reserved = match &checked.balance {
+        Some(_) => ledger::open()?.reserved(&checked.account)?,
+        None => 0,
+    };
+    let assessment = checked.assess(reserved);
+    let report = checked.report(&assessment);
+    let comparison = checked.comparison.as_ref();
+    super::to_stdout(|out| report::plan_compared(out, global.format, &report, comparison))?;
+    ci::step_summary(&report, comparison);
+    if ci::github_actions() {
+        ci::verdict_annotations(&report, comparison);
+    }
+    let exceeded = comparison.is_some_and(|c| c.exceeded);
     match assessment.verdict {
         Verdict::OverBudget => Ok(Status::OverBudget),
         Verdict::Unknown if require_balance => Err(Error::BalanceUnknown),
+        _ if exceeded => Ok(Status::OverBudget),
         Verdict::Fits | Verdict::Unknown => Ok(Status::Ok),
     }
 }

@@ -2,14 +2,28 @@
 //! spreadsheets. The only module that writes output, always to a `&mut dyn Write`.
 
 mod balance;
+mod baseline;
+mod chart;
+mod ci;
+mod forecast;
 mod guard;
+mod overage;
 mod plan;
 mod prices;
+mod reservations;
 
 pub use balance::{balance, balance_json, figures as balance_figures, BalanceFigures};
+pub use baseline::{
+    comparison_json, headline as comparison_headline, limit_line as comparison_limit_line,
+};
+pub use chart::forecast_chart;
+pub use ci::annotation;
+pub use forecast::{forecast, ForecastReport};
 pub use guard::{guard_started, guard_summary, GuardStarted};
-pub use plan::{plan, PlanReport};
+pub use overage::{overage, overage_tiers};
+pub use plan::{plan, plan_brief, plan_compared, verdict_lines, PlanReport};
 pub use prices::prices;
+pub use reservations::reservations;
 
 use std::io::{self, Write};
 
@@ -25,6 +39,32 @@ pub fn error(error: &Error, err: &mut dyn Write) {
     let text = error.to_string();
     // A broken stderr leaves nothing better to do than exit with the code.
     let _ = writeln!(err, "error: {}", text.trim_end());
+}
+
+/// Prints notes for a person (progress, decisions), one per line.
+pub fn notes(err: &mut dyn Write, lines: &[String]) {
+    for line in lines {
+        let _ = writeln!(err, "{line}");
+    }
+}
+
+/// The workflow file's JSON Schema.
+pub fn schema(out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(crate::schema::WORKFLOW.as_bytes())
+}
+
+/// A shell completion script.
+pub fn completions(out: &mut dyn Write, shell: crate::cli::Shell) -> io::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Shell as Target;
+    let target = match shell {
+        crate::cli::Shell::Bash => Target::Bash,
+        crate::cli::Shell::Zsh => Target::Zsh,
+        crate::cli::Shell::Fish => Target::Fish,
+    };
+    let mut command = crate::cli::Cli::command();
+    clap_complete::generate(target, &mut command, "budget", out);
+    Ok(())
 }
 
 /// Prints warnings, one per line.

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use super::{csv_row, duration, markdown_table, table, thousands};
+use crate::baseline::Comparison;
 use crate::cli::Format;
 use crate::forecast::{Assessment, BalanceSource, Totals, Verdict, WorkflowForecast};
 use crate::pricing::Pricing;
@@ -16,13 +17,33 @@ pub struct PlanReport<'a> {
 }
 
 pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Result<()> {
+    plan_compared(out, format, report, None)
+}
+
+/// A plan and, when given, its change against a saved baseline (`--compare-to`). CSV lists steps
+/// only: the comparison is in the other formats.
+pub fn plan_compared(
+    out: &mut dyn Write,
+    format: Format,
+    report: &PlanReport,
+    comparison: Option<&Comparison>,
+) -> io::Result<()> {
     match format {
-        Format::Table => plan_table(out, report),
+        Format::Table => {
+            plan_table(out, report)?;
+            if let Some(c) = comparison {
+                writeln!(out)?;
+                super::baseline::comparison_table(out, c)?;
+            }
+            Ok(())
+        }
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &plan_json_view(report))?;
+            let mut view = plan_json_view(report);
+            view.baseline = comparison.map(super::baseline::comparison_json);
+            serde_json::to_writer_pretty(&mut *out, &view)?;
             writeln!(out)
         }
-        Format::Markdown => plan_markdown(out, report),
+        Format::Markdown => plan_markdown(out, report, comparison),
         Format::Csv => plan_csv(out, report),
     }
 }
@@ -39,6 +60,9 @@ struct PlanJson<'a> {
     over_by: u64,
     over_max_units: &'a [crate::forecast::OverMaxUnits],
     overage: &'a Option<crate::forecast::OverageCost>,
+    /// The comparison with `--compare-to`, only when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<serde_json::Value>,
 }
 
 #[derive(serde::Serialize)]
@@ -62,6 +86,7 @@ fn plan_json_view<'a>(report: &'a PlanReport) -> PlanJson<'a> {
         over_by: a.over_by,
         over_max_units: &a.over_max_units,
         overage: &a.overage,
+        baseline: None,
     }
 }
 
@@ -129,6 +154,10 @@ fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         }
         writeln!(out, ", {}", duration(t.duration_seconds))?;
     }
+    balance_and_verdict(out, report)
+}
+
+fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     if let Some(b) = &report.assessment.balance {
         let source = match b.source {
             BalanceSource::Live => "live",
@@ -149,6 +178,38 @@ fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     }
     for line in verdict_lines(report) {
         writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// A few lines for `budget gate`: units per workflow, the balance and the verdict (the step
+/// tables are `budget plan`'s job). Other formats are rendered in full.
+pub fn plan_brief(
+    out: &mut dyn Write,
+    format: Format,
+    report: &PlanReport,
+    comparison: Option<&Comparison>,
+) -> io::Result<()> {
+    if format != Format::Table {
+        return plan_compared(out, format, report, comparison);
+    }
+    for w in report.workflows {
+        writeln!(
+            out,
+            "{} ({}): {} units in {} request{}",
+            w.name,
+            w.path.display(),
+            thousands(w.units),
+            thousands(w.requests),
+            if w.requests == 1 { "" } else { "s" }
+        )?;
+    }
+    balance_and_verdict(out, report)?;
+    if let Some(c) = comparison {
+        writeln!(out, "{}", super::baseline::headline(c))?;
+        if let Some(line) = super::baseline::limit_line(c) {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(())
 }
@@ -200,9 +261,18 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
     lines
 }
 
-fn plan_markdown(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
+/// A pull-request comment: the verdict as the heading, the balance, a summary table of the
+/// workflows, each workflow's steps (folded when there are several), then the comparison.
+fn plan_markdown(
+    out: &mut dyn Write,
+    report: &PlanReport,
+    comparison: Option<&Comparison>,
+) -> io::Result<()> {
     let lines = verdict_lines(report);
+    let failed =
+        report.assessment.verdict == Verdict::OverBudget || comparison.is_some_and(|c| c.exceeded);
     let icon = match report.assessment.verdict {
+        _ if failed => "❌",
         Verdict::Fits => "✅",
         Verdict::OverBudget => "❌",
         Verdict::Unknown => "❔",
@@ -213,9 +283,79 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         lines.first().map(String::as_str).unwrap_or("")
     )?;
     writeln!(out)?;
-    for w in report.workflows {
-        writeln!(out, "#### {} (`{}`)", w.name, w.path.display())?;
+    for line in lines.iter().skip(1) {
+        writeln!(out, "- {line}")?;
+    }
+    if lines.len() > 1 {
         writeln!(out)?;
+    }
+    if let Some(b) = &report.assessment.balance {
+        let source = match b.source {
+            BalanceSource::Live => "live",
+            BalanceSource::Flag => "`--units-left`",
+        };
+        let mut parts = vec![format!("{} units left", thousands(b.units_left))];
+        if b.reserve > 0 {
+            parts.push(format!("reserve {}", thousands(b.reserve)));
+        }
+        if b.reserved > 0 {
+            parts.push(format!(
+                "{} reserved by running jobs",
+                thousands(b.reserved)
+            ));
+        }
+        parts.push(format!("**{}** usable", thousands(b.usable)));
+        writeln!(out, "Balance ({source}): {}", parts.join(" · "))?;
+        writeln!(out)?;
+    }
+    let several = report.workflows.len() > 1;
+    if several {
+        let mut rows: Vec<Vec<String>> = report
+            .workflows
+            .iter()
+            .map(|w| {
+                vec![
+                    w.name.clone(),
+                    format!("`{}`", w.path.display()),
+                    thousands(w.requests),
+                    thousands(w.units),
+                    thousands(w.units_expected),
+                    duration(w.duration_seconds),
+                ]
+            })
+            .collect();
+        let t = report.total;
+        rows.push(vec![
+            "**total**".into(),
+            String::new(),
+            thousands(t.requests),
+            format!("**{}**", thousands(t.units)),
+            thousands(t.units_expected),
+            duration(t.duration_seconds),
+        ]);
+        markdown_table(
+            out,
+            &[
+                "workflow", "file", "requests", "units", "expected", "duration",
+            ],
+            &[false, false, true, true, true, true],
+            &rows,
+        )?;
+        writeln!(out)?;
+    }
+    for w in report.workflows {
+        if several {
+            writeln!(
+                out,
+                "<details><summary>{} — {} units</summary>",
+                html_escape(&w.name),
+                thousands(w.units)
+            )?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "#### {} (`{}`)", w.name, w.path.display())?;
+            writeln!(out)?;
+        }
         let expected = shows_expected(w);
         let mut header = vec!["#", "step", "endpoint", "requests", "records", "units"];
         let mut right = vec![true, false, false, true, true, true];
@@ -258,17 +398,28 @@ fn plan_markdown(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         writeln!(out)?;
         writeln!(
             out,
-            "{} requests, about {} at {} requests/second.",
+            "{} request{}, about {} at {} requests/second.",
             thousands(w.requests),
+            if w.requests == 1 { "" } else { "s" },
             duration(w.duration_seconds),
             w.rps
         )?;
         writeln!(out)?;
+        if several {
+            writeln!(out, "</details>")?;
+            writeln!(out)?;
+        }
     }
-    for line in lines.iter().skip(1) {
-        writeln!(out, "- {line}")?;
+    if let Some(c) = comparison {
+        super::baseline::comparison_markdown(out, c)?;
     }
     Ok(())
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn plan_csv(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {

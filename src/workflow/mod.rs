@@ -5,7 +5,7 @@
 //! the field, with what to do about it. This module is pure: it reads the workflow file and the
 //! targets files it names, and nothing else. It never prices anything (see `forecast`).
 
-mod parse;
+pub(crate) mod parse;
 mod targets;
 
 use std::fmt;

@@ -11,10 +11,10 @@ use crate::pricing::{
     closest_name, parse_usd, Billing, Endpoint, OverageRate, Pricing, RecordKind, ENTERPRISE,
 };
 
-const TOP_FIELDS: &[&str] = &[
+pub(crate) const TOP_FIELDS: &[&str] = &[
     "version", "name", "source", "account", "budget", "schedule", "steps",
 ];
-const STEP_FIELDS: &[&str] = &[
+pub(crate) const STEP_FIELDS: &[&str] = &[
     "name",
     "endpoint",
     "targets",
@@ -27,8 +27,8 @@ const STEP_FIELDS: &[&str] = &[
     "calls",
     "repeat",
 ];
-const ACCOUNT_FIELDS: &[&str] = &["tier", "billing", "overage", "usd_per_million"];
-const BUDGET_FIELDS: &[&str] = &["max_units", "reserve", "rps"];
+pub(crate) const ACCOUNT_FIELDS: &[&str] = &["tier", "billing", "overage", "usd_per_million"];
+pub(crate) const BUDGET_FIELDS: &[&str] = &["max_units", "reserve", "rps"];
 
 /// Parses and validates workflow text. `path` names the file in messages and anchors relative
 /// targets files.

@@ -28,11 +28,19 @@ pub fn budget() -> Command {
     ] {
         cmd.env_remove(var);
     }
-    cmd.env(
-        "XDG_STATE_HOME",
-        std::env::temp_dir().join("budget-tests-state"),
-    );
+    cmd.env("XDG_STATE_HOME", state_home());
     cmd
+}
+
+thread_local! {
+    /// Each test runs on its own thread: a state directory (reservation ledger) per test, shared by
+    /// the processes that test starts, removed when the test ends.
+    static STATE_HOME: tempfile::TempDir = tempfile::tempdir().expect("state temp dir");
+}
+
+/// This test's `XDG_STATE_HOME`.
+pub fn state_home() -> PathBuf {
+    STATE_HOME.with(|dir| dir.path().to_path_buf())
 }
 
 /// What a run printed and how it ended.

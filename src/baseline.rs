@@ -1,0 +1,371 @@
+//! Comparing a plan with a saved one (`--compare-to old.json`), so a reviewer sees what a change
+//! adds: "this change adds 12,000 units".
+//!
+//! Reads only the baseline file it is given (a saved `budget plan --format json` result) and
+//! computes; it prints nothing. Workflows are matched by path, then by name.
+
+use std::path::{Path, PathBuf};
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::Value;
+
+use crate::forecast::{Totals, WorkflowForecast};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("cannot read baseline {path}: {reason}; save one with `budget plan WF... --format json > FILE`")]
+    Read { path: PathBuf, reason: String },
+    #[error("baseline {path} is not JSON ({reason}); it must be a saved `budget plan --format json` result")]
+    Syntax { path: PathBuf, reason: String },
+    #[error("baseline {path} is not a saved `budget plan --format json` result: {what}")]
+    Shape { path: PathBuf, what: String },
+}
+
+/// One workflow of a saved plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedWorkflow {
+    pub name: String,
+    pub path: String,
+    pub units: u64,
+}
+
+/// A saved plan: what the comparison needs of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    pub path: PathBuf,
+    pub workflows: Vec<SavedWorkflow>,
+    pub total_units: u64,
+}
+
+/// How much the total may grow: units, or a percentage of the baseline total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxIncrease {
+    Units(u64),
+    Percent(Decimal),
+}
+
+impl MaxIncrease {
+    /// Parses `12000`, `"12k"` or `"10%"`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        match text.strip_suffix('%') {
+            Some(number) => match number.trim().parse::<Decimal>() {
+                Ok(p) if !p.is_sign_negative() => Ok(Self::Percent(p)),
+                _ => Err(format!(
+                    "{text:?} is not a percentage of 0 or more; write it like \"10%\""
+                )),
+            },
+            None => crate::count::parse(text)
+                .map(Self::Units)
+                .map_err(|e| format!("{e}; or a percentage such as \"10%\"")),
+        }
+    }
+}
+
+impl std::fmt::Display for MaxIncrease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Units(n) => write!(f, "{} units", crate::report::thousands(*n)),
+            Self::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+/// Before and after of one workflow or of the total; `None` where it did not exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub name: String,
+    pub path: Option<String>,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+}
+
+impl Change {
+    /// After minus before (a missing side counts as 0).
+    pub fn delta(&self) -> i128 {
+        i128::from(self.after.unwrap_or(0)) - i128::from(self.before.unwrap_or(0))
+    }
+
+    /// The change in percent of `before`, to one decimal (half away from zero); `None` when
+    /// there was nothing before.
+    pub fn percent(&self) -> Option<Decimal> {
+        let before = self.before.filter(|b| *b > 0)?;
+        let delta = Decimal::from_i128_with_scale(self.delta(), 0);
+        let exact = delta
+            .checked_mul(Decimal::ONE_HUNDRED)?
+            .checked_div(Decimal::from(before))?;
+        let mut rounded = exact.round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero);
+        rounded.rescale(1);
+        Some(rounded)
+    }
+}
+
+/// A plan compared with its baseline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    pub baseline: PathBuf,
+    /// Current workflows in order, then those only in the baseline.
+    pub workflows: Vec<Change>,
+    pub total: Change,
+    pub max_increase: Option<MaxIncrease>,
+    /// The total grew by more than `max_increase`.
+    pub exceeded: bool,
+}
+
+/// Reads a saved `--format json` plan.
+pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
+    let text = std::fs::read(path).map_err(|e| BaselineError::Read {
+        path: path.to_path_buf(),
+        reason: crate::io_reason(&e),
+    })?;
+    let root: Value = serde_json::from_slice(&text).map_err(|e| BaselineError::Syntax {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let shape = |what: &str| BaselineError::Shape {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+    };
+    let total_units = root
+        .pointer("/total/units")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| shape("`total.units` is missing or not a count"))?;
+    let list = root
+        .get("workflows")
+        .and_then(Value::as_array)
+        .ok_or_else(|| shape("`workflows` is missing or not a list"))?;
+    let mut workflows = Vec::with_capacity(list.len());
+    for (i, w) in list.iter().enumerate() {
+        let field = |name: &str| w.get(name);
+        let (Some(name), Some(units)) = (
+            field("name").and_then(Value::as_str),
+            field("units").and_then(Value::as_u64),
+        ) else {
+            return Err(shape(&format!(
+                "workflow {} lacks a `name` or a `units` count",
+                i + 1
+            )));
+        };
+        workflows.push(SavedWorkflow {
+            name: name.to_string(),
+            path: field("path")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            units,
+        });
+    }
+    Ok(Baseline {
+        path: path.to_path_buf(),
+        workflows,
+        total_units,
+    })
+}
+
+/// Compares forecasts with a baseline.
+pub fn compare(
+    baseline: &Baseline,
+    forecasts: &[WorkflowForecast],
+    total: &Totals,
+    max_increase: Option<MaxIncrease>,
+) -> Comparison {
+    let mut used = vec![false; baseline.workflows.len()];
+    let mut workflows = Vec::with_capacity(forecasts.len());
+    for f in forecasts {
+        let path = f.path.display().to_string();
+        let found = baseline
+            .workflows
+            .iter()
+            .enumerate()
+            .position(|(i, s)| !used[i] && s.path == path)
+            .or_else(|| {
+                baseline
+                    .workflows
+                    .iter()
+                    .enumerate()
+                    .position(|(i, s)| !used[i] && s.name == f.name)
+            });
+        if let Some(i) = found {
+            used[i] = true;
+        }
+        workflows.push(Change {
+            name: f.name.clone(),
+            path: Some(path),
+            before: found.map(|i| baseline.workflows[i].units),
+            after: Some(f.units),
+        });
+    }
+    for (saved, _) in baseline
+        .workflows
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| !**used)
+    {
+        workflows.push(Change {
+            name: saved.name.clone(),
+            path: (!saved.path.is_empty()).then(|| saved.path.clone()),
+            before: Some(saved.units),
+            after: None,
+        });
+    }
+    let total = Change {
+        name: "total".into(),
+        path: None,
+        before: Some(baseline.total_units),
+        after: Some(total.units),
+    };
+    let increase = total.delta();
+    let exceeded = match max_increase {
+        None => false,
+        Some(MaxIncrease::Units(n)) => increase > i128::from(n),
+        Some(MaxIncrease::Percent(p)) => {
+            // increase / before × 100 > p, kept exact: increase × 100 > p × before.
+            increase > 0 && {
+                let lhs = Decimal::from_i128_with_scale(increase, 0) * Decimal::ONE_HUNDRED;
+                lhs > p * Decimal::from(baseline.total_units)
+            }
+        }
+    };
+    Comparison {
+        baseline: baseline.path.clone(),
+        workflows,
+        total,
+        max_increase,
+        exceeded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forecast(name: &str, path: &str, units: u64) -> WorkflowForecast {
+        WorkflowForecast {
+            name: name.into(),
+            path: path.into(),
+            steps: Vec::new(),
+            requests: 0,
+            records: 0,
+            units,
+            units_expected: units,
+            duration_seconds: 0.0,
+            max_units: None,
+            rps: 10,
+        }
+    }
+
+    fn saved(name: &str, path: &str, units: u64) -> SavedWorkflow {
+        SavedWorkflow {
+            name: name.into(),
+            path: path.into(),
+            units,
+        }
+    }
+
+    fn totals(units: u64) -> Totals {
+        Totals {
+            units,
+            ..Totals::default()
+        }
+    }
+
+    #[test]
+    fn matched_by_path_then_name() {
+        let baseline = Baseline {
+            path: "old.json".into(),
+            workflows: vec![
+                saved("A", "a.yaml", 26_000),
+                saved("B old", "b.yaml", 1_000),
+                saved("C", "c.yaml", 500),
+            ],
+            total_units: 27_500,
+        };
+        // A by path (26,000 → 38,000: +12,000, +46.2%), "B new" by path, "C" by name (moved),
+        // D is new.
+        let now = [
+            forecast("A", "a.yaml", 38_000),
+            forecast("B new", "b.yaml", 1_000),
+            forecast("C", "moved/c.yaml", 250),
+            forecast("D", "d.yaml", 100),
+        ];
+        let c = compare(&baseline, &now, &totals(39_350), None);
+        let got: Vec<(Option<u64>, Option<u64>, i128)> = c
+            .workflows
+            .iter()
+            .map(|w| (w.before, w.after, w.delta()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(26_000), Some(38_000), 12_000),
+                (Some(1_000), Some(1_000), 0),
+                (Some(500), Some(250), -250),
+                (None, Some(100), 100),
+            ]
+        );
+        assert_eq!(c.workflows[0].percent().unwrap().to_string(), "46.2"); // 12000/26000 = 46.15…%
+        assert_eq!(c.workflows[2].percent().unwrap().to_string(), "-50.0");
+        assert_eq!(c.workflows[3].percent(), None);
+        // 39,350 − 27,500 = 11,850
+        assert_eq!(c.total.delta(), 11_850);
+        assert!(!c.exceeded);
+    }
+
+    #[test]
+    fn removed_workflows_are_listed() {
+        let baseline = Baseline {
+            path: "old.json".into(),
+            workflows: vec![saved("A", "a.yaml", 10), saved("Gone", "g.yaml", 90)],
+            total_units: 100,
+        };
+        let c = compare(&baseline, &[forecast("A", "a.yaml", 10)], &totals(10), None);
+        assert_eq!(c.workflows[1].name, "Gone");
+        assert_eq!(
+            (c.workflows[1].before, c.workflows[1].after),
+            (Some(90), None)
+        );
+        assert_eq!(c.total.delta(), -90);
+    }
+
+    #[track_caller]
+    fn exceeded(before: u64, after: u64, max: &str) -> bool {
+        let baseline = Baseline {
+            path: "old.json".into(),
+            workflows: Vec::new(),
+            total_units: before,
+        };
+        compare(
+            &baseline,
+            &[],
+            &totals(after),
+            Some(MaxIncrease::parse(max).unwrap()),
+        )
+        .exceeded
+    }
+
+    #[test]
+    fn max_increase_by_hand() {
+        assert!(!exceeded(1000, 1100, "100")); // +100 is not above 100
+        assert!(exceeded(1000, 1101, "100"));
+        assert!(!exceeded(1000, 1100, "10%")); // exactly 10%
+        assert!(exceeded(1000, 1101, "10%")); // 10.1%
+        assert!(!exceeded(1000, 500, "0")); // a decrease never fails
+        assert!(exceeded(0, 1, "1000%")); // from nothing, any growth is infinite percent
+        assert!(!exceeded(0, 1, "1k"));
+    }
+
+    #[test]
+    fn max_increase_parsing() {
+        assert_eq!(MaxIncrease::parse("12k"), Ok(MaxIncrease::Units(12_000)));
+        assert_eq!(
+            MaxIncrease::parse("12.5%"),
+            Ok(MaxIncrease::Percent(Decimal::new(125, 1)))
+        );
+        assert!(MaxIncrease::parse("-5%")
+            .unwrap_err()
+            .contains("not a percentage"));
+        assert!(MaxIncrease::parse("lots")
+            .unwrap_err()
+            .contains("not a count"));
+    }
+}

@@ -1,0 +1,142 @@
+//! `budget forecast`: scheduled workflows projected to the end of the billing period.
+
+use std::io::Write;
+
+use chrono::{NaiveDateTime, Timelike, Utc};
+
+use crate::account::ApiKey;
+use crate::cli::{ForecastArgs, Global};
+use crate::finance::{self, ScheduledWorkflow};
+use crate::forecast::{Balance, BalanceSource};
+use crate::ledger;
+use crate::report::{self, ForecastReport};
+use crate::{Error, Status};
+
+/// The live subscription (units_left, expiry) for `forecast`: none with `--offline` or without
+/// a key; a failure to read it is exit 3, as for `plan`.
+fn live_subscription(global: &Global) -> Result<Option<Balance>, Error> {
+    super::balance::resolve(global, None)
+}
+
+/// The clock, to the second (reports show whole seconds).
+fn now_utc() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now.with_nanosecond(0).unwrap_or(now)
+}
+
+pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
+    let planned = super::plan::forecast_files(global, &args.workflows)?;
+    // Flags win; the API is asked only for what they leave open.
+    let live = match (args.units_left, args.period_end) {
+        (Some(_), Some(_)) => None,
+        _ => live_subscription(global)?,
+    };
+    let (period_end, period_end_source) =
+        match (args.period_end, live.as_ref().and_then(|b| b.expires)) {
+            (Some(end), _) => (end, BalanceSource::Flag),
+            (None, Some(end)) => (end, BalanceSource::Live),
+            (None, None) => {
+                return Err(Error::Usage {
+                    message: "period end unknown: pass --period-end or set SERANKING_API_KEY"
+                        .into(),
+                })
+            }
+        };
+    let balance = match args.units_left {
+        Some(units_left) => Some(Balance {
+            source: BalanceSource::Flag,
+            status: None,
+            units_left,
+            units_limit: None,
+            expires: None,
+            reserved: 0,
+        }),
+        None => live,
+    };
+    // Units held by running gates of the same account will be spent too.
+    let balance = match balance {
+        Some(b) => {
+            let key = super::plan::api_key(global)?;
+            let account = ledger::account_id(key.as_ref().map(ApiKey::expose));
+            let reserved = ledger::open()?.reserved(&account)?;
+            Some(Balance { reserved, ..b })
+        }
+        None => None,
+    };
+    let now = args.now.unwrap_or_else(now_utc);
+
+    let scheduled: Vec<ScheduledWorkflow> = planned
+        .workflows
+        .iter()
+        .zip(&planned.forecasts)
+        .map(|(w, f)| ScheduledWorkflow {
+            name: w.name.clone(),
+            schedule: w.schedule,
+            units_per_run: f.units,
+        })
+        .collect();
+    let spendable = balance
+        .as_ref()
+        .map(|b| b.units_left.saturating_sub(b.reserved));
+    let projection = finance::project(&scheduled, now, period_end, spendable)?;
+
+    let mut notes = Vec::new();
+    for w in planned.workflows.iter().filter(|w| w.schedule.is_none()) {
+        notes.push(format!(
+            "{} has no schedule: projected as one run (once)",
+            w.name
+        ));
+    }
+    // One API key, one account: the first workflow that names one prices every overage.
+    let mut accounts = planned
+        .workflows
+        .iter()
+        .filter_map(|w| w.account.as_ref().map(|a| (w, a)));
+    let account = accounts.next();
+    if let Some((first, a)) = account {
+        if let Some((other, _)) = accounts.find(|(_, b)| *b != a) {
+            notes.push(format!(
+                "{} and {} name different accounts; the overage is priced at {}'s ({} tier)",
+                first.name, other.name, first.name, a.tier
+            ));
+        }
+    }
+    let cost = match account {
+        Some((_, a)) => finance::projection_cost(&projection, a, &planned.pricing)?,
+        None => None,
+    };
+    if account.is_none() && projection.total.overage_units.is_some_and(|u| u > 0) {
+        notes.push(
+            "overage cost unknown: no workflow names an account tier; add `account: {tier: 1M}` (your tier) to price it"
+                .into(),
+        );
+    }
+
+    let paths: Vec<_> = planned.workflows.iter().map(|w| w.path.clone()).collect();
+    let view = ForecastReport {
+        projection: &projection,
+        paths: &paths,
+        balance: balance.as_ref(),
+        period_end_source,
+        cost: cost.as_ref(),
+        notes: &notes,
+    };
+    if let Some(path) = &args.chart {
+        let cannot = |e: std::io::Error| Error::Usage {
+            message: format!(
+                "cannot write chart {}: {}",
+                path.display(),
+                crate::io_reason(&e)
+            ),
+        };
+        let mut file = std::fs::File::create(path).map_err(cannot)?;
+        report::forecast_chart(&mut file, &projection).map_err(cannot)?;
+        file.flush().map_err(cannot)?;
+    }
+    super::to_stdout(|out| report::forecast(out, global.format, &view))?;
+    Ok(if projection.runs_out() {
+        Status::OverBudget
+    } else {
+        Status::Ok
+    })
+}

@@ -1,0 +1,173 @@
+//! `budget gate WF... -- CMD`: check, reserve, run, release.
+//!
+//! The gate's own report goes to stderr, so CMD's stdout is exactly what CMD prints.
+
+use std::ffi::OsString;
+
+use rust_decimal::Decimal;
+
+use crate::cli::{GateArgs, Global};
+use crate::forecast::Assessment;
+use crate::gate::{self, Decision};
+use crate::ledger::{self, Claim, Ledger, Reservation};
+use crate::pricing::parse_usd;
+use crate::{report, Error, Status};
+
+use super::{ci, plan};
+
+/// Releases the reservation when dropped: after CMD, on an error path, or on a panic.
+struct Held {
+    ledger: Box<dyn Ledger>,
+    reservation: Reservation,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Err(e) = self.ledger.release(&self.reservation) {
+            report::notes(
+                &mut std::io::stderr().lock(),
+                &[format!(
+                    "warning: {e}; the reservation is dropped by the next budget run once this process has ended"
+                )],
+            );
+        }
+    }
+}
+
+/// The command for the ledger and messages, with the API key (should CMD carry it) blanked out.
+fn command_text(command: &[OsString], api_key: Option<&str>) -> String {
+    let text = gate::display_command(command);
+    match api_key {
+        Some(key) if !key.is_empty() => text.replace(key, "[api key]"),
+        _ => text,
+    }
+}
+
+pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
+    let max_overage_usd: Option<Decimal> = args
+        .max_overage_usd
+        .as_deref()
+        .map(parse_usd)
+        .transpose()
+        .map_err(|e| Error::Usage {
+            message: format!("--max-overage-usd: {e}"),
+        })?;
+    let checked = plan::prepare(global, &args.plan)?;
+    let account = checked
+        .planned
+        .workflows
+        .iter()
+        .find_map(|w| w.account.as_ref());
+    if max_overage_usd.is_some() && account.is_none() {
+        return Err(Error::Usage {
+            message: "--max-overage-usd needs an overage tier to price units: add `account: {tier: 1M}` (your tier) to a workflow".into(),
+        });
+    }
+    if checked.balance.is_none() {
+        return Err(Error::BalanceUnknown);
+    }
+    let command = command_text(
+        &args.command,
+        checked.api_key.as_ref().map(crate::account::ApiKey::expose),
+    );
+    gate::catch_signals()?;
+    let ledger = ledger::open()?;
+    let claim = Claim {
+        account: checked.account.clone(),
+        pid: std::process::id(),
+        units: checked.planned.total.units,
+        workflows: checked
+            .planned
+            .forecasts
+            .iter()
+            .map(|f| f.name.clone())
+            .collect(),
+        command: command.clone(),
+    };
+    let exceeded = checked.comparison.as_ref().is_some_and(|c| c.exceeded);
+    let mut judged: Option<(Assessment, Decision)> = None;
+    let reservation = ledger.reserve(&claim, &mut |reserved| {
+        let assessment = checked.assess(reserved);
+        let decision = gate::decide(
+            &assessment,
+            max_overage_usd,
+            account,
+            &checked.planned.pricing,
+        );
+        let admit = !exceeded && !matches!(decision, Decision::Refuse { .. });
+        judged = Some((assessment, decision));
+        admit
+    })?;
+    let Some((assessment, decision)) = judged else {
+        return Err(Error::BalanceUnknown);
+    };
+    let report = checked.report(&assessment);
+    let comparison = checked.comparison.as_ref();
+    let mut notes = Vec::new();
+    if exceeded {
+        notes.push(format!(
+            "budget gate: the increase is above --max-increase; not running {command}"
+        ));
+    }
+    match &decision {
+        Decision::Run | Decision::RunWithOverage { .. } if exceeded => {}
+        Decision::Run => notes.push(format!("budget gate: running {command}")),
+        Decision::RunWithOverage { cost, max_usd } => notes.push(format!(
+            "budget gate: running {command}: the {} units beyond usable cost ${} at the {} {} {} rate, within --max-overage-usd ${max_usd}",
+            report::thousands(cost.units),
+            cost.usd,
+            cost.tier,
+            cost.billing.as_str(),
+            cost.rate.as_str()
+        )),
+        Decision::Refuse { priced } => {
+            notes.push(format!("budget gate: over budget; not running {command}"));
+            if let Some(cost) = priced {
+                notes.push(match max_overage_usd {
+                    Some(max) => format!(
+                        "the {} units beyond usable would cost ${}, above --max-overage-usd ${max}",
+                        report::thousands(cost.units),
+                        cost.usd
+                    ),
+                    None => format!(
+                        "the {} units beyond usable would cost ${} at the {} {} {} rate; --max-overage-usd {} lets it run",
+                        report::thousands(cost.units),
+                        cost.usd,
+                        cost.tier,
+                        cost.billing.as_str(),
+                        cost.rate.as_str(),
+                        cost.usd
+                    ),
+                });
+            }
+        }
+    }
+    let refused = reservation.is_none();
+    {
+        let mut err = std::io::stderr().lock();
+        if refused || !global.quiet {
+            report::plan_brief(&mut err, global.format, &report, comparison)?;
+        }
+        if refused || !global.quiet {
+            report::notes(&mut err, &notes);
+        }
+    }
+    ci::step_summary(&report, comparison);
+    let Some(reservation) = reservation else {
+        if ci::github_actions() {
+            ci::verdict_annotations(&report, comparison);
+        }
+        return Ok(Status::OverBudget);
+    };
+    let held = Held {
+        ledger,
+        reservation,
+    };
+    if let Some(signal) = gate::pending_signal() {
+        drop(held);
+        return Ok(Status::Child(u8::try_from(128 + signal).unwrap_or(255)));
+    }
+    let code = gate::run(&args.command);
+    drop(held);
+    Ok(Status::Child(code?))
+}

@@ -1,0 +1,278 @@
+//! Rendering `budget forecast`.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use super::overage::money;
+use super::{csv_row, markdown_table, table, thousands};
+use crate::cli::Format;
+use crate::finance::{rfc3339, Projection, ProjectionCost};
+use crate::forecast::{Balance, BalanceSource};
+
+/// What a forecast shows.
+pub struct ForecastReport<'a> {
+    pub projection: &'a Projection,
+    /// The workflow files, in the projection's order.
+    pub paths: &'a [PathBuf],
+    pub balance: Option<&'a Balance>,
+    /// Where the period end came from.
+    pub period_end_source: BalanceSource,
+    /// The overage priced at the account tier; `None` without a balance or an account.
+    pub cost: Option<&'a ProjectionCost>,
+    /// Things the reader should know (no account, no schedule ...).
+    pub notes: &'a [String],
+}
+
+fn source_name(source: BalanceSource) -> &'static str {
+    match source {
+        BalanceSource::Live => "live",
+        BalanceSource::Flag => "flag",
+    }
+}
+
+fn verdict(report: &ForecastReport) -> &'static str {
+    match (report.balance, report.projection.runs_out()) {
+        (None, _) => "unknown",
+        (Some(_), true) => "runs_out",
+        (Some(_), false) => "lasts",
+    }
+}
+
+pub fn forecast_json(report: &ForecastReport) -> Value {
+    let p = report.projection;
+    let cost = report.cost;
+    json!({
+        "version": 1,
+        "now": rfc3339(p.now),
+        "period_end": rfc3339(p.period_end),
+        "period_end_source": source_name(report.period_end_source),
+        "balance": report.balance.map(|b| json!({
+            "source": source_name(b.source),
+            "units_left": b.units_left,
+            "reserved": b.reserved,
+            "spendable": p.spendable,
+        })),
+        "account": cost.map(|c| json!({
+            "tier": c.account.tier,
+            "billing": c.account.billing.as_str(),
+            "rate": c.account.overage.as_str(),
+            "usd_per_million": money(c.usd_per_million),
+        })),
+        "workflows": p.workflows.iter().enumerate().map(|(i, w)| json!({
+            "name": w.name,
+            "path": report.paths.get(i).map(|p| p.display().to_string()),
+            "schedule": w.schedule.to_string(),
+            "runs": w.runs,
+            "units_per_run": w.units_per_run,
+            "units": w.units,
+            "first_run": w.first_run.map(rfc3339),
+            "last_run": w.last_run.map(rfc3339),
+            "exhausted_on": w.exhausted_on.map(|d| d.to_string()),
+            "overage_units": w.overage_units,
+            "overage_usd": cost.and_then(|c| c.workflows.get(i)).map(|usd| money(*usd)),
+        })).collect::<Vec<_>>(),
+        "total": {
+            "runs": p.total.runs,
+            "units": p.total.units,
+            "exhausted_on": p.total.exhausted_on.map(|d| d.to_string()),
+            "overage_units": p.total.overage_units,
+            "overage_usd": cost.map(|c| money(c.total)),
+        },
+        "verdict": verdict(report),
+        "notes": report.notes,
+    })
+}
+
+pub fn forecast(out: &mut dyn Write, format: Format, report: &ForecastReport) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &forecast_json(report))?;
+            writeln!(out)
+        }
+        Format::Csv => forecast_csv(out, report),
+        Format::Table | Format::Markdown => forecast_text(out, format, report),
+    }
+}
+
+const HEADER: [&str; 8] = [
+    "workflow",
+    "schedule",
+    "runs",
+    "units/run",
+    "projected",
+    "exhausted on",
+    "overage units",
+    "overage cost",
+];
+
+fn dash() -> String {
+    "-".into()
+}
+
+fn forecast_text(out: &mut dyn Write, format: Format, report: &ForecastReport) -> io::Result<()> {
+    let p = report.projection;
+    let cost = report.cost;
+    let mut rows: Vec<Vec<String>> = p
+        .workflows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            vec![
+                w.name.clone(),
+                w.schedule.to_string(),
+                thousands(w.runs),
+                thousands(w.units_per_run),
+                thousands(w.units),
+                w.exhausted_on.map(|d| d.to_string()).unwrap_or_else(dash),
+                w.overage_units.map(thousands).unwrap_or_else(dash),
+                cost.and_then(|c| c.workflows.get(i))
+                    .map(|usd| format!("${}", money(*usd)))
+                    .unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "total".into(),
+        String::new(),
+        thousands(p.total.runs),
+        String::new(),
+        thousands(p.total.units),
+        p.total
+            .exhausted_on
+            .map(|d| d.to_string())
+            .unwrap_or_else(dash),
+        p.total.overage_units.map(thousands).unwrap_or_else(dash),
+        cost.map(|c| format!("${}", money(c.total)))
+            .unwrap_or_else(dash),
+    ]);
+    let period_source = match report.period_end_source {
+        BalanceSource::Live => "subscription expiry",
+        BalanceSource::Flag => "--period-end",
+    };
+    let heading = format!(
+        "forecast from {} to {} (period end from {period_source})",
+        rfc3339(p.now),
+        rfc3339(p.period_end)
+    );
+    if format == Format::Markdown {
+        writeln!(out, "### {heading}")?;
+        writeln!(out)?;
+        markdown_table(
+            out,
+            &HEADER,
+            &[false, false, true, true, true, true, true, true],
+            &rows,
+        )?;
+        writeln!(out)?;
+        for line in summary_lines(report) {
+            writeln!(out, "- {line}")?;
+        }
+        return Ok(());
+    }
+    writeln!(out, "{heading}")?;
+    let mut all = vec![HEADER.map(String::from).to_vec()];
+    all.extend(rows);
+    writeln!(out, "{}", table(all, 2))?;
+    for line in summary_lines(report) {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// The balance, the verdict in words, then the notes.
+pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
+    let p = report.projection;
+    let mut lines = Vec::new();
+    if let Some(b) = report.balance {
+        let source = match b.source {
+            BalanceSource::Live => "live",
+            BalanceSource::Flag => "--units-left",
+        };
+        let mut line = format!("balance ({source}): {} units left", thousands(b.units_left));
+        if b.reserved > 0 {
+            line.push_str(&format!(
+                ", {} reserved by running jobs",
+                thousands(b.reserved)
+            ));
+        }
+        lines.push(line);
+    }
+    match (p.spendable, p.total.exhausted_on) {
+        (None, _) => lines.push(format!(
+            "balance unknown: {} units projected; pass --units-left N or set SERANKING_API_KEY to see when it runs out",
+            thousands(p.total.units)
+        )),
+        (Some(spendable), None) => lines.push(format!(
+            "lasts: {} units projected, {} available ({} to spare at period end)",
+            thousands(p.total.units),
+            thousands(spendable),
+            thousands(spendable - p.total.units)
+        )),
+        (Some(spendable), Some(day)) => {
+            let mut line = format!(
+                "runs out on {day}: {} units projected, {} available; {} overage units",
+                thousands(p.total.units),
+                thousands(spendable),
+                thousands(p.total.overage_units.unwrap_or(0))
+            );
+            if let Some(c) = report.cost {
+                line.push_str(&format!(
+                    " cost ${} at the {} {} {} rate (${} per 1M)",
+                    money(c.total),
+                    c.account.tier,
+                    c.account.billing.as_str(),
+                    c.account.overage.as_str(),
+                    money(c.usd_per_million)
+                ));
+            }
+            lines.push(line);
+        }
+    }
+    lines.extend(report.notes.iter().cloned());
+    lines
+}
+
+fn forecast_csv(out: &mut dyn Write, report: &ForecastReport) -> io::Result<()> {
+    let p = report.projection;
+    let header = [
+        "workflow",
+        "path",
+        "schedule",
+        "runs",
+        "units_per_run",
+        "units",
+        "first_run",
+        "exhausted_on",
+        "overage_units",
+        "overage_usd",
+    ];
+    csv_row(out, &header.map(String::from))?;
+    for (i, w) in p.workflows.iter().enumerate() {
+        csv_row(
+            out,
+            &[
+                w.name.clone(),
+                report
+                    .paths
+                    .get(i)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                w.schedule.to_string(),
+                w.runs.to_string(),
+                w.units_per_run.to_string(),
+                w.units.to_string(),
+                w.first_run.map(rfc3339).unwrap_or_default(),
+                w.exhausted_on.map(|d| d.to_string()).unwrap_or_default(),
+                w.overage_units.map(|n| n.to_string()).unwrap_or_default(),
+                report
+                    .cost
+                    .and_then(|c| c.workflows.get(i))
+                    .map(|usd| money(*usd))
+                    .unwrap_or_default(),
+            ],
+        )?;
+    }
+    Ok(())
+}

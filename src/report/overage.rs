@@ -1,0 +1,253 @@
+//! Rendering `budget overage`: one quote, or the table across tiers.
+
+use std::io::{self, Write};
+
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use super::{csv_row, markdown_table, table, thousands};
+use crate::cli::Format;
+use crate::finance::{Amount, OverageQuote, TierQuote};
+use crate::pricing::{Billing, OverageRate};
+
+/// Money as a plain decimal with at least two places: `2.00`, `99.99`, `12.345` (a custom rate
+/// keeps its precision; costs are already rounded to cents).
+pub(crate) fn money(value: Decimal) -> String {
+    let mut value = value;
+    if value.scale() < 2 {
+        value.rescale(2);
+    }
+    value.to_string()
+}
+
+fn count_or_dash(n: Option<u64>) -> String {
+    n.map(thousands).unwrap_or_else(|| "-".into())
+}
+
+/// The JSON object of one quote (the keys).
+pub fn overage_json(q: &OverageQuote) -> Value {
+    json!({
+        "tier": q.tier,
+        "billing": q.billing.as_str(),
+        "rate": q.rate.as_str(),
+        "usage": q.usage,
+        "included": q.included,
+        "units": q.units,
+        "usd_per_million": money(q.usd_per_million),
+        "usd": money(q.usd),
+    })
+}
+
+pub fn overage(out: &mut dyn Write, format: Format, q: &OverageQuote) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, &overage_json(q))?;
+            writeln!(out)
+        }
+        Format::Csv => {
+            let header = [
+                "tier",
+                "billing",
+                "rate",
+                "usage",
+                "included",
+                "units",
+                "usd_per_million",
+                "usd",
+            ];
+            csv_row(out, &header.map(String::from))?;
+            csv_row(
+                out,
+                &[
+                    q.tier.clone(),
+                    q.billing.as_str().into(),
+                    q.rate.as_str().into(),
+                    q.usage.map(|n| n.to_string()).unwrap_or_default(),
+                    q.included.map(|n| n.to_string()).unwrap_or_default(),
+                    q.units.to_string(),
+                    money(q.usd_per_million),
+                    money(q.usd),
+                ],
+            )
+        }
+        Format::Table | Format::Markdown => {
+            let rows = vec![
+                vec!["tier".into(), q.tier.clone()],
+                vec!["billing".into(), q.billing.as_str().into()],
+                vec!["rate".into(), q.rate.as_str().into()],
+                vec!["usage".into(), count_or_dash(q.usage)],
+                vec!["included".into(), count_or_dash(q.included)],
+                vec!["overage units".into(), thousands(q.units)],
+                vec![
+                    "usd per 1M units".into(),
+                    format!("${}", money(q.usd_per_million)),
+                ],
+                vec!["overage cost".into(), format!("${}", money(q.usd))],
+            ];
+            if format == Format::Markdown {
+                markdown_table(out, &["", "overage"], &[false, true], &rows)
+            } else {
+                let mut all = vec![vec![String::from("overage"), String::new()]];
+                all.extend(rows);
+                writeln!(out, "{}", table(all, 1))
+            }
+        }
+    }
+}
+
+fn rate_key(billing: Billing, rate: OverageRate) -> &'static str {
+    match (rate, billing) {
+        (OverageRate::Plan, Billing::Monthly) => "plan",
+        (OverageRate::Plan, Billing::Yearly) => "plan_yearly",
+        (OverageRate::Addon, Billing::Monthly) => "addon",
+        (OverageRate::Addon, Billing::Yearly) => "addon_yearly",
+    }
+}
+
+/// The across-tiers table. `selected` marks the user's tier, when given.
+pub fn overage_tiers(
+    out: &mut dyn Write,
+    format: Format,
+    amount: Amount,
+    tiers: &[TierQuote],
+    selected: Option<&str>,
+) -> io::Result<()> {
+    let (usage, units) = match amount {
+        Amount::Usage(n) => (Some(n), None),
+        Amount::Units(n) => (None, Some(n)),
+    };
+    match format {
+        Format::Json => {
+            let value = json!({
+                "usage": usage,
+                "units": units,
+                "tiers": tiers.iter().map(|t| {
+                    let usd: serde_json::Map<String, Value> = t.rates.iter()
+                        .map(|r| (rate_key(r.billing, r.rate).to_string(), Value::from(money(r.usd))))
+                        .collect();
+                    let rates: serde_json::Map<String, Value> = t.rates.iter()
+                        .map(|r| (rate_key(r.billing, r.rate).to_string(), Value::from(money(r.usd_per_million))))
+                        .collect();
+                    json!({
+                        "tier": t.tier,
+                        "included": t.included,
+                        "units": t.units,
+                        "usd_per_million": rates,
+                        "usd": usd,
+                    })
+                }).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer_pretty(&mut *out, &value)?;
+            writeln!(out)
+        }
+        Format::Csv => {
+            let header = [
+                "tier",
+                "included",
+                "units",
+                "usd_plan",
+                "usd_plan_yearly",
+                "usd_addon",
+                "usd_addon_yearly",
+            ];
+            csv_row(out, &header.map(String::from))?;
+            for t in tiers {
+                let mut row = vec![t.tier.clone(), t.included.to_string(), t.units.to_string()];
+                row.extend(t.rates.iter().map(|r| money(r.usd)));
+                csv_row(out, &row)?;
+            }
+            Ok(())
+        }
+        Format::Table | Format::Markdown => {
+            let header = [
+                "tier",
+                "included",
+                "overage units",
+                "plan",
+                "plan yearly",
+                "addon",
+                "addon yearly",
+            ];
+            let rows: Vec<Vec<String>> = tiers
+                .iter()
+                .map(|t| {
+                    let marked = selected.is_some_and(|s| s.eq_ignore_ascii_case(&t.tier));
+                    let mut row = vec![
+                        if marked {
+                            format!("{} *", t.tier)
+                        } else {
+                            t.tier.clone()
+                        },
+                        thousands(t.included),
+                        thousands(t.units),
+                    ];
+                    row.extend(t.rates.iter().map(|r| format!("${}", money(r.usd))));
+                    row
+                })
+                .collect();
+            match usage {
+                Some(n) => writeln!(
+                    out,
+                    "overage cost of a usage of {} units, by tier and rate:",
+                    thousands(n)
+                )?,
+                None => writeln!(
+                    out,
+                    "cost of {} overage units, by tier and rate:",
+                    thousands(units.unwrap_or(0))
+                )?,
+            }
+            if format == Format::Markdown {
+                writeln!(out)?;
+                markdown_table(
+                    out,
+                    &header,
+                    &[false, true, true, true, true, true, true],
+                    &rows,
+                )?;
+                writeln!(out)?;
+            } else {
+                let mut all = vec![header.map(String::from).to_vec()];
+                all.extend(rows);
+                writeln!(out, "{}", table(all, 1))?;
+            }
+            if let Some(line) = first_free_tier(usage, tiers) {
+                writeln!(out, "{line}")?;
+            }
+            if selected.is_some() {
+                writeln!(out, "* your tier")?;
+            }
+            writeln!(out, "enterprise: credits and rate by contract (use --tier enterprise --usd-per-million X)")
+        }
+    }
+}
+
+/// Where a bigger tier stops paying overage, for a usage.
+fn first_free_tier(usage: Option<u64>, tiers: &[TierQuote]) -> Option<String> {
+    let usage = usage?;
+    Some(match tiers.iter().find(|t| t.units == 0) {
+        Some(t) => format!(
+            "no overage from the {} tier up ({} included credits)",
+            t.tier,
+            thousands(t.included)
+        ),
+        None => format!(
+            "every tier pays overage on {} units; ask SE Ranking for an enterprise contract",
+            thousands(usage)
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_has_two_places() {
+        assert_eq!(money("2".parse().unwrap()), "2.00");
+        assert_eq!(money("2.5".parse().unwrap()), "2.50");
+        assert_eq!(money("99.99".parse().unwrap()), "99.99");
+        assert_eq!(money("12.345".parse().unwrap()), "12.345");
+        assert_eq!(money(Decimal::ZERO), "0.00");
+    }
+}

@@ -1,0 +1,103 @@
+//! `--compare-to` and `--max-increase`.
+
+use crate::support::{run, Scratch};
+
+const DOCS: &str = "workflows/docs-example.yaml"; // 26,000 units
+
+/// The docs example with 370 summaries instead of 250: 37,000 + 1,000 = 38,000 units.
+const GROWN: &str = "name: Docs example\nsteps:\n  - endpoint: backlinks/summary\n    targets: 370\n  - endpoint: backlinks/export\n    targets: [example.com]\n";
+
+fn saved(s: &Scratch) -> String {
+    let r = run(&["plan", DOCS, "--format", "json"]);
+    r.code(0);
+    s.file("old.json", &r.stdout)
+}
+
+#[test]
+fn shows_the_change_per_workflow_and_in_total() {
+    let s = Scratch::new();
+    let old = saved(&s);
+    let wf = s.file("docs.yaml", GROWN);
+    // Matched by name (the path differs): 38,000 − 26,000 = +12,000; 12,000 / 26,000 = 46.15…% → 46.2%.
+    run(&["plan", &wf, "--compare-to", &old])
+        .code(0)
+        .stdout_has("this change adds 12,000 units (+46.2%)")
+        .stdout_has("+12,000");
+    let json = run(&["plan", &wf, "--compare-to", &old, "--format", "json"])
+        .code(0)
+        .json();
+    assert_eq!(json["baseline"]["total"]["change"], 12000);
+    assert_eq!(json["baseline"]["total"]["percent"], "46.2");
+    assert_eq!(json["baseline"]["workflows"][0]["units_before"], 26000);
+    run(&["plan", &wf, "--compare-to", &old, "--format", "markdown"])
+        .code(0)
+        .stdout_has("**this change adds 12,000 units (+46.2%)");
+}
+
+#[test]
+fn max_increase_fails_check_when_exceeded() {
+    let s = Scratch::new();
+    let old = saved(&s);
+    let wf = s.file("docs.yaml", GROWN);
+    run(&[
+        "check",
+        &wf,
+        "--units-left",
+        "1M",
+        "--compare-to",
+        &old,
+        "--max-increase",
+        "10%",
+    ])
+    .code(1)
+    .stdout_has("over budget: the increase of +12,000 units is above --max-increase 10%");
+    run(&[
+        "check",
+        &wf,
+        "--units-left",
+        "1M",
+        "--compare-to",
+        &old,
+        "--max-increase",
+        "12k",
+    ])
+    .code(0)
+    .stdout_has("within --max-increase 12,000 units");
+    run(&[
+        "gate",
+        &wf,
+        "--units-left",
+        "1M",
+        "--compare-to",
+        &old,
+        "--max-increase",
+        "5%",
+        "--",
+        "true",
+    ])
+    .code(1)
+    .stderr_has("not running true");
+}
+
+#[test]
+fn bad_baselines_and_flags_exit_2() {
+    let s = Scratch::new();
+    run(&["plan", DOCS, "--compare-to", "nope.json"])
+        .code(2)
+        .stderr_has("cannot read baseline nope.json: no such file");
+    let text = s.file("text.json", "not json");
+    run(&["plan", DOCS, "--compare-to", &text])
+        .code(2)
+        .stderr_has("is not JSON");
+    let other = s.file("other.json", r#"{"units": 5}"#);
+    run(&["plan", DOCS, "--compare-to", &other])
+        .code(2)
+        .stderr_has("is not a saved `budget plan --format json` result: `total.units` is missing");
+    run(&["plan", DOCS, "--max-increase", "10%"])
+        .code(2)
+        .stderr_has("--compare-to");
+    let old = saved(&s);
+    run(&["plan", DOCS, "--compare-to", &old, "--max-increase", "lots"])
+        .code(2)
+        .stderr_has("--max-increase: \"lots\" is not a count");
+}

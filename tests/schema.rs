@@ -1,0 +1,85 @@
+//! `budget schema`: the workflow file's JSON Schema.
+
+use serde_json::Value;
+
+use crate::support::run;
+
+fn schema() -> Value {
+    run(&["schema"]).code(0).json()
+}
+
+fn yaml(text: &str) -> Value {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).expect("yaml");
+    serde_json::to_value(value).expect("yaml as json")
+}
+
+#[test]
+fn every_example_workflow_validates() {
+    let validator = jsonschema::draft202012::new(&schema()).expect("a valid draft 2020-12 schema");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(crate::support::root().join("workflows")).expect("workflows/") {
+        let path = entry.expect("entry").path();
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            continue;
+        }
+        let doc = yaml(&std::fs::read_to_string(&path).expect("read"));
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 1, "no workflow checked");
+}
+
+#[test]
+fn valid_and_invalid_samples() {
+    let validator = jsonschema::draft202012::new(&schema()).expect("schema");
+    let valid = [
+        "steps: [{endpoint: backlinks/summary}]",
+        "version: 1\nsource: us\naccount: {tier: 1M, billing: yearly, overage: addon}\nbudget: {max_units: 250k, reserve: 10%, rps: 5}\nschedule: every 3 days\nsteps: [{endpoint: /v1/domain/keywords, targets: {file: t.txt}, sources: [us, de], rows: \"3_000\", expected_rows: 100, limit: 1000, calls: 2, repeat: 2}]",
+        "account: {tier: enterprise, usd_per_million: \"30.00\"}\nsteps: [{endpoint: backlinks/all, targets: [a.com, b.com], rows: 1.5M}]",
+    ];
+    for text in valid {
+        let errors: Vec<String> = validator
+            .iter_errors(&yaml(text))
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{text}: {errors:?}");
+    }
+    let invalid = [
+        ("no steps", "name: x"),
+        ("empty steps", "steps: []"),
+        ("unknown top field", "stepz: []\nsteps: [{endpoint: a}]"),
+        ("unknown step field", "steps: [{endpoint: a, target: 3}]"),
+        ("missing endpoint", "steps: [{targets: 3}]"),
+        ("count as words", "steps: [{endpoint: a, targets: ten}]"),
+        ("zero targets", "steps: [{endpoint: a, targets: 0}]"),
+        ("negative rows", "steps: [{endpoint: a, rows: -5}]"),
+        (
+            "source and sources",
+            "steps: [{endpoint: a, source: us, sources: [de]}]",
+        ),
+        (
+            "enterprise without a rate",
+            "account: {tier: enterprise}\nsteps: [{endpoint: a}]",
+        ),
+        (
+            "bad billing",
+            "account: {tier: 1M, billing: weekly}\nsteps: [{endpoint: a}]",
+        ),
+        (
+            "bad reserve",
+            "budget: {reserve: some}\nsteps: [{endpoint: a}]",
+        ),
+        (
+            "bad schedule",
+            "schedule: sometimes\nsteps: [{endpoint: a}]",
+        ),
+        ("version 2", "version: 2\nsteps: [{endpoint: a}]"),
+    ];
+    for (what, text) in invalid {
+        assert!(!validator.is_valid(&yaml(text)), "{what} validated: {text}");
+    }
+}
