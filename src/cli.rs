@@ -101,6 +101,14 @@ pub struct GateArgs {
     /// workflow's account overage rate, cost at most this many dollars.
     #[arg(long, value_name = "USD")]
     pub max_overage_usd: Option<String>,
+    /// Hold the reservation in Redis, shared by gates on several machines (default: a local file).
+    #[arg(
+        long,
+        env = "BUDGET_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis: Option<String>,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,

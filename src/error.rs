@@ -39,15 +39,11 @@ pub enum Error {
     #[error(transparent)]
     Forecast(#[from] ForecastError),
     #[error("{message}")]
-    Usage {
-        message: String,
-    },
+    Usage { message: String },
     #[error("balance unknown: set SERANKING_API_KEY or pass --units-left")]
     BalanceUnknown,
     #[error("cannot write output: {reason}")]
-    Output {
-        reason: String,
-    },
+    Output { reason: String },
     #[error(transparent)]
     Account {
         #[from]

@@ -855,3 +855,77 @@ fn vendor_insufficient_funds_passes_through() {
         stopped.stdout
     );
 }
+
+/// `budget gate --redis`: two gates on two "machines" (separate state directories, so no shared
+/// file ledger) with room for one plan: exactly one runs its command, and `budget reservations`
+/// with BUDGET_REDIS_URL lists the held reservation.
+#[test]
+fn gates_on_two_machines_share_reservations_through_redis() {
+    let redis = RedisServer::start();
+    let s = Scratch::new();
+    let go = s.path().join("go");
+    let script = r#"touch "$1"; while [ ! -e "$2" ]; do sleep 0.01; done"#;
+    // docs-example: 26,000 units; 30,000 left: room for one.
+    let mut gates: Vec<(Child, std::path::PathBuf)> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let started = s.path().join(format!("started-{name}"));
+            let child = budget()
+                .env("XDG_STATE_HOME", s.path().join(format!("machine-{name}")))
+                .args([
+                    "gate",
+                    "workflows/docs-example.yaml",
+                    "--units-left",
+                    "30000",
+                ])
+                .args(["--redis", &redis.url(), "--", "sh", "-c", script, "sh"])
+                .arg(&started)
+                .arg(&go)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn gate");
+            (child, started)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        if let Some(i) = gates
+            .iter_mut()
+            .position(|(c, _)| c.try_wait().expect("try_wait").is_some())
+        {
+            break gates.remove(i);
+        }
+        assert!(Instant::now() < deadline, "neither gate refused");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    crate::support::Run::from(refused.0.wait_with_output().expect("wait"))
+        .code(1)
+        .stderr_has("26,000 reserved by running jobs");
+    assert!(!refused.1.exists(), "the refused gate ran its command");
+    let (admitted, started) = gates.remove(0);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the admitted gate never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let listed = crate::support::Run::from(
+        budget()
+            .env("BUDGET_REDIS_URL", redis.url())
+            .args(["reservations", "--format", "json"])
+            .output()
+            .expect("run"),
+    );
+    listed.code(0).stdout_has("\"units\": 26000");
+    std::fs::write(&go, "").expect("write go");
+    crate::support::Run::from(admitted.wait_with_output().expect("wait")).code(0);
+    // released: nothing left.
+    let listed = crate::support::Run::from(
+        budget()
+            .env("BUDGET_REDIS_URL", redis.url())
+            .args(["reservations", "--format", "json"])
+            .output()
+            .expect("run"),
+    );
+    listed.code(0);
+    assert!(!listed.stdout.contains("26000"), "{}", listed.stdout);
+}

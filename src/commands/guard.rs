@@ -92,7 +92,8 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         .map_err(|e| GuardError::Serve {
             reason: crate::io_reason(&e),
         })?;
-    let account_id = account_id(&key);
+    // Guards sharing one API key meet under the same Redis keys (a hash of the key).
+    let account_id = crate::ledger::account_id(Some(key.expose()));
     runtime.block_on(async move {
         // The budget: the flag, or the live balance minus the reserve.
         let (budget, budget_source) = match args.budget {
@@ -203,14 +204,6 @@ fn read_token(path: &Path) -> Result<String, Error> {
         )));
     }
     Ok(token.to_string())
-}
-
-/// The account the key spends from, without the key (first 16 hex digits of its SHA-256): the
-/// Redis keys of guards sharing one API key meet there.
-fn account_id(key: &ApiKey) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(key.expose().as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The API URL for people: scheme, host, port, path; never a query or credentials.

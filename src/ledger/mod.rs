@@ -16,7 +16,9 @@
 //! backend is chosen at run time. This module must not price, plan or print anything.
 
 mod file;
+mod redis;
 
+pub use self::redis::RedisLedger;
 pub use file::FileLedger;
 
 use std::path::PathBuf;
@@ -70,6 +72,8 @@ pub enum LedgerError {
     Locked { path: PathBuf, seconds: u64 },
     #[error("reserved units of account {account} overflow the largest count")]
     Overflow { account: String },
+    #[error("the shared reservation ledger (Redis at {at}) is unavailable: {reason}; check --redis / BUDGET_REDIS_URL and that Redis runs")]
+    Redis { at: String, reason: String },
 }
 
 /// A place where running gates record what they hold.
@@ -97,10 +101,24 @@ pub trait Ledger {
     fn location(&self) -> String;
 }
 
-/// The ledger to use: the file under the state directory. (The run-time guard work adds a
-/// Redis backend here for jobs on several machines.)
+/// The environment variable naming a Redis ledger shared by several machines.
+pub const ENV_REDIS_URL: &str = "BUDGET_REDIS_URL";
+
+/// The ledger to use: Redis when `BUDGET_REDIS_URL` is set (shared by gates on several
+/// machines), else the file under the state directory.
 pub fn open() -> Result<Box<dyn Ledger>, LedgerError> {
-    Ok(Box::new(FileLedger::new(state_dir()?)))
+    let url = std::env::var(ENV_REDIS_URL)
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    open_with(url.as_deref())
+}
+
+/// The Redis ledger at `redis_url` when given, else the file under the state directory.
+pub fn open_with(redis_url: Option<&str>) -> Result<Box<dyn Ledger>, LedgerError> {
+    match redis_url {
+        Some(url) => Ok(Box::new(RedisLedger::connect(url.trim())?)),
+        None => Ok(Box::new(FileLedger::new(state_dir()?))),
+    }
 }
 
 /// `$XDG_STATE_HOME/budget`, else `~/.local/state/budget` (XDG base directory spec: a relative

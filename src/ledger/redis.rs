@@ -1,0 +1,438 @@
+//! The reservation ledger in Redis, for gates on several machines that spend from one account.
+//!
+//! Per account (the hash of the key, in a hash tag) three keys: `budget:{ACCOUNT}:reservations`
+//! (id → the reservation as JSON), `…:reserved-units` (id → units) and `…:reservation-leases`
+//! (id → lease end in ms, Redis's clock); the set `budget:ledger:accounts` lists the accounts for
+//! `budget reservations`. A process id means nothing on another machine, so liveness is a lease:
+//! while a reservation is held, a background thread renews it every [`LEASE`]/3; when the gate
+//! dies its lease runs out and the next read drops it.
+//!
+//! `reserve` is optimistic: one script drops expired leases and returns the reserved sum, the
+//! caller decides with it, and a second script records the claim only if the sum is still the
+//! same (else it tries again). Both run atomically in Redis. Counts above 2^53 are not supported
+//! (Lua numbers are doubles). This module must not price, plan or print anything.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::{Commands, Connection, Script};
+
+use super::{Claim, Ledger, LedgerError, Reservation};
+
+/// How long a reservation outlives its last renewal.
+pub const LEASE: Duration = Duration::from_secs(30);
+const ACCOUNTS: &str = "budget:ledger:accounts";
+/// Attempts of the optimistic reserve before giving up (only under heavy contention).
+const TRIES: usize = 50;
+
+const SUM: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, id in ipairs(gone) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+end
+local sum = 0
+for _, units in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(units) end
+return string.format('%.0f', sum)
+";
+
+/// ARGV: expected sum, id, units, JSON, lease ms.
+const ADD: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, id in ipairs(gone) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+end
+local sum = 0
+for _, units in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(units) end
+if string.format('%.0f', sum) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[2])
+return 1
+";
+
+/// ARGV: id, lease ms. Renews a lease that still exists.
+const RENEW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+";
+
+struct Keys {
+    data: String,
+    units: String,
+    leases: String,
+}
+
+fn keys(account: &str) -> Keys {
+    let prefix = format!("budget:{{{account}}}");
+    Keys {
+        data: format!("{prefix}:reservations"),
+        units: format!("{prefix}:reserved-units"),
+        leases: format!("{prefix}:reservation-leases"),
+    }
+}
+
+/// Reservations in Redis.
+pub struct RedisLedger {
+    client: redis::Client,
+    conn: Mutex<Connection>,
+    shown: String,
+    lease: Duration,
+    /// Stop flags of the lease renewers of the reservations this process holds.
+    renewers: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+impl RedisLedger {
+    /// Connects to `url` (`redis://[:password@]host:port[/db]`).
+    pub fn connect(url: &str) -> Result<RedisLedger, LedgerError> {
+        Self::with_lease(url, LEASE)
+    }
+
+    /// As [`RedisLedger::connect`], with another lease (tests).
+    pub fn with_lease(url: &str, lease: Duration) -> Result<RedisLedger, LedgerError> {
+        let client = redis::Client::open(url).map_err(|_| LedgerError::Redis {
+            at: "the given URL".into(),
+            reason: "the Redis URL is not valid; write it like redis://127.0.0.1:6379".into(),
+        })?;
+        let shown = client.get_connection_info().addr.to_string();
+        let conn = connect(&client, &shown)?;
+        Ok(RedisLedger {
+            client,
+            conn: Mutex::new(conn),
+            shown,
+            lease,
+            renewers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn error(&self, e: &redis::RedisError) -> LedgerError {
+        redis_error(&self.shown, e)
+    }
+
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, LedgerError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn).map_err(|e| self.error(&e))
+    }
+
+    fn sum(&self, account: &str) -> Result<u64, LedgerError> {
+        let k = keys(account);
+        let text: String = self.with_conn(|c| {
+            Script::new(SUM)
+                .key(&k.data)
+                .key(&k.units)
+                .key(&k.leases)
+                .invoke(c)
+        })?;
+        text.parse().map_err(|_| LedgerError::Overflow {
+            account: account.to_string(),
+        })
+    }
+
+    /// Renews the lease of `id` until its flag is set (release, or this ledger dropped).
+    fn renew_while_held(&self, account: &str, id: &str) {
+        let stop = Arc::new(AtomicBool::new(false));
+        self.renewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), stop.clone());
+        let (client, shown) = (self.client.clone(), self.shown.clone());
+        let (leases, id, lease) = (keys(account).leases, id.to_string(), self.lease);
+        std::thread::spawn(move || {
+            let step = Duration::from_millis(10);
+            let mut conn = None;
+            'renew: loop {
+                let mut waited = Duration::ZERO;
+                while waited < lease / 3 {
+                    if stop.load(Ordering::SeqCst) {
+                        break 'renew;
+                    }
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+                if conn.is_none() {
+                    conn = connect(&client, &shown).ok();
+                }
+                if let Some(c) = conn.as_mut() {
+                    let renewed: redis::RedisResult<i64> = Script::new(RENEW)
+                        .key(&leases)
+                        .arg(&id)
+                        .arg(lease.as_millis() as u64)
+                        .invoke(c);
+                    if renewed.is_err() {
+                        conn = None; // reconnect next time
+                    }
+                }
+            }
+        });
+    }
+
+    fn stop_renewing(&self, id: &str) {
+        if let Some(stop) = self
+            .renewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+        {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for RedisLedger {
+    fn drop(&mut self) {
+        for stop in self
+            .renewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn connect(client: &redis::Client, shown: &str) -> Result<Connection, LedgerError> {
+    let conn = client
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .map_err(|e| redis_error(shown, &e))?;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .and_then(|()| conn.set_write_timeout(Some(Duration::from_secs(5))))
+        .map_err(|e| redis_error(shown, &e))?;
+    Ok(conn)
+}
+
+fn redis_error(shown: &str, e: &redis::RedisError) -> LedgerError {
+    let reason = if e.is_connection_refusal() {
+        "connection refused".to_string()
+    } else if e.is_timeout() {
+        "no answer in time".to_string()
+    } else {
+        e.to_string()
+    };
+    LedgerError::Redis {
+        at: shown.to_string(),
+        reason,
+    }
+}
+
+impl Ledger for RedisLedger {
+    fn reserve(
+        &self,
+        claim: &Claim,
+        admit: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<Option<Reservation>, LedgerError> {
+        let k = keys(&claim.account);
+        for _ in 0..TRIES {
+            let reserved = self.sum(&claim.account)?;
+            if !admit(reserved) {
+                return Ok(None);
+            }
+            let salt: u64 = rand::random();
+            let reservation = Reservation {
+                id: format!("{}-{salt:016x}", claim.pid),
+                account: claim.account.clone(),
+                pid: claim.pid,
+                units: claim.units,
+                workflows: claim.workflows.clone(),
+                command: claim.command.clone(),
+                started: chrono::Utc::now(),
+            };
+            let json = serde_json::to_string(&reservation).map_err(|e| LedgerError::Redis {
+                at: self.shown.clone(),
+                reason: e.to_string(),
+            })?;
+            let added: i64 = self.with_conn(|c| {
+                Script::new(ADD)
+                    .key(&k.data)
+                    .key(&k.units)
+                    .key(&k.leases)
+                    .arg(reserved.to_string())
+                    .arg(&reservation.id)
+                    .arg(reservation.units)
+                    .arg(&json)
+                    .arg(self.lease.as_millis() as u64)
+                    .invoke(c)
+            })?;
+            if added == 1 {
+                self.with_conn(|c| c.sadd::<_, _, i64>(ACCOUNTS, &claim.account))?;
+                self.renew_while_held(&claim.account, &reservation.id);
+                return Ok(Some(reservation));
+            }
+        }
+        Err(LedgerError::Redis {
+            at: self.shown.clone(),
+            reason: format!(
+                "the reservations changed {TRIES} times while this gate decided; try again"
+            ),
+        })
+    }
+
+    fn release(&self, reservation: &Reservation) -> Result<(), LedgerError> {
+        self.stop_renewing(&reservation.id);
+        let k = keys(&reservation.account);
+        self.with_conn(|c| {
+            redis::pipe()
+                .atomic()
+                .hdel(&k.data, &reservation.id)
+                .hdel(&k.units, &reservation.id)
+                .zrem(&k.leases, &reservation.id)
+                .query::<()>(c)
+        })
+    }
+
+    fn reserved(&self, account: &str) -> Result<u64, LedgerError> {
+        self.sum(account)
+    }
+
+    fn list(&self) -> Result<Vec<Reservation>, LedgerError> {
+        let accounts: Vec<String> = self.with_conn(|c| c.smembers(ACCOUNTS))?;
+        let mut all = Vec::new();
+        for account in accounts {
+            self.sum(&account)?; // drops expired leases first
+            let values: Vec<String> = self.with_conn(|c| c.hvals(keys(&account).data))?;
+            if values.is_empty() {
+                self.with_conn(|c| c.srem::<_, _, i64>(ACCOUNTS, &account))?;
+            }
+            for value in values {
+                let reservation: Reservation =
+                    serde_json::from_str(&value).map_err(|e| LedgerError::Redis {
+                        at: self.shown.clone(),
+                        reason: format!("a reservation of account {account} is damaged: {e}"),
+                    })?;
+                all.push(reservation);
+            }
+        }
+        all.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    fn location(&self) -> String {
+        format!("Redis at {}", self.shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::guard::redis::redis_server::RedisServer;
+
+    fn claim(account: &str, units: u64) -> Claim {
+        Claim {
+            account: account.into(),
+            pid: std::process::id(),
+            units,
+            workflows: vec!["Audit".into()],
+            command: "./job.sh".into(),
+        }
+    }
+
+    #[test]
+    fn reserve_list_release_by_hand() {
+        let server = RedisServer::start();
+        let ledger = RedisLedger::connect(&server.url()).expect("connect");
+        // 1,000 units of room; 600 fit, then 300 fit (900), then 200 do not (1,100).
+        let fits = |units: u64| move |reserved: u64| reserved + units <= 1000;
+        let a = ledger
+            .reserve(&claim("acct", 600), &mut fits(600))
+            .expect("reserve")
+            .expect("admitted");
+        let b = ledger
+            .reserve(&claim("acct", 300), &mut fits(300))
+            .expect("reserve")
+            .expect("admitted");
+        assert_eq!(
+            ledger
+                .reserve(&claim("acct", 200), &mut fits(200))
+                .expect("reserve"),
+            None
+        );
+        assert_eq!(ledger.reserved("acct").expect("sum"), 900);
+        assert_eq!(ledger.reserved("other").expect("sum"), 0);
+        let listed = ledger.list().expect("list");
+        assert_eq!(listed, vec![a.clone(), b.clone()]);
+        ledger.release(&a).expect("release");
+        ledger.release(&a).expect("release twice is fine");
+        assert_eq!(ledger.reserved("acct").expect("sum"), 300);
+        assert_eq!(
+            ledger.location(),
+            format!("Redis at {}", server.url().trim_start_matches("redis://"))
+        );
+    }
+
+    #[test]
+    fn a_dead_holder_lease_runs_out() {
+        let server = RedisServer::start();
+        {
+            let ledger = RedisLedger::with_lease(&server.url(), Duration::from_millis(150))
+                .expect("connect");
+            ledger
+                .reserve(&claim("acct", 500), &mut |_| true)
+                .expect("reserve");
+            // renewed while held: still there after two leases.
+            std::thread::sleep(Duration::from_millis(300));
+            assert_eq!(ledger.reserved("acct").expect("sum"), 500);
+        } // dropped without release, as when the gate dies: renewals stop.
+        std::thread::sleep(Duration::from_millis(250));
+        let other = RedisLedger::connect(&server.url()).expect("connect");
+        assert_eq!(other.reserved("acct").expect("sum"), 0);
+        assert_eq!(other.list().expect("list"), vec![]);
+    }
+
+    #[test]
+    fn gates_on_two_machines_never_share_headroom() {
+        let server = RedisServer::start();
+        // Two "machines" (two ledgers), 8 threads each claiming 300 of 1,000: exactly 3 fit.
+        let machines = [
+            Arc::new(RedisLedger::connect(&server.url()).expect("connect")),
+            Arc::new(RedisLedger::connect(&server.url()).expect("connect")),
+        ];
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let ledger = machines[i % 2].clone();
+                std::thread::spawn(move || {
+                    ledger
+                        .reserve(&claim("acct", 300), &mut |reserved| reserved + 300 <= 1000)
+                        .expect("reserve")
+                        .is_some()
+                })
+            })
+            .collect();
+        let admitted = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .filter(|admitted| *admitted)
+            .count();
+        assert_eq!(admitted, 3);
+        assert_eq!(machines[0].reserved("acct").expect("sum"), 900);
+    }
+
+    #[test]
+    fn unreachable_redis_is_a_clear_error() {
+        let url = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            format!("redis://{}", l.local_addr().expect("addr"))
+        };
+        let e = RedisLedger::connect(&url).err().expect("refused");
+        let text = e.to_string();
+        assert!(
+            text.contains("is unavailable: connection refused"),
+            "{text}"
+        );
+        assert!(text.contains("check --redis / BUDGET_REDIS_URL"), "{text}");
+    }
+}
