@@ -602,6 +602,25 @@ fn bad_settings_are_refused_with_exit_codes() {
     )
     .code(3)
     .stderr_has("the shared state in Redis is unavailable: connection refused");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_addr = taken.local_addr().expect("addr").to_string();
+    run(&["--budget", "5", "--listen", &taken_addr], &key)
+        .code(1)
+        .stderr_has(&format!("cannot listen on {taken_addr}"))
+        .stderr_has("pick another --listen address or port");
+    drop(taken);
+    run(&["--budget", "5", "--max-wait=-1"], &key)
+        .code(2)
+        .stderr_has("--max-wait: -1 is not a number of seconds");
+    run(&["--budget", "5", "--timeout", "0"], &key)
+        .code(2)
+        .stderr_has("--timeout: 0 is not a positive number of seconds");
+    let with_key = format!("http://user:{KEY}@127.0.0.1:1");
+    let r = run(&["--budget", "5", "--api-url", &with_key], &key);
+    r.code(2).stderr_has(
+        "--api-url http://127.0.0.1 is not a usable URL: it carries a query or credentials",
+    );
+    assert!(!r.stderr.contains(KEY), "{}", r.stderr);
     let dir = scratch.path().display().to_string();
     run(
         &["--budget", "5", "--listen", "127.0.0.1:0", "--ledger", &dir],

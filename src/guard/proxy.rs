@@ -37,11 +37,17 @@ impl App {
         state: Arc<State>,
         journal: Arc<Journal>,
     ) -> Result<App, GuardError> {
+        // Messages show the URL without its query or credentials, where the key could hide.
+        let parsed = Url::parse(config.api_url.trim());
+        let url = match &parsed {
+            Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
+            Err(_) => "(unparsable)".to_string(),
+        };
         let invalid = |reason: &str| GuardError::ApiUrl {
-            url: config.api_url.split('?').next().unwrap_or("").to_string(),
+            url: url.clone(),
             reason: reason.to_string(),
         };
-        let base = Url::parse(config.api_url.trim()).map_err(|e| invalid(&e.to_string()))?;
+        let base = parsed.map_err(|e| invalid(&e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(invalid("only http and https are supported"));
         }
