@@ -47,18 +47,10 @@ pub enum MaxIncrease {
 impl MaxIncrease {
     /// Parses `12000`, `"12k"` or `"10%"`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        match text.strip_suffix('%') {
-            Some(number) => match number.trim().parse::<Decimal>() {
-                Ok(p) if !p.is_sign_negative() => Ok(Self::Percent(p)),
-                _ => Err(format!(
-                    "{text:?} is not a percentage of 0 or more; write it like \"10%\""
-                )),
-            },
-            None => crate::count::parse(text)
-                .map(Self::Units)
-                .map_err(|e| format!("{e}; or a percentage such as \"10%\"")),
-        }
+        Ok(match crate::count::units_or_percent(text, None)? {
+            crate::count::UnitsOrPercent::Units(units) => Self::Units(units),
+            crate::count::UnitsOrPercent::Percent(percent) => Self::Percent(percent),
+        })
     }
 }
 
@@ -222,7 +214,9 @@ pub fn compare(
             // increase / before × 100 > p, kept exact: increase × 100 > p × before.
             increase > 0 && {
                 let lhs = Decimal::from_i128_with_scale(increase, 0) * Decimal::ONE_HUNDRED;
-                lhs > p * Decimal::from(baseline.total_units)
+                // A percentage too large to multiply out is a limit nothing can exceed.
+                p.checked_mul(Decimal::from(baseline.total_units))
+                    .is_some_and(|limit| lhs > limit)
             }
         }
     };
@@ -352,6 +346,8 @@ mod tests {
         assert!(!exceeded(1000, 500, "0")); // a decrease never fails
         assert!(exceeded(0, 1, "1000%")); // from nothing, any growth is infinite percent
         assert!(!exceeded(0, 1, "1k"));
+        // a percentage too large to multiply by the baseline is a limit nothing exceeds
+        assert!(!exceeded(1000, 2000, "79228162514264337593543950335%"));
     }
 
     #[test]
@@ -361,7 +357,8 @@ mod tests {
             MaxIncrease::parse("12.5%"),
             Ok(MaxIncrease::Percent(Decimal::new(125, 1)))
         );
-        assert!(MaxIncrease::parse("-5%")
+        assert!(MaxIncrease::parse("-5%").unwrap_err().contains("negative"));
+        assert!(MaxIncrease::parse("ten%")
             .unwrap_err()
             .contains("not a percentage"));
         assert!(MaxIncrease::parse("lots")

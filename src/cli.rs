@@ -206,7 +206,7 @@ pub struct OverageArgs {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub usage: Option<u64>,
     /// The overage units themselves.
-    #[arg(long, value_name = "N", value_parser = parse_count)]
+    #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with_all = ["usage", "included"])]
     pub units: Option<u64>,
     /// USD per 1M units, replacing the table rate (required for enterprise).
     #[arg(long, value_name = "X", value_parser = crate::pricing::parse_usd)]
@@ -215,7 +215,7 @@ pub struct OverageArgs {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub included: Option<u64>,
     /// Every tier's included credits, overage units and cost under all four rates.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["billing", "rate", "usd_per_million", "included"])]
     pub all_tiers: bool,
 }
 

@@ -9,6 +9,7 @@ use serde_yaml::Value;
 /// Parses a count from text.
 pub fn parse(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
+    check_separators(trimmed)?;
     let cleaned: String = trimmed.chars().filter(|c| *c != '_' && *c != ',').collect();
     let (digits, factor) = match cleaned.chars().last() {
         Some('k' | 'K') => (&cleaned[..cleaned.len() - 1], 1_000u64),
@@ -49,6 +50,74 @@ pub fn parse(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("{trimmed:?} is too large (the maximum is {})", u64::MAX))
 }
 
+/// A unit count or a percentage of some base: `"50k"` or `"10%"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitsOrPercent {
+    Units(u64),
+    Percent(Decimal),
+}
+
+/// Parses a count or a percentage of 0 or more, at most `max_percent` when given.
+pub fn units_or_percent(
+    text: &str,
+    max_percent: Option<Decimal>,
+) -> Result<UnitsOrPercent, String> {
+    let text = text.trim();
+    let Some(number) = text.strip_suffix('%') else {
+        return parse(text)
+            .map(UnitsOrPercent::Units)
+            .map_err(|e| format!("{e}; or a percentage such as \"10%\""));
+    };
+    let percent: Decimal = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a percentage; write it like \"10%\""))?;
+    if percent.is_sign_negative() {
+        return Err(format!("{text:?} is negative; a percentage is 0% or more"));
+    }
+    match max_percent {
+        Some(max) if percent > max => Err(format!("{text:?} is not between 0% and {max}%")),
+        _ => Ok(UnitsOrPercent::Percent(percent)),
+    }
+}
+
+/// Separators only where a person puts them: `,` between groups of three digits (so `"1,5k"`,
+/// a European 1.5k, is refused rather than read as 15,000), `_` between digits, neither in the
+/// decimals.
+fn check_separators(text: &str) -> Result<(), String> {
+    let whole = text.split('.').next().unwrap_or(text);
+    let whole = whole.trim_end_matches(['k', 'K', 'M', 'm']);
+    let bad = |why: &str| {
+        Err(format!(
+            "{text:?}: {why}; write it like \"10,000\", \"10_000\" or \"1.5k\""
+        ))
+    };
+    if text
+        .split('.')
+        .nth(1)
+        .is_some_and(|decimals| decimals.contains([',', '_']))
+    {
+        return bad("separators in the decimals");
+    }
+    let groups: Vec<&str> = whole.split(',').collect();
+    if groups.len() > 1 {
+        let digits = |g: &str| g.replace('_', "").len();
+        let first_ok = (1..=3).contains(&digits(groups[0]));
+        let rest_ok = groups[1..]
+            .iter()
+            .all(|g| digits(g) == 3 && !g.contains('_'));
+        if !first_ok || !rest_ok {
+            return bad("`,` separates groups of three digits (the decimal mark is `.`)");
+        }
+    }
+    for part in whole.split(',') {
+        if part.starts_with('_') || part.ends_with('_') || part.contains("__") {
+            return bad("`_` goes between digits");
+        }
+    }
+    Ok(())
+}
+
 /// Parses a count from a YAML scalar (a number or a string).
 pub fn from_yaml(value: &Value) -> Result<u64, String> {
     match value {
@@ -57,7 +126,13 @@ pub fn from_yaml(value: &Value) -> Result<u64, String> {
             None if n.as_i64().is_some() => Err(format!(
                 "{n} is negative; write a whole number of 0 or more"
             )),
-            None => Err(format!("{n} is not a whole number")),
+            // `1e3` is a whole number written as a float; accept it while it is exact.
+            None => match n.as_f64() {
+                Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => {
+                    Ok(f as u64)
+                }
+                _ => Err(format!("{n} is not a whole number")),
+            },
         },
         Value::String(s) => parse(s),
         other => Err(format!(
@@ -87,6 +162,9 @@ mod tests {
         ok("250", 250);
         ok("1_000_000", 1_000_000);
         ok("10,000", 10_000);
+        ok("1,234,567", 1_234_567);
+        ok("1,500k", 1_500_000);
+        ok("10000_0", 100_000);
         ok("250k", 250_000);
         ok("250K", 250_000);
         ok("3M", 3_000_000);
@@ -107,6 +185,12 @@ mod tests {
         err("5m", "capital M");
         err("", "not a count");
         err("k", "not a count");
+        err("1,5k", "groups of three digits");
+        err("2,6", "groups of three digits");
+        err("10,00", "groups of three digits");
+        err("1.000,5", "decimals");
+        err("_100", "between digits");
+        err("1__000", "between digits");
     }
 
     #[test]
@@ -115,6 +199,7 @@ mod tests {
         assert!(from_yaml(&Value::from(-7i64))
             .unwrap_err()
             .contains("negative"));
+        assert_eq!(from_yaml(&Value::from(1000.0f64)), Ok(1000));
         assert!(from_yaml(&Value::from(2.5f64))
             .unwrap_err()
             .contains("not a whole number"));

@@ -61,12 +61,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// 2 for bad input, 3 when the balance cannot be known, 1 otherwise.
+    /// 2 for bad input, 3 when the balance cannot be known, 4 when output cannot be written.
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Pricing(_) | Self::Workflows(_) | Self::Forecast(_) | Self::Usage { .. } => 2,
             Self::BalanceUnknown => 3,
-            Self::Output { .. } => 1,
+            Self::Output { .. } => 4,
             Self::Account { source } => source.exit_code(),
             Self::Baseline(_) => 2,
             Self::Ledger(_) => 3,

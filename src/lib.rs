@@ -45,9 +45,26 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
 /// A serde_yaml error's message without its location suffix (reported separately).
 pub(crate) fn yaml_message(e: &serde_yaml::Error) -> String {
     let text = e.to_string();
-    match text.find(" at line ") {
+    let text = match text.find(" at line ") {
         Some(i) => text[..i].to_string(),
         None => text,
+    };
+    // serde_yaml's words for an integer beyond 64 bits.
+    const MARK: &str = "invalid type: integer `";
+    match text.find(MARK) {
+        Some(at) if text.contains("` as u128") || text.contains("` as i128") => {
+            let number = text[at + MARK.len()..]
+                .split('`')
+                .next()
+                .unwrap_or_default();
+            let why = if number.starts_with('-') {
+                "is negative and too large for a count".to_string()
+            } else {
+                format!("is too large for a count (the maximum is {})", u64::MAX)
+            };
+            format!("{}{number} {why}", &text[..at])
+        }
+        _ => text,
     }
 }
 

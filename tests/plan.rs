@@ -734,3 +734,124 @@ fn a_reader_that_stops_early_keeps_the_verdict() {
         "a closed pipe is not reported: {stderr}"
     );
 }
+
+#[test]
+fn output_that_cannot_be_written_is_exit_4_not_over_budget() {
+    // The plan fits (26,000 of 1,000,000), but /dev/full refuses every write.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let r: crate::support::Run = crate::support::budget()
+        .args(["check", "workflows/docs-example.yaml", "--units-left", "1M"])
+        .stdout(file)
+        .output()
+        .expect("run")
+        .into();
+    r.code(4)
+        .stderr_has("error: cannot write output: No space left on device");
+}
+
+#[test]
+fn a_broken_key_does_not_stop_a_plan_that_makes_no_call() {
+    let r: crate::support::Run = crate::support::budget()
+        .args(["plan", "workflows/docs-example.yaml", "--offline"])
+        .env("SERANKING_API_KEY", "")
+        .output()
+        .expect("run")
+        .into();
+    r.code(0)
+        .stderr_has("warning: the API key in SERANKING_API_KEY is empty");
+    run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--units-left",
+        "30000",
+        "--api-key-file",
+        "/no/such/key",
+    ])
+    .code(0)
+    .stderr_has("reservations are kept under the offline account")
+    .stdout_has("fits: 26,000 of 30,000 usable units");
+}
+
+#[test]
+fn more_input_problems() {
+    invalid(
+        "steps: [{endpoint: backlinks/summary, targets: [a.com, \" \"]}]",
+        &["field `targets`: target #2 is empty"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/summary, targets: [a.com, 5]}]",
+        &["every target in the list must be text"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords, sources: [ww, worldwide]}]",
+        &["`ww` is listed twice"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/count, targets: 99999999999999999999}]",
+        &["99999999999999999999 is too large for a count (the maximum is 18446744073709551615)"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/count, targets: \"1,5k\"}]",
+        &["`,` separates groups of three digits"],
+    );
+    let s = Scratch::new();
+    std::fs::create_dir(s.path().join("adir")).unwrap();
+    let wf = s.file(
+        "d.yaml",
+        "steps: [{endpoint: backlinks/summary, targets: {file: adir}}]",
+    );
+    run(&["plan", &wf])
+        .code(2)
+        .stderr_has("adir is not a regular file");
+    s.file("long.txt", &format!("a.com\n{}\n", "x".repeat(5000)));
+    let wf = s.file(
+        "l.yaml",
+        "steps: [{endpoint: backlinks/summary, targets: {file: long.txt}}]",
+    );
+    run(&["plan", &wf])
+        .code(2)
+        .stderr_has("line 2 is longer than 4096 bytes");
+    std::fs::write(
+        s.path().join("latin1.yaml"),
+        b"name: caf\xe9\nsteps: [{endpoint: backlinks/count}]\n",
+    )
+    .unwrap();
+    let latin1 = s.path().join("latin1.yaml").display().to_string();
+    run(&["plan", &latin1])
+        .code(2)
+        .stderr_has("the file is not UTF-8 text");
+    let dir = s.path().join("adir").display().to_string();
+    run(&["plan", &dir]).code(2).stderr_has("it is a directory");
+    // 1e3 is a whole number: 1000 × 100 units
+    let wf = s.file(
+        "e.yaml",
+        "steps: [{endpoint: backlinks/count, targets: 1e3}]",
+    );
+    assert_eq!(
+        run(&["plan", &wf, "--format", "json"]).code(0).json()["total"]["units"],
+        100_000
+    );
+}
+
+#[test]
+fn workflows_naming_different_accounts_are_warned_about() {
+    let s = Scratch::new();
+    let a = s.file(
+        "a.yaml",
+        "name: First\naccount: {tier: 1M}\nsteps: [{endpoint: backlinks/count}]",
+    );
+    let b = s.file(
+        "b.yaml",
+        "name: Second\naccount: {tier: 5M}\nsteps: [{endpoint: backlinks/count}]",
+    );
+    // 100 + 100 units against 50 left: 150 overage units priced at First's 1M plan rate,
+    // 150 × 99.99 / 1e6 = 0.0149985 → $0.01
+    let r = run(&["plan", &a, &b, "--units-left", "50", "--format", "json"]);
+    r.stderr_has("warning: First and Second name different accounts; the overage is priced at First's (1M tier)");
+    let json = r.code(1).json();
+    assert_eq!(json["overage"]["tier"], "1M");
+    assert_eq!(json["overage"]["usd"], "0.01");
+}

@@ -151,11 +151,14 @@ impl Client {
         let subscription =
             Subscription::parse(&reply.body).map_err(|reason| AccountError::InvalidResponse {
                 status: reply.status,
-                reason: envelope::scrub(&reason, self.config.key.expose()),
+                reason: envelope::one_line(&envelope::scrub(&reason, self.config.key.expose())),
             })?;
         if !subscription.is_active() {
             return Err(AccountError::NotActive {
-                status: envelope::scrub(&subscription.status, self.config.key.expose()),
+                status: envelope::one_line(&envelope::scrub(
+                    &subscription.status,
+                    self.config.key.expose(),
+                )),
             });
         }
         Ok(subscription)
@@ -202,7 +205,7 @@ impl Client {
                         });
                     }
                     // Without its final full stop: messages go on after it with "; what to do".
-                    let message = envelope::scrub(&envelope::error_text(&attempt.body), key)
+                    let message = envelope::error_text(&attempt.body, key)
                         .trim_end_matches('.')
                         .to_string();
                     match envelope::classify(status, &message) {

@@ -8,8 +8,10 @@ const MAX_TEXT: usize = 240;
 
 /// The vendor's text from an error body: `error_description`, `error.{message, description}`,
 /// `message`, or — when the body is not JSON (an HTML page from a proxy) — its title or text.
-pub fn error_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+/// The key is scrubbed from the whole body *before* it is shortened, so a cut can never leave a
+/// piece of the key that no longer matches it.
+pub fn error_text(body: &[u8], key: &str) -> String {
+    let text = scrub(&String::from_utf8_lossy(body), key);
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return "empty body".into();
@@ -163,7 +165,7 @@ mod tests {
 
     #[track_caller]
     fn text_is(body: &str, expected: &str) {
-        assert_eq!(error_text(body.as_bytes()), expected, "body: {body}");
+        assert_eq!(error_text(body.as_bytes(), ""), expected, "body: {body}");
     }
 
     #[test]
@@ -199,7 +201,7 @@ mod tests {
     #[test]
     fn long_text_is_cut() {
         let body = "x".repeat(1000);
-        let text = error_text(body.as_bytes());
+        let text = error_text(body.as_bytes(), "");
         // 240 characters and the ellipsis.
         assert_eq!(text.chars().count(), 241);
         assert!(text.ends_with('…'));
@@ -253,5 +255,18 @@ mod tests {
         classified(404, "Not Found", Rejected);
         classified(501, "Not Implemented", Rejected);
         classified(301, "moved", Rejected);
+    }
+
+    #[test]
+    fn a_key_across_the_cut_is_scrubbed_before_it() {
+        let key = "SECRETKEY0123456789abcdefSECRET";
+        // 230 characters of text, then the key: the 240-character cut falls inside the key.
+        let message = format!("{} invalid token {key}", "x".repeat(215));
+        let body = format!("{{\"message\": \"{message}\"}}");
+        let text = error_text(body.as_bytes(), key);
+        assert!(!text.contains("SECRETKEY"), "{text}");
+        let html = format!("<html><title>{} {key}</title></html>", "y".repeat(230));
+        let text = error_text(html.as_bytes(), key);
+        assert!(!text.contains("SECRETKEY"), "{text}");
     }
 }

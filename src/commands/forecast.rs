@@ -56,7 +56,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     // Units held by running gates of the same account will be spent too.
     let balance = match balance {
         Some(b) => {
-            let key = super::plan::api_key(global)?;
+            let key = super::plan::ledger_key(global, b.source == BalanceSource::Flag)?;
             let account = ledger::account_id(key.as_ref().map(ApiKey::expose));
             let reserved = ledger::open()?.reserved(&account)?;
             Some(Balance { reserved, ..b })
@@ -87,20 +87,9 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             w.name
         ));
     }
-    // One API key, one account: the first workflow that names one prices every overage.
-    let mut accounts = planned
-        .workflows
-        .iter()
-        .filter_map(|w| w.account.as_ref().map(|a| (w, a)));
-    let account = accounts.next();
-    if let Some((first, a)) = account {
-        if let Some((other, _)) = accounts.find(|(_, b)| *b != a) {
-            notes.push(format!(
-                "{} and {} name different accounts; the overage is priced at {}'s ({} tier)",
-                first.name, other.name, first.name, a.tier
-            ));
-        }
-    }
+    let chosen = crate::forecast::overage_account(&planned.workflows);
+    notes.extend(chosen.warning());
+    let account = chosen.chosen;
     let cost = match account {
         Some((_, a)) => finance::projection_cost(&projection, a, &planned.pricing)?,
         None => None,

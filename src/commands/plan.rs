@@ -59,6 +59,26 @@ pub(crate) fn api_key(global: &Global) -> Result<Option<ApiKey>, Error> {
     Ok(ApiKey::from_env_or_file(global.api_key_file.as_deref())?)
 }
 
+/// The key when it only names the ledger account (no API call will be made: `--offline` or
+/// `--units-left`): a missing file or an empty variable must not stop an offline plan (a fork's
+/// pull request gets empty secrets), so it falls back to the "offline" account with a note.
+pub(crate) fn ledger_key(global: &Global, balance_given: bool) -> Result<Option<ApiKey>, Error> {
+    match api_key(global) {
+        Err(e) if global.offline || balance_given => {
+            if !global.quiet {
+                report::notes(
+                    &mut std::io::stderr().lock(),
+                    &[format!(
+                        "warning: {e}; reservations are kept under the offline account"
+                    )],
+                );
+            }
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
 /// Obtains the balance to plan against, before reservations are subtracted: `--units-left`, else
 /// the live subscription when a key is set and not `--offline`, else none.
 pub(crate) fn obtain_balance(global: &Global, args: &PlanArgs) -> Result<Option<Balance>, Error> {
@@ -121,9 +141,17 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         })?;
     let saved = args.compare_to.as_deref().map(baseline::load).transpose()?;
     let planned = forecast_files(global, &args.workflows)?;
+    if let Some(warning) = forecast::overage_account(&planned.workflows).warning() {
+        if !global.quiet {
+            report::notes(
+                &mut std::io::stderr().lock(),
+                &[format!("warning: {warning}")],
+            );
+        }
+    }
     let comparison = saved
         .map(|saved| baseline::compare(&saved, &planned.forecasts, &planned.total, max_increase));
-    let api_key = api_key(global)?;
+    let api_key = ledger_key(global, args.units_left.is_some())?;
     let account = ledger::account_id(api_key.as_ref().map(ApiKey::expose));
     let balance = obtain_balance(global, args)?;
     Ok(Checked {

@@ -12,8 +12,8 @@ mod projection;
 mod time;
 
 pub use overage::{
-    account_rate, all_tiers, projection_cost, quote, Amount, OverageQuery, OverageQuote,
-    ProjectionCost, RateQuote, TierQuote, RATES,
+    all_tiers, projection_cost, quote, Amount, OverageQuery, OverageQuote, ProjectionCost,
+    RateQuote, TierQuote, RATES,
 };
 pub use projection::{
     project, DayPoint, Projection, ScheduledWorkflow, TotalProjection, WorkflowProjection,

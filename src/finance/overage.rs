@@ -157,20 +157,6 @@ pub fn all_tiers(amount: Amount, pricing: &Pricing) -> Result<Vec<TierQuote>, Fi
         .collect()
 }
 
-/// The rate a workflow's account pays per 1M overage units: its own `usd_per_million`, else
-/// its tier's table rate. `None` when the tier is not in the pricing file.
-pub fn account_rate(account: &Account, pricing: &Pricing) -> Option<Decimal> {
-    match account.usd_per_million {
-        Some(rate) => Some(rate),
-        None => Some(
-            pricing
-                .overage
-                .tier(&account.tier)?
-                .rate(account.billing, account.overage),
-        ),
-    }
-}
-
 /// The overage of a projection priced at one account's rate: per workflow and in total, each
 /// rounded to cents once (so the workflows' cents may not add up to the total's exactly).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +176,7 @@ pub fn projection_cost(
 ) -> Result<Option<ProjectionCost>, FinanceError> {
     let (Some(total_units), Some(usd_per_million)) = (
         projection.total.overage_units,
-        account_rate(account, pricing),
+        account.usd_per_million(pricing),
     ) else {
         return Ok(None);
     };

@@ -166,9 +166,12 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let pricing = Pricing::embedded().unwrap();
-        if let Ok(text) = String::from_utf8(bytes) {
-            let _ = workflow::parse(&text, Path::new("fuzz.yaml"), &pricing);
-        }
+        // Through a real file, so the bytes → UTF-8 check of `load` is exercised too.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fuzz.yaml");
+        std::fs::write(&path, &bytes).unwrap();
+        let _ = workflow::load(&path, &pricing);
+        let _ = workflow::parse(&String::from_utf8_lossy(&bytes), Path::new("fuzz.yaml"), &pricing);
     }
 
     #[test]

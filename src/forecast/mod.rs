@@ -10,8 +10,8 @@ mod verdict;
 mod laws;
 
 pub use verdict::{
-    assess, overage_cost, Assessment, Balance, BalanceSource, BalanceView, OverMaxUnits,
-    OverageCost, Verdict,
+    assess, overage_account, overage_cost, Assessment, Balance, BalanceSource, BalanceView,
+    OverMaxUnits, OverageCost, Verdict,
 };
 
 use std::path::PathBuf;

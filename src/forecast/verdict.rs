@@ -144,10 +144,9 @@ pub fn assess(
     let spendable = balance.units_left.saturating_sub(balance.reserved);
     let overage = match total.units.saturating_sub(spendable) {
         0 => None,
-        units => workflows
-            .iter()
-            .find_map(|w| w.account.as_ref())
-            .and_then(|account| overage_cost(units, account, pricing)),
+        units => overage_account(workflows)
+            .chosen
+            .and_then(|(_, account)| overage_cost(units, account, pricing)),
     };
     Assessment {
         verdict: if over_by > 0 || !over_max_units.is_empty() {
@@ -171,15 +170,37 @@ pub fn assess(
     }
 }
 
+/// Which account prices overage when several workflows are planned together.
+pub struct OverageAccount<'a> {
+    /// One API key, one account: the first workflow that names one, and its account.
+    pub chosen: Option<(&'a Workflow, &'a Account)>,
+    /// A later workflow whose account differs, worth a warning.
+    pub differing: Option<&'a Workflow>,
+}
+
+impl OverageAccount<'_> {
+    /// The warning when workflows disagree.
+    pub fn warning(&self) -> Option<String> {
+        let ((first, account), other) = (self.chosen?, self.differing?);
+        Some(format!(
+            "{} and {} name different accounts; the overage is priced at {}'s ({} tier)",
+            first.name, other.name, first.name, account.tier
+        ))
+    }
+}
+
+pub fn overage_account(workflows: &[Workflow]) -> OverageAccount<'_> {
+    let mut named = workflows
+        .iter()
+        .filter_map(|w| w.account.as_ref().map(|a| (w, a)));
+    let chosen = named.next();
+    let differing = chosen.and_then(|(_, first)| named.find(|(_, a)| *a != first).map(|(w, _)| w));
+    OverageAccount { chosen, differing }
+}
+
 /// Prices overage units for an account: its own `usd_per_million`, else its tier's table rate.
 pub fn overage_cost(units: u64, account: &Account, pricing: &Pricing) -> Option<OverageCost> {
-    let usd_per_million = match account.usd_per_million {
-        Some(rate) => rate,
-        None => pricing
-            .overage
-            .tier(&account.tier)?
-            .rate(account.billing, account.overage),
-    };
+    let usd_per_million = account.usd_per_million(pricing)?;
     Some(OverageCost {
         units,
         tier: account.tier.clone(),

@@ -129,7 +129,11 @@ pub(crate) fn markdown_table(
         .collect();
     writeln!(out, "|{}|", rule.join("|"))?;
     for row in rows {
-        let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        // A cell is one line: a newline would end the table, a bare `|` would split the cell.
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| c.replace(['\r', '\n'], " ").replace('|', "\\|"))
+            .collect();
         writeln!(out, "| {} |", cells.join(" | "))?;
     }
     Ok(())
@@ -170,6 +174,17 @@ mod tests {
         assert_eq!(duration(125.0), "2 min 5 s");
         assert_eq!(duration(120.0), "2 min");
         assert_eq!(duration(12_000.0), "3 h 20 min");
+    }
+
+    #[test]
+    fn markdown_cells_stay_on_one_line() {
+        let mut out = Vec::new();
+        let rows = vec![vec!["evil\n| x |".to_string()]];
+        markdown_table(&mut out, &["step"], &[false], &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "| step |\n|---|\n| evil \\| x \\| |\n"
+        );
     }
 
     #[test]

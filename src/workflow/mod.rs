@@ -59,6 +59,22 @@ pub struct Account {
     pub usd_per_million: Option<Decimal>,
 }
 
+impl Account {
+    /// USD per 1M overage units: the account's own `usd_per_million`, else its tier's table
+    /// rate for its billing and overage kind. `None` when the tier is not in `pricing`.
+    pub fn usd_per_million(&self, pricing: &Pricing) -> Option<Decimal> {
+        match self.usd_per_million {
+            Some(rate) => Some(rate),
+            None => Some(
+                pricing
+                    .overage
+                    .tier(&self.tier)?
+                    .rate(self.billing, self.overage),
+            ),
+        }
+    }
+}
+
 /// Units kept untouched: a count, or a percentage of `units_left`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reserve {
@@ -69,22 +85,12 @@ pub enum Reserve {
 impl Reserve {
     /// Parses `"10%"`, `"12.5%"` or a count such as `"50k"`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        match text.strip_suffix('%') {
-            Some(number) => {
-                let percent: Decimal = number
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("{text:?} is not a percentage; write it like \"10%\""))?;
-                if percent.is_sign_negative() || percent > Decimal::ONE_HUNDRED {
-                    return Err(format!("{text:?} is not between 0% and 100%"));
-                }
-                Ok(Self::Percent(percent))
-            }
-            None => crate::count::parse(text)
-                .map(Self::Units)
-                .map_err(|e| format!("{e}; or a percentage such as \"10%\"")),
-        }
+        Ok(
+            match crate::count::units_or_percent(text, Some(Decimal::ONE_HUNDRED))? {
+                crate::count::UnitsOrPercent::Units(units) => Self::Units(units),
+                crate::count::UnitsOrPercent::Percent(percent) => Self::Percent(percent),
+            },
+        )
     }
 
     /// The reserve for a balance. A percentage rounds up: a reserve is never smaller than asked.

@@ -406,7 +406,12 @@ impl Check<'_> {
     ) -> Result<String, Reported> {
         let lower = code.trim().to_ascii_lowercase();
         if self.pricing.knows_source(&lower) {
-            return Ok(lower);
+            // One database, two spellings: count it once.
+            return Ok(if lower == "worldwide" {
+                "ww".into()
+            } else {
+                lower
+            });
         }
         let hint = match closest_name(&lower, self.pricing.sources.iter().map(String::as_str)) {
             Some(near) if lower.len() > 2 => format!("did you mean `{near}`? "),
@@ -790,6 +795,17 @@ impl Check<'_> {
                     self.problem(s, "targets", "the list is empty; give at least one target");
                     return None;
                 }
+                if let Some(blank) = names.iter().position(|n| n.trim().is_empty()) {
+                    self.problem(
+                        s,
+                        "targets",
+                        format!(
+                            "target #{} is empty; remove it or write the domain",
+                            blank + 1
+                        ),
+                    );
+                    return None;
+                }
                 let count = count_list(names.into_iter());
                 self.duplicates(s, "the list", count);
                 count
@@ -833,7 +849,19 @@ impl Check<'_> {
                 ),
             )
         });
-        let count = count_targets(reader.ok()?)
+        let reader = reader.ok()?;
+        if reader.metadata().is_ok_and(|m| !m.is_file()) {
+            self.problem(
+                s,
+                "targets.file",
+                format!(
+                    "{} is not a regular file; name a text file with one target per line",
+                    resolved.display()
+                ),
+            );
+            return None;
+        }
+        let count = count_targets(reader)
             .map_err(|e| {
                 let reason = crate::io_reason(&e);
                 self.problem(

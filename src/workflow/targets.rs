@@ -15,7 +15,11 @@ pub struct TargetCount {
     pub duplicates: u64,
 }
 
-/// Counts targets in lines of text.
+/// Longest line accepted, in bytes: a target is a domain, host or URL.
+pub const MAX_LINE: usize = 4096;
+
+/// Counts targets in lines of text. A line longer than [`MAX_LINE`] is an `InvalidData` error
+/// (a binary or minified file is not a targets list), so memory stays bounded.
 pub fn count_targets(reader: impl Read) -> std::io::Result<TargetCount> {
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
     let mut seen = HashSet::new();
@@ -25,10 +29,19 @@ pub fn count_targets(reader: impl Read) -> std::io::Result<TargetCount> {
     };
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut line = Vec::with_capacity(256);
+    let mut number = 0u64;
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
+        let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
+        if (&mut reader).take(limit).read_until(b'\n', &mut line)? == 0 {
             break;
+        }
+        number += 1;
+        if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("line {number} is longer than {MAX_LINE} bytes; a targets file lists one domain, host or URL per line"),
+            ));
         }
         let target = line.trim_ascii();
         if target.is_empty() || target.starts_with(b"#") {
@@ -85,6 +98,20 @@ mod tests {
                 duplicates: 0
             }
         );
+    }
+
+    #[test]
+    fn overlong_lines_are_refused() {
+        let mut text = "a.com\n".to_string();
+        text.push_str(&"x".repeat(MAX_LINE + 1));
+        let e = count_targets(text.as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().contains("line 2 is longer than 4096 bytes"),
+            "{e}"
+        );
+        // exactly MAX_LINE bytes plus its newline is fine
+        let ok = format!("{}\n", "y".repeat(MAX_LINE));
+        assert_eq!(count_targets(ok.as_bytes()).unwrap().targets, 1);
     }
 
     #[test]

@@ -853,3 +853,34 @@ fn forecast_reads_units_left_and_period_end_from_the_live_subscription() {
     assert_eq!(sim.requests(), 1);
     assert!(!r.stdout.contains(KEY) && !r.stderr.contains(KEY));
 }
+
+#[test]
+fn overage_flags_that_would_be_ignored_are_refused() {
+    // --all-tiers prices every tier at all four rates: a single rate, billing, rate override or
+    // included credits would be silently ignored, so they are refused (exit 2).
+    for flag in [
+        ["--rate", "addon"],
+        ["--billing", "yearly"],
+        ["--usd-per-million", "5"],
+        ["--included", "7"],
+    ] {
+        let mut args = vec!["overage", "--all-tiers", "--usage", "2M"];
+        args.extend(flag);
+        run(&args).code(2).stderr_has("cannot be used with");
+    }
+    // --units is the overage itself: included credits and a usage have no meaning beside it.
+    run(&[
+        "overage",
+        "--tier",
+        "1M",
+        "--units",
+        "5M",
+        "--included",
+        "7",
+    ])
+    .code(2)
+    .stderr_has("cannot be used with");
+    run(&["overage", "--tier", "1M", "--units", "5M", "--usage", "7"])
+        .code(2)
+        .stderr_has("cannot be used with");
+}
