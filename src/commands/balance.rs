@@ -26,14 +26,7 @@ pub fn run(global: &Global) -> Result<Status, Error> {
 /// set, so the user expects the real balance to be checked).
 pub fn resolve(global: &Global, units_left: Option<u64>) -> Result<Option<Balance>, Error> {
     if let Some(units_left) = units_left {
-        return Ok(Some(Balance {
-            source: BalanceSource::Flag,
-            status: None,
-            units_left,
-            units_limit: None,
-            expires: None,
-            reserved: 0,
-        }));
+        return Ok(Some(Balance::from_flag(units_left)));
     }
     if global.offline {
         return Ok(None);

@@ -43,14 +43,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             }
         };
     let balance = match args.units_left {
-        Some(units_left) => Some(Balance {
-            source: BalanceSource::Flag,
-            status: None,
-            units_left,
-            units_limit: None,
-            expires: None,
-            reserved: 0,
-        }),
+        Some(units_left) => Some(Balance::from_flag(units_left)),
         None => live,
     };
     // Units held by running gates of the same account will be spent too.

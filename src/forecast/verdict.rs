@@ -29,6 +29,20 @@ pub struct Balance {
     pub reserved: u64,
 }
 
+impl Balance {
+    /// A balance given with `--units-left`: nothing else is known about the account.
+    pub fn from_flag(units_left: u64) -> Self {
+        Balance {
+            source: BalanceSource::Flag,
+            status: None,
+            units_left,
+            units_limit: None,
+            expires: None,
+            reserved: 0,
+        }
+    }
+}
+
 /// The balance as reported: with the reserve and what is usable.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BalanceView {

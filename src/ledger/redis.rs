@@ -27,7 +27,11 @@ const ACCOUNTS: &str = "budget:ledger:accounts";
 /// Attempts of the optimistic reserve before giving up (only under heavy contention).
 const TRIES: usize = 50;
 
-const SUM: &str = r"
+/// The start of every ledger script: drops expired leases, then sums the units still held.
+/// KEYS: reservations, reserved units, leases.
+macro_rules! live_sum {
+    () => {
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
@@ -38,27 +42,22 @@ for _, id in ipairs(gone) do
 end
 local sum = 0
 for _, units in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(units) end
-return string.format('%.0f', sum)
-";
+"
+    };
+}
+
+const SUM: &str = concat!(live_sum!(), "return string.format('%.0f', sum)\n");
 
 /// ARGV: expected sum, id, units, JSON, lease ms.
-const ADD: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for _, id in ipairs(gone) do
-  redis.call('HDEL', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
-end
-local sum = 0
-for _, units in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(units) end
-if string.format('%.0f', sum) ~= ARGV[1] then return 0 end
+const ADD: &str = concat!(
+    live_sum!(),
+    r"if string.format('%.0f', sum) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[2])
 return 1
-";
+"
+);
 
 /// ARGV: id, lease ms. Renews a lease that still exists.
 const RENEW: &str = r"

@@ -90,6 +90,46 @@ fn plan_json_view<'a>(report: &'a PlanReport) -> PlanJson<'a> {
     }
 }
 
+/// Columns of a workflow's step table; `expected` is dropped when it equals `units` everywhere.
+const STEP_HEADER: [&str; 7] = [
+    "#", "step", "endpoint", "requests", "records", "units", "expected",
+];
+
+/// One row per step and a total row, every column of [`STEP_HEADER`]; `endpoint` and `strong`
+/// dress the endpoint and the total units for the format.
+fn step_rows(
+    w: &WorkflowForecast,
+    endpoint: fn(&str) -> String,
+    strong: fn(&str) -> String,
+) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = w
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            vec![
+                (i + 1).to_string(),
+                s.name.clone(),
+                endpoint(&s.endpoint),
+                thousands(s.requests),
+                thousands(s.records),
+                thousands(s.units),
+                thousands(s.units_expected),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        String::new(),
+        strong("total"),
+        String::new(),
+        thousands(w.requests),
+        thousands(w.records),
+        strong(&thousands(w.units)),
+        thousands(w.units_expected),
+    ]);
+    rows
+}
+
 fn shows_expected(w: &WorkflowForecast) -> bool {
     w.steps.iter().any(|s| s.units_expected != s.units)
 }
@@ -97,38 +137,12 @@ fn shows_expected(w: &WorkflowForecast) -> bool {
 fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     for w in report.workflows {
         writeln!(out, "{} ({})", w.name, w.path.display())?;
-        let expected = shows_expected(w);
-        let mut header = vec!["#", "step", "endpoint", "requests", "records", "units"];
-        if expected {
-            header.push("expected");
+        let mut rows = vec![STEP_HEADER.map(String::from).to_vec()];
+        rows.extend(step_rows(w, |e| e.to_string(), |total| total.to_string()));
+        if !shows_expected(w) {
+            rows.iter_mut()
+                .for_each(|row| row.truncate(STEP_HEADER.len() - 1));
         }
-        let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
-        for (i, s) in w.steps.iter().enumerate() {
-            let mut row = vec![
-                (i + 1).to_string(),
-                s.name.clone(),
-                s.endpoint.clone(),
-                thousands(s.requests),
-                thousands(s.records),
-                thousands(s.units),
-            ];
-            if expected {
-                row.push(thousands(s.units_expected));
-            }
-            rows.push(row);
-        }
-        let mut total = vec![
-            String::new(),
-            "total".into(),
-            String::new(),
-            thousands(w.requests),
-            thousands(w.records),
-            thousands(w.units),
-        ];
-        if expected {
-            total.push(thousands(w.units_expected));
-        }
-        rows.push(total);
         writeln!(out, "{}", table(rows, 3))?;
         writeln!(
             out,
@@ -356,45 +370,22 @@ fn plan_markdown(
             writeln!(out, "#### {} (`{}`)", w.name, w.path.display())?;
             writeln!(out)?;
         }
-        let expected = shows_expected(w);
-        let mut header = vec!["#", "step", "endpoint", "requests", "records", "units"];
-        let mut right = vec![true, false, false, true, true, true];
-        if expected {
-            header.push("expected");
-            right.push(true);
-        }
-        let mut rows: Vec<Vec<String>> = w
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let mut row = vec![
-                    (i + 1).to_string(),
-                    s.name.clone(),
-                    format!("`{}`", s.endpoint),
-                    thousands(s.requests),
-                    thousands(s.records),
-                    thousands(s.units),
-                ];
-                if expected {
-                    row.push(thousands(s.units_expected));
-                }
+        let columns = if shows_expected(w) {
+            STEP_HEADER.len()
+        } else {
+            STEP_HEADER.len() - 1
+        };
+        let rows = step_rows(w, |e| format!("`{e}`"), |total| format!("**{total}**"));
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|mut row| {
+                row.truncate(columns);
                 row
             })
             .collect();
-        let mut total = vec![
-            String::new(),
-            "**total**".into(),
-            String::new(),
-            thousands(w.requests),
-            thousands(w.records),
-            format!("**{}**", thousands(w.units)),
-        ];
-        if expected {
-            total.push(thousands(w.units_expected));
-        }
-        rows.push(total);
-        markdown_table(out, &header, &right, &rows)?;
+        let header = &STEP_HEADER[..columns];
+        let right = &[true, false, false, true, true, true, true][..columns];
+        markdown_table(out, header, right, &rows)?;
         writeln!(out)?;
         writeln!(
             out,
