@@ -47,6 +47,16 @@ pub struct Global {
     /// Total time allowed for one API call, retries included, in seconds.
     #[arg(long, global = true, default_value_t = 20.0, value_name = "SECS")]
     pub timeout: f64,
+    /// Redis holding the shared reservation ledger (and the guard's shared budget and rate
+    /// window), for jobs on several machines; default: a local file.
+    #[arg(
+        long,
+        global = true,
+        env = "BUDGET_REDIS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub redis: Option<String>,
     /// Print nothing but errors (and the requested output of data commands).
     #[arg(long, short, global = true)]
     pub quiet: bool,
@@ -101,14 +111,6 @@ pub struct GateArgs {
     /// workflow's account overage rate, cost at most this many dollars.
     #[arg(long, value_name = "USD")]
     pub max_overage_usd: Option<String>,
-    /// Hold the reservation in Redis, shared by gates on several machines (default: a local file).
-    #[arg(
-        long,
-        env = "BUDGET_REDIS_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub redis: Option<String>,
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
@@ -166,14 +168,6 @@ pub struct GuardArgs {
     /// Append one JSON line per call to FILE.
     #[arg(long, value_name = "FILE")]
     pub ledger: Option<std::path::PathBuf>,
-    /// Keep the budget and the rate window in Redis, shared by every guard using the same key.
-    #[arg(
-        long,
-        env = "BUDGET_REDIS_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub redis: Option<String>,
     /// File holding a token every client must send (X-Budget-Token or Authorization: Bearer).
     #[arg(long, value_name = "FILE")]
     pub client_token_file: Option<std::path::PathBuf>,

@@ -935,6 +935,24 @@ fn gates_on_two_machines_share_reservations_through_redis() {
             .expect("run"),
     );
     listed.code(0).stdout_has("\"units\": 26000");
+    // plan/check on a third machine see the Redis reservation through --redis too:
+    // 30,000 left − 26,000 reserved = 4,000 usable, so the docs example no longer fits.
+    let checked = crate::support::Run::from(
+        budget()
+            .env("XDG_STATE_HOME", s.path().join("machine-c"))
+            .args([
+                "check",
+                "workflows/docs-example.yaml",
+                "--units-left",
+                "30000",
+            ])
+            .args(["--redis", &redis.url(), "--format", "json"])
+            .output()
+            .expect("run"),
+    );
+    let json = checked.code(1).json();
+    assert_eq!(json["balance"]["reserved"], 26000);
+    assert_eq!(json["balance"]["usable"], 4000);
     std::fs::write(&go, "").expect("write go");
     crate::support::Run::from(admitted.wait_with_output().expect("wait")).code(0);
     // released: nothing left.

@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         Some(b) => {
             let key = super::plan::ledger_key(global, b.source == BalanceSource::Flag)?;
             let account = ledger::account_id(key.as_ref().map(ApiKey::expose));
-            let reserved = ledger::open()?.reserved(&account)?;
+            let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
             Some(Balance { reserved, ..b })
         }
         None => None,

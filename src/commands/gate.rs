@@ -71,7 +71,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         checked.api_key.as_ref().map(crate::account::ApiKey::expose),
     );
     gate::catch_signals()?;
-    let ledger = ledger::open_with(args.redis.as_deref())?;
+    let ledger = ledger::open(global.redis.as_deref())?;
     let claim = Claim {
         account: checked.account.clone(),
         pid: std::process::id(),

@@ -111,7 +111,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             }
         };
         let hold_ttl = max_wait + timeout + Duration::from_secs(60);
-        let (backend, state_text, budget) = match &args.redis {
+        let (backend, state_text, budget) = match &global.redis {
             None => (Backend::Memory(MemoryState::new(budget)), "this process".to_string(), budget),
             Some(url) => {
                 let redis = RedisState::connect(url, &account_id, hold_ttl).await.map_err(GuardError::from)?;

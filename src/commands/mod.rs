@@ -39,7 +39,7 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
         Command::Reservations => {
-            let ledger = crate::ledger::open()?;
+            let ledger = crate::ledger::open(global.redis.as_deref())?;
             let list = ledger.list()?;
             to_stdout(|out| report::reservations(out, global.format, &ledger.location(), &list))?;
             Ok(Status::Ok)

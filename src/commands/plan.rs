@@ -168,7 +168,7 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     let checked = prepare(global, args)?;
     // Reservations matter only against a balance; without one the ledger is not touched.
     let reserved = match &checked.balance {
-        Some(_) => ledger::open()?.reserved(&checked.account)?,
+        Some(_) => ledger::open(global.redis.as_deref())?.reserved(&checked.account)?,
         None => 0,
     };
     let assessment = checked.assess(reserved);

@@ -101,22 +101,11 @@ pub trait Ledger {
     fn location(&self) -> String;
 }
 
-/// The environment variable naming a Redis ledger shared by several machines.
-pub const ENV_REDIS_URL: &str = "BUDGET_REDIS_URL";
-
-/// The ledger to use: Redis when `BUDGET_REDIS_URL` is set (shared by gates on several
-/// machines), else the file under the state directory.
-pub fn open() -> Result<Box<dyn Ledger>, LedgerError> {
-    let url = std::env::var(ENV_REDIS_URL)
-        .ok()
-        .filter(|u| !u.trim().is_empty());
-    open_with(url.as_deref())
-}
-
-/// The Redis ledger at `redis_url` when given, else the file under the state directory.
-pub fn open_with(redis_url: Option<&str>) -> Result<Box<dyn Ledger>, LedgerError> {
-    match redis_url {
-        Some(url) => Ok(Box::new(RedisLedger::connect(url.trim())?)),
+/// The ledger to use: the Redis ledger at `redis_url` (`--redis` / `BUDGET_REDIS_URL`, shared by
+/// gates on several machines) when given, else the file under the state directory.
+pub fn open(redis_url: Option<&str>) -> Result<Box<dyn Ledger>, LedgerError> {
+    match redis_url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => Ok(Box::new(RedisLedger::connect(url)?)),
         None => Ok(Box::new(FileLedger::new(state_dir()?))),
     }
 }
