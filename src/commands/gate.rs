@@ -155,7 +155,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
     ci::step_summary(&report, comparison);
     let Some(reservation) = reservation else {
         if ci::github_actions() {
-            ci::verdict_annotations(&report, comparison);
+            report::verdict_annotations(&mut std::io::stderr().lock(), &report, comparison);
         }
         return Ok(Status::OverBudget);
     };

@@ -17,7 +17,7 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
     let result = dispatch(&cli);
     if let Err(error) = &result {
         if ci::github_actions() {
-            ci::error_annotations(error);
+            report::error_annotations(&mut std::io::stderr().lock(), error);
         }
     }
     result

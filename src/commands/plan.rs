@@ -177,7 +177,7 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     super::to_stdout(|out| report::plan_compared(out, global.format, &report, comparison))?;
     ci::step_summary(&report, comparison);
     if ci::github_actions() {
-        ci::verdict_annotations(&report, comparison);
+        report::verdict_annotations(&mut std::io::stderr().lock(), &report, comparison);
     }
     let exceeded = comparison.is_some_and(|c| c.exceeded);
     match assessment.verdict {

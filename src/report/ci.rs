@@ -3,6 +3,11 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::PlanReport;
+use crate::baseline::Comparison;
+use crate::forecast::Verdict;
+use crate::Error;
+
 /// Escapes a workflow command's message: `%`, CR and LF.
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25")
@@ -42,6 +47,66 @@ pub fn annotation(
         "::error{properties}::{}",
         escape_data(message.trim_end())
     )
+}
+
+/// `::error` lines for an over-budget verdict and an exceeded `--max-increase`.
+pub fn verdict_annotations(
+    err: &mut dyn Write,
+    report: &PlanReport,
+    comparison: Option<&Comparison>,
+) {
+    let a = report.assessment;
+    // One workflow: the annotation points at it; several: at none in particular.
+    let file = match report.workflows {
+        [only] => Some(only.path.as_path()),
+        _ => None,
+    };
+    if a.verdict == Verdict::OverBudget {
+        let lines = super::verdict_lines(report);
+        if a.over_by > 0 || a.over_max_units.is_empty() {
+            if let Some(first) = lines.first() {
+                let _ = annotation(err, file, None, first);
+            }
+        }
+        for m in &a.over_max_units {
+            let path = report
+                .workflows
+                .iter()
+                .find(|w| w.name == m.workflow)
+                .map(|w| w.path.as_path());
+            let _ = annotation(err, path, None, &super::max_units_line(m));
+        }
+    }
+    if let Some(c) = comparison.filter(|c| c.exceeded) {
+        let message = format!(
+            "{}; {}",
+            super::comparison_limit_line(c).unwrap_or_default(),
+            super::comparison_headline(c)
+        );
+        let _ = annotation(err, file, None, &message);
+    }
+}
+
+/// `::error` lines for an error: one per workflow problem (with file and line), else one.
+pub fn error_annotations(err: &mut dyn Write, error: &Error) {
+    match error {
+        Error::Workflows(errors) => {
+            for problem in errors.iter().flat_map(|e| e.problems()) {
+                let mut message = String::new();
+                if let Some(step) = &problem.step {
+                    message.push_str(&format!("step {} ({}): ", step.number, step.name));
+                }
+                if !problem.field.is_empty() {
+                    message.push_str(&format!("field `{}`: ", problem.field));
+                }
+                message.push_str(&problem.message);
+                let _ = annotation(err, Some(&problem.path), problem.line, &message);
+            }
+        }
+        other => {
+            let _ = annotation(err, None, None, &other.to_string());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,11 +17,11 @@ pub use baseline::{
     comparison_json, headline as comparison_headline, limit_line as comparison_limit_line,
 };
 pub use chart::forecast_chart;
-pub use ci::annotation;
+pub use ci::{annotation, error_annotations, verdict_annotations};
 pub use forecast::{forecast, ForecastReport};
 pub use guard::{guard_started, guard_summary, GuardStarted};
 pub use overage::{overage, overage_tiers};
-pub use plan::{plan, plan_brief, plan_compared, verdict_lines, PlanReport};
+pub use plan::{max_units_line, plan, plan_brief, plan_compared, verdict_lines, PlanReport};
 pub use prices::prices;
 pub use reservations::reservations;
 

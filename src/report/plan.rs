@@ -228,6 +228,17 @@ pub fn plan_brief(
     Ok(())
 }
 
+/// A workflow above its own `budget.max_units`, in words.
+pub fn max_units_line(m: &crate::forecast::OverMaxUnits) -> String {
+    format!(
+        "over budget: {} plans {} units, above its budget.max_units of {} (over by {})",
+        m.workflow,
+        thousands(m.units),
+        thousands(m.max_units),
+        thousands(m.units - m.max_units)
+    )
+}
+
 /// The verdict in words: the first line says it all.
 pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
     let a = report.assessment;
@@ -252,15 +263,7 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
             thousands(units)
         )),
     }
-    for m in &a.over_max_units {
-        lines.push(format!(
-            "over budget: {} plans {} units, above its budget.max_units of {} (over by {})",
-            m.workflow,
-            thousands(m.units),
-            thousands(m.max_units),
-            thousands(m.units - m.max_units)
-        ));
-    }
+    lines.extend(a.over_max_units.iter().map(max_units_line));
     if let Some(o) = &a.overage {
         lines.push(format!(
             "overage: {} units beyond units_left would cost ${} at the {} {} {} rate (${} per 1M)",
