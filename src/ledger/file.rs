@@ -19,6 +19,8 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// Reservations in a JSON file under `dir`.
 pub struct FileLedger {
     dir: PathBuf,
+    /// How long to wait for another process's lock before giving up.
+    lock_wait: Duration,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -29,7 +31,15 @@ struct Contents {
 
 impl FileLedger {
     pub fn new(dir: PathBuf) -> Self {
-        FileLedger { dir }
+        FileLedger {
+            dir,
+            lock_wait: LOCK_WAIT,
+        }
+    }
+
+    /// The same ledger with another lock wait (tests).
+    pub fn with_lock_wait(self, lock_wait: Duration) -> Self {
+        FileLedger { lock_wait, ..self }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -60,13 +70,13 @@ impl FileLedger {
         loop {
             match lock.try_lock() {
                 Ok(()) => break,
-                Err(TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                Err(TryLockError::WouldBlock) if started.elapsed() < self.lock_wait => {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 Err(TryLockError::WouldBlock) => {
                     return Err(LedgerError::Locked {
                         path: lock_path,
-                        seconds: LOCK_WAIT.as_secs(),
+                        seconds: self.lock_wait.as_secs(),
                     })
                 }
                 Err(TryLockError::Error(e)) => return Err(self.io(&lock_path, &e)),

@@ -162,3 +162,28 @@ fn reading_an_absent_ledger_creates_nothing() {
     assert_eq!(ledger.list().unwrap(), Vec::new());
     assert!(!dir.path().join("budget").exists());
 }
+
+#[test]
+fn a_lock_held_too_long_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = FileLedger::new(dir.path().to_path_buf())
+        .with_lock_wait(std::time::Duration::from_millis(50));
+    let first = ledger
+        .reserve(&claim("a", 1), &mut |_| true)
+        .expect("reserve")
+        .expect("admitted");
+    ledger.release(&first).expect("release");
+    // Another process holds the lock (here: this test, through its own handle).
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.path().join("reservations.lock"))
+        .expect("open lock");
+    held.lock().expect("lock");
+    let e = ledger.reserved("a").unwrap_err().to_string();
+    assert!(e.contains("reservations.lock stayed locked for"), "{e}");
+    assert!(e.contains("is a `budget` process stuck?"), "{e}");
+    drop(held);
+    assert_eq!(ledger.reserved("a").expect("free again"), 0);
+}
