@@ -9,9 +9,12 @@
 //! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
 //! released. Every call becomes a ledger line ([`journal`]).
 //!
+//! Each call runs in a task of its own, so a client that hangs up mid-call cannot stop it from
+//! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
+//!
 //! The key is added to upstream requests only; it is never logged, put in the ledger, or sent
-//! back to clients (non-2xx bodies are scrubbed of it). This module renders nothing: startup and
-//! summary output belong to `report`, orchestration to `commands::guard`.
+//! back to clients (every reply body is scrubbed of it, raw or encoded). This module renders
+//! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
 pub mod journal;
 pub mod price;
