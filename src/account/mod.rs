@@ -17,7 +17,7 @@ mod subscription;
 pub use client::{AuthMethod, Client, Config, ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_BODY_BYTES};
 pub use error::AccountError;
 pub use key::{ApiKey, KeyOrigin, ENV_KEY};
-pub use retry::{Backoff, DEFAULT_BASE_DELAY_MS, ENV_RETRY_BASE_MS, MAX_DELAY};
+pub use retry::{retry_after, Backoff, DEFAULT_BASE_DELAY_MS, ENV_RETRY_BASE_MS, MAX_DELAY};
 pub use subscription::Subscription;
 
 /// Runs `future` to completion on a fresh current-thread runtime, for sync callers.

@@ -71,7 +71,12 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         checked.api_key.as_ref().map(crate::account::ApiKey::expose),
     );
     gate::catch_signals()?;
-    let ledger = ledger::open(global.redis.as_deref())?;
+    let ledger = ledger::open_with_warnings(
+        global.redis.as_deref(),
+        std::sync::Arc::new(|warning: &str| {
+            report::notes(&mut std::io::stderr().lock(), &[warning.to_string()]);
+        }),
+    )?;
     let claim = Claim {
         account: checked.account.clone(),
         pid: std::process::id(),

@@ -1,5 +1,6 @@
-//! `budget guard`: checks the flags, settles the budget (flag or live balance), opens the state
-//! (in-process or Redis) and the ledger, serves until SIGINT/SIGTERM, then prints the spend.
+//! `budget guard`: checks the flags, settles the budget (flag, or live balance minus the gates'
+//! reservations), opens the state (in-process or Redis) and the ledger, serves until SIGINT or
+//! SIGTERM (a second one stops at once), then prints the spend.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -94,8 +95,14 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         })?;
     // Guards sharing one API key meet under the same Redis keys (a hash of the key).
     let account_id = crate::ledger::account_id(Some(key.expose()));
-    runtime.block_on(async move {
-        // The budget: the flag, or the live balance minus the reserve.
+    // A live budget leaves out what running gates of the same account have reserved (the
+    // `--redis` ledger when given, else this machine's): their jobs spend from the same units.
+    let gates_reserved = match args.budget {
+        Some(_) => 0,
+        None => crate::ledger::open(global.redis.as_deref())?.reserved(&account_id)?,
+    };
+    let result = runtime.block_on(async move {
+        // The budget: the flag, or the live balance minus the reserve and the gates' reservations.
         let (budget, budget_source) = match args.budget {
             Some(budget) => (budget, "--budget".to_string()),
             None => {
@@ -103,14 +110,18 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
                 let subscription = Client::new(config)?.subscription().await?;
                 let left = subscription.units_left;
                 let kept = reserve.map_or(0, |r| r.of(left));
-                let source = match reserve {
-                    Some(r) => format!("live units_left {} − reserve {r}", report::thousands(left)),
-                    None => format!("live units_left {}", report::thousands(left)),
-                };
-                (left.saturating_sub(kept), source)
+                let mut source = format!("live units_left {}", report::thousands(left));
+                if let Some(r) = reserve {
+                    source.push_str(&format!(" − reserve {r}"));
+                }
+                source.push_str(&format!(
+                    " − {} reserved by running gates",
+                    report::thousands(gates_reserved)
+                ));
+                (left.saturating_sub(kept).saturating_sub(gates_reserved), source)
             }
         };
-        let hold_ttl = max_wait + timeout + Duration::from_secs(60);
+        let hold_ttl = crate::guard::hold_ttl(global.retries.max(1), max_wait, timeout);
         let (backend, state_text, budget) = match &global.redis {
             None => (Backend::Memory(MemoryState::new(budget)), "this process".to_string(), budget),
             Some(url) => {
@@ -142,9 +153,12 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             client_token,
         };
         let token = config.client_token.is_some();
-        let api = shown_url(&global.api_url);
+        let api = reqwest::Url::parse(global.api_url.trim())
+            .map_or_else(|_| "the API".to_string(), |u| crate::guard::shown_url(&u));
         let guard = Guard::bind(listen, config, state.clone(), journal.clone()).await?;
         let addr = guard.local_addr()?;
+        // Installed before the startup text, which tells a supervisor the guard is ready.
+        let mut signals = Signals::install();
         if !global.quiet {
             let url = format!("http://{addr}");
             let ledger = journal.path().map(|p| p.display().to_string());
@@ -164,21 +178,58 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             )?;
             err.flush()?;
         }
-        guard.serve(stop_signal()).await?;
+        // The first signal stops taking calls and lets those in flight finish; a second one
+        // stops at once.
+        let in_flight = guard.in_flight();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = guard.serve(async move {
+            if first_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        });
+        let quiet = global.quiet;
+        let stop = async move {
+            signals.next().await;
+            let busy = in_flight.count();
+            if !quiet && busy > 0 {
+                report::notes(
+                    &mut std::io::stderr().lock(),
+                    &[format!("budget guard stopping: waiting for {busy} calls in flight; a second Ctrl-C (SIGINT or SIGTERM) stops at once")],
+                );
+            }
+            let _ = first_tx.send(());
+            signals.next().await;
+            in_flight.count()
+        };
+        let abandoned = tokio::select! {
+            served = serving => {
+                served?;
+                None
+            }
+            busy = stop => Some(busy),
+        };
         let left = state.left().await.ok();
         let mut out = std::io::stdout().lock();
         report::guard_summary(&mut out, global.format, &journal.totals(), left)?;
         out.flush()?;
+        let mut notes = Vec::new();
+        if let Some(busy) = abandoned {
+            notes.push(format!(
+                "budget guard stopped at once on a second signal: {busy} calls in flight were abandoned; they have no ledger line and their units stay reserved (in Redis they count as spent once their hold times out)"
+            ));
+        }
         if journal.write_failed() {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(
-                err,
+            notes.push(format!(
                 "warning: some lines could not be written to the ledger {}",
                 journal.path().map(|p| p.display().to_string()).unwrap_or_default()
-            );
+            ));
         }
+        report::notes(&mut std::io::stderr().lock(), &notes);
         Ok::<_, Error>(Status::Ok)
-    })
+    });
+    // Calls abandoned by a second signal are dropped, not waited for.
+    runtime.shutdown_background();
+    result
 }
 
 /// The token in `path`, trimmed; empty or unreadable is an error.
@@ -206,33 +257,32 @@ fn read_token(path: &Path) -> Result<String, Error> {
     Ok(token.to_string())
 }
 
-/// The API URL for people: scheme, host, port, path; never a query or credentials.
-fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url.trim()) {
-        Ok(u) => format!(
-            "{}://{}{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or(""),
-            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
-            u.path().trim_end_matches('/')
-        ),
-        Err(_) => "the API".into(),
-    }
+/// SIGINT and SIGTERM, installed once so that none is missed between the first and the second.
+struct Signals {
+    both: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            both: signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok(),
         }
-        // Without signal handlers the guard runs until killed.
-        _ => std::future::pending::<()>().await,
+    }
+
+    /// Completes on the next SIGINT or SIGTERM; never, without signal handlers (the guard then
+    /// runs until killed).
+    async fn next(&mut self) {
+        match &mut self.both {
+            Some((term, int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
     }
 }

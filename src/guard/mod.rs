@@ -9,9 +9,12 @@
 //! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
 //! released. Every call becomes a ledger line ([`journal`]).
 //!
+//! Each call runs in a task of its own, so a client that hangs up mid-call cannot stop it from
+//! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
+//!
 //! The key is added to upstream requests only; it is never logged, put in the ledger, or sent
-//! back to clients (non-2xx bodies are scrubbed of it). This module renders nothing: startup and
-//! summary output belong to `report`, orchestration to `commands::guard`.
+//! back to clients (every reply body is scrubbed of it, raw or encoded). This module renders
+//! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
 pub mod journal;
 pub mod price;
@@ -117,19 +120,67 @@ impl Guard {
         })
     }
 
-    /// Serves until `shutdown` completes, then lets calls in flight finish.
+    /// The calls being handled now.
+    pub fn in_flight(&self) -> InFlight {
+        InFlight(self.app.in_flight.clone())
+    }
+
+    /// Serves until `shutdown` completes, then lets calls in flight finish (those whose client
+    /// hung up included: they still settle and get their ledger line).
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), GuardError> {
+        let in_flight = self.app.in_flight.clone();
         let router = proxy::router(self.app);
         axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| GuardError::Serve {
                 reason: crate::io_reason(&e),
-            })
+            })?;
+        in_flight.idle().await;
+        Ok(())
     }
+}
+
+/// The calls a guard is handling.
+#[derive(Clone)]
+pub struct InFlight(proxy::InFlight);
+
+impl InFlight {
+    pub fn count(&self) -> usize {
+        self.0.count()
+    }
+}
+
+/// How long a call may hold a reservation before it counts as spent: the longest a call can
+/// take. Each upstream attempt may wait `max_wait` for the rate window plus a Redis round trip
+/// (an answer and a reconnect, each up to [`redis::REDIS_TIMEOUT`]); all attempts, their back-off
+/// and `Retry-After` waits share `timeout`; settling takes up to [`redis::SETTLE_TRIES`] tries;
+/// plus a minute of margin.
+pub fn hold_ttl(attempts: u32, max_wait: Duration, timeout: Duration) -> Duration {
+    let round_trip = redis::REDIS_TIMEOUT.saturating_mul(2);
+    let per_attempt = max_wait.saturating_add(round_trip);
+    let settle = round_trip
+        .saturating_add(Duration::from_millis(100))
+        .saturating_mul(redis::SETTLE_TRIES);
+    per_attempt
+        .saturating_mul(attempts.max(1))
+        .saturating_add(timeout)
+        .saturating_add(settle)
+        .saturating_add(Duration::from_secs(60))
+}
+
+/// A URL for people: scheme, host, port and path; never a query or credentials.
+pub fn shown_url(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+        url.path().trim_end_matches('/')
+    )
 }
 
 /// Whether two secrets are equal, in time independent of where they differ (both are hashed
@@ -146,6 +197,31 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_outlive_the_longest_call() {
+        // 5 attempts × (30 s wait + 10 s Redis) = 200 s, + 20 s timeout, + 3 × 10.1 s settle
+        // = 30.3 s, + 60 s margin = 310.3 s.
+        assert_eq!(
+            hold_ttl(5, Duration::from_secs(30), Duration::from_secs(20)),
+            Duration::from_millis(310_300)
+        );
+        // 1 attempt, no wait: 10 + 2 + 30.3 + 60 = 102.3 s.
+        assert_eq!(
+            hold_ttl(1, Duration::ZERO, Duration::from_secs(2)),
+            Duration::from_millis(102_300)
+        );
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        let shown = |u: &str| shown_url(&reqwest::Url::parse(u).expect("url"));
+        assert_eq!(
+            shown("https://user:secret@api.example.com:8443/base/?apikey=K"),
+            "https://api.example.com:8443/base"
+        );
+        assert_eq!(shown("http://127.0.0.1:1/"), "http://127.0.0.1:1");
+    }
 
     #[test]
     fn secrets_compare() {

@@ -15,7 +15,7 @@ use super::journal::{Entry, Journal, Outcome};
 use super::price::{self, PriceError};
 use super::state::{Hold, RateError, State, StateError};
 use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER};
-use crate::account::AuthMethod;
+use crate::account::{retry_after, AuthMethod};
 
 /// Connection setup to the API.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,8 +27,47 @@ pub(crate) struct App {
     /// The API's base URL as messages show it.
     shown: String,
     authorization: HeaderValue,
+    /// The key as it may appear in a reply: raw, percent- and form-encoded.
+    key_forms: Vec<Vec<u8>>,
     state: Arc<State>,
     journal: Arc<Journal>,
+    pub(crate) in_flight: InFlight,
+}
+
+/// Calls being handled, so that a stopping guard waits for their ledger lines.
+#[derive(Clone)]
+pub(crate) struct InFlight(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight(Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl InFlight {
+    fn enter(&self) -> Entered {
+        self.0.send_modify(|n| *n += 1);
+        Entered(self.clone())
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        *self.0.borrow()
+    }
+
+    /// Completes when no call is in flight.
+    pub(crate) async fn idle(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// One call in flight; leaves when dropped.
+struct Entered(InFlight);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        self.0 .0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl App {
@@ -39,10 +78,9 @@ impl App {
     ) -> Result<App, GuardError> {
         // Messages show the URL without its query or credentials, where the key could hide.
         let parsed = Url::parse(config.api_url.trim());
-        let url = match &parsed {
-            Ok(u) => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
-            Err(_) => "(unparsable)".to_string(),
-        };
+        let url = parsed
+            .as_ref()
+            .map_or_else(|_| "(unparsable)".to_string(), super::shown_url);
         let invalid = |reason: &str| GuardError::ApiUrl {
             url: url.clone(),
             reason: reason.to_string(),
@@ -56,13 +94,10 @@ impl App {
                 "it carries a query or credentials; the key goes in SERANKING_API_KEY or --api-key-file",
             ));
         }
-        let host = base.host_str().ok_or_else(|| invalid("it has no host"))?;
-        let shown = format!(
-            "{}://{}{}",
-            base.scheme(),
-            host,
-            base.port().map(|p| format!(":{p}")).unwrap_or_default()
-        );
+        if base.host_str().is_none() {
+            return Err(invalid("it has no host"));
+        }
+        let shown = super::shown_url(&base);
         let mut authorization = HeaderValue::from_str(&format!("Token {}", config.key.expose()))
             .map_err(|_| GuardError::Client {
                 reason: format!(
@@ -79,14 +114,17 @@ impl App {
             .map_err(|_| GuardError::Client {
                 reason: "the TLS setup failed".into(),
             })?;
+        let key_forms = key_forms(config.key.expose());
         Ok(App {
             config,
             http,
             base,
             shown,
             authorization,
+            key_forms,
             state,
             journal,
+            in_flight: InFlight::default(),
         })
     }
 }
@@ -106,42 +144,64 @@ struct Call {
 }
 
 async fn handle(AxumState(app): AxumState<Arc<App>>, request: Request) -> Response {
-    let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let mut call = Call {
-        method: parts.method.to_string(),
-        endpoint: parts.uri.path().to_string(),
-        targets: 0,
-        reserved: 0,
-        charged: 0,
-        attempts: 0,
-    };
-    let (response, outcome) = app.process(&parts, body, &mut call).await;
-    let mut response = response;
-    if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
-        response
-            .headers_mut()
-            .insert("x-budget-units-charged", value);
-    }
-    app.journal.record(&Entry {
-        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        method: call.method,
-        endpoint: call.endpoint,
-        targets: call.targets,
-        status: response.status().as_u16(),
-        units_reserved: call.reserved,
-        units_charged: call.charged,
-        latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
-        attempts: call.attempts,
-        outcome,
+    // The call runs in a task of its own: a client that hangs up drops this handler, but a call
+    // already sent to the API (and maybe billed) must still settle and get its ledger line.
+    let entered = app.in_flight.enter();
+    let call = tokio::spawn(async move {
+        let _entered = entered;
+        app.call(request).await
     });
-    response
+    match call.await {
+        Ok(response) => response,
+        Err(_) => envelope(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "the guard failed while handling this call",
+        ),
+    }
+}
+
+impl App {
+    /// One call from arrival to ledger line.
+    async fn call(&self, request: Request) -> Response {
+        let started = Instant::now();
+        let (parts, body) = request.into_parts();
+        let mut call = Call {
+            method: parts.method.to_string(),
+            endpoint: parts.uri.path().to_string(),
+            targets: 0,
+            reserved: 0,
+            charged: 0,
+            attempts: 0,
+        };
+        let (mut response, outcome) = self.process(&parts, body, &mut call).await;
+        if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
+            response
+                .headers_mut()
+                .insert("x-budget-units-charged", value);
+        }
+        self.journal.record(&Entry {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            method: call.method,
+            endpoint: call.endpoint,
+            targets: call.targets,
+            status: response.status().as_u16(),
+            units_reserved: call.reserved,
+            units_charged: call.charged,
+            latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
+            attempts: call.attempts,
+            outcome,
+        });
+        response
+    }
 }
 
 /// The API's reply to one attempt.
 struct Upstream {
     status: u16,
     content_type: Option<HeaderValue>,
+    /// `Retry-After` as sent (passed on to the client) and as a wait.
+    retry_after: Option<(HeaderValue, Duration)>,
     body: Vec<u8>,
     too_large: bool,
 }
@@ -242,7 +302,6 @@ impl App {
         result: Result<Upstream, Failure>,
         call: &mut Call,
     ) -> (Response, Outcome) {
-        let key = self.config.key.expose();
         let (charged, response, outcome) = match result {
             Ok(up) if (200..300).contains(&up.status) && up.too_large => (
                 hold.units,
@@ -260,18 +319,14 @@ impl App {
                 let counted = units_per_row
                     .and_then(|per| price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per)));
                 let charged = counted.map_or(hold.units, |c| c.min(hold.units));
-                (charged, reply(up.status, up.content_type, up.body), Outcome::Charged)
+                (charged, self.reply(up), Outcome::Charged)
             }
             Ok(up) if up.too_large => (
                 0,
                 envelope(StatusCode::BAD_GATEWAY, "Bad Gateway", "the API's error reply is too large to pass on"),
                 Outcome::Released,
             ),
-            Ok(up) => (
-                0,
-                reply(up.status, up.content_type, scrub(up.body, key)),
-                Outcome::Released,
-            ),
+            Ok(up) => (0, self.reply(up), Outcome::Released),
             Err(Failure::Rate(e)) => {
                 let mut response = unavailable(&e.to_string());
                 response
@@ -304,17 +359,32 @@ impl App {
                 Outcome::Failed,
             ),
         };
-        let settled = if charged > 0 {
-            self.state.settle(&hold, charged).await
-        } else {
-            self.state.release(&hold).await
+        // Settling is retried (Redis); when it still fails, the hold stays and, once timed out,
+        // counts as spent in full: the budget keeps the worst case, and so does the ledger.
+        call.charged = match self.state.settle(&hold, charged).await {
+            Ok(()) => charged,
+            Err(_) => hold.units,
         };
-        call.charged = charged;
-        match settled {
-            Ok(()) => (response, outcome),
-            // The reply is still the client's; the shared state will reap the hold.
-            Err(_) => (response, outcome),
+        (response, outcome)
+    }
+
+    /// The API's reply for the client: status, content type and `Retry-After` as sent, the body
+    /// scrubbed of the key (a careless proxy or API may echo the request).
+    fn reply(&self, up: Upstream) -> Response {
+        let status = StatusCode::from_u16(up.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut response = (status, scrub(up.body, &self.key_forms)).into_response();
+        match up.content_type {
+            Some(ct) => {
+                response.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            None => {
+                response.headers_mut().remove(header::CONTENT_TYPE);
+            }
         }
+        if let Some((value, _)) = up.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 
     /// Sends the call, retrying 429/5xx and connection failures with back-off and full jitter,
@@ -357,7 +427,17 @@ impl App {
                 Ok(Ok(up)) if matches!(up.status, 429 | 500 | 502 | 503 | 504) => Ok(up),
                 Ok(Ok(up)) => return Ok(up),
             };
-            let wait = self.config.backoff.delay(call.attempts);
+            // The back-off, or the API's Retry-After when longer; a wait that would pass the
+            // call's deadline ends the call with the reply in hand.
+            let retry_after = match &result {
+                Ok(up) => up.retry_after.as_ref().map(|(_, wait)| *wait),
+                Err(_) => None,
+            };
+            let wait = self
+                .config
+                .backoff
+                .delay(call.attempts)
+                .max(retry_after.unwrap_or_default());
             if call.attempts >= self.config.attempts.max(1) || Instant::now() + wait >= deadline {
                 return result;
             }
@@ -396,6 +476,16 @@ impl App {
                 .headers()
                 .get(reqwest::header::CONTENT_TYPE)
                 .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()),
+            retry_after: response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| {
+                    let wait = v
+                        .to_str()
+                        .ok()
+                        .and_then(|t| retry_after(t, chrono::Utc::now()))?;
+                    Some((HeaderValue::from_bytes(v.as_bytes()).ok()?, wait))
+                }),
             body: Vec::new(),
             too_large: response
                 .content_length()
@@ -485,38 +575,79 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `body` with every occurrence of `key` replaced (a careless proxy may echo the request).
-fn scrub(body: Vec<u8>, key: &str) -> Vec<u8> {
-    let needle = key.as_bytes();
-    if needle.is_empty() || !body.windows(needle.len()).any(|w| w == needle) {
-        return body;
+/// The forms the key may take in a reply: as is, percent-encoded (`%20`, upper- and lower-case
+/// hex) and form-encoded (`+`, as the guard sends it with `--auth query`).
+fn key_forms(key: &str) -> Vec<Vec<u8>> {
+    let encode = |keep: &dyn Fn(u8) -> bool, space_plus: bool, lower: bool| -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in key.as_bytes() {
+            if keep(b) {
+                out.push(b);
+            } else if space_plus && b == b' ' {
+                out.push(b'+');
+            } else if lower {
+                out.extend_from_slice(format!("%{b:02x}").as_bytes());
+            } else {
+                out.extend_from_slice(format!("%{b:02X}").as_bytes());
+            }
+        }
+        out
+    };
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let form = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_');
+    let mut forms = vec![key.as_bytes().to_vec()];
+    for form in [
+        encode(&unreserved, false, false),
+        encode(&unreserved, false, true),
+        encode(&form, true, false),
+        encode(&form, true, true),
+    ] {
+        if !forms.contains(&form) {
+            forms.push(form);
+        }
     }
+    forms.retain(|f| !f.is_empty());
+    // Longest first: a form that contains another is replaced whole.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
+}
+
+/// `body` with every occurrence of any of `needles` replaced by `[redacted]`.
+fn scrub(body: Vec<u8>, needles: &[Vec<u8>]) -> Vec<u8> {
+    let mut starts = [false; 256];
+    for n in needles {
+        if let Some(&b) = n.first() {
+            starts[usize::from(b)] = true;
+        }
+    }
+    let found = |i: usize| {
+        if !starts[usize::from(body[i])] {
+            return None;
+        }
+        needles
+            .iter()
+            .find(|n| body[i..].starts_with(n))
+            .map(Vec::len)
+    };
+    let Some(first) = (0..body.len()).find(|&i| found(i).is_some()) else {
+        return body;
+    };
     let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
+    out.extend_from_slice(&body[..first]);
+    let mut i = first;
     while i < body.len() {
-        if body[i..].starts_with(needle) {
-            out.extend_from_slice(b"[redacted]");
-            i += needle.len();
-        } else {
-            out.push(body[i]);
-            i += 1;
+        match found(i) {
+            Some(len) => {
+                out.extend_from_slice(b"[redacted]");
+                i += len;
+            }
+            None => {
+                out.push(body[i]);
+                i += 1;
+            }
         }
     }
     out
-}
-
-fn reply(status: u16, content_type: Option<HeaderValue>, body: Vec<u8>) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut response = (status, body).into_response();
-    match content_type {
-        Some(ct) => {
-            response.headers_mut().insert(header::CONTENT_TYPE, ct);
-        }
-        None => {
-            response.headers_mut().remove(header::CONTENT_TYPE);
-        }
-    }
-    response
 }
 
 /// An error in the vendor's envelope: `{"error": {"code", "message", "description"}}`.
@@ -553,12 +684,25 @@ mod tests {
         assert_eq!(decode("%zz"), "%zz");
     }
 
+    #[track_caller]
+    fn scrubbed(body: &str, key: &str, expected: &str) {
+        let out = scrub(body.as_bytes().to_vec(), &key_forms(key));
+        assert_eq!(String::from_utf8_lossy(&out), expected);
+    }
+
     #[test]
-    fn scrub_replaces_the_key() {
-        assert_eq!(
-            scrub(b"bad Token K1 here K1".to_vec(), "K1"),
-            b"bad Token [redacted] here [redacted]".to_vec()
+    fn scrub_replaces_the_key_in_every_form() {
+        scrubbed(
+            "bad Token K1 here K1",
+            "K1",
+            "bad Token [redacted] here [redacted]",
         );
-        assert_eq!(scrub(b"clean".to_vec(), "K1"), b"clean".to_vec());
+        scrubbed("clean", "K1", "clean");
+        // "k y/+" percent-encoded is k%20y%2F%2B (or lower-case hex), form-encoded k+y%2F%2B.
+        scrubbed(
+            "raw k y/+ pct k%20y%2F%2B low k%20y%2f%2b form k+y%2F%2B end",
+            "k y/+",
+            "raw [redacted] pct [redacted] low [redacted] form [redacted] end",
+        );
     }
 }

@@ -101,14 +101,33 @@ pub trait Ledger {
     fn location(&self) -> String;
 }
 
+/// Told (from a background thread) what went wrong keeping a held reservation alive; the caller
+/// decides how to show it (this module prints nothing).
+pub type Warn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// The ledger to use: the Redis ledger at `redis_url` (`--redis` / `BUDGET_REDIS_URL`, shared by
 /// gates on several machines) when given, else the file under the state directory.
 pub fn open(redis_url: Option<&str>) -> Result<Box<dyn Ledger>, LedgerError> {
+    open_with_warnings(redis_url, std::sync::Arc::new(|_: &str| {}))
+}
+
+/// As [`open`], for a process that holds reservations: `warn` hears of lease renewals that fail
+/// or find the reservation gone (Redis only; a file reservation lives as long as its process).
+pub fn open_with_warnings(
+    redis_url: Option<&str>,
+    warn: Warn,
+) -> Result<Box<dyn Ledger>, LedgerError> {
     match redis_url.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(url) => Ok(Box::new(RedisLedger::connect(url)?)),
+        Some(url) => Ok(Box::new(RedisLedger::with_lease(
+            url,
+            self::redis::LEASE,
+            warn,
+        )?)),
         None => Ok(Box::new(FileLedger::new(state_dir()?))),
     }
 }
+
+pub(crate) use self::redis::redis_failure;
 
 /// `$XDG_STATE_HOME/budget`, else `~/.local/state/budget` (XDG base directory spec: a relative
 /// XDG_STATE_HOME is ignored).

@@ -5,7 +5,9 @@
 //! (id → lease end in ms, Redis's clock); the set `budget:ledger:accounts` lists the accounts for
 //! `budget reservations`. A process id means nothing on another machine, so liveness is a lease:
 //! while a reservation is held, a background thread renews it every [`LEASE`]/3; when the gate
-//! dies its lease runs out and the next read drops it.
+//! dies its lease runs out and the next read drops it. A renewal that fails, or finds the
+//! reservation gone (its lease ran out while Redis was unreachable), is reported through the
+//! ledger's [`Warn`] callback, and a gone reservation is written again: its job still runs.
 //!
 //! `reserve` is optimistic: one script drops expired leases and returns the reserved sum, the
 //! caller decides with it, and a second script records the claim only if the sum is still the
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 use redis::{Commands, Connection, Script};
 
-use super::{Claim, Ledger, LedgerError, Reservation};
+use super::{Claim, Ledger, LedgerError, Reservation, Warn};
 
 /// How long a reservation outlives its last renewal.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -48,22 +50,32 @@ for _, units in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(uni
 
 const SUM: &str = concat!(live_sum!(), "return string.format('%.0f', sum)\n");
 
-/// ARGV: expected sum, id, units, JSON, lease ms.
+/// KEYS[4]: the accounts set. ARGV: expected sum, id, units, JSON, lease ms, account. The
+/// reservation and its account's entry in the set are written together.
 const ADD: &str = concat!(
     live_sum!(),
     r"if string.format('%.0f', sum) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[6])
 return 1
 "
 );
 
-/// ARGV: id, lease ms. Renews a lease that still exists.
+/// KEYS: reservations, reserved units, leases, accounts. ARGV: id, lease ms, units, JSON,
+/// account. Renews the lease; a reservation that is gone (or whose lease ran out) is written
+/// again. Returns 1 when it was still there, 0 when it was written again.
 const RENEW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+local lease = redis.call('ZSCORE', KEYS[3], ARGV[1])
+local held = lease and tonumber(lease) > now and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[5])
+if held then return 1 else return 0 end
 ";
 
 struct Keys {
@@ -81,24 +93,32 @@ fn keys(account: &str) -> Keys {
     }
 }
 
+/// A lease renewer: its stop flag and its thread.
+struct Renewer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
 /// Reservations in Redis.
 pub struct RedisLedger {
     client: redis::Client,
     conn: Mutex<Connection>,
     shown: String,
     lease: Duration,
-    /// Stop flags of the lease renewers of the reservations this process holds.
-    renewers: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    /// The lease renewers of the reservations this process holds.
+    renewers: Mutex<HashMap<String, Renewer>>,
+    warn: Warn,
 }
 
 impl RedisLedger {
-    /// Connects to `url` (`redis://[:password@]host:port[/db]`).
+    /// Connects to `url` (`redis://[:password@]host:port[/db]`); renewal trouble is dropped.
     pub fn connect(url: &str) -> Result<RedisLedger, LedgerError> {
-        Self::with_lease(url, LEASE)
+        Self::with_lease(url, LEASE, Arc::new(|_: &str| {}))
     }
 
-    /// As [`RedisLedger::connect`], with another lease (tests).
-    pub fn with_lease(url: &str, lease: Duration) -> Result<RedisLedger, LedgerError> {
+    /// As [`RedisLedger::connect`], with another lease (tests), and `warn` told when a lease
+    /// cannot be renewed or had run out.
+    pub fn with_lease(url: &str, lease: Duration, warn: Warn) -> Result<RedisLedger, LedgerError> {
         let client = redis::Client::open(url).map_err(|_| LedgerError::Redis {
             at: "the given URL".into(),
             reason: "the Redis URL is not valid; write it like redis://127.0.0.1:6379".into(),
@@ -111,6 +131,7 @@ impl RedisLedger {
             shown,
             lease,
             renewers: Mutex::new(HashMap::new()),
+            warn,
         })
     }
 
@@ -140,65 +161,98 @@ impl RedisLedger {
         })
     }
 
-    /// Renews the lease of `id` until its flag is set (release, or this ledger dropped).
-    fn renew_while_held(&self, account: &str, id: &str) {
+    /// Renews the lease of `reservation` (`json` is its stored form) until its flag is set
+    /// (release, or this ledger dropped), writing it again should it be gone.
+    fn renew_while_held(&self, reservation: &Reservation, json: String) {
         let stop = Arc::new(AtomicBool::new(false));
-        self.renewers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.to_string(), stop.clone());
-        let (client, shown) = (self.client.clone(), self.shown.clone());
-        let (leases, id, lease) = (keys(account).leases, id.to_string(), self.lease);
-        std::thread::spawn(move || {
+        let (client, shown, warn) = (self.client.clone(), self.shown.clone(), self.warn.clone());
+        let k = keys(&reservation.account);
+        let (id, units, account) = (
+            reservation.id.clone(),
+            reservation.units,
+            reservation.account.clone(),
+        );
+        let lease = self.lease;
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
             let step = Duration::from_millis(10);
             let mut conn = None;
             'renew: loop {
                 let mut waited = Duration::ZERO;
                 while waited < lease / 3 {
-                    if stop.load(Ordering::SeqCst) {
+                    if flag.load(Ordering::SeqCst) {
                         break 'renew;
                     }
                     std::thread::sleep(step);
                     waited += step;
                 }
                 if conn.is_none() {
-                    conn = connect(&client, &shown).ok();
+                    match connect(&client, &shown) {
+                        Ok(c) => conn = Some(c),
+                        Err(e) => {
+                            warn(&format!("warning: cannot renew the reservation of {units} units: {e}; other gates stop counting it {} s after its last renewal", lease.as_secs()));
+                            continue;
+                        }
+                    }
                 }
-                if let Some(c) = conn.as_mut() {
-                    let renewed: redis::RedisResult<i64> = Script::new(RENEW)
-                        .key(&leases)
-                        .arg(&id)
-                        .arg(lease.as_millis() as u64)
-                        .invoke(c);
-                    if renewed.is_err() {
+                let Some(c) = conn.as_mut() else { continue };
+                let renewed: redis::RedisResult<i64> = Script::new(RENEW)
+                    .key(&k.data)
+                    .key(&k.units)
+                    .key(&k.leases)
+                    .key(ACCOUNTS)
+                    .arg(&id)
+                    .arg(lease.as_millis() as u64)
+                    .arg(units)
+                    .arg(&json)
+                    .arg(&account)
+                    .invoke(c);
+                match renewed {
+                    Ok(1) => {}
+                    Ok(_) => warn(&format!(
+                        "warning: the reservation of {units} units had lapsed in Redis at {shown} (its lease ran out); it is held again"
+                    )),
+                    Err(e) => {
                         conn = None; // reconnect next time
+                        warn(&format!(
+                            "warning: cannot renew the reservation of {units} units: {}; other gates stop counting it {} s after its last renewal",
+                            redis_error(&shown, &e),
+                            lease.as_secs()
+                        ));
                     }
                 }
             }
         });
+        self.renewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(reservation.id.clone(), Renewer { stop, thread });
     }
 
+    /// Stops the renewer of `id` and waits for it, so that no renewal writes the reservation
+    /// again after it is released.
     fn stop_renewing(&self, id: &str) {
-        if let Some(stop) = self
+        let renewer = self
             .renewers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-        {
-            stop.store(true, Ordering::SeqCst);
+            .remove(id);
+        if let Some(renewer) = renewer {
+            renewer.stop.store(true, Ordering::SeqCst);
+            let _ = renewer.thread.join();
         }
     }
 }
 
 impl Drop for RedisLedger {
     fn drop(&mut self) {
-        for stop in self
+        for renewer in self
             .renewers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
         {
-            stop.store(true, Ordering::SeqCst);
+            renewer.stop.store(true, Ordering::SeqCst);
         }
     }
 }
@@ -213,17 +267,21 @@ fn connect(client: &redis::Client, shown: &str) -> Result<Connection, LedgerErro
     Ok(conn)
 }
 
-fn redis_error(shown: &str, e: &redis::RedisError) -> LedgerError {
-    let reason = if e.is_connection_refusal() {
+/// What went wrong with Redis, in a few words (shared by the guard's messages).
+pub(crate) fn redis_failure(e: &redis::RedisError) -> String {
+    if e.is_connection_refusal() {
         "connection refused".to_string()
     } else if e.is_timeout() {
         "no answer in time".to_string()
     } else {
         e.to_string()
-    };
+    }
+}
+
+fn redis_error(shown: &str, e: &redis::RedisError) -> LedgerError {
     LedgerError::Redis {
         at: shown.to_string(),
-        reason,
+        reason: redis_failure(e),
     }
 }
 
@@ -258,16 +316,17 @@ impl Ledger for RedisLedger {
                     .key(&k.data)
                     .key(&k.units)
                     .key(&k.leases)
+                    .key(ACCOUNTS)
                     .arg(reserved.to_string())
                     .arg(&reservation.id)
                     .arg(reservation.units)
                     .arg(&json)
                     .arg(self.lease.as_millis() as u64)
+                    .arg(&claim.account)
                     .invoke(c)
             })?;
             if added == 1 {
-                self.with_conn(|c| c.sadd::<_, _, i64>(ACCOUNTS, &claim.account))?;
-                self.renew_while_held(&claim.account, &reservation.id);
+                self.renew_while_held(&reservation, json);
                 return Ok(Some(reservation));
             }
         }
@@ -377,8 +436,9 @@ mod tests {
     fn a_dead_holder_lease_runs_out() {
         let server = RedisServer::start();
         {
-            let ledger = RedisLedger::with_lease(&server.url(), Duration::from_millis(150))
-                .expect("connect");
+            let ledger =
+                RedisLedger::with_lease(&server.url(), Duration::from_millis(150), quiet())
+                    .expect("connect");
             ledger
                 .reserve(&claim("acct", 500), &mut |_| true)
                 .expect("reserve");
@@ -390,6 +450,90 @@ mod tests {
         let other = RedisLedger::connect(&server.url()).expect("connect");
         assert_eq!(other.reserved("acct").expect("sum"), 0);
         assert_eq!(other.list().expect("list"), vec![]);
+    }
+
+    fn quiet() -> Warn {
+        Arc::new(|_: &str| {})
+    }
+
+    /// A warning callback that keeps what it hears.
+    fn heard() -> (Warn, Arc<Mutex<Vec<String>>>) {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let keep = heard.clone();
+        let warn: Warn = Arc::new(move |w: &str| keep.lock().unwrap().push(w.to_string()));
+        (warn, heard)
+    }
+
+    /// Waits (at most 10 s) until `done` holds.
+    #[track_caller]
+    fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_lapsed_reservation_is_held_again_with_a_warning() {
+        let server = RedisServer::start();
+        let (warn, heard) = heard();
+        let ledger = RedisLedger::with_lease(&server.url(), Duration::from_millis(300), warn)
+            .expect("connect");
+        let held = ledger
+            .reserve(&claim("acct", 500), &mut |_| true)
+            .expect("reserve")
+            .expect("admitted");
+        // the lease ran out while Redis was unreachable, and another gate dropped it.
+        let k = keys("acct");
+        let other = RedisLedger::connect(&server.url()).expect("connect");
+        other
+            .with_conn(|c| {
+                redis::pipe()
+                    .hdel(&k.data, &held.id)
+                    .hdel(&k.units, &held.id)
+                    .zrem(&k.leases, &held.id)
+                    .srem(ACCOUNTS, "acct")
+                    .query::<()>(c)
+            })
+            .expect("drop it");
+        assert_eq!(other.reserved("acct").expect("sum"), 0);
+        // the next renewal (every 100 ms) writes it again, listed as before, and says so.
+        eventually("the reservation is held again", || {
+            other.reserved("acct").expect("sum") == 500
+        });
+        assert_eq!(other.list().expect("list"), vec![held.clone()]);
+        let warnings = heard.lock().unwrap().clone();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("the reservation of 500 units had lapsed")
+                    && w.contains("it is held again")),
+            "{warnings:?}"
+        );
+        // released: not written again by a renewal in progress.
+        ledger.release(&held).expect("release");
+        std::thread::sleep(Duration::from_millis(150));
+        assert_eq!(other.reserved("acct").expect("sum"), 0);
+    }
+
+    #[test]
+    fn a_failed_renewal_warns() {
+        let server = RedisServer::start();
+        let (warn, heard) = heard();
+        let ledger = RedisLedger::with_lease(&server.url(), Duration::from_millis(150), warn)
+            .expect("connect");
+        ledger
+            .reserve(&claim("acct", 500), &mut |_| true)
+            .expect("reserve");
+        drop(server); // Redis goes away
+        eventually("a warning", || !heard.lock().unwrap().is_empty());
+        let warnings = heard.lock().unwrap().clone();
+        assert!(
+            warnings[0].contains("warning: cannot renew the reservation of 500 units")
+                && warnings[0].contains("is unavailable"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

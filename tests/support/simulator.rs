@@ -85,6 +85,8 @@ pub enum Fault {
     /// 400 whose text echoes the request line and the `Authorization` header, key included (a
     /// careless proxy): the client must scrub it.
     EchoKey,
+    /// As [`Fault::EchoKey`], but answered 200 (a proxy that echoes into a success reply).
+    EchoKeyOk,
     /// Waits this long, then answers normally (or with the next queued fault).
     Slow { delay: Duration },
 }
@@ -354,6 +356,9 @@ async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next:
     if let Some(Fault::EchoKey) = fault {
         return error_description(StatusCode::BAD_REQUEST, &echo);
     }
+    if let Some(Fault::EchoKeyOk) = fault {
+        return (StatusCode::OK, Json(json!({ "echo": echo }))).into_response();
+    }
     if let Some(fault) = fault {
         return fault_response(&fault);
     }
@@ -419,6 +424,7 @@ pub fn fault_response(fault: &Fault) -> Response {
         Fault::Oversized => (StatusCode::OK, "x".repeat(2 << 20)).into_response(),
         // Answered in the middleware, which has the request to echo.
         Fault::EchoKey => error_description(StatusCode::BAD_REQUEST, "bad request"),
+        Fault::EchoKeyOk => StatusCode::OK.into_response(),
         Fault::Slow { .. } => StatusCode::OK.into_response(),
     }
 }
