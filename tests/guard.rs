@@ -461,7 +461,9 @@ fn unreachable_api_is_a_502_and_releases_the_units() {
 #[test]
 fn unknown_endpoints_and_foreign_paths_are_refused() {
     let sim = Simulator::start_data(1_000_000);
-    let guard = GuardProc::start(sim.url(), &["--budget", "1000"]);
+    let scratch = Scratch::new();
+    let ledger = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--ledger", &ledger]);
     let answer = one(&guard.url, get("/v1/backlinks/sumary?target=a.com"));
     assert_eq!(answer.status, 400);
     assert_eq!(answer.json()["error"]["message"], "Unknown endpoint");
@@ -473,6 +475,15 @@ fn unknown_endpoints_and_foreign_paths_are_refused() {
     assert_eq!(one(&guard.url, get("/admin")).status, 404);
     assert_eq!(sim.requests(), 0);
     guard.stop();
+    // The ledger names refused calls as the catalogue would, without `/v1/`.
+    let endpoints: Vec<Value> = ledger_lines(&ledger)
+        .into_iter()
+        .map(|l| l["endpoint"].clone())
+        .collect();
+    assert_eq!(
+        endpoints,
+        vec![Value::from("backlinks/sumary"), Value::from("admin")]
+    );
 }
 
 #[test]

@@ -528,6 +528,17 @@ fn bad_settings_exit_2() {
     ];
     for (args, phrase) in cases {
         no_leak(live(&sim, "header", args).code(2).stderr_has(phrase));
+        // A bad setting is a bad setting even when the key is missing or empty too.
+        for key in [None, Some("")] {
+            let mut cmd = budget();
+            cmd.args(args);
+            if let Some(key) = key {
+                cmd.env("SERANKING_API_KEY", key);
+            }
+            Run::from(cmd.output().expect("run budget"))
+                .code(2)
+                .stderr_has(phrase);
+        }
     }
     let run: Run = budget()
         .env("SERANKING_API_KEY", KEY)

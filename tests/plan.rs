@@ -206,6 +206,13 @@ fn max_units_is_enforced_with_or_without_a_balance() {
     r.code(1).stdout_has(
         "over budget: Capped plans 300 units, above its budget.max_units of 299 (over by 1)",
     );
+    assert!(
+        !r.stdout.lines().any(|l| l == "over budget"),
+        "said once, with its reason: {}",
+        r.stdout
+    );
+    // 3 targets in one batch: 1 request
+    r.stdout_has("1 request takes 0.1 s");
     let json = run(&["plan", &wf, "--units-left", "1M", "--format", "json"])
         .code(1)
         .json();
@@ -737,6 +744,20 @@ fn a_reader_that_stops_early_keeps_the_verdict() {
 
 #[test]
 fn output_that_cannot_be_written_is_exit_4_not_over_budget() {
+    for args in [&["completions", "bash"][..], &["schema"], &["prices"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let r: crate::support::Run = crate::support::budget()
+            .args(args)
+            .stdout(full)
+            .output()
+            .expect("run")
+            .into();
+        r.code(4).stderr_has("cannot write output");
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
     // The plan fits (26,000 of 1,000,000), but /dev/full refuses every write.
     let file = std::fs::OpenOptions::new()
         .write(true)

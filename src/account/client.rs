@@ -50,13 +50,7 @@ impl Config {
         attempts: u32,
         timeout_seconds: f64,
     ) -> Result<Config, AccountError> {
-        let total_timeout = Duration::try_from_secs_f64(timeout_seconds)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| AccountError::Setting {
-                name: "--timeout".into(),
-                reason: format!("{timeout_seconds} is not a positive number of seconds"),
-            })?;
+        let total_timeout = total_timeout(timeout_seconds)?;
         Ok(Config {
             api_url: api_url.to_string(),
             key,
@@ -66,6 +60,58 @@ impl Config {
             backoff: Backoff::from_env()?,
         })
     }
+}
+
+/// `--timeout` as a duration: positive and finite.
+fn total_timeout(timeout_seconds: f64) -> Result<Duration, AccountError> {
+    Duration::try_from_secs_f64(timeout_seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| AccountError::Setting {
+            name: "--timeout".into(),
+            reason: format!("{timeout_seconds} is not a positive number of seconds"),
+        })
+}
+
+/// The API's base URL, checked, and as messages show it (no credentials, no query). `key` is
+/// scrubbed from any message.
+fn base_url(api_url: &str, key: &str) -> Result<(Url, String), AccountError> {
+    let invalid = |reason: &str| AccountError::InvalidUrl {
+        url: envelope::scrub(api_url, key),
+        reason: reason.to_string(),
+    };
+    let base = Url::parse(api_url.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(base.scheme(), "http" | "https") {
+        return Err(invalid("only http and https are supported"));
+    }
+    if base.query().is_some() || base.fragment().is_some() {
+        return Err(invalid(
+            "it has a query or fragment; the key goes in SERANKING_API_KEY or --api-key-file",
+        ));
+    }
+    if !base.username().is_empty() || base.password().is_some() {
+        return Err(invalid(
+            "it has credentials in it; the key goes in SERANKING_API_KEY or --api-key-file",
+        ));
+    }
+    let host = base.host_str().ok_or_else(|| invalid("it has no host"))?;
+    let shown = format!(
+        "{}://{}{}{}",
+        base.scheme(),
+        host,
+        base.port().map(|p| format!(":{p}")).unwrap_or_default(),
+        base.path().trim_end_matches('/')
+    );
+    Ok((base, shown))
+}
+
+/// Checks the connection settings (`--api-url`, `--timeout`, BUDGET_RETRY_BASE_MS) without a
+/// key, so a bad setting is reported as such (exit 2) even when the key is also missing.
+pub fn check_settings(api_url: &str, timeout_seconds: f64, key: &str) -> Result<(), AccountError> {
+    base_url(api_url, key)?;
+    total_timeout(timeout_seconds)?;
+    Backoff::from_env()?;
+    Ok(())
 }
 
 /// A reply the caller should handle: a 2xx, body read in full.
@@ -96,32 +142,7 @@ enum Failure {
 impl Client {
     pub fn new(config: Config) -> Result<Client, AccountError> {
         let key = config.key.expose();
-        let invalid = |reason: &str| AccountError::InvalidUrl {
-            url: envelope::scrub(&config.api_url, key),
-            reason: reason.to_string(),
-        };
-        let base = Url::parse(config.api_url.trim()).map_err(|e| invalid(&e.to_string()))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(invalid("only http and https are supported"));
-        }
-        if base.query().is_some() || base.fragment().is_some() {
-            return Err(invalid(
-                "it has a query or fragment; the key goes in SERANKING_API_KEY or --api-key-file",
-            ));
-        }
-        if !base.username().is_empty() || base.password().is_some() {
-            return Err(invalid(
-                "it has credentials in it; the key goes in SERANKING_API_KEY or --api-key-file",
-            ));
-        }
-        let host = base.host_str().ok_or_else(|| invalid("it has no host"))?;
-        let shown = format!(
-            "{}://{}{}{}",
-            base.scheme(),
-            host,
-            base.port().map(|p| format!(":{p}")).unwrap_or_default(),
-            base.path().trim_end_matches('/')
-        );
+        let (base, shown) = base_url(&config.api_url, key)?;
         let mut authorization = HeaderValue::from_str(&format!("Token {key}")).map_err(|_| {
             AccountError::KeyInvalid {
                 origin: config.key.origin().clone(),

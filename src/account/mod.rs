@@ -14,7 +14,9 @@ mod key;
 mod retry;
 mod subscription;
 
-pub use client::{AuthMethod, Client, Config, ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_BODY_BYTES};
+pub use client::{
+    check_settings, AuthMethod, Client, Config, ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_BODY_BYTES,
+};
 pub use error::AccountError;
 pub use key::{ApiKey, KeyOrigin, ENV_KEY};
 pub use retry::{retry_after, Backoff, DEFAULT_BASE_DELAY_MS, ENV_RETRY_BASE_MS, MAX_DELAY};

@@ -13,8 +13,7 @@ pub fn run(global: &Global) -> Result<Status, Error> {
                 .into(),
         });
     }
-    let key = ApiKey::from_env_or_file(global.api_key_file.as_deref())?
-        .ok_or(account::AccountError::NoKey)?;
+    let key = key_for_call(global, true)?.ok_or(account::AccountError::NoKey)?;
     let subscription = fetch(global, key)?;
     let now = chrono::Utc::now().naive_utc();
     super::to_stdout(|out| report::balance(out, global.format, &subscription, now))?;
@@ -31,7 +30,7 @@ pub fn resolve(global: &Global, units_left: Option<u64>) -> Result<Option<Balanc
     if global.offline {
         return Ok(None);
     }
-    let Some(key) = ApiKey::from_env_or_file(global.api_key_file.as_deref())? else {
+    let Some(key) = key_for_call(global, false)? else {
         return Ok(None);
     };
     let subscription = fetch(global, key)?;
@@ -43,6 +42,22 @@ pub fn resolve(global: &Global, units_left: Option<u64>) -> Result<Option<Balanc
         expires: subscription.expires,
         reserved: 0,
     }))
+}
+
+/// The key for a live call, the connection settings checked first, so a bad `--api-url` or
+/// `--timeout` is reported as a bad setting (exit 2) even when the key is missing or unusable too.
+/// Without a key, settings are checked only when a call is certain (`always`).
+fn key_for_call(global: &Global, always: bool) -> Result<Option<ApiKey>, Error> {
+    let key = ApiKey::from_env_or_file(global.api_key_file.as_deref());
+    if always || !matches!(key, Ok(None)) {
+        let scrub = key
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map_or("", ApiKey::expose);
+        account::check_settings(&global.api_url, global.timeout, scrub)?;
+    }
+    Ok(key?)
 }
 
 /// Reads the subscription once, with the global connection settings.

@@ -168,7 +168,8 @@ impl App {
         let (parts, body) = request.into_parts();
         let mut call = Call {
             method: parts.method.to_string(),
-            endpoint: parts.uri.path().to_string(),
+            // As the catalogue names it, so refused and charged calls group together.
+            endpoint: crate::pricing::normalize_endpoint(parts.uri.path()).to_string(),
             targets: 0,
             reserved: 0,
             charged: 0,

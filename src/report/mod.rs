@@ -63,8 +63,10 @@ pub fn completions(out: &mut dyn Write, shell: crate::cli::Shell) -> io::Result<
         crate::cli::Shell::Fish => Target::Fish,
     };
     let mut command = crate::cli::Cli::command();
-    clap_complete::generate(target, &mut command, "budget", out);
-    Ok(())
+    // clap_complete panics on a write error; render to memory, then write (and report) it.
+    let mut script = Vec::new();
+    clap_complete::generate(target, &mut command, "budget", &mut script);
+    out.write_all(&script)
 }
 
 /// Prints warnings, one per line.

@@ -146,9 +146,13 @@ fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         writeln!(out, "{}", table(rows, 3))?;
         writeln!(
             out,
-            "{} request{} take {} at {} requests/second",
+            "{} {} {} at {} requests/second",
             thousands(w.requests),
-            if w.requests == 1 { "" } else { "s" },
+            if w.requests == 1 {
+                "request takes"
+            } else {
+                "requests take"
+            },
             duration(w.duration_seconds),
             w.rps
         )?;
@@ -257,7 +261,8 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
             thousands(b.usable),
             thousands(a.over_by)
         )),
-        (Verdict::OverBudget, _) => lines.push("over budget".to_string()),
+        // Over budget within the balance: a workflow's max_units, said by the lines below.
+        (Verdict::OverBudget, _) => {}
         (_, _) => lines.push(format!(
             "balance unknown: {} units planned; pass --units-left N or set SERANKING_API_KEY to compare",
             thousands(units)
