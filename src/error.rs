@@ -33,11 +33,17 @@ impl Status {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Pricing(#[from] PricingError),
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Workflows(Vec<WorkflowError>),
+    Pricing {
+        #[from]
+        source: PricingError,
+    },
+    #[error("{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Workflows { errors: Vec<WorkflowError> },
     #[error(transparent)]
-    Forecast(#[from] ForecastError),
+    Forecast {
+        #[from]
+        source: ForecastError,
+    },
     #[error("{message}")]
     Usage { message: String },
     #[error("balance unknown: set SERANKING_API_KEY or pass --units-left")]
@@ -50,28 +56,40 @@ pub enum Error {
         source: AccountError,
     },
     #[error(transparent)]
-    Baseline(#[from] BaselineError),
+    Baseline {
+        #[from]
+        source: BaselineError,
+    },
     /// The ledger holds other jobs' reservations: without it, the usable balance is unknown.
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Ledger {
+        #[from]
+        source: LedgerError,
+    },
     #[error(transparent)]
-    Gate(#[from] GateError),
+    Gate {
+        #[from]
+        source: GateError,
+    },
     #[error(transparent)]
-    Guard(#[from] GuardError),
+    Guard {
+        #[from]
+        source: GuardError,
+    },
 }
 
 impl Error {
     /// 2 for bad input, 3 when the balance cannot be known, 4 when output cannot be written.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Pricing(_) | Self::Workflows(_) | Self::Forecast(_) | Self::Usage { .. } => 2,
+            Self::Pricing { .. } | Self::Workflows { .. } | Self::Forecast { .. } => 2,
+            Self::Usage { .. } | Self::Baseline { .. } => 2,
             Self::BalanceUnknown => 3,
             Self::Output { .. } => 4,
             Self::Account { source } => source.exit_code(),
-            Self::Baseline(_) => 2,
-            Self::Ledger(_) => 3,
-            Self::Gate(e) => e.exit_code(),
-            Self::Guard(e) => e.exit_code(),
+            Self::Ledger { .. } => 3,
+            Self::Gate { source } => source.exit_code(),
+            Self::Guard { source } => source.exit_code(),
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::{report, Error, Status};
 
 pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
     let setting =
-        |flag: &'static str, reason: String| Error::Guard(GuardError::Setting { flag, reason });
+        |flag: &'static str, reason: String| Error::from(GuardError::Setting { flag, reason });
     if global.offline {
         return Err(setting(
             "--offline",
@@ -235,7 +235,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
 /// The token in `path`, trimmed; empty or unreadable is an error.
 fn read_token(path: &Path) -> Result<String, Error> {
     let setting = |reason: String| {
-        Error::Guard(GuardError::Setting {
+        Error::from(GuardError::Setting {
             flag: "--client-token-file",
             reason,
         })

@@ -38,7 +38,7 @@ pub fn forecast_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<P
         report::warnings(&mut std::io::stderr().lock(), &warnings);
     }
     if !errors.is_empty() {
-        return Err(Error::Workflows(errors));
+        return Err(Error::Workflows { errors });
     }
     let forecasts = workflows
         .iter()

@@ -71,9 +71,15 @@ pub enum GuardError {
     Setting { flag: &'static str, reason: String },
     /// The budget or the rate window cannot be kept (Redis unreachable at start).
     #[error(transparent)]
-    State(#[from] state::StateError),
+    State {
+        #[from]
+        source: state::StateError,
+    },
     #[error(transparent)]
-    Journal(#[from] journal::JournalError),
+    Journal {
+        #[from]
+        source: journal::JournalError,
+    },
 }
 
 impl GuardError {
@@ -81,8 +87,8 @@ impl GuardError {
     /// as for an unreadable balance); 1 for a guard that could not start or run.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Setting { .. } | Self::ApiUrl { .. } | Self::Journal(_) => 2,
-            Self::State(_) => 3,
+            Self::Setting { .. } | Self::ApiUrl { .. } | Self::Journal { .. } => 2,
+            Self::State { .. } => 3,
             Self::Listen { .. } | Self::Serve { .. } | Self::Client { .. } => 1,
         }
     }

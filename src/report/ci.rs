@@ -90,7 +90,7 @@ pub fn verdict_annotations(
 /// `::error` lines for an error: one per workflow problem (with file and line), else one.
 pub fn error_annotations(err: &mut dyn Write, error: &Error) {
     match error {
-        Error::Workflows(errors) => {
+        Error::Workflows { errors } => {
             for problem in errors.iter().flat_map(|e| e.problems()) {
                 let mut message = String::new();
                 if let Some(step) = &problem.step {
