@@ -512,3 +512,35 @@ fn the_gate_reads_the_live_balance_and_keys_reservations_by_account() {
     std::fs::write(&go, "").expect("write go");
     finish(first).code(0);
 }
+
+#[test]
+fn an_unusable_ledger_location_is_exit_3() {
+    // Neither XDG_STATE_HOME nor HOME: nowhere to keep reservations.
+    let r = Run::from(
+        budget()
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("HOME")
+            .args(["plan", DOCS, "--units-left", "30000"])
+            .output()
+            .expect("run"),
+    );
+    r.code(3)
+        .stderr_has("no place for the reservation ledger: set XDG_STATE_HOME or HOME");
+    // A state directory that is a file cannot hold a gate's reservation (reading finds none
+    // there, so plan and check go on).
+    let s = Scratch::new();
+    let file = s.file("not-a-dir", "x");
+    let gate = |args: &[&str]| {
+        Run::from(
+            budget()
+                .env("XDG_STATE_HOME", &file)
+                .args(args)
+                .output()
+                .expect("run"),
+        )
+    };
+    gate(&["gate", DOCS, "--units-left", "30000", "--", "true"])
+        .code(3)
+        .stderr_has("cannot use the reservation ledger");
+    gate(&["check", DOCS, "--units-left", "30000"]).code(0);
+}

@@ -472,7 +472,15 @@ fn unknown_endpoints_and_foreign_paths_are_refused() {
         "{}",
         answer.body
     );
-    assert_eq!(one(&guard.url, get("/admin")).status, 404);
+    let foreign = one(&guard.url, get("/admin"));
+    assert_eq!(foreign.status, 404);
+    assert!(
+        foreign
+            .body
+            .contains("/admin is not an SE Ranking Data API path; paths start with /v1/"),
+        "{}",
+        foreign.body
+    );
     assert_eq!(sim.requests(), 0);
     guard.stop();
     // The ledger names refused calls as the catalogue would, without `/v1/`.

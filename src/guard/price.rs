@@ -388,6 +388,11 @@ mod tests {
         let q = pairs("target=a&target=b&limit=18446744073709551615");
         let e = price(&pricing(), "/v1/backlinks/all", &q, None).unwrap_err();
         assert!(matches!(e, PriceError::Overflow { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("the price of this backlinks/all call overflows the largest count"),
+            "{e}"
+        );
     }
 
     #[track_caller]

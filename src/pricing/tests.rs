@@ -176,6 +176,12 @@ fn rejected(text: &str, phrases: &[&str]) {
         assert!(e.contains(phrase), "missing {phrase:?} in:\n{e}");
     }
     assert!(e.contains("custom.yaml"), "names the file:\n{e}");
+    if !e.contains("invalid YAML") {
+        assert!(
+            e.starts_with("custom.yaml: invalid pricing file:\n  - "),
+            "{e}"
+        );
+    }
 }
 
 #[test]
