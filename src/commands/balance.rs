@@ -13,27 +13,74 @@ pub fn run(global: &Global) -> Result<Status, Error> {
                 .into(),
         });
     }
-    let key = key_for_call(global, true)?.ok_or(account::AccountError::NoKey)?;
+    let key = load_key(global, KeyUse::Call)?.ok_or(account::AccountError::NoKey)?;
     let subscription = fetch(global, key)?;
     let now = chrono::Utc::now().naive_utc();
     super::to_stdout(|out| report::balance(out, global.format, &subscription, now))?;
     Ok(Status::Ok)
 }
 
+/// What a run will do with the API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// `budget balance`: a call is certain.
+    Call,
+    /// `plan`, `check`, `forecast` without `--offline`/`--units-left`: a call when a key is set.
+    CallIfSet,
+    /// Only to name the ledger account: no call will be made.
+    LedgerOnly,
+}
+
+/// The API key, read once per run (`--api-key-file`, else env SERANKING_API_KEY). It is only
+/// ever hashed ([`crate::ledger::account_id`]) or sent to the API: never printed or stored.
+///
+/// Before a call the connection settings are checked first, so a bad `--api-url` or `--timeout`
+/// is reported as such (exit 2) even when the key is unusable too, and a broken key is an error
+/// (exit 3). When the key only names the ledger account, a missing file or an empty variable (a
+/// fork's pull request gets empty secrets) must not stop an offline plan: it is a warning and the
+/// account is the offline one.
+pub fn load_key(global: &Global, key_use: KeyUse) -> Result<Option<ApiKey>, Error> {
+    let key = ApiKey::from_env_or_file(global.api_key_file.as_deref());
+    match (key_use, key) {
+        (KeyUse::LedgerOnly, Err(e)) => {
+            if !global.quiet {
+                report::notes(
+                    &mut std::io::stderr().lock(),
+                    &[format!(
+                        "warning: {e}; reservations are kept under the offline account"
+                    )],
+                );
+            }
+            Ok(None)
+        }
+        (KeyUse::LedgerOnly, key) | (KeyUse::CallIfSet, key @ Ok(None)) => Ok(key?),
+        (KeyUse::Call | KeyUse::CallIfSet, key) => {
+            let scrub = key
+                .as_ref()
+                .ok()
+                .and_then(Option::as_ref)
+                .map_or("", ApiKey::expose);
+            account::check_settings(&global.api_url, global.timeout, scrub)?;
+            Ok(key?)
+        }
+    }
+}
+
 /// The balance to plan against: `--units-left` when given (no call); none with `--offline` or
 /// without a key; else the live subscription, whose failure is an error (fail closed: a key was
 /// set, so the user expects the real balance to be checked).
-pub fn resolve(global: &Global, units_left: Option<u64>) -> Result<Option<Balance>, Error> {
+pub fn resolve(
+    global: &Global,
+    units_left: Option<u64>,
+    key: Option<&ApiKey>,
+) -> Result<Option<Balance>, Error> {
     if let Some(units_left) = units_left {
         return Ok(Some(Balance::from_flag(units_left)));
     }
-    if global.offline {
-        return Ok(None);
-    }
-    let Some(key) = key_for_call(global, false)? else {
+    let Some(key) = key.filter(|_| !global.offline) else {
         return Ok(None);
     };
-    let subscription = fetch(global, key)?;
+    let subscription = fetch(global, key.clone())?;
     Ok(Some(Balance {
         source: BalanceSource::Live,
         status: Some(subscription.status),
@@ -42,22 +89,6 @@ pub fn resolve(global: &Global, units_left: Option<u64>) -> Result<Option<Balanc
         expires: subscription.expires,
         reserved: 0,
     }))
-}
-
-/// The key for a live call, the connection settings checked first, so a bad `--api-url` or
-/// `--timeout` is reported as a bad setting (exit 2) even when the key is missing or unusable too.
-/// Without a key, settings are checked only when a call is certain (`always`).
-fn key_for_call(global: &Global, always: bool) -> Result<Option<ApiKey>, Error> {
-    let key = ApiKey::from_env_or_file(global.api_key_file.as_deref());
-    if always || !matches!(key, Ok(None)) {
-        let scrub = key
-            .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .map_or("", ApiKey::expose);
-        account::check_settings(&global.api_url, global.timeout, scrub)?;
-    }
-    Ok(key?)
 }
 
 /// Reads the subscription once, with the global connection settings.

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 
+use super::balance::KeyUse;
 use crate::account::ApiKey;
 use crate::cli::{ForecastArgs, Global};
 use crate::finance::{self, ScheduledWorkflow};
@@ -11,12 +12,6 @@ use crate::forecast::{Balance, BalanceSource};
 use crate::ledger;
 use crate::report::{self, ForecastReport};
 use crate::{Error, Status};
-
-/// The live subscription (units_left, expiry) for `forecast`: none with `--offline` or without
-/// a key; a failure to read it is exit 3, as for `plan`.
-fn live_subscription(global: &Global) -> Result<Option<Balance>, Error> {
-    super::balance::resolve(global, None)
-}
 
 /// The clock, to the second (reports show whole seconds).
 fn now_utc() -> NaiveDateTime {
@@ -27,9 +22,16 @@ fn now_utc() -> NaiveDateTime {
 pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     let planned = super::plan::forecast_files(global, &args.workflows)?;
     // Flags win; the API is asked only for what they leave open.
-    let live = match (args.units_left, args.period_end) {
-        (Some(_), Some(_)) => None,
-        _ => live_subscription(global)?,
+    let call = !global.offline && (args.units_left.is_none() || args.period_end.is_none());
+    let key_use = if call {
+        KeyUse::CallIfSet
+    } else {
+        KeyUse::LedgerOnly
+    };
+    let key = super::balance::load_key(global, key_use)?;
+    let live = match call {
+        true => super::balance::resolve(global, None, key.as_ref())?,
+        false => None,
     };
     let (period_end, period_end_source) =
         match (args.period_end, live.as_ref().and_then(|b| b.expires)) {
@@ -49,7 +51,6 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     // Units held by running gates of the same account will be spent too.
     let balance = match balance {
         Some(b) => {
-            let key = super::plan::ledger_key(global, b.source == BalanceSource::Flag)?;
             let account = ledger::account_id(key.as_ref().map(ApiKey::expose));
             let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
             Some(Balance { reserved, ..b })

@@ -1,5 +1,6 @@
 //! `budget plan` and `budget check`, and the checking that `budget gate` shares with them.
 
+use super::balance::KeyUse;
 use crate::account::ApiKey;
 use crate::baseline::{self, Comparison, MaxIncrease};
 use crate::cli::{Global, PlanArgs};
@@ -51,38 +52,6 @@ pub fn forecast_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<P
         forecasts,
         total,
     })
-}
-
-/// The API key, when one is set (`--api-key-file`, else env SERANKING_API_KEY). It is only ever
-/// hashed ([`ledger::account_id`]) or sent to the API: never printed or stored.
-pub(crate) fn api_key(global: &Global) -> Result<Option<ApiKey>, Error> {
-    Ok(ApiKey::from_env_or_file(global.api_key_file.as_deref())?)
-}
-
-/// The key when it only names the ledger account (no API call will be made: `--offline` or
-/// `--units-left`): a missing file or an empty variable must not stop an offline plan (a fork's
-/// pull request gets empty secrets), so it falls back to the "offline" account with a note.
-pub(crate) fn ledger_key(global: &Global, balance_given: bool) -> Result<Option<ApiKey>, Error> {
-    match api_key(global) {
-        Err(e) if global.offline || balance_given => {
-            if !global.quiet {
-                report::notes(
-                    &mut std::io::stderr().lock(),
-                    &[format!(
-                        "warning: {e}; reservations are kept under the offline account"
-                    )],
-                );
-            }
-            Ok(None)
-        }
-        other => other,
-    }
-}
-
-/// Obtains the balance to plan against, before reservations are subtracted: `--units-left`, else
-/// the live subscription when a key is set and not `--offline`, else none.
-pub(crate) fn obtain_balance(global: &Global, args: &PlanArgs) -> Result<Option<Balance>, Error> {
-    super::balance::resolve(global, args.units_left)
 }
 
 /// A plan ready to be judged: forecasts, the balance without reservations, the account.
@@ -151,9 +120,13 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
     }
     let comparison = saved
         .map(|saved| baseline::compare(&saved, &planned.forecasts, &planned.total, max_increase));
-    let api_key = ledger_key(global, args.units_left.is_some())?;
+    let key_use = match global.offline || args.units_left.is_some() {
+        true => KeyUse::LedgerOnly,
+        false => KeyUse::CallIfSet,
+    };
+    let api_key = super::balance::load_key(global, key_use)?;
     let account = ledger::account_id(api_key.as_ref().map(ApiKey::expose));
-    let balance = obtain_balance(global, args)?;
+    let balance = super::balance::resolve(global, args.units_left, api_key.as_ref())?;
     Ok(Checked {
         planned,
         reserve,
