@@ -60,7 +60,8 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
 pub(crate) fn to_stdout(
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
+    // Block-buffered: stdout is line-buffered, and a long plan has many lines.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     match write(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
