@@ -14,7 +14,7 @@ fn waiting(started: &Path, go: &Path) -> Vec<String> {
     vec![
         "sh".into(),
         "-c".into(),
-        r#"touch "$1"; while [ ! -e "$2" ]; do sleep 0.01; done"#.into(),
+        crate::support::WAIT_FOR_GO.into(),
         "sh".into(),
         started.display().to_string(),
         go.display().to_string(),
@@ -146,7 +146,8 @@ fn a_command_killed_by_a_signal_exits_128_plus_the_signal() {
 fn sigterm_is_forwarded_and_the_reservation_released() {
     let s = Scratch::new();
     let (ready, got) = (s.path().join("ready"), s.path().join("got-term"));
-    let script = r#"trap 'touch "$2"; exit 7' TERM; touch "$1"; while :; do sleep 0.01; done"#;
+    // Waits for SIGTERM, at most about a minute (no process is left behind if the test fails).
+    let script = r#"trap 'touch "$2"; exit 7' TERM; touch "$1"; n=0; while [ "$n" -lt 6000 ]; do sleep 0.01; n=$((n+1)); done"#;
     let mut list = args(&[
         "gate",
         DOCS,

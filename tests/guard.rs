@@ -935,7 +935,7 @@ fn gates_on_two_machines_share_reservations_through_redis() {
     let redis = RedisServer::start();
     let s = Scratch::new();
     let go = s.path().join("go");
-    let script = r#"touch "$1"; while [ ! -e "$2" ]; do sleep 0.01; done"#;
+    let script = crate::support::WAIT_FOR_GO;
     // docs-example: 26,000 units; 30,000 left: room for one.
     let mut gates: Vec<(Child, std::path::PathBuf)> = ["a", "b"]
         .iter()
@@ -1155,7 +1155,7 @@ fn live_budget_leaves_out_gate_reservations() {
     let s = Scratch::new();
     let go = s.path().join("go");
     let started = s.path().join("started");
-    let script = r#"touch "$1"; while [ ! -e "$2" ]; do sleep 0.01; done"#;
+    let script = crate::support::WAIT_FOR_GO;
     // docs-example: 26,000 units reserved by a gate of the same key (same account).
     let gate = budget()
         .env("SERANKING_API_KEY", KEY)

@@ -43,6 +43,11 @@ pub fn state_home() -> PathBuf {
     STATE_HOME.with(|dir| dir.path().to_path_buf())
 }
 
+/// A `sh -c` script for a gated command: creates `$1`, then waits until `$2` exists — at most
+/// about a minute, so a test that fails before writing `$2` leaves no process behind.
+pub const WAIT_FOR_GO: &str =
+    r#"touch "$1"; n=0; while [ ! -e "$2" ] && [ "$n" -lt 6000 ]; do sleep 0.01; n=$((n+1)); done"#;
+
 /// What a run printed and how it ended.
 pub struct Run {
     pub code: i32,
