@@ -160,11 +160,6 @@ fn sum(account: &str, list: Option<&Vec<Reservation>>) -> Result<u64, LedgerErro
         })
 }
 
-fn new_id(pid: u32) -> String {
-    let salt: u32 = rand::random();
-    format!("{pid}-{salt:08x}")
-}
-
 impl Ledger for FileLedger {
     fn reserve(
         &self,
@@ -177,7 +172,7 @@ impl Ledger for FileLedger {
                 return Ok((None, false));
             }
             let reservation = Reservation {
-                id: new_id(claim.pid),
+                id: super::reservation_id(claim.pid),
                 account: claim.account.clone(),
                 pid: claim.pid,
                 units: claim.units,

@@ -105,6 +105,12 @@ pub trait Ledger {
 /// decides how to show it (this module prints nothing).
 pub type Warn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
+/// A new reservation's id: the holder's pid and a random salt, unique across machines.
+fn reservation_id(pid: u32) -> String {
+    let salt: u64 = rand::random();
+    format!("{pid}-{salt:016x}")
+}
+
 /// The ledger to use: the Redis ledger at `redis_url` (`--redis` / `BUDGET_REDIS_URL`, shared by
 /// gates on several machines) when given, else the file under the state directory.
 pub fn open(redis_url: Option<&str>) -> Result<Box<dyn Ledger>, LedgerError> {

@@ -297,9 +297,8 @@ impl Ledger for RedisLedger {
             if !admit(reserved) {
                 return Ok(None);
             }
-            let salt: u64 = rand::random();
             let reservation = Reservation {
-                id: format!("{}-{salt:016x}", claim.pid),
+                id: super::reservation_id(claim.pid),
                 account: claim.account.clone(),
                 pid: claim.pid,
                 units: claim.units,
