@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use budget::forecast;
+use budget::estimate;
 use budget::pricing::Pricing;
 use budget::workflow;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -65,7 +65,7 @@ fn benches(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let loaded = workflow::load(path, &pricing).unwrap();
-                forecast::forecast(&loaded.workflow, pricing.requests_per_second).unwrap()
+                estimate::workflow(&loaded.workflow, pricing.requests_per_second).unwrap()
             })
         });
     }

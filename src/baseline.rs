@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
-use crate::forecast::{Totals, WorkflowForecast};
+use crate::estimate::{Totals, WorkflowEstimate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
@@ -57,7 +57,7 @@ impl MaxIncrease {
 impl std::fmt::Display for MaxIncrease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Units(n) => write!(f, "{} units", crate::report::thousands(*n)),
+            Self::Units(n) => write!(f, "{} units", crate::count::thousands(*n)),
             Self::Percent(p) => write!(f, "{p}%"),
         }
     }
@@ -157,7 +157,7 @@ pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
 /// Compares forecasts with a baseline.
 pub fn compare(
     baseline: &Baseline,
-    forecasts: &[WorkflowForecast],
+    forecasts: &[WorkflowEstimate],
     total: &Totals,
     max_increase: Option<MaxIncrease>,
 ) -> Comparison {
@@ -233,8 +233,8 @@ pub fn compare(
 mod tests {
     use super::*;
 
-    fn forecast(name: &str, path: &str, units: u64) -> WorkflowForecast {
-        WorkflowForecast {
+    fn forecast(name: &str, path: &str, units: u64) -> WorkflowEstimate {
+        WorkflowEstimate {
             name: name.into(),
             path: path.into(),
             steps: Vec::new(),

@@ -62,13 +62,28 @@ pub struct Global {
     pub quiet: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Markdown,
-    Csv,
+pub use crate::pricing::{Billing, OverageRate};
+pub use crate::report::Format;
+
+/// clap's view of the model's enums, kept here so no other layer depends on clap.
+macro_rules! value_enum {
+    ($type:ty { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl ValueEnum for $type {
+            fn value_variants<'a>() -> &'a [Self] {
+                &[$(<$type>::$variant),+]
+            }
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(match self {
+                    $(<$type>::$variant => $name),+
+                }))
+            }
+        }
+    };
 }
+
+value_enum!(Format { Table => "table", Json => "json", Markdown => "markdown", Csv => "csv" });
+value_enum!(Billing { Monthly => "monthly", Yearly => "yearly" });
+value_enum!(OverageRate { Plan => "plan", Addon => "addon" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Auth {
@@ -165,9 +180,9 @@ pub struct GuardArgs {
     /// Requests per rolling second, across all clients (default: the pricing file's limit).
     #[arg(long, value_name = "N")]
     pub rps: Option<u32>,
-    /// Append one JSON line per call to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub ledger: Option<std::path::PathBuf>,
+    /// Append one JSON line per call to FILE (the call journal; `--ledger` is an old alias).
+    #[arg(long, alias = "ledger", value_name = "FILE")]
+    pub journal: Option<std::path::PathBuf>,
     /// File holding a token every client must send (X-Budget-Token or Authorization: Bearer).
     #[arg(long, value_name = "FILE")]
     pub client_token_file: Option<std::path::PathBuf>,
@@ -191,11 +206,11 @@ pub struct OverageArgs {
     #[arg(long, value_name = "TIER", required_unless_present = "all_tiers")]
     pub tier: Option<String>,
     /// Billing period of the plan.
-    #[arg(long, value_enum, default_value_t = crate::pricing::Billing::Monthly)]
-    pub billing: crate::pricing::Billing,
+    #[arg(long, value_enum, default_value_t = Billing::Monthly)]
+    pub billing: Billing,
     /// Plan-specific overage rate or the add-on rate.
-    #[arg(long, value_enum, default_value_t = crate::pricing::OverageRate::Plan)]
-    pub rate: crate::pricing::OverageRate,
+    #[arg(long, value_enum, default_value_t = OverageRate::Plan)]
+    pub rate: OverageRate,
     /// The period's total use; the overage is what exceeds the tier's credits.
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub usage: Option<u64>,

@@ -6,6 +6,19 @@
 use rust_decimal::Decimal;
 use serde_yaml::Value;
 
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Parses a count from text.
 pub fn parse(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
@@ -145,6 +158,15 @@ pub fn from_yaml(value: &Value) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_by_hand() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(26000), "26,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 
     #[track_caller]
     fn ok(text: &str, expected: u64) {

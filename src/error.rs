@@ -2,7 +2,8 @@
 
 use crate::account::AccountError;
 use crate::baseline::BaselineError;
-use crate::forecast::ForecastError;
+use crate::estimate::EstimateError;
+use crate::finance::FinanceError;
 use crate::gate::GateError;
 use crate::guard::GuardError;
 use crate::ledger::LedgerError;
@@ -23,8 +24,8 @@ pub enum Status {
 impl Status {
     pub fn code(self) -> u8 {
         match self {
-            Self::Ok => 0,
-            Self::OverBudget => 1,
+            Self::Ok => exit::OK,
+            Self::OverBudget => exit::OVER_BUDGET,
             Self::Child(code) => code,
         }
     }
@@ -40,9 +41,9 @@ pub enum Error {
     #[error("{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Workflows { errors: Vec<WorkflowError> },
     #[error(transparent)]
-    Forecast {
+    Estimate {
         #[from]
-        source: ForecastError,
+        source: EstimateError,
     },
     #[error("{message}")]
     Usage { message: String },
@@ -76,20 +77,62 @@ pub enum Error {
         #[from]
         source: GuardError,
     },
+    #[error(transparent)]
+    Finance {
+        #[from]
+        source: FinanceError,
+    },
+}
+
+/// Exit codes: the contract (README "Exit codes" and docs/reference.md) in one table.
+pub mod exit {
+    /// Fits, or no balance to compare with.
+    pub const OK: u8 = 0;
+    /// Over budget (or `--max-increase` exceeded, or the balance runs out before the period end).
+    pub const OVER_BUDGET: u8 = 1;
+    /// Bad input: a workflow, pricing file, flag, baseline or setting to fix.
+    pub const BAD_INPUT: u8 = 2;
+    /// The balance cannot be known: the API, the key, or the reservation ledger failed.
+    pub const BALANCE_UNKNOWN: u8 = 3;
+    /// The report could not be written.
+    pub const OUTPUT: u8 = 4;
+    /// `gate` or `guard` could not do its own work: listen, serve, install signal handlers,
+    /// wait for the command. Never 1, which means "over budget".
+    pub const RUNTIME: u8 = 5;
 }
 
 impl Error {
-    /// 2 for bad input, 3 when the balance cannot be known, 4 when output cannot be written.
+    /// The one place an error becomes an exit code.
     pub fn exit_code(&self) -> u8 {
+        use crate::account::AccountError as A;
+        use crate::gate::GateError as Ga;
+        use crate::guard::GuardError as Gu;
         match self {
-            Self::Pricing { .. } | Self::Workflows { .. } | Self::Forecast { .. } => 2,
-            Self::Usage { .. } | Self::Baseline { .. } => 2,
-            Self::BalanceUnknown => 3,
-            Self::Output { .. } => 4,
-            Self::Account { source } => source.exit_code(),
-            Self::Ledger { .. } => 3,
-            Self::Gate { source } => source.exit_code(),
-            Self::Guard { source } => source.exit_code(),
+            Self::Pricing { .. }
+            | Self::Workflows { .. }
+            | Self::Estimate { .. }
+            | Self::Usage { .. }
+            | Self::Baseline { .. }
+            | Self::Finance { .. } => exit::BAD_INPUT,
+            Self::BalanceUnknown | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
+            Self::Output { .. } => exit::OUTPUT,
+            Self::Account { source } => match source {
+                A::InvalidUrl { .. } | A::Setting { .. } => exit::BAD_INPUT,
+                // Every other account failure leaves the balance unknown (a missing, empty or
+                // unreadable key included): fail closed.
+                _ => exit::BALANCE_UNKNOWN,
+            },
+            Self::Gate { source } => match source {
+                // As shells do: 127 not found, 126 not executable, 2 nothing to run.
+                Ga::Spawn { code, .. } => *code,
+                Ga::Wait { .. } | Ga::Signals { .. } => exit::RUNTIME,
+            },
+            Self::Guard { source } => match source {
+                Gu::Setting { .. } | Gu::ApiUrl { .. } | Gu::Journal { .. } => exit::BAD_INPUT,
+                // The shared budget cannot be reached: as unknown as an unreadable balance.
+                Gu::State { .. } => exit::BALANCE_UNKNOWN,
+                Gu::Listen { .. } | Gu::Serve { .. } | Gu::Client { .. } => exit::RUNTIME,
+            },
         }
     }
 }

@@ -253,9 +253,9 @@ fn concurrent_clients_get_no_429_and_never_overspend() {
     let sim = Simulator::start_data(1_000_000);
     let scratch = Scratch::new();
     let ledger = scratch.path().join("calls.jsonl").display().to_string();
-    let guard = GuardProc::start(sim.url(), &["--budget", "1500", "--ledger", &ledger]);
-    // 8 clients × 3 summary calls of one target (100 units each) = 2,400 units asked of 1,500:
-    // 15 fit, 9 are refused.
+    let guard = GuardProc::start(sim.url(), &["--budget", "1500", "--ledger", &ledger]); // --ledger: the old name of --journal
+                                                                                         // 8 clients × 3 summary calls of one target (100 units each) = 2,400 units asked of 1,500:
+                                                                                         // 15 fit, 9 are refused.
     let clients = (0..8)
         .map(|i| {
             (0..3)
@@ -357,7 +357,7 @@ fn row_calls_are_charged_by_the_records_returned() {
     sim.set(|s| s.data.rows_per_target = Some(40));
     let scratch = Scratch::new();
     let ledger = scratch.path().join("calls.jsonl").display().to_string();
-    let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--ledger", &ledger]);
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--journal", &ledger]);
     // backlinks/all, limit 100: 100 units reserved; the target has 40 rows: 40 charged.
     let answer = one(&guard.url, get("/v1/backlinks/all?target=a.com&limit=100"));
     assert_eq!(answer.status, 200);
@@ -413,7 +413,7 @@ fn upstream_faults_are_retried_and_failures_are_not_charged() {
     let ledger = scratch.path().join("calls.jsonl").display().to_string();
     let guard = GuardProc::start(
         sim.url(),
-        &["--budget", "100", "--ledger", &ledger, "--retries", "4"],
+        &["--budget", "100", "--journal", &ledger, "--retries", "4"],
     );
     sim.set(|s| {
         s.fail_next(1, Fault::Internal);
@@ -463,7 +463,7 @@ fn unknown_endpoints_and_foreign_paths_are_refused() {
     let sim = Simulator::start_data(1_000_000);
     let scratch = Scratch::new();
     let ledger = scratch.path().join("calls.jsonl").display().to_string();
-    let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--ledger", &ledger]);
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--journal", &ledger]);
     let answer = one(&guard.url, get("/v1/backlinks/sumary?target=a.com"));
     assert_eq!(answer.status, 400);
     assert_eq!(answer.json()["error"]["message"], "Unknown endpoint");
@@ -655,7 +655,7 @@ fn bad_settings_are_refused_with_exit_codes() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken_addr = taken.local_addr().expect("addr").to_string();
     run(&["--budget", "5", "--listen", &taken_addr], &key)
-        .code(1)
+        .code(5)
         .stderr_has(&format!("cannot listen on {taken_addr}"))
         .stderr_has("pick another --listen address or port");
     drop(taken);
@@ -673,11 +673,18 @@ fn bad_settings_are_refused_with_exit_codes() {
     assert!(!r.stderr.contains(KEY), "{}", r.stderr);
     let dir = scratch.path().display().to_string();
     run(
-        &["--budget", "5", "--listen", "127.0.0.1:0", "--ledger", &dir],
+        &[
+            "--budget",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+            "--journal",
+            &dir,
+        ],
         &key,
     )
     .code(2)
-    .stderr_has("cannot open the guard ledger");
+    .stderr_has("cannot open the guard journal");
 }
 
 #[test]
@@ -727,7 +734,7 @@ fn the_key_never_leaks() {
         let ledger = scratch.path().join("calls.jsonl").display().to_string();
         let guard = GuardProc::start(
             sim.url(),
-            &["--budget", "150", "--ledger", &ledger, "--auth", auth],
+            &["--budget", "150", "--journal", &ledger, "--auth", auth],
         );
         sim.set(|s| s.fail_next(1, Fault::EchoKey));
         let with_client_key = Call {
@@ -1052,7 +1059,7 @@ fn a_client_that_hangs_up_mid_call_is_still_charged_and_recorded() {
         });
         let scratch = Scratch::new();
         let ledger = scratch.path().join("calls.jsonl").display().to_string();
-        let mut args = vec!["--budget", "250", "--ledger", ledger.as_str()];
+        let mut args = vec!["--budget", "250", "--journal", ledger.as_str()];
         let url = redis.as_ref().map(RedisServer::url);
         if let Some(url) = &url {
             args.extend(["--redis", url.as_str()]);

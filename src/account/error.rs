@@ -97,15 +97,3 @@ fn plural(n: u32) -> &'static str {
         "s"
     }
 }
-
-impl AccountError {
-    /// 2 for a setting the user must fix on the command line; 3 for everything else: the
-    /// balance could not be read (a missing, empty or unreadable key included — DESIGN §4 gives
-    /// `balance` and fail-closed `check` exit 3 whenever the balance is unknown).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::InvalidUrl { .. } | Self::Setting { .. } => 2,
-            _ => 3,
-        }
-    }
-}

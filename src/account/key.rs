@@ -4,6 +4,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use super::AccountError;
 
 /// The environment variable holding the key.
@@ -21,6 +23,21 @@ impl fmt::Display for KeyOrigin {
         match self {
             Self::Env => write!(f, "{ENV_KEY}"),
             Self::File { path } => write!(f, "the key file {}", path.display()),
+        }
+    }
+}
+
+/// The account name of runs without a key.
+pub const OFFLINE: &str = "offline";
+
+/// The account a key spends from, without the key: the first 16 hex digits of its SHA-256, or
+/// [`OFFLINE`] when there is no key. Surrounding whitespace (a key file's newline) is ignored.
+pub fn account_id(api_key: Option<&str>) -> String {
+    match api_key.map(str::trim).filter(|k| !k.is_empty()) {
+        None => OFFLINE.to_string(),
+        Some(key) => {
+            let digest = Sha256::digest(key.as_bytes());
+            digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
         }
     }
 }
@@ -103,6 +120,21 @@ impl ApiKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[track_caller]
+    fn id_is(key: Option<&str>, expected: &str) {
+        assert_eq!(account_id(key), expected, "key {:?}", key.map(|_| "…"));
+    }
+
+    #[test]
+    fn account_ids_by_hand() {
+        // sha256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad (FIPS 180-2 example)
+        id_is(Some("abc"), "ba7816bf8f01cfea");
+        id_is(Some("  abc\n"), "ba7816bf8f01cfea");
+        id_is(None, "offline");
+        id_is(Some(""), "offline");
+        id_is(Some(" \n"), "offline");
+    }
 
     const SECRET: &str = "5ec7e7c0-1eak-4b2f";
 

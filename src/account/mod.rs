@@ -18,7 +18,7 @@ pub use client::{
     check_settings, AuthMethod, Client, Config, ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_BODY_BYTES,
 };
 pub use error::AccountError;
-pub use key::{ApiKey, KeyOrigin, ENV_KEY};
+pub use key::{account_id, ApiKey, KeyOrigin, ENV_KEY, OFFLINE};
 pub use retry::{retry_after, Backoff, DEFAULT_BASE_DELAY_MS, ENV_RETRY_BASE_MS, MAX_DELAY};
 pub use subscription::Subscription;
 

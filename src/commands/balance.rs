@@ -2,7 +2,7 @@
 
 use crate::account::{self, ApiKey, AuthMethod, Config, Subscription};
 use crate::cli::{Auth, Global};
-use crate::forecast::{Balance, BalanceSource};
+use crate::estimate::{Balance, BalanceSource};
 use crate::{report, Error, Status};
 
 /// `budget balance`: the live subscription. Needs a key; `--offline` contradicts it (exit 2).
@@ -32,7 +32,7 @@ pub enum KeyUse {
 }
 
 /// The API key, read once per run (`--api-key-file`, else env SERANKING_API_KEY). It is only
-/// ever hashed ([`crate::ledger::account_id`]) or sent to the API: never printed or stored.
+/// ever hashed ([`crate::account::account_id`]) or sent to the API: never printed or stored.
 ///
 /// Before a call the connection settings are checked first, so a bad `--api-url` or `--timeout`
 /// is reported as such (exit 2) even when the key is unusable too, and a broken key is an error

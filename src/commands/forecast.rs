@@ -7,8 +7,8 @@ use chrono::{NaiveDateTime, Timelike, Utc};
 use super::balance::KeyUse;
 use crate::account::ApiKey;
 use crate::cli::{ForecastArgs, Global};
+use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{self, ScheduledWorkflow};
-use crate::forecast::{Balance, BalanceSource};
 use crate::ledger;
 use crate::report::{self, ForecastReport};
 use crate::{Error, Status};
@@ -20,7 +20,7 @@ fn now_utc() -> NaiveDateTime {
 }
 
 pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
-    let planned = super::plan::forecast_files(global, &args.workflows)?;
+    let planned = super::plan::estimate_files(global, &args.workflows)?;
     // Flags win; the API is asked only for what they leave open.
     let call = !global.offline && (args.units_left.is_none() || args.period_end.is_none());
     let key_use = if call {
@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     // Units held by running gates of the same account will be spent too.
     let balance = match balance {
         Some(b) => {
-            let account = ledger::account_id(key.as_ref().map(ApiKey::expose));
+            let account = crate::account::account_id(key.as_ref().map(ApiKey::expose));
             let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
             Some(Balance { reserved, ..b })
         }
@@ -81,7 +81,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             w.name
         ));
     }
-    let chosen = crate::forecast::overage_account(&planned.workflows);
+    let chosen = crate::estimate::overage_account(&planned.workflows);
     notes.extend(chosen.warning());
     let account = chosen.chosen;
     let cost = match account {

@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use rust_decimal::Decimal;
 
 use crate::cli::{GateArgs, Global};
-use crate::forecast::Assessment;
+use crate::estimate::Assessment;
 use crate::gate::{self, Decision};
 use crate::ledger::{self, Claim, Ledger, Reservation};
 use crate::pricing::parse_usd;

@@ -1,5 +1,5 @@
 //! `budget guard`: checks the flags, settles the budget (flag, or live balance minus the gates'
-//! reservations), opens the state (in-process or Redis) and the ledger, serves until SIGINT or
+//! reservations), opens the state (in-process or Redis) and the journal, serves until SIGINT or
 //! SIGTERM (a second one stops at once), then prints the spend.
 
 use std::io::Write;
@@ -85,7 +85,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         Auth::Query => AuthMethod::Query,
     };
     let backoff = Backoff::from_env()?;
-    let journal = Arc::new(Journal::open(args.ledger.as_deref()).map_err(GuardError::from)?);
+    let journal = Arc::new(Journal::open(args.journal.as_deref()).map_err(GuardError::from)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -94,7 +94,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             reason: crate::io_reason(&e),
         })?;
     // Guards sharing one API key meet under the same Redis keys (a hash of the key).
-    let account_id = crate::ledger::account_id(Some(key.expose()));
+    let account_id = crate::account::account_id(Some(key.expose()));
     // A live budget leaves out what running gates of the same account have reserved (the
     // `--redis` ledger when given, else this machine's): their jobs spend from the same units.
     let gates_reserved = match args.budget {
@@ -161,7 +161,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         let mut signals = Signals::install();
         if !global.quiet {
             let url = format!("http://{addr}");
-            let ledger = journal.path().map(|p| p.display().to_string());
+            let journal_path = journal.path().map(|p| p.display().to_string());
             let mut err = std::io::stderr().lock();
             report::guard_started(
                 &mut err,
@@ -172,7 +172,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
                     budget_source: &budget_source,
                     rps,
                     state: &state_text,
-                    ledger: ledger.as_deref(),
+                    journal: journal_path.as_deref(),
                     token,
                 },
             )?;
@@ -215,12 +215,12 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         let mut notes = Vec::new();
         if let Some(busy) = abandoned {
             notes.push(format!(
-                "budget guard stopped at once on a second signal: {busy} calls in flight were abandoned; they have no ledger line and their units stay reserved (in Redis they count as spent once their hold times out)"
+                "budget guard stopped at once on a second signal: {busy} calls in flight were abandoned; they have no journal line and their units stay reserved (in Redis they count as spent once their hold times out)"
             ));
         }
         if journal.write_failed() {
             notes.push(format!(
-                "warning: some lines could not be written to the ledger {}",
+                "warning: some lines could not be written to the journal {}",
                 journal.path().map(|p| p.display().to_string()).unwrap_or_default()
             ));
         }

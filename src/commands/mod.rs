@@ -49,10 +49,25 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
             Ok(Status::Ok)
         }
         Command::Completions(args) => {
-            to_stdout(|out| report::completions(out, args.shell))?;
+            let script = completion_script(args.shell);
+            to_stdout(|out| report::completions(out, &script))?;
             Ok(Status::Ok)
         }
     }
+}
+
+/// The completion script for `shell`, rendered to memory (clap_complete panics on a write error).
+fn completion_script(shell: crate::cli::Shell) -> Vec<u8> {
+    use clap::CommandFactory;
+    use clap_complete::Shell as Target;
+    let target = match shell {
+        crate::cli::Shell::Bash => Target::Bash,
+        crate::cli::Shell::Zsh => Target::Zsh,
+        crate::cli::Shell::Fish => Target::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(target, &mut Cli::command(), "budget", &mut script);
+    script
 }
 
 /// Writes a report to stdout. A reader that stops early (`budget … | head`) is not an error:

@@ -4,7 +4,7 @@ use super::balance::KeyUse;
 use crate::account::ApiKey;
 use crate::baseline::{self, Comparison, MaxIncrease};
 use crate::cli::{Global, PlanArgs};
-use crate::forecast::{self, Assessment, Balance, Verdict, WorkflowForecast};
+use crate::estimate::{self, Assessment, Balance, Verdict, WorkflowEstimate};
 use crate::pricing::Pricing;
 use crate::report::{self, PlanReport};
 use crate::workflow::{self, Reserve, Workflow};
@@ -16,12 +16,12 @@ use super::ci;
 pub struct Planned {
     pub pricing: Pricing,
     pub workflows: Vec<Workflow>,
-    pub forecasts: Vec<WorkflowForecast>,
-    pub total: forecast::Totals,
+    pub forecasts: Vec<WorkflowEstimate>,
+    pub total: estimate::Totals,
 }
 
 /// Loads pricing and workflows and forecasts them; warnings go to stderr.
-pub fn forecast_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<Planned, Error> {
+pub fn estimate_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<Planned, Error> {
     let pricing = Pricing::load(global.pricing.as_deref())?;
     let mut workflows = Vec::with_capacity(paths.len());
     let mut errors = Vec::new();
@@ -43,9 +43,9 @@ pub fn forecast_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<P
     }
     let forecasts = workflows
         .iter()
-        .map(|w| forecast::forecast(w, pricing.requests_per_second))
+        .map(|w| estimate::workflow(w, pricing.requests_per_second))
         .collect::<Result<Vec<_>, _>>()?;
-    let total = forecast::totals(&forecasts)?;
+    let total = estimate::totals(&forecasts)?;
     Ok(Planned {
         pricing,
         workflows,
@@ -59,7 +59,7 @@ pub struct Checked {
     pub planned: Planned,
     pub reserve: Option<Reserve>,
     pub balance: Option<Balance>,
-    /// [`ledger::account_id`] of the key.
+    /// [`crate::account::account_id`] of the key.
     pub account: String,
     pub api_key: Option<ApiKey>,
     pub comparison: Option<Comparison>,
@@ -69,7 +69,7 @@ impl Checked {
     /// Judges the plan with `reserved` units held by other running jobs.
     pub fn assess(&self, reserved: u64) -> Assessment {
         let balance = self.balance.clone().map(|b| Balance { reserved, ..b });
-        forecast::assess(
+        estimate::assess(
             &self.planned.workflows,
             &self.planned.forecasts,
             &self.planned.total,
@@ -109,8 +109,8 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
             message: format!("--max-increase: {e}"),
         })?;
     let saved = args.compare_to.as_deref().map(baseline::load).transpose()?;
-    let planned = forecast_files(global, &args.workflows)?;
-    if let Some(warning) = forecast::overage_account(&planned.workflows).warning() {
+    let planned = estimate_files(global, &args.workflows)?;
+    if let Some(warning) = estimate::overage_account(&planned.workflows).warning() {
         if !global.quiet {
             report::notes(
                 &mut std::io::stderr().lock(),
@@ -125,7 +125,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         false => KeyUse::CallIfSet,
     };
     let api_key = super::balance::load_key(global, key_use)?;
-    let account = ledger::account_id(api_key.as_ref().map(ApiKey::expose));
+    let account = crate::account::account_id(api_key.as_ref().map(ApiKey::expose));
     let balance = super::balance::resolve(global, args.units_left, api_key.as_ref())?;
     Ok(Checked {
         planned,

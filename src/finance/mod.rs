@@ -47,14 +47,6 @@ pub enum FinanceError {
     UnitsOverflow { quantity: &'static str },
 }
 
-impl From<FinanceError> for crate::Error {
-    fn from(e: FinanceError) -> Self {
-        crate::Error::Usage {
-            message: e.to_string(),
-        }
-    }
-}
-
 /// A date-time as the reports print it: RFC 3339 in UTC (`2026-11-26T00:00:00Z`).
 pub fn rfc3339(t: NaiveDateTime) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()

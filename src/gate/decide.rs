@@ -2,7 +2,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::forecast::{overage_cost, Assessment, OverageCost, Verdict};
+use crate::estimate::{overage_cost, Assessment, OverageCost, Verdict};
 use crate::pricing::Pricing;
 use crate::workflow::Account;
 
@@ -49,7 +49,7 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecast::{BalanceSource, BalanceView, OverMaxUnits};
+    use crate::estimate::{BalanceSource, BalanceView, OverMaxUnits};
     use crate::pricing::{Billing, OverageRate};
 
     fn assessment(verdict: Verdict, over_by: u64, over_max: bool) -> Assessment {

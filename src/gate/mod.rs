@@ -40,15 +40,6 @@ pub enum GateError {
     Signals { reason: String },
 }
 
-impl GateError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Spawn { code, .. } => *code,
-            Self::Wait { .. } | Self::Signals { .. } => 1,
-        }
-    }
-}
-
 extern "C" fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t with SA_SIGINFO.
     let from_terminal = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;

@@ -1,4 +1,4 @@
-//! The guard's call ledger (`--ledger FILE`): one JSON line per call, appended as the call ends,
+//! The guard's call journal (`--journal FILE`): one JSON line per call, appended as the call ends,
 //! and the running totals by endpoint shown when the guard stops.
 //!
 //! A line holds what was asked and what it cost, never the key nor the query (which may carry
@@ -34,7 +34,7 @@ pub enum Outcome {
     Failed,
 }
 
-/// One ledger line.
+/// One journal line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
     pub time: String,
@@ -64,11 +64,11 @@ pub struct EndpointTotals {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("cannot open the guard ledger {path}: {reason}")]
+    #[error("cannot open the guard journal {path}: {reason}")]
     Open { path: PathBuf, reason: String },
 }
 
-/// The ledger file (if any) and the totals.
+/// The journal file (if any) and the totals.
 pub struct Journal {
     file: Option<(PathBuf, Mutex<File>)>,
     totals: Mutex<BTreeMap<String, EndpointTotals>>,
@@ -129,7 +129,7 @@ impl Journal {
         }
     }
 
-    /// Whether a ledger line could not be written.
+    /// Whether a journal line could not be written.
     pub fn write_failed(&self) -> bool {
         self.write_failed.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -198,7 +198,7 @@ mod tests {
             .err()
             .expect("error");
         assert!(
-            e.to_string().starts_with("cannot open the guard ledger"),
+            e.to_string().starts_with("cannot open the guard journal"),
             "{e}"
         );
         assert!(e.to_string().ends_with("no such file"), "{e}");

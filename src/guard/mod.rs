@@ -7,12 +7,12 @@
 //! API), waits for a slot in the rolling one-second window, forwards the call with the key
 //! (retrying 429/5xx with back-off and full jitter), then settles the reservation: a 2xx is
 //! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
-//! released. Every call becomes a ledger line ([`journal`]).
+//! released. Every call becomes a journal line ([`journal`]).
 //!
 //! Each call runs in a task of its own, so a client that hangs up mid-call cannot stop it from
 //! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
 //!
-//! The key is added to upstream requests only; it is never logged, put in the ledger, or sent
+//! The key is added to upstream requests only; it is never logged, put in the journal, or sent
 //! back to clients (every reply body is scrubbed of it, raw or encoded). This module renders
 //! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
@@ -82,18 +82,6 @@ pub enum GuardError {
     },
 }
 
-impl GuardError {
-    /// 2 for a setting to fix; 3 when the shared state cannot be reached (the budget is unknown,
-    /// as for an unreadable balance); 1 for a guard that could not start or run.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Setting { .. } | Self::ApiUrl { .. } | Self::Journal { .. } => 2,
-            Self::State { .. } => 3,
-            Self::Listen { .. } | Self::Serve { .. } | Self::Client { .. } => 1,
-        }
-    }
-}
-
 /// A bound guard, not yet serving.
 pub struct Guard {
     listener: tokio::net::TcpListener,
@@ -132,7 +120,7 @@ impl Guard {
     }
 
     /// Serves until `shutdown` completes, then lets calls in flight finish (those whose client
-    /// hung up included: they still settle and get their ledger line).
+    /// hung up included: they still settle and get their journal line).
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,

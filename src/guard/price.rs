@@ -1,7 +1,7 @@
 //! Prices one API call before it is forwarded: which catalogue endpoint it is, how many targets
 //! and rows it asks for, and the worst-case units that one call can cost.
 //!
-//! Pure: no I/O. The arithmetic is `forecast::price_request`, the same table `budget plan` uses;
+//! Pure: no I/O. The arithmetic is `estimate::price_request`, the same table `budget plan` uses;
 //! this module only reads the request (path, query pairs, JSON body) into its inputs.
 //!
 //! Counting rules (where the vendor's API reads them):
@@ -17,7 +17,7 @@
 
 use serde_json::Value;
 
-use crate::forecast;
+use crate::estimate;
 use crate::pricing::{Endpoint, Pricing, RecordKind};
 
 /// What one call costs at worst.
@@ -84,7 +84,7 @@ pub fn price(
                 .unwrap_or(1),
         ),
     };
-    let units = forecast::price_request(endpoint, targets, rows).map_err(|quantity| {
+    let units = estimate::price_request(endpoint, targets, rows).map_err(|quantity| {
         PriceError::Overflow {
             endpoint: endpoint.name.clone(),
             quantity,

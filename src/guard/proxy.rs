@@ -1,4 +1,4 @@
-//! The request handler: token, price, reserve, pace, forward with retries, settle, ledger line.
+//! The request handler: token, price, reserve, pace, forward with retries, settle, journal line.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +34,7 @@ pub(crate) struct App {
     pub(crate) in_flight: InFlight,
 }
 
-/// Calls being handled, so that a stopping guard waits for their ledger lines.
+/// Calls being handled, so that a stopping guard waits for their journal lines.
 #[derive(Clone)]
 pub(crate) struct InFlight(Arc<tokio::sync::watch::Sender<usize>>);
 
@@ -133,7 +133,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new().fallback(handle).with_state(app)
 }
 
-/// What the ledger line of a call needs, filled in as the call goes.
+/// What the journal line of a call needs, filled in as the call goes.
 struct Call {
     method: String,
     endpoint: String,
@@ -145,7 +145,7 @@ struct Call {
 
 async fn handle(AxumState(app): AxumState<Arc<App>>, request: Request) -> Response {
     // The call runs in a task of its own: a client that hangs up drops this handler, but a call
-    // already sent to the API (and maybe billed) must still settle and get its ledger line.
+    // already sent to the API (and maybe billed) must still settle and get its journal line.
     let entered = app.in_flight.enter();
     let call = tokio::spawn(async move {
         let _entered = entered;
@@ -162,7 +162,7 @@ async fn handle(AxumState(app): AxumState<Arc<App>>, request: Request) -> Respon
 }
 
 impl App {
-    /// One call from arrival to ledger line.
+    /// One call from arrival to journal line.
     async fn call(&self, request: Request) -> Response {
         let started = Instant::now();
         let (parts, body) = request.into_parts();
@@ -361,7 +361,7 @@ impl App {
             ),
         };
         // Settling is retried (Redis); when it still fails, the hold stays and, once timed out,
-        // counts as spent in full: the budget keeps the worst case, and so does the ledger.
+        // counts as spent in full: the budget keeps the worst case, and so does the journal.
         call.charged = match self.state.settle(&hold, charged).await {
             Ok(()) => charged,
             Err(_) => hold.units,

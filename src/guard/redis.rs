@@ -139,7 +139,7 @@ fn broken(e: &RedisError) -> bool {
 
 impl RedisState {
     /// Connects to `url` (`redis://[:password@]host:port[/db]`) for `account` (see
-    /// `ledger::account_id`); `hold_ttl` is how long a hold may stay unsettled before it counts
+    /// `crate::account::account_id`); `hold_ttl` is how long a hold may stay unsettled before it counts
     /// as spent (longer than any call can take: [`super::hold_ttl`]).
     pub async fn connect(url: &str, account: &str, hold_ttl: Duration) -> Result<Self, StateError> {
         let client = redis::Client::open(url).map_err(|_| StateError::Redis {

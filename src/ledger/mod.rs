@@ -6,7 +6,7 @@
 //! with that sum and, when the caller admits, records the new reservation. `plan`, `check` and
 //! other gates subtract the same sum from `usable`.
 //!
-//! Accounts are named by [`account_id`], a hash of the API key: the key itself is never stored,
+//! Accounts are named by [`crate::account::account_id`], a hash of the API key: the key itself is never stored,
 //! printed or put in an error.
 //!
 //! The [`Ledger`] trait is synchronous on purpose: the critical section is a few microseconds of
@@ -25,17 +25,15 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// The account name used when no API key is set: such gates still share reservations.
-pub const OFFLINE: &str = "offline";
 
 /// A unit reservation held by a running gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
     /// Unique per reservation, for release.
     pub id: String,
-    /// [`account_id`] of the key the job spends from.
+    /// [`crate::account::account_id`] of the key the job spends from.
     pub account: String,
     /// The gate process that holds it; when it is gone, the reservation is dropped.
     pub pid: u32,
@@ -149,18 +147,6 @@ pub fn state_dir() -> Result<PathBuf, LedgerError> {
     from("HOME")
         .map(|home| home.join(".local").join("state").join("budget"))
         .ok_or(LedgerError::NoStateDir)
-}
-
-/// The account a key spends from, without the key: the first 16 hex digits of its SHA-256, or
-/// [`OFFLINE`] when there is no key. Surrounding whitespace (a key file's newline) is ignored.
-pub fn account_id(api_key: Option<&str>) -> String {
-    match api_key.map(str::trim).filter(|k| !k.is_empty()) {
-        None => OFFLINE.to_string(),
-        Some(key) => {
-            let digest = Sha256::digest(key.as_bytes());
-            digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
-        }
-    }
 }
 
 /// Whether a process still runs: `kill(pid, 0)` succeeds, or fails only for lack of permission.

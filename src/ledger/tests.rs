@@ -20,21 +20,6 @@ fn dead_pid() -> u32 {
     pid
 }
 
-#[track_caller]
-fn id_is(key: Option<&str>, expected: &str) {
-    assert_eq!(account_id(key), expected, "key {:?}", key.map(|_| "…"));
-}
-
-#[test]
-fn account_ids_by_hand() {
-    // sha256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad (FIPS 180-2 example)
-    id_is(Some("abc"), "ba7816bf8f01cfea");
-    id_is(Some("  abc\n"), "ba7816bf8f01cfea");
-    id_is(None, "offline");
-    id_is(Some(""), "offline");
-    id_is(Some(" \n"), "offline");
-}
-
 #[test]
 fn reservations_add_up_and_release() {
     let dir = tempfile::tempdir().unwrap();

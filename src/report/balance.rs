@@ -5,9 +5,9 @@ use std::io::{self, Write};
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
+use super::Format;
 use super::{csv_row, markdown_table, thousands};
 use crate::account::Subscription;
-use crate::cli::Format;
 
 /// What the balance report shows, derived from a subscription at a moment.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::PlanReport;
 use crate::baseline::Comparison;
-use crate::forecast::Verdict;
+use crate::estimate::Verdict;
 use crate::Error;
 
 /// Escapes a workflow command's message: `%`, CR and LF.

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::overage::money;
+use super::Format;
 use super::{csv_row, markdown_table, table, thousands};
-use crate::cli::Format;
+use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{rfc3339, Projection, ProjectionCost};
-use crate::forecast::{Balance, BalanceSource};
 
 /// What a forecast shows.
 pub struct ForecastReport<'a> {

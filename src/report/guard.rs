@@ -6,8 +6,8 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
+use super::Format;
 use super::{csv_row, markdown_table, table, thousands};
-use crate::cli::Format;
 use crate::guard::EndpointTotals;
 
 /// Facts for the startup line.
@@ -22,7 +22,7 @@ pub struct GuardStarted<'a> {
     pub rps: u32,
     /// `this process`, or `Redis at HOST:PORT (…)`.
     pub state: &'a str,
-    pub ledger: Option<&'a str>,
+    pub journal: Option<&'a str>,
     pub token: bool,
 }
 
@@ -36,8 +36,8 @@ pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
         s.rps,
         s.state
     )?;
-    if let Some(ledger) = s.ledger {
-        writeln!(err, "  ledger: {ledger}")?;
+    if let Some(journal) = s.journal {
+        writeln!(err, "  journal: {journal}")?;
     }
     if s.token {
         writeln!(

@@ -5,8 +5,8 @@ use std::io::{self, Write};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use super::Format;
 use super::{csv_row, markdown_table, table, thousands};
-use crate::cli::Format;
 use crate::finance::{Amount, OverageQuote, TierQuote};
 use crate::pricing::{Billing, OverageRate};
 

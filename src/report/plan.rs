@@ -2,16 +2,16 @@
 
 use std::io::{self, Write};
 
+use super::Format;
 use super::{csv_row, duration, markdown_table, table, thousands};
 use crate::baseline::Comparison;
-use crate::cli::Format;
-use crate::forecast::{Assessment, BalanceSource, Totals, Verdict, WorkflowForecast};
+use crate::estimate::{Assessment, BalanceSource, Totals, Verdict, WorkflowEstimate};
 use crate::pricing::Pricing;
 
 /// What a plan shows.
 pub struct PlanReport<'a> {
     pub pricing: &'a Pricing,
-    pub workflows: &'a [WorkflowForecast],
+    pub workflows: &'a [WorkflowEstimate],
     pub total: &'a Totals,
     pub assessment: &'a Assessment,
 }
@@ -53,13 +53,13 @@ pub fn plan_compared(
 struct PlanJson<'a> {
     version: u32,
     pricing: PricingJson<'a>,
-    workflows: &'a [WorkflowForecast],
+    workflows: &'a [WorkflowEstimate],
     total: &'a Totals,
-    balance: &'a Option<crate::forecast::BalanceView>,
+    balance: &'a Option<crate::estimate::BalanceView>,
     verdict: Verdict,
     over_by: u64,
-    over_max_units: &'a [crate::forecast::OverMaxUnits],
-    overage: &'a Option<crate::forecast::OverageCost>,
+    over_max_units: &'a [crate::estimate::OverMaxUnits],
+    overage: &'a Option<crate::estimate::OverageCost>,
     /// The comparison with `--compare-to`, only when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     baseline: Option<serde_json::Value>,
@@ -98,7 +98,7 @@ const STEP_HEADER: [&str; 7] = [
 /// One row per step and a total row, every column of [`STEP_HEADER`]; `endpoint` and `strong`
 /// dress the endpoint and the total units for the format.
 fn step_rows(
-    w: &WorkflowForecast,
+    w: &WorkflowEstimate,
     endpoint: fn(&str) -> String,
     strong: fn(&str) -> String,
 ) -> Vec<Vec<String>> {
@@ -130,7 +130,7 @@ fn step_rows(
     rows
 }
 
-fn shows_expected(w: &WorkflowForecast) -> bool {
+fn shows_expected(w: &WorkflowEstimate) -> bool {
     w.steps.iter().any(|s| s.units_expected != s.units)
 }
 
@@ -233,7 +233,7 @@ pub fn plan_brief(
 }
 
 /// A workflow above its own `budget.max_units`, in words.
-pub fn max_units_line(m: &crate::forecast::OverMaxUnits) -> String {
+pub fn max_units_line(m: &crate::estimate::OverMaxUnits) -> String {
     format!(
         "over budget: {} plans {} units, above its budget.max_units of {} (over by {})",
         m.workflow,

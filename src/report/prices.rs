@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
+use super::Format;
 use super::{csv_row, markdown_table, table, thousands};
-use crate::cli::Format;
 use crate::pricing::{Endpoint, Per, Pricing, RecordKind};
 
 fn endpoint_row(e: &Endpoint) -> Vec<String> {

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 
-use super::{Totals, WorkflowForecast};
+use super::{Totals, WorkflowEstimate};
 use crate::pricing::{usd_for_units, Billing, OverageRate, Pricing};
 use crate::workflow::{Account, Reserve, Workflow};
 
@@ -110,7 +110,7 @@ pub struct Assessment {
 /// a balance is known), or the total above `usable = units_left − reserve − reserved`.
 pub fn assess(
     workflows: &[Workflow],
-    forecasts: &[WorkflowForecast],
+    forecasts: &[WorkflowEstimate],
     total: &Totals,
     balance: Option<Balance>,
     reserve: Option<Reserve>,

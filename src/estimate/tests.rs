@@ -11,11 +11,11 @@ fn pricing() -> Pricing {
 }
 
 #[track_caller]
-fn plan(yaml: &str) -> WorkflowForecast {
+fn plan(yaml: &str) -> WorkflowEstimate {
     let p = pricing();
     let loaded =
         workflow::parse(yaml, Path::new("test.yaml"), &p).unwrap_or_else(|e| panic!("{e}"));
-    forecast(&loaded.workflow, p.requests_per_second).unwrap()
+    super::workflow(&loaded.workflow, p.requests_per_second).unwrap()
 }
 
 /// (requests, records, units, units_expected) of the only step.
@@ -193,7 +193,9 @@ fn overflow_names_the_step() {
     // 18446744073709551615 targets × 100 units cannot fit in u64
     let yaml = "steps:\n  - {endpoint: backlinks/count}\n  - {name: Huge, endpoint: backlinks/summary, targets: \"18446744073709551615\"}";
     let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
-    let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
+    let e = super::workflow(&loaded.workflow, 10)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("big.yaml: step 2 (Huge): the units overflow"),
         "{e}"
@@ -201,7 +203,9 @@ fn overflow_names_the_step() {
     // records overflow before units: 2^63 targets × 4 rows
     let yaml = "steps: [{endpoint: backlinks/all, targets: \"9223372036854775808\", rows: 4}]";
     let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
-    let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
+    let e = super::workflow(&loaded.workflow, 10)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("step 1 (backlinks/all #1): the records overflow"),
         "{e}"
@@ -215,7 +219,9 @@ fn total_overflow_is_an_error() {
     // two of them do not.
     let yaml = "steps:\n  - {endpoint: backlinks/summary, targets: \"184467440737095516\"}\n  - {endpoint: backlinks/summary, targets: \"184467440737095516\"}";
     let loaded = workflow::parse(yaml, Path::new("big.yaml"), &p).unwrap();
-    let e = forecast(&loaded.workflow, 10).unwrap_err().to_string();
+    let e = super::workflow(&loaded.workflow, 10)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("big.yaml: the workflow's total units overflow"),
         "{e}"

@@ -1,4 +1,4 @@
-//! The arithmetic: workflow × pricing → requests, records and units, per step and in total,
+//! The plan arithmetic (`budget plan`; not `budget forecast`, which is `finance`): workflow × pricing → requests, records and units, per step and in total,
 //! and the verdict against a balance.
 //!
 //! Pure and exact: unit counts are `u64` with checked arithmetic (an overflow is an error naming
@@ -21,7 +21,7 @@ use crate::workflow::{Step, Workflow};
 
 /// The cost of one step.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct StepForecast {
+pub struct StepEstimate {
     pub name: String,
     pub endpoint: String,
     pub per: Per,
@@ -38,10 +38,10 @@ pub struct StepForecast {
 
 /// The cost of one workflow.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct WorkflowForecast {
+pub struct WorkflowEstimate {
     pub name: String,
     pub path: PathBuf,
-    pub steps: Vec<StepForecast>,
+    pub steps: Vec<StepEstimate>,
     pub requests: u64,
     pub records: u64,
     pub units: u64,
@@ -63,7 +63,7 @@ pub struct Totals {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ForecastError {
+pub enum EstimateError {
     #[error("{path}: step {step} ({name}): the {quantity} overflow{} the largest count (18446744073709551615); reduce targets, rows, sources or repeat", if quantity.ends_with('s') { "" } else { "s" })]
     StepOverflow {
         path: String,
@@ -80,24 +80,24 @@ pub enum ForecastError {
     PlanOverflow { quantity: &'static str },
 }
 
-/// Forecasts one workflow. `default_rps` is the pricing file's rate limit.
-pub fn forecast(workflow: &Workflow, default_rps: u32) -> Result<WorkflowForecast, ForecastError> {
+/// Estimates one workflow. `default_rps` is the pricing file's rate limit.
+pub fn workflow(workflow: &Workflow, default_rps: u32) -> Result<WorkflowEstimate, EstimateError> {
     let path = workflow.path.display().to_string();
     let mut steps = Vec::with_capacity(workflow.steps.len());
     for (i, step) in workflow.steps.iter().enumerate() {
-        let overflow = |quantity| ForecastError::StepOverflow {
+        let overflow = |quantity| EstimateError::StepOverflow {
             path: path.clone(),
             step: i + 1,
             name: step.name.clone(),
             quantity,
         };
-        steps.push(forecast_step(step).map_err(overflow)?);
+        steps.push(estimate_step(step).map_err(overflow)?);
     }
-    let total = |quantity: &'static str, pick: fn(&StepForecast) -> u64| {
+    let total = |quantity: &'static str, pick: fn(&StepEstimate) -> u64| {
         steps
             .iter()
             .try_fold(0u64, |sum, s| sum.checked_add(pick(s)))
-            .ok_or(ForecastError::TotalOverflow {
+            .ok_or(EstimateError::TotalOverflow {
                 path: path.clone(),
                 quantity,
             })
@@ -107,7 +107,7 @@ pub fn forecast(workflow: &Workflow, default_rps: u32) -> Result<WorkflowForecas
     let units = total("units", |s| s.units)?;
     let units_expected = total("expected units", |s| s.units_expected)?;
     let rps = workflow.rps.unwrap_or(default_rps).max(1);
-    Ok(WorkflowForecast {
+    Ok(WorkflowEstimate {
         name: workflow.name.clone(),
         path: workflow.path.clone(),
         requests,
@@ -122,12 +122,12 @@ pub fn forecast(workflow: &Workflow, default_rps: u32) -> Result<WorkflowForecas
 }
 
 /// Sums workflows.
-pub fn totals(workflows: &[WorkflowForecast]) -> Result<Totals, ForecastError> {
-    let sum = |quantity: &'static str, pick: fn(&WorkflowForecast) -> u64| {
+pub fn totals(workflows: &[WorkflowEstimate]) -> Result<Totals, EstimateError> {
+    let sum = |quantity: &'static str, pick: fn(&WorkflowEstimate) -> u64| {
         workflows
             .iter()
             .try_fold(0u64, |sum, w| sum.checked_add(pick(w)))
-            .ok_or(ForecastError::PlanOverflow { quantity })
+            .ok_or(EstimateError::PlanOverflow { quantity })
     };
     Ok(Totals {
         requests: sum("requests", |w| w.requests)?,
@@ -139,7 +139,7 @@ pub fn totals(workflows: &[WorkflowForecast]) -> Result<Totals, ForecastError> {
 }
 
 /// The arithmetic table of DESIGN §3. `Err` names the quantity that overflowed.
-fn forecast_step(step: &Step) -> Result<StepForecast, &'static str> {
+fn estimate_step(step: &Step) -> Result<StepEstimate, &'static str> {
     let e = &step.endpoint;
     let t = step.targets;
     let s = u64::try_from(step.sources.len().max(1)).map_err(|_| "sources")?;
@@ -189,7 +189,7 @@ fn forecast_step(step: &Step) -> Result<StepForecast, &'static str> {
         Per::Record => (records, records_expected),
         Per::Request => (requests, requests_expected),
     };
-    Ok(StepForecast {
+    Ok(StepEstimate {
         name: step.name.clone(),
         endpoint: e.name.clone(),
         per: e.per,
@@ -230,7 +230,7 @@ pub fn price_request(
         repeat: 1,
         line: None,
     };
-    forecast_step(&step).map(|s| s.units)
+    estimate_step(&step).map(|s| s.units)
 }
 
 #[cfg(test)]

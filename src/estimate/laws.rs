@@ -98,8 +98,8 @@ fn workflow(steps: Vec<Step>) -> Workflow {
     }
 }
 
-fn cost(step: &Step) -> StepForecast {
-    forecast(&workflow(vec![step.clone()]), 10)
+fn cost(step: &Step) -> StepEstimate {
+    super::workflow(&workflow(vec![step.clone()]), 10)
         .unwrap()
         .steps
         .remove(0)
@@ -108,7 +108,7 @@ fn cost(step: &Step) -> StepForecast {
 proptest! {
     #[test]
     fn totals_are_the_sums_of_the_steps(steps in prop::collection::vec(any_step(), 1..20)) {
-        let f = forecast(&workflow(steps), 10).unwrap();
+        let f = super::workflow(&workflow(steps), 10).unwrap();
         prop_assert_eq!(f.requests, f.steps.iter().map(|s| s.requests).sum::<u64>());
         prop_assert_eq!(f.records, f.steps.iter().map(|s| s.records).sum::<u64>());
         prop_assert_eq!(f.units, f.steps.iter().map(|s| s.units).sum::<u64>());
@@ -188,7 +188,7 @@ proptest! {
         let fields: Vec<String> = keys.iter().zip(values.iter().cycle()).map(|(k, v)| format!("{k}: {v}")).collect();
         let text = format!("steps:\n  - {{{}}}\n", fields.join(", "));
         if let Ok(loaded) = workflow::parse(&text, Path::new("fuzz.yaml"), &pricing) {
-            let _ = forecast(&loaded.workflow, 10);
+            let _ = super::workflow(&loaded.workflow, 10);
         }
     }
 }
