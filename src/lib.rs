@@ -10,6 +10,7 @@ pub mod commands;
 pub mod count;
 pub mod error;
 pub mod estimate;
+pub mod files;
 pub mod finance;
 pub mod gate;
 pub mod guard;
