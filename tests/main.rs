@@ -2,6 +2,7 @@
 
 mod support;
 
+mod architecture;
 mod baseline;
 mod ci;
 mod finance;

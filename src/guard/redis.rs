@@ -356,16 +356,12 @@ fn redis_error(shown: &str, e: &RedisError) -> StateError {
 }
 
 #[cfg(test)]
-#[path = "../../tests/support/redis_server.rs"]
-pub(crate) mod redis_server;
-
-#[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use super::redis_server::RedisServer;
     use super::*;
     use crate::guard::state::{Backend, State};
+    use crate::ledger::redis_server::RedisServer;
 
     async fn shared(server: &RedisServer, account: &str, budget: u64, rps: u32) -> State {
         let redis = RedisState::connect(&server.url(), account, Duration::from_secs(60))

@@ -386,7 +386,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::guard::redis::redis_server::RedisServer;
+    use crate::ledger::redis_server::RedisServer;
 
     fn claim(account: &str, units: u64) -> Claim {
         Claim {
