@@ -155,11 +155,7 @@ fn crate_paths(code: &str) -> Vec<String> {
                     c if (c.is_alphanumeric() || c == '_') && depth == 0 && collecting => {
                         item.push(c)
                     }
-                    c if c.is_whitespace() => {
-                        if !item.is_empty() && depth == 0 {
-                            collecting = false;
-                        }
-                    }
+                    c if c.is_whitespace() && !item.is_empty() && depth == 0 => collecting = false,
                     _ => {}
                 }
             }
