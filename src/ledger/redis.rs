@@ -202,7 +202,7 @@ impl RedisLedger {
                     .key(&k.leases)
                     .key(ACCOUNTS)
                     .arg(&id)
-                    .arg(lease.as_millis() as u64)
+                    .arg(crate::count::millis(lease))
                     .arg(units)
                     .arg(&json)
                     .arg(&account)
@@ -320,7 +320,7 @@ impl Ledger for RedisLedger {
                     .arg(&reservation.id)
                     .arg(reservation.units)
                     .arg(&json)
-                    .arg(self.lease.as_millis() as u64)
+                    .arg(crate::count::millis(self.lease))
                     .arg(&claim.account)
                     .invoke(c)
             })?;

@@ -82,7 +82,7 @@ pub fn duration(seconds: f64) -> String {
         let text = format!("{seconds:.1}");
         return format!("{} s", text.trim_end_matches(".0"));
     }
-    let total = seconds.ceil() as u64;
+    let total = crate::count::ceil_u64(seconds);
     let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
     match (h, m, s) {
         (0, m, 0) => format!("{m} min"),
