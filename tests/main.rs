@@ -6,6 +6,7 @@ mod baseline;
 mod ci;
 mod finance;
 mod gate;
+mod golden;
 mod guard;
 mod hostile;
 mod live;

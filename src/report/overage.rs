@@ -81,10 +81,9 @@ pub fn overage(out: &mut dyn Write, format: Format, q: &OverageQuote) -> io::Res
                 vec!["overage cost".into(), format!("${}", money(q.usd))],
             ];
             if format == Format::Markdown {
-                let rows: Vec<Vec<String>> = rows
-                    .into_iter()
-                    .map(|row| row.iter().map(|cell| safe::markdown(cell)).collect())
-                    .collect();
+                // The tier is the user's or the pricing file's text; the rest are figures.
+                let mut rows = rows;
+                rows[0][1] = safe::markdown(&rows[0][1]);
                 markdown_table(out, &["", "overage"], &[false, true], &rows)
             } else {
                 let mut all = vec![vec![String::from("overage"), String::new()]];

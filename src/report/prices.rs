@@ -121,9 +121,13 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                 pricing.effective
             )?;
             writeln!(out)?;
+            // The first column (endpoint, tier) is the pricing file's text; the rest are figures.
             let escaped = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
                 rows.into_iter()
-                    .map(|row| row.iter().map(|cell| safe::markdown(cell)).collect())
+                    .map(|mut row| {
+                        row[0] = safe::markdown(&row[0]);
+                        row
+                    })
                     .collect()
             };
             let rows = escaped(pricing.endpoints.values().map(endpoint_row).collect());

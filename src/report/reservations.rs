@@ -55,7 +55,13 @@ pub fn reservations(
         Format::Markdown => {
             let rows: Vec<Vec<String>> = list
                 .iter()
-                .map(|r| cells(r).iter().map(|cell| safe::markdown(cell)).collect())
+                .map(|r| {
+                    let mut row = cells(r);
+                    for i in [0, 3, 4] {
+                        row[i] = safe::markdown(&row[i]);
+                    }
+                    row
+                })
                 .collect();
             markdown_table(
                 out,
