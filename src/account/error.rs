@@ -18,7 +18,7 @@ pub enum AccountError {
          it must hold only the key SE Ranking shows"
     )]
     KeyInvalid { origin: KeyOrigin },
-    #[error("--api-url {url:?} is not a usable URL: {reason}; give the base URL, e.g. https://api.seranking.com")]
+    #[error("--api-url {url} is not a usable URL: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("{name}: {reason}")]
     Setting { name: String, reason: String },

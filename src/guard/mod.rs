@@ -5,7 +5,8 @@
 //! client token (when one is set), prices the call's worst case with the pricing catalogue
 //! ([`price`]), reserves those units ([`state`]; 402 when they don't fit, without contacting the
 //! API), waits for a slot in the rolling one-second window, forwards the call with the key
-//! (retrying 429/5xx with back-off and full jitter), then settles the reservation: a 2xx is
+//! (through the account transport, `crate::account::transport`, which retries and classifies
+//! replies as it does for every call to the API), then settles the reservation: a 2xx is
 //! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
 //! released. Every call becomes a journal line ([`journal`]).
 //!
@@ -13,7 +14,7 @@
 //! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
 //!
 //! The key is added to upstream requests only; it is never logged, put in the journal, or sent
-//! back to clients (every reply body is scrubbed of it, raw or encoded). This module renders
+//! back to clients (every reply body goes through the account's scrubber). This module renders
 //! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
 pub mod journal;
@@ -167,15 +168,7 @@ pub fn hold_ttl(attempts: u32, max_wait: Duration, timeout: Duration) -> Duratio
 }
 
 /// A URL for people: scheme, host, port and path; never a query or credentials.
-pub fn shown_url(url: &reqwest::Url) -> String {
-    format!(
-        "{}://{}{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-        url.path().trim_end_matches('/')
-    )
-}
+pub use crate::account::shown_url;
 
 /// Whether two secrets are equal, in time independent of where they differ (both are hashed
 /// first, so their lengths leak nothing either).
@@ -205,16 +198,6 @@ mod tests {
             hold_ttl(1, Duration::ZERO, Duration::from_secs(2)),
             Duration::from_millis(102_300)
         );
-    }
-
-    #[test]
-    fn urls_are_shown_without_credentials_or_query() {
-        let shown = |u: &str| shown_url(&reqwest::Url::parse(u).expect("url"));
-        assert_eq!(
-            shown("https://user:secret@api.example.com:8443/base/?apikey=K"),
-            "https://api.example.com:8443/base"
-        );
-        assert_eq!(shown("http://127.0.0.1:1/"), "http://127.0.0.1:1");
     }
 
     #[test]
