@@ -503,16 +503,68 @@ fn key_problems_exit_3_and_make_no_call() {
 #[test]
 fn a_key_file_works_and_wins_over_the_environment() {
     let scratch = Scratch::new();
-    let file = scratch.file("api.key", &format!("\n  {KEY}  \n"));
-    let sim = Simulator::start();
-    let run: Run = budget()
-        .env("SERANKING_API_KEY", "not-the-key")
-        .env("SERANKING_API_URL", sim.url())
-        .args(["balance", "--api-key-file", &file])
+    // An editor's byte order mark and CRLF are not part of the key (README "The live API").
+    for text in [format!("\n  {KEY}  \n"), format!("\u{FEFF}{KEY}\r\n")] {
+        let file = scratch.file("api.key", &text);
+        let sim = Simulator::start();
+        let run: Run = budget()
+            .env("SERANKING_API_KEY", "not-the-key")
+            .env("SERANKING_API_URL", sim.url())
+            .args(["balance", "--api-key-file", &file])
+            .output()
+            .expect("run budget")
+            .into();
+        no_leak(run.code(0).stdout_has("4,975,033"));
+    }
+}
+
+/// The double-spend bug: a gate holding 26,000 of 30,000 units under a key file with a byte
+/// order mark must be seen by a second gate given the same key in the environment. The
+/// invariant: every copy of one key names one account in the reservation ledger.
+#[test]
+fn one_key_from_a_file_and_the_environment_is_one_account() {
+    let s = Scratch::new();
+    let key_file = s.file("api.key", &format!("\u{FEFF}{KEY}\r\n"));
+    let (started, go) = (s.path().join("started"), s.path().join("go"));
+    let first = budget()
+        .args([
+            "gate",
+            DOCS,
+            "--units-left",
+            "30000",
+            "--api-key-file",
+            &key_file,
+        ])
+        .args(["--", "sh", "-c", crate::support::WAIT_FOR_GO, "sh"])
+        .arg(&started)
+        .arg(&go)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the first gate");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first gate never ran its job"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // 30,000 − 26,000 held = 4,000 usable, 26,000 planned: refused.
+    let second: Run = budget()
+        .env("SERANKING_API_KEY", KEY)
+        .args(["gate", DOCS, "--units-left", "30000", "--", "true"])
         .output()
-        .expect("run budget")
+        .expect("run the second gate")
         .into();
-    no_leak(run.code(0).stdout_has("units_left:  4,975,033"));
+    std::fs::write(&go, "").expect("write go");
+    no_leak(
+        second
+            .code(1)
+            .stderr_has("26,000 reserved by running jobs")
+            .stderr_has("over budget; not running"),
+    );
+    Run::from(first.wait_with_output().expect("first gate")).code(0);
 }
 
 #[test]

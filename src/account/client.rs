@@ -86,6 +86,7 @@ fn setup_error(e: SetupError, key: Option<&ApiKey>) -> AccountError {
         SetupError::KeyNotSendable => match key {
             Some(key) => AccountError::KeyInvalid {
                 origin: key.origin().clone(),
+                problem: "cannot be sent in a header",
             },
             None => AccountError::Runtime {
                 reason: "the API key cannot be sent".into(),

@@ -21,7 +21,7 @@ pub mod transport;
 pub use client::{check_settings, Client, Config, ATTEMPT_TIMEOUT, MAX_BODY_BYTES};
 pub use envelope::{classify, Class, Terminal};
 pub use error::AccountError;
-pub use key::{account_id, ApiKey, KeyOrigin, ENV_KEY, OFFLINE};
+pub use key::{account_id, normalise, ApiKey, KeyOrigin, SecretProblem, ENV_KEY, OFFLINE};
 pub use retry::{
     retry_after, wait_before_retry, Backoff, RetryState, DEFAULT_BASE_DELAY_MS, ENV_RETRY_BASE_MS,
     MAX_DELAY,

@@ -170,6 +170,29 @@ pub fn hold_ttl(attempts: u32, max_wait: Duration, timeout: Duration) -> Duratio
 /// A URL for people: scheme, host, port and path; never a query or credentials.
 pub use crate::account::shown_url;
 
+/// The client token in `path` (`--client-token-file`): read bounded (4 KiB, regular files only)
+/// and normalised as the API key is (byte order mark and surrounding whitespace dropped; one line
+/// of printable ASCII, which is all a header can carry).
+pub fn client_token(path: &std::path::Path) -> Result<String, GuardError> {
+    use crate::files::{self, FileKind};
+    let setting = |reason: String| GuardError::Setting {
+        flag: "--client-token-file",
+        reason,
+    };
+    let bytes = files::read(path, FileKind::TokenFile).map_err(|e| setting(e.to_string()))?;
+    crate::account::normalise(&bytes).map_err(|problem| {
+        let hint = match problem {
+            crate::account::SecretProblem::Empty => "put the token clients must send in it",
+            _ => "it must hold the token clients send, on one line",
+        };
+        setting(format!(
+            "the token file {} {}; {hint}",
+            path.display(),
+            problem.what()
+        ))
+    })
+}
+
 /// Whether two secrets are equal, in time independent of where they differ (both are hashed
 /// first, so their lengths leak nothing either).
 pub fn same_secret(a: &str, b: &str) -> bool {
@@ -206,5 +229,30 @@ mod tests {
         assert!(!same_secret("tok-123", "tok-124"));
         assert!(!same_secret("tok-123", "tok-1234"));
         assert!(!same_secret("", "x"));
+    }
+
+    #[test]
+    fn client_tokens_are_read_bounded_and_normalised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "\u{FEFF}tok-123\r\n").unwrap();
+        assert_eq!(client_token(&path).unwrap(), "tok-123");
+        for (text, phrase) in [
+            ("\n", "is empty; put the token clients must send in it"),
+            ("tok 123", "contains spaces, line breaks or tabs"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let message = client_token(&path).unwrap_err().to_string();
+            assert!(
+                message.starts_with("--client-token-file: the token file "),
+                "{message}"
+            );
+            assert!(message.contains(phrase), "{message}");
+        }
+        let message = client_token(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("is a directory, not a regular file"),
+            "{message}"
+        );
     }
 }
