@@ -651,7 +651,8 @@ fn bad_settings_are_refused_with_exit_codes() {
         &key,
     )
     .code(3)
-    .stderr_has("the shared state in Redis is unavailable: connection refused");
+    .stderr_has("(Redis at ")
+    .stderr_has("is unavailable: connection refused");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken_addr = taken.local_addr().expect("addr").to_string();
     run(&["--budget", "5", "--listen", &taken_addr], &key)
@@ -694,7 +695,7 @@ fn live_budget_is_units_left_minus_the_reserve() {
     let stderr = guard.stderr.lock().unwrap().clone();
     assert!(
         stderr.contains(
-            "budget 900 units (live units_left 1,000 − reserve 10% − 0 reserved by running gates)"
+            "budget 900 units (live units_left 1,000 − reserve 10% − 0 reserved by running jobs)"
         ),
         "{stderr}"
     );
@@ -1184,7 +1185,7 @@ fn live_budget_leaves_out_gate_reservations() {
     let stderr = guard.stderr.lock().unwrap().clone();
     assert!(
         stderr.contains(
-            "budget 4,000 units (live units_left 30,000 − 26,000 reserved by running gates)"
+            "budget 4,000 units (live units_left 30,000 − 26,000 reserved by running jobs)"
         ),
         "{stderr}"
     );

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use crate::cli::{GateArgs, Global};
 use crate::estimate::Assessment;
 use crate::gate::{self, Decision};
-use crate::ledger::{self, Claim, HolderKind, Ledger, ProcessId, Reservation};
+use crate::ledger::{Claim, HolderKind, Ledger, ProcessId, Reservation};
 use crate::pricing::parse_usd;
 use crate::{report, Error, Status};
 
@@ -86,12 +86,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         checked.api_key.as_ref().map(crate::account::ApiKey::expose),
     );
     gate::catch_signals()?;
-    let ledger = ledger::open_with_warnings(
-        global.redis.as_deref(),
-        std::sync::Arc::new(|warning: &str| {
-            report::notes(&mut std::io::stderr().lock(), &[warning.to_string()]);
-        }),
-    )?;
+    let ledger = super::open_ledger(global)?;
     let claim = Claim::new(
         &checked.account,
         HolderKind::Gate,
@@ -142,6 +137,16 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         )),
         Decision::Refuse { priced } => {
             notes.push(format!("budget gate: over budget; not running {command}"));
+            if assessment.balance.as_ref().is_some_and(|b| b.reserved > 0) {
+                // Name who holds the units (a listing that fails only loses this note).
+                if let Some(note) = ledger
+                    .list()
+                    .ok()
+                    .and_then(|list| report::held_by(&checked.account, &list))
+                {
+                    notes.push(note);
+                }
+            }
             if let Some(cost) = priced {
                 notes.push(match max_overage_usd {
                     Some(max) => format!(

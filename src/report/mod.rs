@@ -48,7 +48,7 @@ pub use guard::{guard_started, guard_summary, GuardStarted};
 pub use overage::{overage, overage_tiers};
 pub use plan::{max_units_line, plan, plan_brief, plan_compared, verdict_lines, PlanReport};
 pub use prices::prices;
-pub use reservations::reservations;
+pub use reservations::{held_by, reservations};
 
 use std::io::{self, Write};
 
