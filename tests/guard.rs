@@ -1286,3 +1286,93 @@ fn a_call_without_a_reply_is_charged_its_worst_case_and_not_retried() {
     assert_eq!(lines[0]["units_charged"], 100);
     assert_eq!(lines[0]["attempts"], 1);
 }
+
+const DOCS: &str = "workflows/docs-example.yaml"; // 26,000 units (see tests/plan.rs)
+
+/// `budget ARGS` with the simulator's key (the guard's account) and, when given, `--redis`.
+fn with_key(args: &[&str], redis: Option<&str>) -> crate::support::Run {
+    let mut cmd = budget();
+    cmd.env("SERANKING_API_KEY", KEY).args(args);
+    if let Some(url) = redis {
+        cmd.env("BUDGET_REDIS_URL", url);
+    }
+    crate::support::Run::from(cmd.output().expect("run budget"))
+}
+
+fn listed(redis: Option<&str>) -> Vec<Value> {
+    let json = with_key(&["reservations", "--format", "json"], redis)
+        .code(0)
+        .json();
+    json["reservations"].as_array().cloned().unwrap_or_default()
+}
+
+/// Invariant: a guard holding the live balance is seen by gates (before, a gate ran a
+/// 26,000-unit job beside a guard started on the same 30,000 units), by name; its hold goes
+/// when it stops.
+#[test]
+fn a_gate_sees_the_guards_hold_until_the_guard_stops() {
+    let sim = Simulator::start_data(30_000);
+    // Live budget: 30,000 − 0 held by others = 30,000, all of it held for the guard.
+    let guard = GuardProc::start(sim.url(), &[]);
+    let list = listed(None);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["holder"], "guard");
+    assert_eq!(list[0]["pid"], guard.child.id());
+    assert_eq!(list[0]["units"], 30000);
+    assert_eq!(list[0]["command"], format!("budget guard on {}", guard.url));
+    let gate = ["gate", DOCS, "--units-left", "30000", "--", "true"];
+    // 30,000 − 30,000 held = 0 usable: the 26,000-unit job does not run.
+    with_key(&gate, None)
+        .code(1)
+        .stderr_has("30,000 reserved by running jobs, 0 usable")
+        .stderr_has(&format!(
+            "held by running jobs of this account: guard {} (budget guard on {}): 30,000 units",
+            guard.child.id(),
+            guard.url
+        ));
+    let table = with_key(&["reservations"], None);
+    table.code(0).stdout_has("guard").stdout_has("30,000");
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    assert_eq!(listed(None), Vec::<Value>::new());
+    with_key(&gate, None).code(0);
+}
+
+/// Invariant: a guard that is killed (no chance to release) holds nothing once it is gone:
+/// file ledger by the pid check; Redis by the pid check of a reader on the same machine (the
+/// lease, 30 s, elsewhere). Guards sharing one Redis budget hold it once.
+#[test]
+fn a_killed_guards_hold_is_dropped_and_a_shared_budget_counts_once() {
+    let sim = Simulator::start_data(30_000);
+    let gate = ["gate", DOCS, "--units-left", "30000", "--", "true"];
+    // File ledger: --budget 20,000 is held too; 30,000 − 20,000 = 10,000 < 26,000.
+    let mut guard = GuardProc::start(sim.url(), &["--budget", "20000"]);
+    with_key(&gate, None)
+        .code(1)
+        .stderr_has("20,000 reserved by running jobs, 10,000 usable");
+    guard.child.kill().expect("kill -9 the guard");
+    guard.child.wait().expect("reap");
+    with_key(&gate, None).code(0);
+    // Redis: two guards on one shared budget of 20,000.
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let args = ["--budget", "20000", "--redis", &url];
+    let mut first = GuardProc::start(sim.url(), &args);
+    let mut second = GuardProc::start(sim.url(), &args);
+    let list = listed(Some(&url));
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|r| r["holder"] == "guard"), "{list:?}");
+    // Held once: 50,000 − 20,000 = 30,000 usable (twice would leave 10,000).
+    let check = with_key(
+        &["check", DOCS, "--units-left", "50000", "--format", "json"],
+        Some(&url),
+    );
+    let json = check.code(0).json();
+    assert_eq!(json["balance"]["reserved"], 20000);
+    for guard in [&mut first, &mut second] {
+        guard.child.kill().expect("kill -9");
+        guard.child.wait().expect("reap");
+    }
+    assert_eq!(listed(Some(&url)), Vec::<Value>::new());
+    with_key(&gate, Some(&url)).code(0);
+}

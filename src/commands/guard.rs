@@ -172,7 +172,13 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             .map_or_else(|_| "the API".to_string(), |u| crate::guard::shown_url(&u));
         let guard = Guard::bind(listen, config, state.clone(), journal.clone()).await?;
         let addr = guard.local_addr()?;
-        hold.0.follow(state.clone(), format!("budget guard on http://{addr}"), shares, warn);
+        hold.0.follow(
+            state.clone(),
+            crate::guard::hold::REFRESH,
+            format!("budget guard on http://{addr}"),
+            shares,
+            warn,
+        );
         let ledger_location = hold.0.location();
         // Installed before the startup text, which tells a supervisor the guard is ready.
         let mut signals = Signals::install();

@@ -92,7 +92,9 @@ pub(crate) fn warnings_to_stderr() -> crate::ledger::Warn {
 }
 
 /// The reservation ledger `--redis` selects, its warnings on stderr.
-pub(crate) fn open_ledger(global: &crate::cli::Global) -> Result<Box<dyn crate::ledger::Ledger>, Error> {
+pub(crate) fn open_ledger(
+    global: &crate::cli::Global,
+) -> Result<Box<dyn crate::ledger::Ledger>, Error> {
     Ok(crate::ledger::open_with_warnings(
         global.redis.as_deref(),
         warnings_to_stderr(),

@@ -183,16 +183,11 @@ pub fn run(command: &[OsString], started: &mut dyn FnMut(ProcessId)) -> Result<u
     started(ProcessId::of(child.id()));
     // Wait without reaping, so the pid cannot be reused while the forwarding thread may still
     // signal it; it is cleared under the lock before `child.wait()` reaps.
-    loop {
-        match rustix::process::waitid(
-            WaitId::Pid(pid),
-            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
-        ) {
-            Err(rustix::io::Errno::INTR) => continue,
-            // Exited, or an error that `child.wait()` reports below.
-            _ => break,
-        }
-    }
+    // Exited, or an error that `child.wait()` reports below; interrupted: wait again.
+    while let Err(rustix::io::Errno::INTR) = rustix::process::waitid(
+        WaitId::Pid(pid),
+        WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+    ) {}
     forwarding().child = None;
     let status = child.wait().map_err(|e| GateError::Wait {
         program: name,

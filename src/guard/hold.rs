@@ -119,11 +119,12 @@ impl LedgerHold {
     }
 
     /// Follows `state`'s unspent budget until the hold is released: at once (recording where
-    /// the guard listens, `command`, and the shared budget it holds, `shares`), then every
-    /// [`REFRESH`]. Failures go to `warn`; the previous, larger, hold stays meanwhile.
+    /// the guard listens, `command`, and the shared budget it holds, `shares`), then `every`
+    /// ([`REFRESH`]). Failures go to `warn`; the previous, larger, hold stays meanwhile.
     pub fn follow(
         self: &Arc<Self>,
         state: Arc<State>,
+        every: Duration,
         command: String,
         shares: Option<String>,
         warn: Warn,
@@ -133,7 +134,7 @@ impl LedgerHold {
             let mut first = true;
             loop {
                 if !first {
-                    tokio::time::sleep(REFRESH).await;
+                    tokio::time::sleep(every).await;
                 }
                 let unspent = match state.unspent().await {
                     Ok(unspent) => unspent,
@@ -176,5 +177,97 @@ impl LedgerHold {
             Some(reservation) => self.ledger.release(&reservation),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::{Backend, MemoryState};
+    use crate::ledger::{FileLedger, HolderKind};
+
+    fn quiet() -> Warn {
+        Arc::new(|_: &str| {})
+    }
+
+    /// Waits (at most 10 s) until the account's reserved units are `units`.
+    async fn reserved_becomes(ledger: &FileLedger, units: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while ledger.reserved("acct").expect("read") != units {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the hold never became {units}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Invariant: the hold is what the guard has not been charged (calls in flight count as
+    /// unspent), so the live balance and the hold never both count a spent unit.
+    #[tokio::test]
+    async fn the_hold_follows_the_unspent_budget_and_goes_on_release() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ledger = FileLedger::new(dir.path().to_path_buf());
+        let claim = Claim::new("acct", HolderKind::Guard, Vec::new(), "guard".into());
+        // A gate holds 4,000 of the live 30,000: the guard's budget is the other 26,000.
+        ledger
+            .reserve(
+                &Claim::new("acct", HolderKind::Gate, vec!["w".into()], "job".into()),
+                &mut |_| Some(4_000),
+            )
+            .expect("reserve")
+            .expect("admitted");
+        let (hold, others) = LedgerHold::take(
+            Box::new(FileLedger::new(dir.path().to_path_buf())),
+            &claim,
+            |reserved| 30_000u64.saturating_sub(reserved),
+        )
+        .expect("take");
+        assert_eq!((hold.units(), others), (26_000, 4_000));
+        let state = Arc::new(State::new(
+            Backend::Memory(MemoryState::new(26_000)),
+            10,
+            Duration::from_secs(1),
+            10,
+        ));
+        let hold = Releasing(Arc::new(hold));
+        hold.0.follow(
+            state.clone(),
+            Duration::from_millis(10),
+            "budget guard on http://127.0.0.1:1".into(),
+            None,
+            quiet(),
+        );
+        // A call holds 5,000 in flight: still unspent, the hold stays 26,000 (+ 4,000 gate).
+        let call = state.try_reserve(5_000).await.expect("fits");
+        reserved_becomes(&ledger, 30_000).await;
+        // Charged 1,200 of it: 26,000 − 1,200 = 24,800 held, + 4,000 = 28,800.
+        state.settle(&call, 1_200).await.expect("settle");
+        reserved_becomes(&ledger, 28_800).await;
+        let listed = ledger.list().expect("list");
+        let guard = listed
+            .iter()
+            .find(|r| r.kind == HolderKind::Guard)
+            .expect("listed");
+        assert_eq!(guard.command, "budget guard on http://127.0.0.1:1");
+        hold.0.release().expect("release");
+        assert_eq!(ledger.reserved("acct").expect("read"), 4_000);
+        assert_eq!(hold.0.units(), 0);
+    }
+
+    #[tokio::test]
+    async fn dropping_it_releases_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let claim = Claim::new("acct", HolderKind::Guard, Vec::new(), "guard".into());
+        let (hold, _) = LedgerHold::take(
+            Box::new(FileLedger::new(dir.path().to_path_buf())),
+            &claim,
+            |_| 700,
+        )
+        .expect("take");
+        let ledger = FileLedger::new(dir.path().to_path_buf());
+        assert_eq!(ledger.reserved("acct").expect("read"), 700);
+        drop(Releasing(Arc::new(hold)));
+        assert_eq!(ledger.reserved("acct").expect("read"), 0);
     }
 }
