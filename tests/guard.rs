@@ -1314,6 +1314,10 @@ fn a_gate_sees_the_guards_hold_until_the_guard_stops() {
     let sim = Simulator::start_data(30_000);
     // Live budget: 30,000 − 0 held by others = 30,000, all of it held for the guard.
     let guard = GuardProc::start(sim.url(), &[]);
+    guard.stderr_until("where it holds its budget", |e| {
+        e.contains("holding its unspent budget in the reservation ledger (")
+            && e.contains("budget/reservations.json): gates, plans and other guards of this account leave it out")
+    });
     let list = listed(None);
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["holder"], "guard");
@@ -1375,4 +1379,27 @@ fn a_killed_guards_hold_is_dropped_and_a_shared_budget_counts_once() {
     }
     assert_eq!(listed(Some(&url)), Vec::<Value>::new());
     with_key(&gate, Some(&url)).code(0);
+}
+
+/// A hold that cannot be released is said so; the guard still exits 0 (it served), and the
+/// ledger drops the hold once the process is gone.
+#[test]
+fn a_hold_that_cannot_be_released_is_a_warning() {
+    let sim = Simulator::start_data(30_000);
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000"]);
+    // The ledger becomes unusable under the running guard: its file is now a directory.
+    let ledger = crate::support::state_home().join("budget/reservations.json");
+    std::fs::remove_file(&ledger).expect("remove the ledger");
+    std::fs::create_dir(&ledger).expect("a directory in its place");
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains(
+            "warning: cannot release the guard's hold: cannot use the reservation ledger"
+        ) && stopped
+            .stderr
+            .contains("it is dropped once this process has ended"),
+        "{}",
+        stopped.stderr
+    );
 }

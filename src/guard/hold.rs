@@ -256,6 +256,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_update_is_a_warning_and_the_hold_stays() {
+        let dir = tempfile::tempdir().expect("dir");
+        let claim = Claim::new("acct", HolderKind::Guard, Vec::new(), "guard".into());
+        let (hold, _) = LedgerHold::take(
+            Box::new(FileLedger::new(dir.path().to_path_buf())),
+            &claim,
+            |_| 700,
+        )
+        .expect("take");
+        // The ledger becomes unusable: its file is now a directory.
+        let file = dir.path().join("reservations.json");
+        std::fs::remove_file(&file).expect("remove");
+        std::fs::create_dir(&file).expect("mkdir");
+        let heard = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let keep = heard.clone();
+        let warn: Warn = Arc::new(move |w: &str| keep.lock().expect("lock").push(w.into()));
+        let state = Arc::new(State::new(
+            Backend::Memory(MemoryState::new(600)),
+            10,
+            Duration::from_secs(1),
+            10,
+        ));
+        let hold = Releasing(Arc::new(hold));
+        hold.0
+            .follow(state, Duration::from_millis(10), "g".into(), None, warn);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while heard.lock().expect("lock").is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "no warning");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let warning = heard.lock().expect("lock")[0].clone();
+        assert!(
+            warning.contains(
+                "warning: cannot update the guard's hold: cannot use the reservation ledger"
+            ) && warning.contains("it stays at 700 units"),
+            "{warning}"
+        );
+        assert_eq!(hold.0.units(), 700);
+    }
+
+    #[tokio::test]
     async fn dropping_it_releases_it() {
         let dir = tempfile::tempdir().expect("dir");
         let claim = Claim::new("acct", HolderKind::Guard, Vec::new(), "guard".into());
