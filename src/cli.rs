@@ -424,7 +424,7 @@ pub struct ForecastArgs {
     /// The clock to project from (default: now), UTC; e.g. 2026-11-26T00:00:00Z or 2026-11-26.
     #[arg(long, value_name = "DATETIME", value_parser = crate::finance::parse_datetime)]
     pub now: Option<chrono::NaiveDateTime>,
-    /// Also write a burn-down chart to this SVG file.
+    /// Also write a burn-up chart to this SVG file: cumulative projected units against units_left.
     #[arg(long, value_name = "FILE.svg")]
     pub chart: Option<PathBuf>,
     #[command(flatten)]
