@@ -128,7 +128,7 @@ pub fn run(command: &[OsString]) -> Result<u8, GateError> {
         let result = unsafe {
             libc::waitid(
                 libc::P_PID,
-                pid as libc::id_t,
+                pid.unsigned_abs(),
                 &mut info,
                 libc::WEXITED | libc::WNOWAIT,
             )

@@ -555,7 +555,11 @@ pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
 }
 
 fn decode(text: &str) -> String {
-    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    let hex = |b: u8| {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -277,8 +277,8 @@ impl RedisState {
                     .key(&self.keys.expiry)
                     .arg(units)
                     .arg(&id)
-                    .arg(self.hold_ttl.as_millis() as u64)
-                    .arg(KEEP.as_millis() as u64),
+                    .arg(crate::count::millis(self.hold_ttl))
+                    .arg(crate::count::millis(KEEP)),
             )
             .await
             .map_err(|e| self.error(&e))?;
@@ -324,7 +324,7 @@ impl RedisState {
                 self.slot
                     .key(&self.keys.window)
                     .arg(rps)
-                    .arg(WINDOW.as_micros() as u64)
+                    .arg(crate::count::micros(WINDOW))
                     .arg(self.id()),
             )
             .await
@@ -332,7 +332,7 @@ impl RedisState {
                 reason: redis_reason(&self.shown, &e),
             })?;
         Ok(if wait_us > 0 {
-            Slot::Wait(Duration::from_micros(wait_us as u64))
+            Slot::Wait(Duration::from_micros(wait_us.unsigned_abs()))
         } else {
             Slot::Granted {
                 at_us: u64::try_from(now_us).unwrap_or(0),
@@ -356,16 +356,12 @@ fn redis_error(shown: &str, e: &RedisError) -> StateError {
 }
 
 #[cfg(test)]
-#[path = "../../tests/support/redis_server.rs"]
-pub(crate) mod redis_server;
-
-#[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use super::redis_server::RedisServer;
     use super::*;
     use crate::guard::state::{Backend, State};
+    use crate::ledger::redis_server::RedisServer;
 
     async fn shared(server: &RedisServer, account: &str, budget: u64, rps: u32) -> State {
         let redis = RedisState::connect(&server.url(), account, Duration::from_secs(60))

@@ -133,7 +133,7 @@ impl State {
             });
         }
         let timeout = || RateError::Timeout {
-            waited_ms: started.elapsed().as_millis() as u64,
+            waited_ms: crate::count::millis(started.elapsed()),
             rps: self.rps,
         };
         let _first = tokio::time::timeout_at(deadline.into(), self.line.lock())

@@ -160,5 +160,10 @@ pub fn process_alive(pid: u32) -> bool {
     result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// A private redis-server for the Redis backends' unit tests (shared with the integration tests).
+#[cfg(test)]
+#[path = "../../tests/support/redis_server.rs"]
+pub(crate) mod redis_server;
+
 #[cfg(test)]
 mod tests;

@@ -202,7 +202,7 @@ impl RedisLedger {
                     .key(&k.leases)
                     .key(ACCOUNTS)
                     .arg(&id)
-                    .arg(lease.as_millis() as u64)
+                    .arg(crate::count::millis(lease))
                     .arg(units)
                     .arg(&json)
                     .arg(&account)
@@ -320,7 +320,7 @@ impl Ledger for RedisLedger {
                     .arg(&reservation.id)
                     .arg(reservation.units)
                     .arg(&json)
-                    .arg(self.lease.as_millis() as u64)
+                    .arg(crate::count::millis(self.lease))
                     .arg(&claim.account)
                     .invoke(c)
             })?;
@@ -386,7 +386,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::guard::redis::redis_server::RedisServer;
+    use crate::ledger::redis_server::RedisServer;
 
     fn claim(account: &str, units: u64) -> Claim {
         Claim {

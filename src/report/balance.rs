@@ -24,7 +24,7 @@ pub fn figures(s: &Subscription, now: NaiveDateTime) -> BalanceFigures {
     let used_basis_points = (s.units_limit > 0).then(|| {
         let (used, limit) = (u128::from(units_used), u128::from(s.units_limit));
         // round(used × 10000 / limit), half up, in integers.
-        ((used * 20_000 + limit) / (2 * limit)) as u64
+        u64::try_from((used * 20_000 + limit) / (2 * limit)).unwrap_or(u64::MAX)
     });
     let days_left = s.expires.map(|e| (e - now).num_days().max(0));
     BalanceFigures {
@@ -76,7 +76,11 @@ pub fn balance(
     let f = figures(s, now);
     let expires = match (s.expires, f.days_left) {
         (Some(_), Some(1)) => format!("{} (1 day left)", date(s.expires)),
-        (Some(_), Some(n)) => format!("{} ({} days left)", date(s.expires), thousands(n as u64)),
+        (Some(_), Some(n)) => format!(
+            "{} ({} days left)",
+            date(s.expires),
+            thousands(n.unsigned_abs())
+        ),
         _ => date(s.expires),
     };
     let rows = [

@@ -70,7 +70,7 @@ fn render(p: &Projection) -> io::Result<String> {
                 date.format("%b %d").to_string()
             }
         };
-        let units_label = |y: &f64| thousands(y.max(0.0).round() as u64);
+        let units_label = |y: &f64| thousands(crate::count::ceil_u64(y.max(0.0).round()));
         chart
             .configure_mesh()
             .x_labels(12)

@@ -86,7 +86,7 @@ pub fn guard_summary(
         ]
     };
     let left_text = match left {
-        Some(left) if left >= 0 => thousands(left as u64),
+        Some(left) if left >= 0 => thousands(left.unsigned_abs()),
         Some(left) => format!("-{}", thousands(left.unsigned_abs())),
         None => "unknown".into(),
     };

@@ -99,12 +99,15 @@ pub fn error(error: &Error, err: &mut dyn Write) {
     };
 }
 
-/// A workflow problem on one line: `path:line: step N (name): field `f`: message`, each part
-/// neutralised.
+/// A workflow problem on one line, as `workflow::Problem` displays it (`path:line:column: step N
+/// (name): field `f`: message [Wnnn]`), each user-controlled part neutralised.
 fn problem(p: &crate::workflow::Problem) -> String {
     let mut text = safe::terminal(&p.path.display().to_string());
     if let Some(line) = p.line {
         text.push_str(&format!(":{line}"));
+        if let Some(column) = p.column {
+            text.push_str(&format!(":{column}"));
+        }
     }
     if let Some(step) = &p.step {
         text.push_str(&format!(
@@ -116,7 +119,7 @@ fn problem(p: &crate::workflow::Problem) -> String {
     if !p.field.is_empty() {
         text.push_str(&format!(": field `{}`", safe::visible(&p.field)));
     }
-    text.push_str(&format!(": {}", safe::visible(&p.message)));
+    text.push_str(&format!(": {} [{}]", safe::visible(&p.message()), p.code()));
     text
 }
 
@@ -153,7 +156,7 @@ pub fn duration(seconds: f64) -> String {
         let text = format!("{seconds:.1}");
         return format!("{} s", text.trim_end_matches(".0"));
     }
-    let total = seconds.ceil() as u64;
+    let total = crate::count::ceil_u64(seconds);
     let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
     match (h, m, s) {
         (0, m, 0) => format!("{m} min"),
