@@ -20,6 +20,7 @@ mod finance;
 mod gate;
 mod golden;
 mod guard;
+mod help;
 mod hostile;
 mod live;
 mod plan;

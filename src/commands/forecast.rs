@@ -37,8 +37,13 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             (None, Some(end)) => (end, BalanceSource::Live),
             (None, None) => {
                 return Err(Error::Usage {
-                    message: "period end unknown: pass --period-end or set SERANKING_API_KEY"
-                        .into(),
+                    message: match global.offline {
+                        true => {
+                            "period end unknown: --offline reads no subscription; pass --period-end"
+                        }
+                        false => "period end unknown: pass --period-end or set SERANKING_API_KEY",
+                    }
+                    .into(),
                 })
             }
         };
@@ -101,6 +106,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         period_end_source,
         cost: cost.as_ref(),
         notes: &notes,
+        offline: global.offline,
     };
     if let Some(path) = &args.chart {
         let cannot = |e: std::io::Error| Error::Usage {

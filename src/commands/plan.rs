@@ -63,6 +63,8 @@ pub struct Checked {
     pub account: String,
     pub api_key: Option<ApiKey>,
     pub comparison: Option<Comparison>,
+    /// `--offline`: why no balance is known, when none is.
+    pub offline: bool,
 }
 
 impl Checked {
@@ -85,6 +87,7 @@ impl Checked {
             workflows: &self.planned.forecasts,
             total: &self.planned.total,
             assessment,
+            offline: self.offline,
         }
     }
 }
@@ -134,6 +137,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         account,
         api_key,
         comparison,
+        offline: global.offline,
     })
 }
 
@@ -155,7 +159,9 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     let exceeded = comparison.is_some_and(|c| c.exceeded);
     match assessment.verdict {
         Verdict::OverBudget => Ok(Status::OverBudget),
-        Verdict::Unknown if require_balance => Err(Error::BalanceUnknown),
+        Verdict::Unknown if require_balance => Err(Error::BalanceUnknown {
+            offline: global.offline,
+        }),
         _ if exceeded => Ok(Status::OverBudget),
         Verdict::Fits | Verdict::Unknown => Ok(Status::Ok),
     }

@@ -22,6 +22,8 @@ pub struct ForecastReport<'a> {
     pub cost: Option<&'a ProjectionCost>,
     /// Things the reader should know (no account, no schedule ...).
     pub notes: &'a [String],
+    /// The run was `--offline`: that is why no balance is known, when none is.
+    pub offline: bool,
 }
 
 fn source_name(source: BalanceSource) -> &'static str {
@@ -203,6 +205,10 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
         lines.push(line);
     }
     match (p.spendable, p.total.exhausted_on) {
+        (None, _) if report.offline => lines.push(format!(
+            "balance unknown: {} units projected; --offline reads no balance: pass --units-left N to see when it runs out",
+            thousands(p.total.units)
+        )),
         (None, _) => lines.push(format!(
             "balance unknown: {} units projected; pass --units-left N or set SERANKING_API_KEY to see when it runs out",
             thousands(p.total.units)

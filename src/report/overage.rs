@@ -103,7 +103,8 @@ fn rate_key(billing: Billing, rate: OverageRate) -> &'static str {
     }
 }
 
-/// The across-tiers table. `selected` marks the user's tier, when given.
+/// The across-tiers table. `selected` marks the user's tier, when given, in every format: a
+/// `*` in tables, `"selected": true` in JSON, a `selected` column in CSV.
 pub fn overage_tiers(
     out: &mut dyn Write,
     format: Format,
@@ -115,6 +116,7 @@ pub fn overage_tiers(
         Amount::Usage(n) => (Some(n), None),
         Amount::Units(n) => (None, Some(n)),
     };
+    let marked = |t: &TierQuote| selected.is_some_and(|s| s.eq_ignore_ascii_case(&t.tier));
     match format {
         Format::Json => {
             let value = json!({
@@ -129,6 +131,7 @@ pub fn overage_tiers(
                         .collect();
                     json!({
                         "tier": t.tier,
+                        "selected": marked(t),
                         "included": t.included,
                         "units": t.units,
                         "usd_per_million": rates,
@@ -147,6 +150,7 @@ pub fn overage_tiers(
                 "usd_plan_yearly",
                 "usd_addon",
                 "usd_addon_yearly",
+                "selected",
             ];
             csv_header(out, &header)?;
             for t in tiers {
@@ -156,6 +160,7 @@ pub fn overage_tiers(
                     Cell::number(t.units),
                 ];
                 row.extend(t.rates.iter().map(|r| Cell::number(money(r.usd))));
+                row.push(Cell::number(marked(t)));
                 csv_row(out, &row)?;
             }
             Ok(())
@@ -173,13 +178,15 @@ pub fn overage_tiers(
             let rows: Vec<Vec<String>> = tiers
                 .iter()
                 .map(|t| {
-                    let marked = selected.is_some_and(|s| s.eq_ignore_ascii_case(&t.tier));
-                    let tier = match format {
-                        Format::Markdown => safe::markdown(&t.tier),
-                        _ => t.tier.clone(),
+                    let tier = match marked(t) {
+                        true => format!("{} *", t.tier),
+                        false => t.tier.clone(),
                     };
                     let mut row = vec![
-                        if marked { format!("{tier} *") } else { tier },
+                        match format {
+                            Format::Markdown => safe::markdown(&tier),
+                            _ => tier,
+                        },
                         thousands(t.included),
                         thousands(t.units),
                     ];
@@ -217,7 +224,11 @@ pub fn overage_tiers(
                 writeln!(out, "{line}")?;
             }
             if selected.is_some() {
-                writeln!(out, "* your tier")?;
+                // In Markdown a line starting with `*` would be a list item.
+                match format {
+                    Format::Markdown => writeln!(out, "\\* your tier")?,
+                    _ => writeln!(out, "* your tier")?,
+                }
             }
             writeln!(out, "enterprise: credits and rate by contract (use --tier enterprise --usd-per-million X)")
         }

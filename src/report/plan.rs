@@ -13,6 +13,8 @@ pub struct PlanReport<'a> {
     pub workflows: &'a [WorkflowEstimate],
     pub total: &'a Totals,
     pub assessment: &'a Assessment,
+    /// The run was `--offline`: that is why no balance is known, when none is.
+    pub offline: bool,
 }
 
 pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Result<()> {
@@ -39,6 +41,12 @@ pub fn plan_compared(
         Format::Json => {
             let mut view = plan_json_view(report);
             view.baseline = comparison.map(super::baseline::comparison_json);
+            // An exceeded --max-increase exits 1 (over budget) whatever the balance says: the
+            // JSON says the same.
+            if comparison.is_some_and(|c| c.exceeded) {
+                view.failed_by.push("max_increase");
+                view.verdict = Verdict::OverBudget;
+            }
             safe::json(out, &view)
         }
         Format::Markdown => plan_markdown(out, report, comparison),
@@ -55,6 +63,10 @@ struct PlanJson<'a> {
     total: &'a Totals,
     balance: &'a Option<crate::estimate::BalanceView>,
     verdict: Verdict,
+    /// Why the verdict is `over_budget` (empty otherwise): `usable` (the total above the usable
+    /// balance), `max_units` (a workflow above its `budget.max_units`), `max_increase` (the
+    /// increase above `--max-increase`).
+    failed_by: Vec<&'static str>,
     over_by: u64,
     over_max_units: &'a [crate::estimate::OverMaxUnits],
     overage: &'a Option<crate::estimate::OverageCost>,
@@ -81,6 +93,13 @@ fn plan_json_view<'a>(report: &'a PlanReport) -> PlanJson<'a> {
         total: report.total,
         balance: &a.balance,
         verdict: a.verdict,
+        failed_by: [
+            (a.over_by > 0, "usable"),
+            (!a.over_max_units.is_empty(), "max_units"),
+        ]
+        .into_iter()
+        .filter_map(|(failed, why)| failed.then_some(why))
+        .collect(),
         over_by: a.over_by,
         over_max_units: &a.over_max_units,
         overage: &a.overage,
@@ -283,6 +302,10 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
         )),
         // Over budget within the balance: a workflow's max_units, said by the lines below.
         (Verdict::OverBudget, _) => {}
+        (_, _) if report.offline => lines.push(format!(
+            "balance unknown: {} units planned; --offline reads no balance: pass --units-left N to compare",
+            thousands(units)
+        )),
         (_, _) => lines.push(format!(
             "balance unknown: {} units planned; pass --units-left N or set SERANKING_API_KEY to compare",
             thousands(units)

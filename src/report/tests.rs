@@ -88,6 +88,7 @@ impl Fixture {
             workflows: &self.workflows,
             total: &self.total,
             assessment: &self.assessment,
+            offline: false,
         }
     }
 
