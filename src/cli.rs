@@ -64,6 +64,7 @@ pub struct Global {
 
 pub use crate::pricing::{Billing, OverageRate};
 pub use crate::report::Format;
+pub use crate::schema::Draft;
 
 /// clap's view of the model's enums, kept here so no other layer depends on clap.
 macro_rules! value_enum {
@@ -84,6 +85,7 @@ macro_rules! value_enum {
 value_enum!(Format { Table => "table", Json => "json", Markdown => "markdown", Csv => "csv" });
 value_enum!(Billing { Monthly => "monthly", Yearly => "yearly" });
 value_enum!(OverageRate { Plan => "plan", Addon => "addon" });
+value_enum!(Draft { V2020_12 => "2020-12", V7 => "7" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Auth {
@@ -111,8 +113,8 @@ pub enum Command {
     Gate(GateArgs),
     /// Reservations held by running gates (all accounts on this machine).
     Reservations,
-    /// Print the JSON Schema (draft 2020-12) of the workflow file.
-    Schema,
+    /// Print the JSON Schema of the workflow file (draft 2020-12, or draft-07 for editors).
+    Schema(SchemaArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -129,6 +131,14 @@ pub struct GateArgs {
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// What `budget schema` takes.
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// JSON Schema draft: 2020-12, or 7 for the YAML language server (docs/editors.md).
+    #[arg(long, value_enum, default_value_t = Draft::V2020_12, value_name = "DRAFT")]
+    pub draft: Draft,
 }
 
 #[derive(Debug, Clone, Args)]
