@@ -13,6 +13,7 @@
 
 mod support;
 
+mod action;
 mod architecture;
 mod baseline;
 mod ci;
