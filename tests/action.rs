@@ -544,9 +544,13 @@ fn hostile_names_run_nothing_and_issue_no_workflow_command() {
                 \x20   endpoint: backlinks/summary\n\
                 \x20   targets: [a.com, a.com]\n";
     std::fs::write(work.join("workflows/evil $(touch pwned-file).yaml"), evil).expect("write");
+    // The input names the file as it is, spaces and `$(…)` included: a path, not words or code.
     let step = runner.step(
         &work,
-        &[("workflows", "workflows/*.yaml"), ("units-left", "1000")],
+        &[
+            ("workflows", "workflows/evil $(touch pwned-file).yaml"),
+            ("units-left", "1000"),
+        ],
     );
     // 2 targets (a duplicate counts) × 100 units = 200 of 1,000: fits.
     step.run.code(0);
