@@ -151,7 +151,8 @@ cmd_install() {
 
 # Fills the array `files` from INPUT_WORKFLOWS: one glob per line, matched from the working
 # directory (`**` matches across directories where bash has globstar). A glob that matches
-# nothing is an error; a literal path is passed on for budget to report.
+# nothing is an error; a literal path is passed on for budget to report. With `lenient=true` (the
+# base branch) both are skipped.
 expand_workflows() {
   local IFS= line pattern match known seen
   local -a matches
@@ -165,9 +166,12 @@ expand_workflows() {
     # shellcheck disable=SC2206
     matches=($pattern)
     if [ "${#matches[@]}" -eq 0 ]; then
+      [ "${lenient-false}" = true ] && continue
       die 2 "no workflow file matches \`$pattern\` (the workflows input: one glob per line, relative to $(pwd))"
     fi
     for match in "${matches[@]}"; do
+      # The base branch may not have a file the head names: not an error there.
+      if [ "${lenient-false}" = true ] && [ ! -e "$match" ]; then continue; fi
       case $match in -*) match="./$match" ;; esac
       seen=false
       for known in ${files[@]+"${files[@]}"}; do
@@ -178,23 +182,70 @@ expand_workflows() {
     done
   done <<<"${INPUT_WORKFLOWS-}"
   shopt -u nullglob
-  [ "${#files[@]}" -gt 0 ] || die 2 "the workflows input is empty: give one glob per line, e.g. workflows/*.yaml"
+  [ "${#files[@]}" -gt 0 ] || [ "${lenient-false}" = true ] ||
+    die 2 "the workflows input is empty: give one glob per line, e.g. workflows/*.yaml"
+}
+
+# The baseline from a checkout of the base branch (INPUT_BASE_CHECKOUT): the same globs, planned
+# offline from inside it, so paths match the head's. Sets `baseline` to the file, or leaves it
+# empty when the base branch has no such workflows or they do not plan (a warning says so).
+base_baseline() {
+  local base pricing base_code
+  baseline=""
+  base=$(trim "${INPUT_BASE_CHECKOUT-}")
+  [ -n "$base" ] || return 0
+  [ -d "$base" ] ||
+    die 2 "base-checkout: $base is not a directory; check the base branch out there first (actions/checkout with ref: the base branch and path: $base)"
+  local -a base_flags=()
+  pricing=$(trim "${INPUT_PRICING-}")
+  if [ -n "$pricing" ]; then
+    # The head's pricing for both sides: the comparison shows what the workflows change.
+    case $pricing in /*) ;; *) pricing="$PWD/$pricing" ;; esac
+    base_flags+=("--pricing=$pricing")
+  fi
+  set +e
+  (
+    cd -- "$base" || exit 90
+    lenient=true
+    expand_workflows
+    [ "${#files[@]}" -gt 0 ] || exit 91
+    budget plan "${files[@]}" ${base_flags[@]+"${base_flags[@]}"} --offline --quiet \
+      --format json >.budget-base-plan.json 2>"$tmp/base-stderr"
+  )
+  base_code=$?
+  set -e
+  case $base_code in
+    0 | 1) baseline="$base/.budget-base-plan.json" ;;
+    91) log "the base branch has no workflow file matching the workflows input: no comparison" ;;
+    *)
+      warn "the base branch's workflows did not plan (exit $base_code), so there is no comparison and max-increase is not checked; budget said:"
+      print_inert "$tmp/base-stderr"
+      ;;
+  esac
 }
 
 # The plan flags from the inputs, as `--flag=value` so a value can never be read as a flag.
 plan_flags() {
   flags=()
-  local value
+  local value compare
   value=$(trim "${INPUT_RESERVE-}")
   if [ -n "$value" ]; then flags+=("--reserve=$value"); fi
-  value=$(trim "${INPUT_MAX_INCREASE-}")
-  if [ -n "$value" ]; then flags+=("--max-increase=$value"); fi
-  value=$(trim "${INPUT_COMPARE_TO-}")
-  if [ -n "$value" ]; then flags+=("--compare-to=$value"); fi
   value=$(trim "${INPUT_UNITS_LEFT-}")
   if [ -n "$value" ]; then flags+=("--units-left=$value"); fi
   value=$(trim "${INPUT_PRICING-}")
   if [ -n "$value" ]; then flags+=("--pricing=$value"); fi
+  compare=$(trim "${INPUT_COMPARE_TO-}")
+  if [ -n "$(trim "${INPUT_BASE_CHECKOUT-}")" ]; then
+    [ -z "$compare" ] || die 2 "give compare-to or base-checkout, not both"
+    base_baseline
+    compare=$baseline
+    # No baseline to compare with: the increase cannot be measured (the warning above says so).
+    [ -n "$compare" ] || return 0
+  fi
+  if [ -n "$compare" ]; then flags+=("--compare-to=$compare"); fi
+  # Without a comparison budget refuses --max-increase (exit 2): passed on, so it says why.
+  value=$(trim "${INPUT_MAX_INCREASE-}")
+  if [ -n "$value" ]; then flags+=("--max-increase=$value"); fi
   return 0
 }
 

@@ -714,6 +714,84 @@ fn the_gate_runs_the_command_and_passes_its_exit_code_on() {
     only_safe_commands(&refused);
 }
 
+/// `base-checkout`: the base branch's workflows, planned offline from inside its checkout, are
+/// the baseline of `--compare-to` and `--max-increase`.
+#[test]
+fn a_checkout_of_the_base_branch_is_the_baseline() {
+    let runner = Runner::new(0);
+    let work = runner.workspace();
+    let base = work.join("base/workflows");
+    std::fs::create_dir_all(&base).expect("base");
+    let docs = std::fs::read_to_string(root().join(DOCS)).expect("docs example");
+    assert!(docs.contains("    targets: 250\n"));
+    // The base branch summarised 150 domains: 150 × 100 + 1 × 1,000 + 2 × 0 = 16,000 units.
+    std::fs::write(
+        base.join("docs-example.yaml"),
+        docs.replace("    targets: 250\n", "    targets: 150\n"),
+    )
+    .expect("write");
+    let inputs = [
+        ("workflows", DOCS),
+        ("units-left", "30000"),
+        ("base-checkout", "base"),
+        ("max-increase", "20%"),
+    ];
+    // 26,000 − 16,000 = +10,000 units, 10,000 / 16,000 = +62.5%: above 20%, exit 1.
+    let grew = runner.step(&work, &inputs);
+    grew.run.code(1);
+    assert!(
+        grew.outputs.ends_with("units=26000\nexit-code=1\n"),
+        "{}",
+        grew.outputs
+    );
+    assert!(
+        grew.argv
+            .contains("budget plan workflows/docs-example.yaml --offline --quiet --format json"),
+        "{}",
+        grew.argv
+    );
+    let ours = runner.github.ours();
+    assert!(
+        ours[0].1.contains(
+            "**this change adds 10,000 units (+62.5%) compared with base/.budget-base-plan.json**"
+        ),
+        "{}",
+        ours[0].1
+    );
+    assert!(ours[0]
+        .1
+        .contains("| Docs example | 16,000 | 26,000 | +10,000 | +62.5% |"));
+
+    // A base branch without such workflows (they are new): no comparison, no increase to check.
+    std::fs::remove_file(base.join("docs-example.yaml")).expect("remove");
+    let new = runner.step(&work, &inputs);
+    new.run.code(0).stdout_has(
+        "budget-action: the base branch has no workflow file matching the workflows input: no comparison",
+    );
+    assert!(!new.argv.contains("--max-increase"), "{}", new.argv);
+
+    // A base branch whose workflows do not plan: a warning, and the head is still checked.
+    std::fs::write(base.join("docs-example.yaml"), "steps: []\n").expect("write");
+    let broken = runner.step(&work, &inputs);
+    broken.run.code(0).stdout_has(
+        "::warning::budget action: the base branch's workflows did not plan (exit 2), so there is no comparison and max-increase is not checked",
+    );
+    only_safe_commands(&broken);
+
+    // compare-to and base-checkout together: which one is meant?
+    let both = runner.step(
+        &work,
+        &[
+            ("workflows", DOCS),
+            ("base-checkout", "base"),
+            ("compare-to", "x.json"),
+        ],
+    );
+    both.run
+        .code(2)
+        .stdout_has("::error::budget action: give compare-to or base-checkout, not both");
+}
+
 #[test]
 fn no_comment_outside_a_pull_request_or_when_turned_off() {
     let runner = Runner::new(0);

@@ -21,5 +21,6 @@ mod finance;
 mod gate;
 mod guard;
 mod live;
+mod packaging;
 mod plan;
 mod schema;
