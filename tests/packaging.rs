@@ -63,11 +63,11 @@ fn the_pre_commit_hooks_validate_workflow_files_offline() {
         let ok = run_hook(entry, &shipped);
         ok.code(0);
         assert_eq!(ok.stderr, "", "{id}: --quiet prints no warning");
-        run_hook(entry, &[broken.clone()])
+        run_hook(entry, std::slice::from_ref(&broken))
             .code(2)
             .stderr_has("unknown endpoint `backlinks/sumary`; did you mean `backlinks/summary`?")
             .stderr_has("field `targets`");
-        run_hook(entry, &[capped.clone()])
+        run_hook(entry, std::slice::from_ref(&capped))
             .code(1)
             .stdout_has("max_units");
     }
