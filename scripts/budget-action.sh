@@ -526,9 +526,10 @@ cmd_run() {
   unset SERANKING_API_KEY
 
   body="$tmp/comment.md"
+  cut_to_fit "$tmp/summary.md" >"$tmp/report.md"
   {
     printf '%s\n' "$marker"
-    cat -- "$tmp/summary.md"
+    cat -- "$tmp/report.md"
     run_url=""
     if [[ ${GITHUB_SERVER_URL-} =~ ^https?://[A-Za-z0-9.:_-]+$ &&
       ${GITHUB_REPOSITORY-} =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ &&
@@ -537,20 +538,21 @@ cmd_run() {
     fi
     printf '\n<sub>budget %s · exit %s%s</sub>\n' "$subcommand" "$code" "$run_url"
   } >"$body"
-  truncate_comment "$body"
   comment "$body"
   exit "$code"
 }
 
-# GitHub refuses a comment over 65,536 characters: keep whole lines up to 60,000 bytes.
-truncate_comment() {
+# GitHub refuses a comment over 65,536 characters: whole lines of the report up to 60,000 bytes
+# (room for the marker and the footer), then a note that the job summary has the rest.
+cut_to_fit() {
   local size
   size=$(wc -c <"$1")
-  if [ "$size" -gt 60000 ]; then
-    LC_ALL=C awk '{ bytes += length($0) + 1; if (bytes > 60000) exit; print }' "$1" >"$1.cut"
-    printf '\n… cut to fit a comment: the job summary has the whole report.\n' >>"$1.cut"
-    mv -- "$1.cut" "$1"
+  if [ "$size" -le 60000 ]; then
+    cat -- "$1"
+    return 0
   fi
+  LC_ALL=C awk '{ bytes += length($0) + 1; if (bytes > 60000) exit; print }' "$1"
+  printf '\n… cut to fit a comment: the job summary has the whole report.\n'
 }
 
 main() {

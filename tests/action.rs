@@ -792,6 +792,49 @@ fn a_checkout_of_the_base_branch_is_the_baseline() {
         .stdout_has("::error::budget action: give compare-to or base-checkout, not both");
 }
 
+/// GitHub refuses a comment body over 65,536 characters: a long report is cut, at a line, with
+/// a note, and keeps its footer; the job summary has all of it.
+#[test]
+fn a_long_report_is_cut_to_fit_a_comment() {
+    let runner = Runner::new(0);
+    let work = runner.path("long");
+    std::fs::create_dir_all(work.join("workflows")).expect("mkdir");
+    let mut text = String::from("name: Long\nsteps:\n");
+    for n in 1..=1500 {
+        text.push_str(&format!(
+            "  - name: step {n} of a workflow long enough to need more than one comment\n    endpoint: backlinks/summary\n    targets: 1\n"
+        ));
+    }
+    std::fs::write(work.join("workflows/long.yaml"), text).expect("write");
+    // 1,500 steps × 1 target × 100 units = 150,000 units, of 200,000.
+    let step = runner.step(
+        &work,
+        &[
+            ("workflows", "workflows/long.yaml"),
+            ("units-left", "200000"),
+        ],
+    );
+    step.run.code(0);
+    assert!(step.outputs.contains("units=150000\n"), "{}", step.outputs);
+    let last = "step 1500 of a workflow";
+    assert!(
+        step.summary.len() > 70_000,
+        "the report is long: {}",
+        step.summary.len()
+    );
+    assert!(step.summary.contains(last));
+    let ours = runner.github.ours();
+    let body = &ours[0].1;
+    assert!(
+        body.chars().count() <= 65_536,
+        "{} characters",
+        body.chars().count()
+    );
+    assert!(!body.contains(last));
+    assert!(body.contains("\n… cut to fit a comment: the job summary has the whole report.\n"));
+    assert!(body.ends_with("<sub>budget check · exit 0 · [workflow run](https://github.com/octo/budget-demo/actions/runs/4242)</sub>\n"));
+}
+
 #[test]
 fn no_comment_outside_a_pull_request_or_when_turned_off() {
     let runner = Runner::new(0);
