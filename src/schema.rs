@@ -38,7 +38,7 @@ mod tests {
     use serde_json::Value;
 
     use super::{workflow, Draft};
-    use crate::workflow::parse::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
+    use crate::workflow::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
 
     fn parsed(draft: Draft) -> Value {
         serde_json::from_str(workflow(draft)).expect("the schema is JSON")

@@ -5,7 +5,6 @@ use std::io::Write;
 use chrono::{NaiveDateTime, Timelike, Utc};
 
 use super::balance::KeyUse;
-use crate::account::ApiKey;
 use crate::cli::{ForecastArgs, Global};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{self, ScheduledWorkflow};
@@ -51,7 +50,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     // Units held by running gates of the same account will be spent too.
     let balance = match balance {
         Some(b) => {
-            let account = crate::account::account_id(key.as_ref().map(ApiKey::expose));
+            let account = crate::account::account_id(key.as_ref());
             let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
             Some(Balance { reserved, ..b })
         }

@@ -125,7 +125,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         false => KeyUse::CallIfSet,
     };
     let api_key = super::balance::load_key(global, key_use)?;
-    let account = crate::account::account_id(api_key.as_ref().map(ApiKey::expose));
+    let account = crate::account::account_id(api_key.as_ref());
     let balance = super::balance::resolve(global, args.units_left, api_key.as_ref())?;
     Ok(Checked {
         planned,

@@ -37,7 +37,12 @@ fn render(p: &Projection) -> io::Result<String> {
     let days = i64::try_from(p.days.len()).map_err(plot_error)?;
     let top = p.total.units.max(p.spendable.unwrap_or(0)).max(1) as f64 * 1.12;
     let long = days > 366;
-    let names: Vec<&str> = p.workflows.iter().map(|w| w.name.as_str()).collect();
+    // plotters escapes XML's markup characters; control characters (invalid in XML) are ours.
+    let names: Vec<String> = p
+        .workflows
+        .iter()
+        .map(|w| super::safe::visible(&w.name))
+        .collect();
     let caption = format!(
         "Burn-down: {} ({} to {})",
         names.join(", "),
