@@ -594,19 +594,84 @@ fn hostile_names_run_nothing_and_issue_no_workflow_command() {
     let note = "### ⚠️ budget check did not run (exit 2: bad input: a workflow, the pricing file, a flag or the baseline file)\n\n    error: ";
     assert!(bad.summary.starts_with(note), "{}", bad.summary);
     assert!(
-        bad.summary.contains("\n    ::set-env name=X::pwned-env"),
+        bad.summary
+            .contains("\n      - workflows/evil $(touch pwned-file).yaml:4: step 1 (dup"),
         "{}",
         bad.summary
     );
-    assert!(
-        !bad.summary.contains("\n::"),
-        "a line of the note is not indented: {}",
-        bad.summary
-    );
+    assert_note_is_a_code_block(&bad.summary);
     let ours = runner.github.ours();
     assert_eq!(ours.len(), 1, "updated, not added");
     assert!(ours[0].1.contains(note), "{}", ours[0].1);
     assert!(ours[0].1.contains("budget check · exit 2"));
+}
+
+/// Every line of a failure note after its heading is indented (a code block no line can end).
+#[track_caller]
+fn assert_note_is_a_code_block(summary: &str) {
+    let mut lines = summary.lines();
+    assert!(lines
+        .next()
+        .unwrap_or_default()
+        .starts_with("### ⚠️ budget "));
+    for line in lines.filter(|l| !l.is_empty()) {
+        assert!(
+            line.starts_with("    "),
+            "a line of the note is not indented: {line:?}"
+        );
+    }
+}
+
+/// Invariant: the script keeps budget's output inert whatever budget prints. budget neutralises
+/// names itself (report::safe); this stand-in prints raw hostile lines as an older or broken
+/// budget could, to show the script's own defence: only a whole annotation line without a
+/// carriage return reaches the runner's command parser.
+#[test]
+fn even_raw_hostile_output_from_budget_stays_inert() {
+    let runner = Runner::new(0);
+    let fake = |code: u8, summary: &str| {
+        let script = format!(
+            "#!/bin/sh\n\
+             printf '%s\\n' \"budget $*\" >> \"$ARGV_LOG\"\n\
+             printf '{summary}' >> \"$GITHUB_STEP_SUMMARY\"\n\
+             printf 'warning: x\\n::add-mask::pwned-stderr\\n::error::ok\\r::add-mask::pwned-cr\\n::error file=a.yaml,line=1::an annotation\\n' >&2\n\
+             printf '{{\\n  \"total\": {{\\n    \"units\": 5\\n  }},\\n  \"verdict\": \"fits\"\\n}}\\n'\n\
+             exit {code}\n"
+        );
+        let path = runner.path("bin/budget");
+        std::fs::write(&path, script).expect("fake budget");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    };
+    fake(0, "### report\\n::warning::pwned-summary\\n");
+    let step = runner.step(&root(), &[("workflows", DOCS)]);
+    step.run.code(0);
+    let commands = only_safe_commands(&step);
+    assert_eq!(
+        commands
+            .iter()
+            .filter(|c| !c.starts_with("::stop-commands::") && !c.starts_with("::add-mask::"))
+            .collect::<Vec<_>>(),
+        ["::error file=a.yaml,line=1::an annotation"],
+        "only the whole annotation line is let through"
+    );
+    assert_eq!(step.outputs, "verdict=fits\nunits=5\nexit-code=0\n");
+    assert!(
+        step.run.stdout.contains("::warning::pwned-summary"),
+        "shown, inertly"
+    );
+
+    // No report: the messages become the note, each line indented.
+    fake(2, "");
+    let failed = runner.step(&root(), &[("workflows", DOCS)]);
+    failed.run.code(2);
+    only_safe_commands(&failed);
+    assert!(
+        failed.summary.contains("\n    ::add-mask::pwned-stderr\n"),
+        "{}",
+        failed.summary
+    );
+    assert_note_is_a_code_block(&failed.summary);
 }
 
 /// Invariant: the API key reaches budget only in SERANKING_API_KEY and the GitHub token reaches
