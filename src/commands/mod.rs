@@ -44,8 +44,8 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
             to_stdout(|out| report::reservations(out, global.format, &ledger.location(), &list))?;
             Ok(Status::Ok)
         }
-        Command::Schema => {
-            to_stdout(|out| report::schema(out))?;
+        Command::Schema(args) => {
+            to_stdout(|out| report::schema(out, args.draft))?;
             Ok(Status::Ok)
         }
         Command::Completions(args) => {
