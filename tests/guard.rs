@@ -739,7 +739,9 @@ fn the_key_never_leaks() {
         sim.set(|s| s.fail_next(1, Fault::EchoKey));
         let with_client_key = Call {
             headers: vec![("Authorization".into(), "Token client-sent-key".into())],
-            ..get("/v1/backlinks/summary?target=a.com&apikey=client-sent-key")
+            // Every spelling a server might read as `apikey` (brackets, a leading `+`, an
+            // encoded NUL, case) is stripped before the call is forwarded.
+            ..get("/v1/backlinks/summary?target=a.com&apikey=client-sent-key&apikey[]=client-sent-key&apikey%00=client-sent-key&+apikey=client-sent-key&APIKEY=client-sent-key")
         };
         let answers = run_clients(
             std::slice::from_ref(&guard.url),

@@ -402,20 +402,35 @@ impl Transport {
 }
 
 /// `query` without the parameters the API could read as the key.
+///
+/// A server may read many spellings as `apikey`: any case, percent- or form-encoded (`%61pikey`,
+/// `+apikey`), with array brackets (`apikey[]`, `apikey[0]`), with bytes a parser drops or stops
+/// at (`apikey%00`, `api.key`, `api_key`), repeated, or after a `;` (which some servers read as
+/// a separator). A name is dropped when, decoded and cut at its first `[`, its ASCII letters and
+/// digits spell `apikey` in any case; no real parameter of the API is named so.
 pub fn strip_key_params(query: &str) -> String {
     query
         .split('&')
         .filter(|segment| !segment.is_empty())
-        .filter(|segment| {
-            let name = segment.split('=').next().unwrap_or("");
-            let decoded: String = form_urlencoded::parse(name.as_bytes())
-                .map(|(name, _)| name.into_owned())
-                .next()
-                .unwrap_or_default();
-            !decoded.eq_ignore_ascii_case("apikey")
-        })
+        .filter(|segment| !segment.split(';').any(names_the_key))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Whether the `name=value` pair `part` could be read as the key parameter.
+fn names_the_key(part: &str) -> bool {
+    let name = part.split('=').next().unwrap_or("");
+    let decoded: String = form_urlencoded::parse(name.as_bytes())
+        .map(|(name, _)| name.into_owned())
+        .next()
+        .unwrap_or_default();
+    let base = decoded.split('[').next().unwrap_or("");
+    let letters: String = base
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    letters == "apikey"
 }
 
 /// A reqwest error's reason, without its URL (which may hold `apikey=`), scrubbed anyway; one
@@ -504,6 +519,39 @@ mod tests {
             "/v1/backlinks/summary",
             Some("target=a.com&APIKEY=x&mode=host"),
             "http://127.0.0.1:8080/v1/backlinks/summary?target=a.com&mode=host",
+        );
+        // Every spelling a server might read as the key (brackets, a leading `+`, encoded
+        // NULs and letters, `;` separators, repeats) is dropped; the invariant: no client-sent
+        // key reaches the API.
+        for query in [
+            "apikey[]=x",
+            "apikey%5B%5D=x",
+            "apikey[0]=x",
+            "apikey%00=x",
+            "+apikey=x",
+            "%20apikey=x",
+            "%61pikey=x",
+            "ApiKey=x&apikey=y&APIKEY=z",
+            "api_key=x",
+            "api.key=x",
+            "apikey",
+            "mode=host;apikey=x",
+        ] {
+            url_is(
+                "http://127.0.0.1:8080",
+                Header,
+                "/v1/backlinks/summary",
+                Some(&format!("target=a.com&{query}&limit=5")),
+                "http://127.0.0.1:8080/v1/backlinks/summary?target=a.com&limit=5",
+            );
+        }
+        // Names that only contain the word are kept.
+        url_is(
+            "http://127.0.0.1:8080",
+            Header,
+            "/v1/backlinks/summary",
+            Some("apikeys=1&my_apikey=2"),
+            "http://127.0.0.1:8080/v1/backlinks/summary?apikeys=1&my_apikey=2",
         );
         url_is(
             "http://127.0.0.1:8080",
