@@ -50,6 +50,7 @@ fn config(api_url: &str) -> Config {
             base: Duration::from_millis(100),
         },
         client_token: None,
+        limits: budget::guard::Limits::default(),
     }
 }
 
@@ -60,7 +61,14 @@ async fn start_guard(
     ledger: &std::path::Path,
 ) -> (String, tokio::sync::oneshot::Sender<()>) {
     let state = Arc::new(State::new(backend, 10, Duration::from_secs(30), 1000));
-    let journal = Arc::new(Journal::open(Some(ledger)).expect("ledger"));
+    let (journal, _) = Journal::open(
+        ledger,
+        "bench",
+        chrono::Utc::now(),
+        Duration::from_secs(120),
+    )
+    .expect("journal");
+    let journal = Arc::new(journal);
     let guard = Guard::bind(
         "127.0.0.1:0".parse().unwrap(),
         config(api_url),

@@ -377,6 +377,19 @@ pub struct GuardArgs {
     /// Most calls waiting for a slot at once; more get a 503 straight away.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_queue: usize,
+    /// Start a fresh budget: ignore what the journal says was spent (in Redis: replace the
+    /// shared budget). Once, by hand; never in a unit that restarts.
+    #[arg(long)]
+    pub new_budget: bool,
+    /// Most client connections open at once; at the cap an idle one makes room, else 503.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub max_connections: usize,
+    /// Once stopping, how long calls in flight may take to finish before the guard exits.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub grace: f64,
+    /// Milliseconds added to the API's one-second rate window, for network jitter.
+    #[arg(long, default_value_t = 25, value_name = "MS")]
+    pub rate_margin: u64,
     #[command(flatten)]
     pub shared: Shared,
 }

@@ -110,7 +110,6 @@ pub mod exit {
 impl Error {
     /// The one place an error becomes an exit code.
     pub fn exit_code(&self) -> u8 {
-        use crate::account::AccountError as A;
         use crate::gate::GateError as Ga;
         use crate::guard::GuardError as Gu;
         match self {
@@ -122,24 +121,37 @@ impl Error {
             | Self::Finance { .. } => exit::BAD_INPUT,
             Self::BalanceUnknown { .. } | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
             Self::Output { .. } => exit::OUTPUT,
-            Self::Account { source } => match source {
-                A::InvalidUrl { .. } | A::Setting { .. } => exit::BAD_INPUT,
-                // Every other account failure leaves the balance unknown (a missing, empty or
-                // unreadable key included): fail closed.
-                _ => exit::BALANCE_UNKNOWN,
-            },
+            Self::Account { source } => account_code(source),
             Self::Gate { source } => match source {
                 // As shells do: 127 not found, 126 not executable, 2 nothing to run.
                 Ga::Spawn { code, .. } => *code,
                 Ga::Wait { .. } | Ga::Signals { .. } => exit::RUNTIME,
             },
             Self::Guard { source } => match source {
-                Gu::Setting { .. } | Gu::ApiUrl { .. } | Gu::Journal { .. } => exit::BAD_INPUT,
-                // The shared budget cannot be reached: as unknown as an unreadable balance.
-                Gu::State { .. } => exit::BALANCE_UNKNOWN,
+                Gu::Setting { .. }
+                | Gu::Settings { .. }
+                | Gu::ApiUrl { .. }
+                | Gu::Journal { .. } => exit::BAD_INPUT,
+                // The shared budget cannot be reached or known: as unknown as an unreadable
+                // balance.
+                Gu::State { .. }
+                | Gu::SharedBudgetGone { .. }
+                | Gu::SharedBudgetUnknown { .. }
+                | Gu::Ledger { .. } => exit::BALANCE_UNKNOWN,
+                Gu::Account { source } => account_code(source),
                 Gu::Listen { .. } | Gu::Serve { .. } | Gu::Client { .. } => exit::RUNTIME,
             },
         }
+    }
+}
+
+/// The exit code of an account failure.
+fn account_code(source: &AccountError) -> u8 {
+    match source {
+        AccountError::InvalidUrl { .. } | AccountError::Setting { .. } => exit::BAD_INPUT,
+        // Every other account failure leaves the balance unknown (a missing, empty or
+        // unreadable key included): fail closed.
+        _ => exit::BALANCE_UNKNOWN,
     }
 }
 

@@ -236,11 +236,21 @@ fn one(base: &str, call: Call) -> Answer {
     run_clients(&[base.to_string()], vec![vec![call]]).remove(0)
 }
 
-fn ledger_lines(path: &str) -> Vec<Value> {
+/// Every line of a journal.
+fn journal_lines(path: &str) -> Vec<Value> {
     std::fs::read_to_string(path)
-        .expect("ledger")
+        .expect("journal")
         .lines()
-        .map(|l| serde_json::from_str(l).expect("ledger line is JSON"))
+        .map(|l| serde_json::from_str(l).expect("journal line is JSON"))
+        .collect()
+}
+
+/// The call lines of a journal: those with an `endpoint` (the other kinds, `budget`, `hold`
+/// and `refused_summary`, have a `kind` instead).
+fn ledger_lines(path: &str) -> Vec<Value> {
+    journal_lines(path)
+        .into_iter()
+        .filter(|l| l.get("endpoint").is_some())
         .collect()
 }
 
@@ -482,16 +492,25 @@ fn unknown_endpoints_and_foreign_paths_are_refused() {
         foreign.body
     );
     assert_eq!(sim.requests(), 0);
-    guard.stop();
-    // The ledger names refused calls as the catalogue would, without `/v1/`.
-    let endpoints: Vec<Value> = ledger_lines(&ledger)
+    let stopped = guard.stop();
+    // Refused before pricing: counted, not a line each (see the flood test); the summary
+    // shows them in one row.
+    assert!(ledger_lines(&ledger).is_empty());
+    let summaries: Vec<Value> = journal_lines(&ledger)
         .into_iter()
-        .map(|l| l["endpoint"].clone())
+        .filter(|l| l["kind"] == "refused_summary")
         .collect();
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
     assert_eq!(
-        endpoints,
-        vec![Value::from("backlinks/sumary"), Value::from("admin")]
+        summaries[0]["counts"],
+        serde_json::json!({"not_api": 1, "unknown_endpoint": 1})
     );
+    let row = stopped
+        .stdout
+        .lines()
+        .find(|l| l.contains("(refused before pricing)"))
+        .expect("a row for refusals");
+    assert!(row.contains(" 2 "), "{row}");
 }
 
 #[test]
@@ -525,7 +544,8 @@ fn two_guards_sharing_redis_keep_budget_and_rate_together() {
     let redis = RedisServer::start();
     let sim = Simulator::start_data(1_000_000);
     let args = ["--budget", "1200", "--redis", &redis.url()];
-    let first = GuardProc::start(sim.url(), &args);
+    // The first creates the shared budget (by hand: --new-budget), the second joins it.
+    let first = GuardProc::start(sim.url(), &[&args[..], &["--new-budget"]].concat());
     let second = GuardProc::start(sim.url(), &args);
     let stderr = second.stderr.lock().unwrap().clone();
     assert!(stderr.contains("joined the shared budget"), "{stderr}");
@@ -552,7 +572,7 @@ fn redis_mode_shares_the_rate_window() {
     let redis = RedisServer::start();
     let sim = Simulator::start_data(1_000_000);
     let args = ["--budget", "0", "--redis", &redis.url()];
-    let first = GuardProc::start(sim.url(), &args);
+    let first = GuardProc::start(sim.url(), &[&args[..], &["--new-budget"]].concat());
     let second = GuardProc::start(sim.url(), &args);
     // 30 free status polls through two guards: the simulator's 10-per-second window must
     // never be exceeded (about 3 s).
@@ -1080,8 +1100,9 @@ fn a_client_that_hangs_up_mid_call_is_still_charged_and_recorded() {
         eventually("the API has both calls", || sim.requests() == 2);
         drop(clients);
         // each call returns 40 rows: 40 charged, not 100 held forever; 250 − 2 × 40 = 170 left.
-        eventually("two ledger lines", || {
-            std::fs::read_to_string(&ledger).is_ok_and(|t| t.lines().count() == 2)
+        eventually("two call lines", || {
+            std::fs::read_to_string(&ledger)
+                .is_ok_and(|t| t.lines().filter(|l| l.contains("\"endpoint\"")).count() == 2)
         });
         for line in ledger_lines(&ledger) {
             assert_eq!(line["status"], 200, "{line}");
@@ -1363,7 +1384,7 @@ fn a_killed_guards_hold_is_dropped_and_a_shared_budget_counts_once() {
     let redis = RedisServer::start();
     let url = redis.url();
     let args = ["--budget", "20000", "--redis", &url];
-    let mut first = GuardProc::start(sim.url(), &args);
+    let mut first = GuardProc::start(sim.url(), &[&args[..], &["--new-budget"]].concat());
     let mut second = GuardProc::start(sim.url(), &args);
     let list = listed(Some(&url));
     assert_eq!(list.len(), 2, "{list:?}");

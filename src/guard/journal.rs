@@ -1,21 +1,43 @@
-//! The guard's call journal (`--journal FILE`): one JSON line per call, appended as the call ends,
-//! and the running totals by endpoint shown when the guard stops.
+//! The guard's call journal (`--journal FILE`): the record of what the guard spent, read back on
+//! start ([`super::history`]) so that a restart never grants units already spent, and the
+//! running totals shown when the guard stops.
 //!
-//! A line holds what was asked and what it cost, never the key nor the query (which may carry
-//! `apikey`): `time`, `method`, `endpoint`, `targets`, `status`, `units_reserved`,
-//! `units_charged`, `latency_ms` (arrival to reply, waits included), `attempts` (upstream
-//! attempts, 0 when refused locally) and `outcome`. This module does not render tables.
+//! One JSON object per line, appended with one `write` per line (`O_APPEND`: lines of
+//! concurrent calls never interleave). A line is a **call** when it has an `endpoint`; other
+//! lines have a `kind` and readers that want calls skip them:
+//! - call: `time`, `method`, `endpoint`, `targets`, `status`, `units_reserved`, `units_charged`,
+//!   `latency_ms` (arrival to reply, waits included), `attempts` (upstream attempts, 0 when
+//!   refused locally), `outcome`, `epoch` (the budget it was spent from) and `hold` (the id of
+//!   its `hold` line, when it had one). Written as the call ends. Only calls that were priced
+//!   get one; refusals before pricing are counted instead (below);
+//! - `{"kind":"budget", "epoch", "account", "budget", "source", "state", "spent"}`: written at
+//!   each start: which budget this guard spends from (`spent`: already spent in it; `carried`,
+//!   when present: units spent before epochs existed that this epoch takes over);
+//! - `{"kind":"hold", "epoch", "hold", "units"}`: written before a call that holds units is
+//!   forwarded, so that a guard killed mid-call counts it as spent when it restarts;
+//! - `{"kind":"refused_summary", "seconds", "counts": {"unauthorized": N, …}}`: refusals before
+//!   pricing (no token, not an API path, unknown endpoint, too large …), at most one line per
+//!   [`SUMMARY_EVERY`], so that a flood of bad calls cannot fill the disk.
+//!
+//! Never the key nor the query (which may carry `apikey`). This module does not render tables.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use serde::Serialize;
 
-/// What became of a call.
+use super::history::History;
+
+/// How often refusals before pricing are written as one summary line (when there were any).
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+/// What became of a call that was priced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -27,15 +49,56 @@ pub enum Outcome {
     OverBudget,
     /// Refused by the guard: no slot in the rate window in time, or the queue was full (503).
     RateQueue,
-    /// Refused by the guard: not an API path, an unknown endpoint, or a wrong method.
-    Rejected,
-    /// Refused by the guard: missing or wrong client token (401).
-    Unauthorized,
-    /// The API could not be reached (502), or the shared state failed (503).
+    /// The API could not be reached (502), the shared state failed, or the hold could not be
+    /// written to the journal (503).
     Failed,
 }
 
-/// One journal line.
+/// Why a call was refused before it was priced. Counted, not journaled one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// Missing or wrong client token (401).
+    Unauthorized,
+    /// Not under `/v1/` (404).
+    NotApi,
+    /// Not in the pricing catalogue (400).
+    UnknownEndpoint,
+    /// Not GET or POST (405).
+    Method,
+    /// A request the guard cannot read or price (400), or whose head is malformed or too large.
+    Malformed,
+    /// A body above the limit (413).
+    TooLarge,
+    /// Headers or body not received in time (408, or the connection closed).
+    Timeout,
+    /// Over the connection cap with no idle connection to close (503).
+    TooManyConnections,
+    /// Too many request bytes buffered across clients (503).
+    Busy,
+    /// Arrived while the guard was stopping (503).
+    Stopping,
+}
+
+impl Refusal {
+    /// The name used in the journal and the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::NotApi => "not_api",
+            Refusal::UnknownEndpoint => "unknown_endpoint",
+            Refusal::Method => "method",
+            Refusal::Malformed => "malformed",
+            Refusal::TooLarge => "too_large",
+            Refusal::Timeout => "timeout",
+            Refusal::TooManyConnections => "too_many_connections",
+            Refusal::Busy => "busy",
+            Refusal::Stopping => "stopping",
+        }
+    }
+}
+
+/// One call line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
     pub time: String,
@@ -48,6 +111,60 @@ pub struct Entry {
     pub latency_ms: f64,
     pub attempts: u32,
     pub outcome: Outcome,
+    /// The id of the call's `hold` line, when it wrote one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
+}
+
+/// A call line as written: the entry and the budget it was spent from.
+#[derive(Serialize)]
+struct CallLine<'a> {
+    #[serde(flatten)]
+    entry: &'a Entry,
+    epoch: &'a str,
+}
+
+/// Which budget a guard spends from, written once at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BudgetLine {
+    pub time: String,
+    pub kind: &'static str,
+    pub epoch: String,
+    /// `crate::account::account_id` of the key (never the key).
+    pub account: String,
+    /// The budget's figure: the `--budget`, or what the live balance allowed.
+    pub budget: u64,
+    /// `flag` or `live`.
+    pub source: &'static str,
+    /// `memory` or `redis`.
+    pub state: &'static str,
+    /// Units already spent in this epoch when this guard started.
+    pub spent: u64,
+    /// Units spent before epochs existed (call lines without `epoch`) that this new epoch
+    /// continues; written on its first line only, and only then.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub carried: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Serialize)]
+struct HoldLine<'a> {
+    time: String,
+    kind: &'static str,
+    epoch: &'a str,
+    hold: &'a str,
+    units: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryLine {
+    time: String,
+    kind: &'static str,
+    seconds: u64,
+    counts: BTreeMap<Refusal, u64>,
 }
 
 /// Totals of one endpoint.
@@ -63,55 +180,169 @@ pub struct EndpointTotals {
     pub units_charged: u64,
 }
 
+/// What a guard did while it ran: priced calls by endpoint, refusals before pricing by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub endpoints: BTreeMap<String, EndpointTotals>,
+    pub refused: BTreeMap<Refusal, u64>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("cannot open the guard journal {path}: {reason}")]
     Open { path: PathBuf, reason: String },
+    #[error("cannot read the guard journal {path}: {reason}; it is the record of what this guard spent, so the guard does not start without it (fix or move the file; --new-budget starts a fresh budget in a new journal)")]
+    Read { path: PathBuf, reason: String },
+    #[error("cannot write to the guard journal {path}: {reason}")]
+    Write { path: PathBuf, reason: String },
 }
 
-/// The journal file (if any) and the totals.
+/// The journal file (if any), this run's budget epoch, and the totals.
 pub struct Journal {
     file: Option<(PathBuf, Mutex<File>)>,
-    totals: Mutex<BTreeMap<String, EndpointTotals>>,
-    write_failed: std::sync::atomic::AtomicBool,
+    epoch: OnceLock<String>,
+    /// Unique per guard process: hold ids are `SESSION-N`.
+    session: String,
+    next_hold: AtomicU64,
+    totals: Mutex<Totals>,
+    /// Refusals since the last summary line.
+    pending: Mutex<BTreeMap<Refusal, u64>>,
+    write_failed: AtomicBool,
+}
+
+/// A short random id: epochs and sessions.
+pub fn new_id() -> String {
+    format!("{:012x}", rand::random::<u64>() >> 16)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Journal {
-    /// Appends to `path` (created if missing) when given.
-    pub fn open(path: Option<&Path>) -> Result<Journal, JournalError> {
-        let file = match path {
-            None => None,
-            Some(path) => {
-                // 0600: the journal records the account's calls (see `crate::ledger` on files).
-                let file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(|e| JournalError::Open {
-                        path: path.to_path_buf(),
-                        reason: crate::io_reason(&e),
-                    })?;
-                Some((path.to_path_buf(), Mutex::new(file)))
-            }
+    /// A journal that writes nothing (no `--journal`): totals only.
+    pub fn in_memory() -> Journal {
+        Journal {
+            file: None,
+            epoch: OnceLock::new(),
+            session: new_id(),
+            next_hold: AtomicU64::new(0),
+            totals: Mutex::new(Totals::default()),
+            pending: Mutex::new(BTreeMap::new()),
+            write_failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Opens `path` for appending (created 0600 if missing) and replays what it holds for
+    /// `account` ([`History::read`]). A torn last line is ended with a newline, so that the next
+    /// line starts on a line of its own.
+    pub fn open(
+        path: &Path,
+        account: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        settle_lag: Duration,
+    ) -> Result<(Journal, History), JournalError> {
+        // 0600: the journal records the account's calls (see `crate::ledger` on files).
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| JournalError::Open {
+                path: path.to_path_buf(),
+                reason: crate::io_reason(&e),
+            })?;
+        let read_error = |e: std::io::Error| JournalError::Read {
+            path: path.to_path_buf(),
+            reason: crate::io_reason(&e),
         };
-        Ok(Journal {
-            file,
-            totals: Mutex::new(BTreeMap::new()),
-            write_failed: std::sync::atomic::AtomicBool::new(false),
-        })
+        let history = History::read(
+            std::io::BufReader::with_capacity(1 << 16, &mut file),
+            account,
+            now,
+            settle_lag,
+        )
+        .map_err(read_error)?;
+        let len = file.seek(SeekFrom::End(0)).map_err(read_error)?;
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::End(-1)).map_err(read_error)?;
+            file.read_exact(&mut last).map_err(read_error)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(|e| JournalError::Write {
+                    path: path.to_path_buf(),
+                    reason: crate::io_reason(&e),
+                })?;
+            }
+        }
+        let mut journal = Journal::in_memory();
+        journal.file = Some((path.to_path_buf(), Mutex::new(file)));
+        Ok((journal, history))
     }
 
     pub fn path(&self) -> Option<&Path> {
         self.file.as_ref().map(|(p, _)| p.as_path())
     }
 
-    /// Records a call. A failed write is remembered (see [`Journal::write_failed`]) rather than
-    /// failing the call, whose units are already spent.
+    /// Writes one line (one `write`); `Err` when there is a file and the write failed.
+    fn write_line(&self, value: &impl Serialize) -> Result<(), JournalError> {
+        let Some((path, file)) = &self.file else {
+            return Ok(());
+        };
+        let mut line = serde_json::to_vec(value).unwrap_or_default();
+        line.push(b'\n');
+        let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+        file.write_all(&line).map_err(|e| {
+            self.write_failed.store(true, Ordering::Relaxed);
+            JournalError::Write {
+                path: path.clone(),
+                reason: crate::io_reason(&e),
+            }
+        })
+    }
+
+    /// Starts spending from `line.epoch`: writes the budget line. Later lines carry the epoch.
+    pub fn begin(&self, line: &BudgetLine) -> Result<(), JournalError> {
+        self.write_line(line)?;
+        let _ = self.epoch.set(line.epoch.clone());
+        Ok(())
+    }
+
+    /// The epoch set by [`Journal::begin`] (empty before).
+    pub fn epoch(&self) -> &str {
+        self.epoch.get().map_or("", String::as_str)
+    }
+
+    /// Records that a call holding `units` is about to be forwarded. Returns the hold's id (to
+    /// put on the call's line), `None` when there is nothing to record (no file, no units).
+    /// An error means the hold is not on record: the call must not be forwarded.
+    pub fn hold(&self, units: u64) -> Result<Option<String>, JournalError> {
+        if self.file.is_none() || units == 0 {
+            return Ok(None);
+        }
+        let id = format!(
+            "{}-{}",
+            self.session,
+            self.next_hold.fetch_add(1, Ordering::Relaxed) + 1
+        );
+        self.write_line(&HoldLine {
+            time: now(),
+            kind: "hold",
+            epoch: self.epoch(),
+            hold: &id,
+            units,
+        })?;
+        Ok(Some(id))
+    }
+
+    /// Records a priced call. A failed write is remembered (see [`Journal::write_failed`]) rather
+    /// than failing the call, whose units are already spent (its hold line, if any, makes a
+    /// restart count it in full).
     pub fn record(&self, entry: &Entry) {
         {
             let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
-            let t = totals.entry(entry.endpoint.clone()).or_default();
+            let t = totals.endpoints.entry(entry.endpoint.clone()).or_default();
             t.calls += 1;
             match entry.outcome {
                 Outcome::Charged => t.charged_calls += 1,
@@ -120,25 +351,48 @@ impl Journal {
             }
             t.units_charged = t.units_charged.saturating_add(entry.units_charged);
         }
-        if let Some((_, file)) = &self.file {
-            let mut line = serde_json::to_vec(entry).unwrap_or_default();
-            line.push(b'\n');
-            let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
-            // One write per line: with O_APPEND, lines of concurrent calls never interleave.
-            if file.write_all(&line).is_err() {
-                self.write_failed
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+        let _ = self.write_line(&CallLine {
+            entry,
+            epoch: self.epoch(),
+        });
+    }
+
+    /// Counts a refusal before pricing; [`Journal::summarise`] writes the counts.
+    pub fn refuse(&self, why: Refusal) {
+        for counts in [
+            &mut self
+                .totals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .refused,
+            &mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()),
+        ] {
+            *counts.entry(why).or_default() += 1;
         }
+    }
+
+    /// Writes the refusals counted since the last call as one line covering `seconds`, when
+    /// there were any.
+    pub fn summarise(&self, seconds: u64) {
+        let counts = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if counts.is_empty() {
+            return;
+        }
+        let _ = self.write_line(&SummaryLine {
+            time: now(),
+            kind: "refused_summary",
+            seconds,
+            counts,
+        });
     }
 
     /// Whether a journal line could not be written.
     pub fn write_failed(&self) -> bool {
-        self.write_failed.load(std::sync::atomic::Ordering::Relaxed)
+        self.write_failed.load(Ordering::Relaxed)
     }
 
-    /// Totals by endpoint, in name order.
-    pub fn totals(&self) -> BTreeMap<String, EndpointTotals> {
+    /// Totals so far.
+    pub fn totals(&self) -> Totals {
         self.totals
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -162,6 +416,25 @@ mod tests {
             latency_ms: 1.5,
             attempts: 1,
             outcome,
+            hold: None,
+        }
+    }
+
+    fn open(path: &Path) -> (Journal, History) {
+        Journal::open(path, "acct", chrono::Utc::now(), Duration::from_secs(120)).expect("open")
+    }
+
+    fn budget_line(epoch: &str, budget: u64) -> BudgetLine {
+        BudgetLine {
+            time: "2026-11-26T07:00:00.000Z".into(),
+            kind: "budget",
+            epoch: epoch.into(),
+            account: "acct".into(),
+            budget,
+            source: "flag",
+            state: "memory",
+            spent: 0,
+            carried: 0,
         }
     }
 
@@ -169,13 +442,21 @@ mod tests {
     fn lines_and_totals() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("calls.jsonl");
-        let journal = Journal::open(Some(&path)).expect("open");
-        journal.record(&entry("backlinks/summary", 200, 200, Outcome::Charged));
+        let (journal, history) = open(&path);
+        assert_eq!(history, History::default());
+        journal.begin(&budget_line("e1", 1000)).expect("begin");
+        let hold = journal.hold(200).expect("hold").expect("an id");
+        assert!(hold.ends_with("-1"), "{hold}");
+        assert_eq!(journal.hold(0).expect("no units"), None);
+        journal.record(&Entry {
+            hold: Some(hold.clone()),
+            ..entry("backlinks/summary", 200, 200, Outcome::Charged)
+        });
         journal.record(&entry("backlinks/summary", 402, 0, Outcome::OverBudget));
         journal.record(&entry("backlinks/all", 500, 0, Outcome::Released));
         let text = std::fs::read_to_string(&path).expect("read");
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 5);
         // Created 0600: only its owner reads the account's calls.
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&path).expect("metadata").permissions(),
@@ -183,11 +464,24 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
             lines[0],
-            r#"{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"latency_ms":1.5,"attempts":1,"outcome":"charged"}"#
+            r#"{"time":"2026-11-26T07:00:00.000Z","kind":"budget","epoch":"e1","account":"acct","budget":1000,"source":"flag","state":"memory","spent":0}"#
+        );
+        assert!(
+            lines[1].contains(&format!(
+                r#""kind":"hold","epoch":"e1","hold":"{hold}","units":200}}"#
+            )),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                r#"{{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"latency_ms":1.5,"attempts":1,"outcome":"charged","hold":"{hold}","epoch":"e1"}}"#
+            )
         );
         let totals = journal.totals();
         assert_eq!(
-            totals["backlinks/summary"],
+            totals.endpoints["backlinks/summary"],
             EndpointTotals {
                 calls: 2,
                 charged_calls: 1,
@@ -196,15 +490,72 @@ mod tests {
                 units_charged: 200
             }
         );
-        assert_eq!(totals["backlinks/all"].other, 1);
+        assert_eq!(totals.endpoints["backlinks/all"].other, 1);
+        // Read back: the epoch, 200 charged.
+        drop(journal);
+        let (_, history) = open(&path);
+        let last = history.last.expect("a budget");
+        assert_eq!((last.epoch.as_str(), last.spent()), ("e1", 200));
+    }
+
+    /// Invariant: refusals before pricing write at most one line per summary, however many.
+    #[test]
+    fn refusals_are_summarised() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("calls.jsonl");
+        let (journal, _) = open(&path);
+        for _ in 0..1000 {
+            journal.refuse(Refusal::Unauthorized);
+        }
+        journal.refuse(Refusal::NotApi);
+        journal.summarise(10);
+        // nothing new: no line.
+        journal.summarise(10);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains(r#""kind":"refused_summary","seconds":10,"counts":{"unauthorized":1000,"not_api":1}}"#),
+            "{text}"
+        );
+        let totals = journal.totals();
+        assert_eq!(totals.refused[&Refusal::Unauthorized], 1000);
+        assert!(totals.endpoints.is_empty());
     }
 
     #[test]
-    fn unopenable_ledger_is_a_clear_error() {
+    fn a_torn_last_line_is_ended_before_the_next() {
         let dir = tempfile::tempdir().expect("dir");
-        let e = Journal::open(Some(&dir.path().join("no/such/dir/calls.jsonl")))
-            .err()
-            .expect("error");
+        let path = dir.path().join("calls.jsonl");
+        let begun = serde_json::to_string(&budget_line("e1", 500)).expect("json");
+        std::fs::write(&path, format!("{begun}\n{{\"time\":\"2026-11-26T07:0")).expect("write");
+        let (journal, history) = open(&path);
+        assert!(history.torn);
+        journal.begin(&budget_line("e1", 500)).expect("begin");
+        journal.record(&entry("backlinks/all", 200, 40, Outcome::Charged));
+        drop(journal);
+        let text = std::fs::read_to_string(&path).expect("read");
+        // the new line starts on a line of its own, so it is read back: 40 spent.
+        assert!(text
+            .lines()
+            .last()
+            .expect("a line")
+            .starts_with("{\"time\""));
+        let (_, history) = open(&path);
+        assert_eq!(history.last.expect("a budget").spent(), 40);
+        assert_eq!(history.unreadable, 1);
+    }
+
+    #[test]
+    fn unopenable_journal_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let e = Journal::open(
+            &dir.path().join("no/such/dir/calls.jsonl"),
+            "acct",
+            chrono::Utc::now(),
+            Duration::from_secs(1),
+        )
+        .err()
+        .expect("error");
         assert!(
             e.to_string().starts_with("cannot open the guard journal"),
             "{e}"

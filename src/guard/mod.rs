@@ -17,11 +17,15 @@
 //! back to clients (every reply body goes through the account's scrubber). This module renders
 //! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
+pub mod config;
+pub mod history;
 pub mod hold;
 pub mod journal;
 pub mod price;
 mod proxy;
 pub mod redis;
+pub mod server;
+pub mod startup;
 pub mod state;
 
 use std::future::Future;
@@ -32,15 +36,16 @@ use std::time::Duration;
 use crate::account::{ApiKey, AuthMethod, Backoff};
 use crate::pricing::Pricing;
 
-pub use journal::{EndpointTotals, Entry, Journal, Outcome};
+pub use history::{History, PastBudget};
+pub use journal::{EndpointTotals, Entry, Journal, Outcome, Refusal, Totals};
+pub use server::{Limits, Served};
+pub use startup::{start, Running, Signals, Start, Startup, Stopped};
 pub use state::{Backend, MemoryState, State};
 
 /// Header a client may send its guard token in (or `Authorization: Bearer TOKEN`).
 pub const TOKEN_HEADER: &str = "x-budget-token";
 /// Largest API reply the guard buffers (it must read a reply whole to count its rows).
 pub const MAX_REPLY_BYTES: usize = 256 << 20;
-/// Largest request body a client may send (a 10,000-keyword export is well under 1 MiB).
-pub const MAX_REQUEST_BYTES: usize = 16 << 20;
 
 /// Everything the proxy needs besides its state.
 pub struct Config {
@@ -56,6 +61,8 @@ pub struct Config {
     pub backoff: Backoff,
     /// When set, every client must present this token.
     pub client_token: Option<String>,
+    /// Connections, time and memory the server may use ([`server`]).
+    pub limits: Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +78,22 @@ pub enum GuardError {
     /// A flag the user must fix.
     #[error("{flag}: {reason}")]
     Setting { flag: &'static str, reason: String },
+    /// Several flags to fix, one line each.
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Settings { problems: Vec<GuardError> },
+    /// Redis has no shared budget and this guard's journal shows it spent before: creating one
+    /// from `--budget` would grant spent units again (see `startup`).
+    #[error("the shared budget {key} is not in Redis (Redis lost its data, or the key was deleted), but the journal {} shows this guard spending from a budget of this account since {started} ({spent} units by this guard; guards elsewhere may have spent more): creating it again from --budget would grant spent units a second time. Start from the live balance (drop --budget), or pass --new-budget once with --budget set to what is really left", journal.display())]
+    SharedBudgetGone {
+        key: String,
+        journal: std::path::PathBuf,
+        started: String,
+        spent: u64,
+    },
+    /// Redis has no shared budget and this guard has no journal to tell a first start from a
+    /// restart after Redis lost its data.
+    #[error("the shared budget {key} is not in Redis, and without --journal this guard cannot tell a first start from a restart after Redis lost its data (which would grant spent units again): pass --journal FILE (a first start then creates it), --new-budget (once, by hand: not in a unit that restarts), or start from the live balance (drop --budget)")]
+    SharedBudgetUnknown { key: String },
     /// The budget or the rate window cannot be kept (Redis unreachable at start).
     #[error(transparent)]
     State {
@@ -81,6 +104,18 @@ pub enum GuardError {
     Journal {
         #[from]
         source: journal::JournalError,
+    },
+    /// The live balance could not be read.
+    #[error(transparent)]
+    Account {
+        #[from]
+        source: crate::account::AccountError,
+    },
+    /// The reservation ledger (other jobs' holds) is unusable.
+    #[error(transparent)]
+    Ledger {
+        #[from]
+        source: crate::ledger::LedgerError,
     },
 }
 
@@ -121,22 +156,12 @@ impl Guard {
         InFlight(self.app.in_flight.clone())
     }
 
-    /// Serves until `shutdown` completes, then lets calls in flight finish (those whose client
-    /// hung up included: they still settle and get their journal line).
-    pub async fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), GuardError> {
-        let in_flight = self.app.in_flight.clone();
-        let router = proxy::router(self.app);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| GuardError::Serve {
-                reason: crate::io_reason(&e),
-            })?;
-        in_flight.idle().await;
-        Ok(())
+    /// Serves until `shutdown` completes, then stops taking calls and lets calls in flight
+    /// finish (those whose client hung up included: they still settle and get their journal
+    /// line) within the grace period ([`Limits::grace`]); see [`server`].
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Served {
+        let limits = self.app.limits();
+        server::serve(self.listener, self.app, limits, shutdown).await
     }
 }
 

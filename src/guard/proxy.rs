@@ -3,20 +3,22 @@
 //! Forwarding itself (URL, auth, retries, what a reply means, scrubbing) is the account
 //! transport's ([`crate::account::transport`]); this module keeps the guard's pipeline around it.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State as AxumState};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::journal::{Entry, Journal, Outcome};
-use super::price::{self, PriceError};
+use super::journal::{Entry, Journal, Outcome, Refusal};
+use super::price::{self, PriceError, Priced};
+use super::server::{Busy, Limits, Tracked};
 use super::state::{Hold, RateError, State, StateError};
-use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER};
+use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, TOKEN_HEADER};
 use crate::account::transport::{self, Policy, SetupError, Transport};
 
 pub(crate) struct App {
@@ -27,6 +29,10 @@ pub(crate) struct App {
     state: Arc<State>,
     journal: Arc<Journal>,
     pub(crate) in_flight: InFlight,
+    /// Request bodies held at once, in bytes (`Limits::max_buffered`).
+    buffered: Arc<Semaphore>,
+    /// Set once the guard stops taking calls.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Calls being handled, so that a stopping guard waits for their journal lines.
@@ -94,18 +100,34 @@ impl App {
                 SetupError::Client { reason } => GuardError::Client { reason },
             })?;
         Ok(App {
+            buffered: Arc::new(Semaphore::new(config.limits.max_buffered)),
             config,
             shown: transport.shown().to_string(),
             transport,
             state,
             journal,
             in_flight: InFlight::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
         })
     }
-}
 
-pub(crate) fn router(app: Arc<App>) -> Router {
-    Router::new().fallback(handle).with_state(app)
+    pub(crate) fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.config.limits
+    }
+
+    /// Stops taking calls: bodies being read and calls arriving now are refused (503).
+    pub(crate) fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Changes once the guard stops taking calls.
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
 }
 
 /// What the journal line of a call needs, filled in as the call goes.
@@ -116,41 +138,242 @@ struct Call {
     reserved: u64,
     charged: u64,
     attempts: u32,
+    hold: Option<String>,
 }
 
-async fn handle(AxumState(app): AxumState<Arc<App>>, request: Request) -> Response {
-    // The call runs in a task of its own: a client that hangs up drops this handler, but a call
-    // already sent to the API (and maybe billed) must still settle and get its journal line.
-    let entered = app.in_flight.enter();
-    let call = tokio::spawn(async move {
-        let _entered = entered;
-        app.call(request).await
-    });
-    match call.await {
-        Ok(response) => response,
-        Err(_) => envelope(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-            "the guard failed while handling this call",
-        ),
+/// A request that passed every check before pricing and was priced.
+struct Accepted {
+    body: Bytes,
+    raw_query: String,
+    priced: Priced,
+    /// Its share of the buffered bytes, given back when the call ends.
+    _buffered: Option<OwnedSemaphorePermit>,
+}
+
+/// A refusal before pricing: counted in the journal's summary, answered with `response`.
+struct Refused {
+    why: Refusal,
+    response: Response,
+}
+
+fn refused(why: Refusal, status: StatusCode, message: &str, description: &str) -> Refused {
+    let mut response = envelope(status, message, description);
+    if matches!(why, Refusal::Busy | Refusal::Stopping) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
+    if why == Refusal::Stopping {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Refused { why, response }
 }
 
 impl App {
-    /// One call from arrival to journal line.
-    async fn call(&self, request: Request) -> Response {
+    /// One request from its connection (`busy`: that connection's count of calls in progress).
+    pub(crate) async fn handle(
+        self: &Arc<Self>,
+        request: Request,
+        busy: &Arc<AtomicUsize>,
+    ) -> hyper::Response<Tracked> {
         let started = Instant::now();
         let (parts, body) = request.into_parts();
+        let accepted = match self.accept(&parts, body).await {
+            Ok(accepted) => accepted,
+            Err(refused) => {
+                self.journal.refuse(refused.why);
+                return refused.response.map(|inner| Tracked { inner, _busy: None });
+            }
+        };
+        // From here the call holds its connection (the cap does not close it) until its reply
+        // is written.
+        let busy = Busy::enter(busy);
+        // The call runs in a task of its own: a client that hangs up drops this future, but a
+        // call already sent to the API (and maybe billed) must still settle and get its line.
+        let entered = self.in_flight.enter();
+        let app = self.clone();
+        let call = tokio::spawn(async move {
+            let _entered = entered;
+            app.call(parts, accepted, started).await
+        });
+        let response = match call.await {
+            Ok(response) => response,
+            Err(_) => envelope(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "the guard failed while handling this call",
+            ),
+        };
+        response.map(|inner| Tracked {
+            inner,
+            _busy: Some(busy),
+        })
+    }
+
+    /// The checks before pricing (token, method, stopping, body), then the price.
+    async fn accept(
+        &self,
+        parts: &axum::http::request::Parts,
+        body: Body,
+    ) -> Result<Accepted, Refused> {
+        if let Some(token) = &self.config.client_token {
+            if !presented_token(&parts.headers).is_some_and(|t| same_secret(t, token)) {
+                return Err(refused(
+                    Refusal::Unauthorized,
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    "this guard needs its client token: send it in the X-Budget-Token header or as Authorization: Bearer TOKEN",
+                ));
+            }
+        }
+        if parts.method != Method::GET && parts.method != Method::POST {
+            return Err(refused(
+                Refusal::Method,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                "the guard forwards GET and POST calls only",
+            ));
+        }
+        if *self.stopping.borrow() {
+            return Err(stopping_refusal());
+        }
+        let (body, buffered) = self.read_body(&parts.headers, body).await?;
+        let raw_query = parts.uri.query().unwrap_or("").to_string();
+        let pairs = query_pairs(&raw_query);
+        let priced = price::price(&self.config.pricing, parts.uri.path(), &pairs, Some(&body))
+            .map_err(|e| {
+                let (why, status, message) = match e {
+                    PriceError::NotApi { .. } => {
+                        (Refusal::NotApi, StatusCode::NOT_FOUND, "Not Found")
+                    }
+                    PriceError::UnknownEndpoint { .. } => (
+                        Refusal::UnknownEndpoint,
+                        StatusCode::BAD_REQUEST,
+                        "Unknown endpoint",
+                    ),
+                    PriceError::Overflow { .. } => {
+                        (Refusal::Malformed, StatusCode::BAD_REQUEST, "Bad Request")
+                    }
+                };
+                refused(why, status, message, &e.to_string())
+            })?;
+        Ok(Accepted {
+            body,
+            raw_query,
+            priced,
+            _buffered: buffered,
+        })
+    }
+
+    /// Reads a request body within the limits: its size (413), its time (408), the bytes all
+    /// clients hold at once (503), and the guard stopping (503).
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        mut body: Body,
+    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Refused> {
+        let limits = self.config.limits;
+        let too_large = || {
+            refused(
+                Refusal::TooLarge,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload Too Large",
+                &format!(
+                    "request bodies above {} KiB are refused (a 10,000-keyword export is about 400 KB)",
+                    limits.max_body >> 10
+                ),
+            )
+        };
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_body as u64) {
+            return Err(too_large());
+        }
+        let read = async {
+            let mut data = Vec::with_capacity(
+                usize::try_from(declared.unwrap_or(0))
+                    .unwrap_or(0)
+                    .min(limits.max_body),
+            );
+            let mut held: Option<OwnedSemaphorePermit> = None;
+            while let Some(frame) =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+            {
+                let Ok(frame) = frame else {
+                    return Err(refused(
+                        Refusal::Malformed,
+                        StatusCode::BAD_REQUEST,
+                        "Bad Request",
+                        "the request body could not be read",
+                    ));
+                };
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                if data.len() + chunk.len() > limits.max_body {
+                    return Err(too_large());
+                }
+                let permit = u32::try_from(chunk.len())
+                    .ok()
+                    .and_then(|n| self.buffered.clone().try_acquire_many_owned(n).ok());
+                let Some(permit) = permit else {
+                    return Err(refused(
+                        Refusal::Busy,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service Unavailable",
+                        &format!(
+                            "the guard holds {} MiB of request bodies already; try again later",
+                            limits.max_buffered >> 20
+                        ),
+                    ));
+                };
+                match &mut held {
+                    Some(held) => held.merge(permit),
+                    None => held = Some(permit),
+                }
+                data.extend_from_slice(&chunk);
+            }
+            Ok((Bytes::from(data), held))
+        };
+        let mut stopping = self.stopping();
+        tokio::select! {
+            read = tokio::time::timeout(limits.body_timeout, read) => match read {
+                Ok(read) => read,
+                Err(_) => Err(refused(
+                    Refusal::Timeout,
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Request Timeout",
+                    &format!(
+                        "the request body did not arrive within {} s",
+                        limits.body_timeout.as_secs()
+                    ),
+                )),
+            },
+            _ = stopping.wait_for(|stopping| *stopping) => Err(stopping_refusal()),
+        }
+    }
+
+    /// One priced call from reservation to journal line.
+    async fn call(
+        &self,
+        parts: axum::http::request::Parts,
+        accepted: Accepted,
+        started: Instant,
+    ) -> Response {
         let mut call = Call {
             method: parts.method.to_string(),
-            // As the catalogue names it, so refused and charged calls group together.
-            endpoint: crate::pricing::normalize_endpoint(parts.uri.path()).to_string(),
-            targets: 0,
+            endpoint: accepted.priced.endpoint.clone(),
+            targets: accepted.priced.targets,
             reserved: 0,
             charged: 0,
             attempts: 0,
+            hold: None,
         };
-        let (mut response, outcome) = self.process(&parts, body, &mut call).await;
+        let (mut response, outcome) = self.process(&parts, accepted, &mut call).await;
         if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
             response
                 .headers_mut()
@@ -167,9 +390,19 @@ impl App {
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
+            hold: call.hold,
         });
         response
     }
+}
+
+fn stopping_refusal() -> Refused {
+    refused(
+        Refusal::Stopping,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable",
+        "the guard is stopping and takes no new calls",
+    )
 }
 
 /// The API's reply to one attempt.
@@ -195,62 +428,15 @@ impl App {
     async fn process(
         &self,
         parts: &axum::http::request::Parts,
-        body: Body,
+        accepted: Accepted,
         call: &mut Call,
     ) -> (Response, Outcome) {
-        if let Some(token) = &self.config.client_token {
-            if !presented_token(&parts.headers).is_some_and(|t| same_secret(t, token)) {
-                return (
-                    envelope(
-                        StatusCode::UNAUTHORIZED,
-                        "Unauthorized",
-                        "this guard needs its client token: send it in the X-Budget-Token header or as Authorization: Bearer TOKEN",
-                    ),
-                    Outcome::Unauthorized,
-                );
-            }
-        }
-        if parts.method != Method::GET && parts.method != Method::POST {
-            return (
-                envelope(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "Method Not Allowed",
-                    "the guard forwards GET and POST calls only",
-                ),
-                Outcome::Rejected,
-            );
-        }
-        let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
-            return (
-                envelope(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Payload Too Large",
-                    &format!(
-                        "request bodies above {} MiB are refused",
-                        MAX_REQUEST_BYTES >> 20
-                    ),
-                ),
-                Outcome::Rejected,
-            );
-        };
-        let raw_query = parts.uri.query().unwrap_or("");
-        let pairs = query_pairs(raw_query);
-        let priced = match price::price(&self.config.pricing, parts.uri.path(), &pairs, Some(&body))
-        {
-            Ok(priced) => priced,
-            Err(e) => {
-                let (status, message) = match e {
-                    PriceError::NotApi { .. } => (StatusCode::NOT_FOUND, "Not Found"),
-                    PriceError::UnknownEndpoint { .. } => {
-                        (StatusCode::BAD_REQUEST, "Unknown endpoint")
-                    }
-                    PriceError::Overflow { .. } => (StatusCode::BAD_REQUEST, "Bad Request"),
-                };
-                return (envelope(status, message, &e.to_string()), Outcome::Rejected);
-            }
-        };
-        call.endpoint = priced.endpoint.clone();
-        call.targets = priced.targets;
+        let Accepted {
+            body,
+            raw_query,
+            priced,
+            ..
+        } = accepted;
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
             Err(StateError::Exceeded { needed, left }) => {
@@ -266,7 +452,20 @@ impl App {
             Err(e) => return (unavailable(&e.to_string()), Outcome::Failed),
         };
         call.reserved = hold.units;
-        let result = self.forward(parts, raw_query, body, call).await;
+        // On record before it is sent: a guard killed mid-call counts it as spent on restart.
+        match self.journal.hold(hold.units) {
+            Ok(id) => call.hold = id,
+            Err(e) => {
+                let _ = self.state.release(&hold).await;
+                return (
+                    unavailable(&format!(
+                        "{e}; a call the journal cannot record is not sent to the API"
+                    )),
+                    Outcome::Failed,
+                );
+            }
+        }
+        let result = self.forward(parts, &raw_query, body, call).await;
         self.finish(hold, priced.units_per_row, result, call).await
     }
 

@@ -9,12 +9,13 @@
 //! - `hold-expiry`: sorted set of reservation id → time (ms) after which a hold that was never
 //!   settled (its guard died, or could not reach Redis to settle) counts as spent in full: the
 //!   call may have been billed, so its units never come back (fail closed);
-//! - `window`: sorted set of request starts (µs) in the rolling window.
+//! - `window`: sorted set of request starts (µs) in the rolling window;
+//! - `epoch`: the shared budget's id, which each guard writes in its journal's `budget` line.
 //!
-//! `left` never expires: the shared budget ends only when someone deletes it (`redis-cli del
-//! 'budget:{ACCOUNT}:left'`). The transient keys (holds, window) expire after a day without
-//! traffic. The first guard sets `left` to its budget; later guards join the budget they find
-//! (and say so). A connection that breaks is re-opened for the next command; settling is tried
+//! `left` and `epoch` never expire: the shared budget ends only when someone deletes it
+//! (`redis-cli del 'budget:{ACCOUNT}:left'`) or a guard replaces it (`--new-budget`). The
+//! transient keys (holds, window) expire after a day without traffic. Which guard may create
+//! the shared budget is `super::startup`'s policy; this module only does it. A connection that breaks is re-opened for the next command; settling is tried
 //! [`SETTLE_TRIES`] times. Counts above 2^53 are not supported here (Lua numbers are doubles).
 //! This module prices nothing and does no HTTP.
 
@@ -98,7 +99,34 @@ struct Keys {
     holds: String,
     expiry: String,
     window: String,
+    epoch: String,
 }
+
+/// Sets the budget and its epoch unless set already; returns whether it did, the units left and
+/// the epoch. The budget never expires (an expiry set by an older version is removed).
+const JOIN: &str = r"
+local created = 0
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  created = 1
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+redis.call('PERSIST', KEYS[1])
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[2], epoch)
+end
+return {created, tonumber(redis.call('GET', KEYS[1])), epoch}
+";
+
+/// Replaces the shared budget: a new figure and epoch, and no holds (a late settle of a call of
+/// the old budget gives nothing back to the new one).
+const REPLACE: &str = r"
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[3], KEYS[4])
+return 1
+";
 
 /// How a guard found the shared budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +196,7 @@ impl RedisState {
                 holds: format!("{prefix}:holds"),
                 expiry: format!("{prefix}:hold-expiry"),
                 window: format!("{prefix}:window"),
+                epoch: format!("{prefix}:epoch"),
             },
             shown,
             me: format!("{:016x}", rand::random::<u64>()),
@@ -221,24 +250,66 @@ impl RedisState {
     /// Sets the budget unless another guard already did. The budget key never expires (one
     /// left by an older version that set an expiry loses it here).
     pub async fn join(&self, budget: u64) -> Result<Joined, StateError> {
+        Ok(self.join_epoch(budget, &super::journal::new_id()).await?.0)
+    }
+
+    /// As [`RedisState::join`], and the shared budget's epoch: `fresh` when this guard set the
+    /// budget (or found one without an epoch, set by an older version).
+    pub async fn join_epoch(
+        &self,
+        budget: u64,
+        fresh: &str,
+    ) -> Result<(Joined, String), StateError> {
         if budget > MAX_BUDGET {
             return Err(StateError::Redis {
                 reason: format!("a budget above {MAX_BUDGET} units cannot be shared in Redis"),
             });
         }
-        let created: Option<String> = self
-            .query(redis::cmd("SET").arg(&self.keys.left).arg(budget).arg("NX"))
+        let (created, left, epoch): (i64, i64, String) = self
+            .invoke(
+                Script::new(JOIN)
+                    .key(&self.keys.left)
+                    .key(&self.keys.epoch)
+                    .arg(budget)
+                    .arg(fresh),
+            )
             .await
             .map_err(|e| self.error(&e))?;
+        let joined = match created {
+            1 => Joined::Created { left },
+            _ => Joined::Existing { left },
+        };
+        Ok((joined, epoch))
+    }
+
+    /// Units left of the shared budget, `None` when there is none (never set, deleted, or
+    /// Redis lost its data).
+    pub async fn peek(&self) -> Result<Option<i64>, StateError> {
+        self.query(redis::cmd("GET").arg(&self.keys.left))
+            .await
+            .map_err(|e| self.error(&e))
+    }
+
+    /// Replaces the shared budget with `budget` units under `epoch` (`--new-budget`).
+    pub async fn replace(&self, budget: u64, epoch: &str) -> Result<(), StateError> {
+        if budget > MAX_BUDGET {
+            return Err(StateError::Redis {
+                reason: format!("a budget above {MAX_BUDGET} units cannot be shared in Redis"),
+            });
+        }
         let _: i64 = self
-            .query(redis::cmd("PERSIST").arg(&self.keys.left))
+            .invoke(
+                Script::new(REPLACE)
+                    .key(&self.keys.left)
+                    .key(&self.keys.epoch)
+                    .key(&self.keys.holds)
+                    .key(&self.keys.expiry)
+                    .arg(budget)
+                    .arg(epoch),
+            )
             .await
             .map_err(|e| self.error(&e))?;
-        let left = self.left().await?;
-        Ok(match created {
-            Some(_) => Joined::Created { left },
-            None => Joined::Existing { left },
-        })
+        Ok(())
     }
 
     /// Where Redis is (`host:port`), for messages.

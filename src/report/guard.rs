@@ -7,39 +7,121 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
-use crate::guard::EndpointTotals;
+use crate::guard::startup::{Abandoned, BudgetOrigin, Record, SharedHow};
+use crate::guard::{EndpointTotals, Startup, Stopped, Totals};
 
-/// Facts for the startup line.
-pub struct GuardStarted<'a> {
-    /// `http://ADDR:PORT`.
-    pub url: &'a str,
-    /// The API base URL (no credentials).
-    pub api: &'a str,
-    pub budget: u64,
-    /// Where the budget came from, e.g. `--budget`, `live units_left 4,975,033 − reserve 10%`.
-    pub budget_source: &'a str,
-    pub rps: u32,
-    /// `this process`, or `Redis at HOST:PORT (…)`.
-    pub state: &'a str,
-    pub journal: Option<&'a str>,
-    /// Where the guard holds its unspent budget (`crate::guard::hold`).
-    pub ledger: &'a str,
-    pub token: bool,
+/// The row that counts refusals before pricing in the spend summary.
+const REFUSED_ROW: &str = "(refused before pricing)";
+
+/// Where the budget figure comes from, e.g. `--budget`, `live units_left 4,975,033 − reserve 10%
+/// − 0 reserved by running jobs`.
+fn budget_source(origin: &BudgetOrigin) -> String {
+    match origin {
+        BudgetOrigin::Flag { spent: 0, .. } => "--budget".to_string(),
+        BudgetOrigin::Flag { budget, spent } => format!(
+            "--budget {} − {} spent before this start",
+            thousands(*budget),
+            thousands(*spent)
+        ),
+        BudgetOrigin::Live {
+            units_left,
+            reserve,
+            others,
+            recent,
+            ..
+        } => {
+            let mut text = format!("live units_left {}", thousands(*units_left));
+            if let Some(r) = reserve {
+                text.push_str(&format!(" − reserve {r}"));
+            }
+            text.push_str(&format!(
+                " − {} reserved by running jobs",
+                thousands(*others)
+            ));
+            if *recent > 0 {
+                text.push_str(&format!(
+                    " − {} spent by this guard in the last minutes, not in the balance yet",
+                    thousands(*recent)
+                ));
+            }
+            text
+        }
+        BudgetOrigin::Shared => "the shared budget in Redis".to_string(),
+    }
 }
 
-pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
+pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
     let line = format!("budget guard listening on {} → {}", s.url, s.api);
     writeln!(err, "{}", safe::terminal(&line))?;
+    let state = match (&s.redis, &s.record) {
+        (Some((at, _)), Record::Shared { how: SharedHow::Created }) => {
+            format!("Redis at {at} (new shared budget)")
+        }
+        (Some((at, _)), Record::Shared { how: SharedHow::Replaced }) => {
+            format!("Redis at {at} (new shared budget, replacing the one set earlier: --new-budget)")
+        }
+        (Some((at, key)), _) => format!(
+            "Redis at {at} (joined the shared budget set earlier; --new-budget replaces it, or delete {key} to start over)"
+        ),
+        (None, _) => "this process".to_string(),
+    };
+    let margin = s.window.saturating_sub(std::time::Duration::from_secs(1));
     let line = format!(
-        "  budget {} units ({}), {} requests/second, state in {}",
+        "  budget {} units ({}), {} requests/second (+{} ms margin), state in {}",
         thousands(s.budget),
-        s.budget_source,
+        budget_source(&s.origin),
         s.rps,
-        s.state
+        margin.as_millis(),
+        state
     );
     writeln!(err, "{}", safe::terminal(&line))?;
-    if let Some(journal) = s.journal {
-        writeln!(err, "  journal: {}", safe::visible(journal))?;
+    let journal = s.journal.as_ref().map(|p| p.display().to_string());
+    let line = match (&s.record, journal) {
+        (Record::None, _) => {
+            "  not durable: without --journal a restart grants this budget again".to_string()
+        }
+        (Record::Fresh { replaced: None }, Some(j)) => {
+            format!("  journal: {j} (the record of this budget: a restart with it continues the budget)")
+        }
+        (Record::Fresh { replaced: Some(past) }, Some(j)) => format!(
+            "  journal: {j}; a fresh budget (--new-budget): the {} units spent under the previous one (since {}) are not counted",
+            thousands(past.spent()),
+            past.started
+        ),
+        (Record::Continued { past }, Some(j)) => {
+            let mut line = format!(
+                "  journal: {j}; continuing its budget (since {}): {} units spent before this start",
+                past.started,
+                thousands(past.spent())
+            );
+            if past.unsettled_calls > 0 {
+                line.push_str(&format!(
+                    ", {} of them held by {} calls that never ended (counted in full)",
+                    thousands(past.unsettled),
+                    thousands(past.unsettled_calls)
+                ));
+            }
+            line
+        }
+        (_, Some(j)) => format!("  journal: {j}"),
+        (_, None) => String::new(),
+    };
+    if !line.is_empty() {
+        writeln!(err, "{}", safe::terminal(&line))?;
+    }
+    if s.torn || s.unreadable > 0 {
+        let mut parts = Vec::new();
+        if s.torn {
+            parts.push("its last line was torn (a crash mid-write)".to_string());
+        }
+        if s.unreadable > 0 {
+            parts.push(format!("{} lines are not JSON", thousands(s.unreadable)));
+        }
+        writeln!(
+            err,
+            "  warning: in the journal, {}; skipped (a call whose line is lost counts in full)",
+            parts.join(" and ")
+        )?;
     }
     let line = format!(
         "  holding its unspent budget in the reservation ledger ({}): gates, plans and other guards of this account leave it out",
@@ -55,17 +137,74 @@ pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
     writeln!(
         err,
         "  point jobs at SERANKING_API_URL={}; stop with Ctrl-C",
-        safe::visible(s.url)
+        safe::visible(&s.url)
     )
 }
 
-/// The spend by endpoint, and what is left of the budget (`None` when it could not be read).
+/// The note printed when the first signal arrives and calls are in flight.
+pub fn guard_stopping(err: &mut dyn Write, busy: usize) {
+    if busy > 0 {
+        super::notes(
+            err,
+            &[format!("budget guard stopping: waiting for {busy} calls in flight; a second Ctrl-C (SIGINT or SIGTERM) stops at once")],
+        );
+    }
+}
+
+/// Notes after the summary: calls abandoned, a hold not released, journal lines not written.
+pub fn guard_stopped(err: &mut dyn Write, s: &Stopped) {
+    let mut notes = Vec::new();
+    let counted = "they have no call line; their units count as spent (their hold lines are in the journal; in Redis, once their hold times out)";
+    match s.abandoned {
+        Some(Abandoned::Signal { calls }) => notes.push(format!(
+            "budget guard stopped at once on a second signal: {calls} calls in flight were abandoned; {counted}"
+        )),
+        Some(Abandoned::Grace { calls, grace }) => notes.push(format!(
+            "budget guard stopped after the {} s grace period (--grace): {calls} calls in flight were abandoned; {counted}",
+            grace.as_secs_f64()
+        )),
+        None => {}
+    }
+    if let Some(e) = &s.release_failed {
+        notes.push(format!(
+            "warning: cannot release the guard's hold: {e}; it is dropped once this process has ended"
+        ));
+    }
+    if let Some(path) = &s.journal_failed {
+        notes.push(format!(
+            "warning: some lines could not be written to the journal {}",
+            path.display()
+        ));
+    }
+    super::notes(err, &notes);
+}
+
+/// The spend by endpoint (refusals before pricing in one row), and what is left of the budget
+/// (`None` when it could not be read).
 pub fn guard_summary(
     out: &mut dyn Write,
     format: Format,
-    totals: &BTreeMap<String, EndpointTotals>,
+    totals: &Totals,
     left: Option<i64>,
 ) -> io::Result<()> {
+    let mut rows: BTreeMap<String, EndpointTotals> = totals.endpoints.clone();
+    let refused: u64 = totals.refused.values().sum();
+    if refused > 0 {
+        rows.insert(
+            REFUSED_ROW.to_string(),
+            EndpointTotals {
+                calls: refused,
+                other: refused,
+                ..EndpointTotals::default()
+            },
+        );
+    }
+    let by_reason: serde_json::Map<String, serde_json::Value> = totals
+        .refused
+        .iter()
+        .map(|(why, n)| (why.name().to_string(), json!(n)))
+        .collect();
+    let totals = &rows;
     let mut sum = EndpointTotals::default();
     for t in totals.values() {
         sum.calls += t.calls;
@@ -154,9 +293,15 @@ pub fn guard_summary(
         Format::Json => {
             let endpoints: serde_json::Map<String, serde_json::Value> = totals
                 .iter()
+                .filter(|(name, _)| name.as_str() != REFUSED_ROW)
                 .map(|(name, t)| (name.clone(), json!(t)))
                 .collect();
-            let value = json!({"endpoints": endpoints, "total": sum, "units_left": left});
+            let value = json!({
+                "endpoints": endpoints,
+                "refused_before_pricing": by_reason,
+                "total": sum,
+                "units_left": left
+            });
             safe::json(out, &value)
         }
     }
@@ -166,7 +311,7 @@ pub fn guard_summary(
 mod tests {
     use super::*;
 
-    fn totals() -> BTreeMap<String, EndpointTotals> {
+    fn totals() -> Totals {
         let mut t = BTreeMap::new();
         t.insert(
             "backlinks/summary".to_string(),
@@ -188,7 +333,10 @@ mod tests {
                 units_charged: 40,
             },
         );
-        t
+        Totals {
+            endpoints: t,
+            refused: [(crate::guard::Refusal::Unauthorized, 5)].into(),
+        }
     }
 
     fn render(format: Format, left: Option<i64>) -> String {
@@ -200,14 +348,16 @@ mod tests {
     #[test]
     fn table_sums_by_hand() {
         let text = render(Format::Table, Some(8760));
-        // total: 4 calls, 3 charged, 1 over budget, 1200 + 40 = 1,240 units.
+        // total: 3 + 1 + 5 refused = 9 calls, 3 charged, 1 over budget, 5 other,
+        // 1200 + 40 = 1,240 units.
         let total = text
             .lines()
             .find(|l| l.contains("total"))
             .expect("total row");
-        for cell in ["4", "3", "1", "1,240"] {
+        for cell in ["9", "3", "1", "5", "1,240"] {
             assert!(total.contains(cell), "{total}");
         }
+        assert!(text.contains("(refused before pricing)"), "{text}");
         assert!(
             text.contains("units left in the guard's budget: 8,760"),
             "{text}"
@@ -220,16 +370,19 @@ mod tests {
         assert_eq!(
             csv,
             "endpoint,calls,charged,over_budget,other,units_charged\n\
+             (refused before pricing),5,0,0,5,0\n\
              backlinks/all,1,1,0,0,40\n\
              backlinks/summary,3,2,1,0,1200\n\
-             total,4,3,1,0,1240\n"
+             total,9,3,1,5,1240\n"
         );
         let json: serde_json::Value =
             serde_json::from_str(&render(Format::Json, Some(-5))).expect("json");
         assert_eq!(json["total"]["units_charged"], 1240);
         assert_eq!(json["units_left"], -5);
+        assert_eq!(json["refused_before_pricing"]["unauthorized"], 5);
+        assert!(json["endpoints"].get("(refused before pricing)").is_none());
         assert!(
-            render(Format::Markdown, Some(1)).contains("| **total** | 4 | 3 | 1 | 0 | **1,240** |")
+            render(Format::Markdown, Some(1)).contains("| **total** | 9 | 3 | 1 | 5 | **1,240** |")
         );
     }
 }

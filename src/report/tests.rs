@@ -4,7 +4,6 @@
 //! a small RFC 4180 reader for CSV, serde_json for JSON, the line structure for the terminal and
 //! GitHub annotations.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -505,10 +504,13 @@ proptest! {
     /// The guard's spend by endpoint, whose names are whatever paths clients sent.
     #[test]
     fn guard_summary_in_every_format(endpoints in prop::collection::vec(hostile(), 1..4)) {
-        let totals: BTreeMap<String, EndpointTotals> = endpoints
-            .iter()
-            .map(|e| (e.clone(), EndpointTotals { calls: 1, charged_calls: 1, over_budget: 0, other: 0, units_charged: 7 }))
-            .collect();
+        let totals = crate::guard::Totals {
+            endpoints: endpoints
+                .iter()
+                .map(|e| (e.clone(), EndpointTotals { calls: 1, charged_calls: 1, over_budget: 0, other: 0, units_charged: 7 }))
+                .collect(),
+            refused: Default::default(),
+        };
         let render = |format| {
             let mut out = Vec::new();
             guard_summary(&mut out, format, &totals, Some(1)).expect("render");
@@ -520,12 +522,12 @@ proptest! {
         let parsed = parse_markdown(&render(Format::Markdown));
         prop_assert!(parsed.markup.is_empty() && parsed.html.is_empty());
         prop_assert_eq!(parsed.tables.len(), 1);
-        let names: Vec<String> = totals.keys().map(|k| safe::visible(k)).collect();
-        let cells: Vec<String> = parsed.tables[0][1..=totals.len()].iter().map(|r| r[0].clone()).collect();
+        let names: Vec<String> = totals.endpoints.keys().map(|k| safe::visible(k)).collect();
+        let cells: Vec<String> = parsed.tables[0][1..=totals.endpoints.len()].iter().map(|r| r[0].clone()).collect();
         prop_assert_eq!(cells, names);
         let records = parse_csv(&render(Format::Csv));
-        prop_assert_eq!(records.len(), 1 + totals.len() + 1);
-        for (record, name) in records[1..].iter().zip(totals.keys()) {
+        prop_assert_eq!(records.len(), 1 + totals.endpoints.len() + 1);
+        for (record, name) in records[1..].iter().zip(totals.endpoints.keys()) {
             csv_cell_is(&record[0], name);
         }
     }

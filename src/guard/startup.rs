@@ -1,0 +1,547 @@
+//! Starting and stopping a guard: the budget policy (what a start may spend, and whether it may
+//! create a budget at all), the state, the journal's budget line, the hold in the reservation
+//! ledger, serving until the signals say stop.
+//!
+//! **What a start may spend** (README "Guarding a job", "What survives what"):
+//! - in this process, with `--journal`: the journal is the record ([`super::history`]). A start
+//!   that finds this account's budget in it *continues* it: `--budget` minus what was spent
+//!   under it (holds of calls that never ended count in full). Without history, or with
+//!   `--new-budget`, a fresh budget (a new epoch) starts. Without `--journal` nothing survives
+//!   the process: the startup text says so;
+//! - in Redis: the shared budget is the record while Redis keeps it. A guard joins the one it
+//!   finds. When there is none it creates it only when it can tell that this is a first start:
+//!   from the live balance (which shows what was spent), or from `--budget` with a journal that
+//!   holds no budget of this account; or when told to (`--new-budget`, which also replaces an
+//!   existing one). Otherwise (Redis lost its data, and this guard's journal shows it spent
+//!   before, or it has no journal) it refuses to start: other guards' spend is in no record it
+//!   can read;
+//! - from the live balance: `units_left` − `--reserve` − what gates and other guards hold − what
+//!   this guard's journal shows was charged (or held by calls that never ended) in the last
+//!   [`SETTLE_LAG`] plus `--timeout` (the API's balance shows a call 20–60 s after it).
+//!
+//! This module renders nothing: the facts go to `report` through [`Startup`] and [`Stopped`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::{BudgetRule, Settings};
+use super::history::{History, PastBudget};
+use super::hold::{LedgerHold, Releasing};
+use super::journal::{new_id, BudgetLine, Journal, Totals};
+use super::redis::{Joined, RedisState};
+use super::server::Limits;
+use super::state::{Backend, MemoryState, State};
+use super::{Config, Guard, GuardError};
+use crate::account::{self, ApiKey, AuthMethod, Backoff};
+use crate::ledger::{Claim, HolderKind, Ledger, Warn};
+use crate::pricing::Pricing;
+use crate::workflow::Reserve;
+
+/// How long after a call the API's balance may not show it yet (the vendor settles 20–60 s
+/// late, in batches; twice that).
+pub const SETTLE_LAG: Duration = Duration::from_secs(120);
+
+/// What a start needs besides the settings.
+pub struct Start {
+    pub settings: Settings,
+    pub api_url: String,
+    pub key: ApiKey,
+    pub auth: AuthMethod,
+    pub pricing: Pricing,
+    pub backoff: Backoff,
+    /// The reservation ledger the guard holds its budget in (see `super::hold`).
+    pub ledger: Box<dyn Ledger>,
+    pub warn: Warn,
+}
+
+/// Where the figure a guard spends from comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetOrigin {
+    /// `--budget`, less what was spent under it before this start.
+    Flag { budget: u64, spent: u64 },
+    /// The live balance.
+    Live {
+        units_left: u64,
+        reserve: Option<Reserve>,
+        /// Units the reserve keeps.
+        kept: u64,
+        /// Held by running gates and other guards.
+        others: u64,
+        /// Spent by this guard within the settle lag (not in the balance yet).
+        recent: u64,
+    },
+    /// The shared budget found in Redis.
+    Shared,
+}
+
+/// What makes the budget survive a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Nothing: in this process, without a journal.
+    None,
+    /// A fresh budget in the journal; `replaced` is the one `--new-budget` set aside.
+    Fresh { replaced: Option<PastBudget> },
+    /// The journal's budget, continued.
+    Continued { past: PastBudget },
+    /// The shared budget in Redis.
+    Shared { how: SharedHow },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedHow {
+    /// This guard set it.
+    Created,
+    /// Another guard set it earlier.
+    Joined,
+    /// `--new-budget` replaced the one set earlier.
+    Replaced,
+}
+
+/// The facts of a start, for `report`.
+#[derive(Debug, Clone)]
+pub struct Startup {
+    /// `http://ADDR:PORT`.
+    pub url: String,
+    /// The API base URL (no credentials).
+    pub api: String,
+    /// Units the guard may spend now.
+    pub budget: u64,
+    pub origin: BudgetOrigin,
+    pub record: Record,
+    /// `HOST:PORT` of Redis and the key of the shared budget, in shared mode.
+    pub redis: Option<(String, String)>,
+    pub rps: u32,
+    pub window: Duration,
+    pub journal: Option<PathBuf>,
+    /// Lines of the journal skipped as unreadable, and whether its last line was torn.
+    pub unreadable: u64,
+    pub torn: bool,
+    /// Where the guard holds its budget in the reservation ledger.
+    pub ledger: String,
+    pub token: bool,
+    pub limits: Limits,
+}
+
+/// A started guard: bound, holding its budget, not yet serving.
+pub struct Running {
+    guard: Guard,
+    state: Arc<State>,
+    journal: Arc<Journal>,
+    hold: Releasing,
+    pub startup: Startup,
+}
+
+/// Calls a stopped guard left unfinished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// A second signal.
+    Signal { calls: usize },
+    /// The grace period ran out.
+    Grace { calls: usize, grace: Duration },
+}
+
+/// What a guard did, once stopped.
+#[derive(Debug, Clone)]
+pub struct Stopped {
+    pub totals: Totals,
+    /// Units left of the budget (`None`: it could not be read).
+    pub left: Option<i64>,
+    pub abandoned: Option<Abandoned>,
+    /// Why the hold in the reservation ledger could not be released.
+    pub release_failed: Option<String>,
+    /// The journal, when a line could not be written to it.
+    pub journal_failed: Option<PathBuf>,
+}
+
+/// The units a start may spend, and where the figure comes from (pure).
+///
+/// `shared`: the shared budget found in Redis; `units_left`: the live balance (live rule);
+/// `others`: what gates and other guards hold; `recent` and `spent`: from the journal.
+pub fn budget_figure(
+    rule: BudgetRule,
+    shared: Option<i64>,
+    units_left: u64,
+    others: u64,
+    recent: u64,
+    spent: u64,
+) -> (u64, BudgetOrigin) {
+    match (shared, rule) {
+        (Some(left), _) => (u64::try_from(left).unwrap_or(0), BudgetOrigin::Shared),
+        (None, BudgetRule::Fixed(budget)) => (
+            budget.saturating_sub(spent),
+            BudgetOrigin::Flag { budget, spent },
+        ),
+        (None, BudgetRule::Live { reserve }) => {
+            let kept = reserve.map_or(0, |r| r.of(units_left));
+            let figure = units_left
+                .saturating_sub(kept)
+                .saturating_sub(others)
+                .saturating_sub(recent);
+            (
+                figure,
+                BudgetOrigin::Live {
+                    units_left,
+                    reserve,
+                    kept,
+                    others,
+                    recent,
+                },
+            )
+        }
+    }
+}
+
+/// Starts a guard (see the module).
+pub async fn start(start: Start) -> Result<Running, GuardError> {
+    let Start {
+        settings,
+        api_url,
+        key,
+        auth,
+        pricing,
+        backoff,
+        ledger,
+        warn,
+    } = start;
+    // Guards sharing one API key meet under the same Redis keys and journal budgets (a hash
+    // of the key, never the key).
+    let account = account::account_id(Some(&key));
+    let (journal, history) = match &settings.journal {
+        Some(path) => Journal::open(
+            path,
+            &account,
+            chrono::Utc::now(),
+            SETTLE_LAG.saturating_add(settings.timeout),
+        )?,
+        None => (Journal::in_memory(), History::default()),
+    };
+    let redis = match &settings.redis {
+        Some(url) => Some(RedisState::connect(url, &account, settings.hold_ttl()).await?),
+        None => None,
+    };
+    let shared = match &redis {
+        Some(r) if !settings.new_budget => r.peek().await?,
+        _ => None,
+    };
+    if let (Some(r), None, BudgetRule::Fixed(_), false) =
+        (&redis, shared, settings.budget, settings.new_budget)
+    {
+        match (&settings.journal, &history.last) {
+            (None, _) => {
+                return Err(GuardError::SharedBudgetUnknown {
+                    key: r.left_key().to_string(),
+                })
+            }
+            (Some(path), Some(past)) => {
+                return Err(GuardError::SharedBudgetGone {
+                    key: r.left_key().to_string(),
+                    journal: path.clone(),
+                    started: past.started.clone(),
+                    spent: past.spent(),
+                })
+            }
+            (Some(_), None) => {} // a first start
+        }
+    }
+    let units_left = match (settings.budget, shared) {
+        (BudgetRule::Live { .. }, None) => {
+            let config = account::Config {
+                api_url: api_url.clone(),
+                key: key.clone(),
+                auth,
+                attempts: settings.attempts,
+                total_timeout: settings.timeout,
+                backoff,
+            };
+            account::Client::new(config)?
+                .subscription()
+                .await?
+                .units_left
+        }
+        _ => 0,
+    };
+    // In this process, a journal with this account's budget is continued (unless told not to).
+    let continued = match (&redis, settings.new_budget, &history.last) {
+        (None, false, Some(past)) => Some(past.clone()),
+        _ => None,
+    };
+    let recent = history.last.as_ref().map_or(0, |p| p.recent);
+    let spent = continued.as_ref().map_or(0, PastBudget::spent);
+    let claim = Claim::new(
+        &account,
+        HolderKind::Guard,
+        Vec::new(),
+        format!("budget guard on {}", settings.listen),
+    );
+    // The figure is decided inside the ledger's critical section: a gate starting now cannot
+    // take the same units.
+    let mut origin = BudgetOrigin::Shared;
+    let (hold, _) = LedgerHold::take(ledger, &claim, |others| {
+        let (figure, from) =
+            budget_figure(settings.budget, shared, units_left, others, recent, spent);
+        origin = from;
+        figure
+    })?;
+    let mut figure = hold.units();
+    let hold = Releasing(Arc::new(hold));
+    let fresh = new_id();
+    let (backend, epoch, record, shown) = match redis {
+        None => {
+            let (epoch, record) = match (&continued, settings.journal.is_some()) {
+                (Some(past), _) if !past.epoch.is_empty() => {
+                    (past.epoch.clone(), Record::Continued { past: past.clone() })
+                }
+                // Lines from before epochs: continued under a new epoch that carries them.
+                (Some(past), _) => (fresh.clone(), Record::Continued { past: past.clone() }),
+                (None, true) => (
+                    fresh.clone(),
+                    Record::Fresh {
+                        replaced: history.last.clone().filter(|_| settings.new_budget),
+                    },
+                ),
+                (None, false) => (fresh.clone(), Record::None),
+            };
+            (
+                Backend::Memory(MemoryState::new(figure)),
+                epoch,
+                record,
+                None,
+            )
+        }
+        Some(r) => {
+            let (epoch, how) = if settings.new_budget {
+                r.replace(figure, &fresh).await?;
+                (fresh.clone(), SharedHow::Replaced)
+            } else {
+                let (joined, epoch) = r.join_epoch(figure, &fresh).await?;
+                match joined {
+                    Joined::Created { .. } => (epoch, SharedHow::Created),
+                    Joined::Existing { left } => {
+                        figure = u64::try_from(left).unwrap_or(0);
+                        origin = BudgetOrigin::Shared;
+                        (epoch, SharedHow::Joined)
+                    }
+                }
+            };
+            let shown = (r.shown().to_string(), r.left_key().to_string());
+            (
+                Backend::Redis(Box::new(r)),
+                epoch,
+                Record::Shared { how },
+                Some(shown),
+            )
+        }
+    };
+    let carried = match &continued {
+        Some(past) if past.epoch.is_empty() => past.spent(),
+        _ => 0,
+    };
+    journal.begin(&BudgetLine {
+        time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        kind: "budget",
+        epoch,
+        account: account.clone(),
+        budget: match origin {
+            BudgetOrigin::Flag { budget, .. } => budget,
+            _ => figure,
+        },
+        source: match settings.budget {
+            BudgetRule::Fixed(_) => "flag",
+            BudgetRule::Live { .. } => "live",
+        },
+        state: if shown.is_some() { "redis" } else { "memory" },
+        spent,
+        carried,
+    })?;
+    let journal = Arc::new(journal);
+    let state = Arc::new(State::new(
+        backend,
+        settings.rps,
+        settings.max_wait,
+        settings.max_queue,
+    ));
+    let config = Config {
+        api_url: api_url.clone(),
+        key,
+        auth,
+        pricing,
+        attempts: settings.attempts,
+        timeout: settings.timeout,
+        backoff,
+        client_token: settings.client_token.clone(),
+        limits: settings.limits,
+    };
+    let token = config.client_token.is_some();
+    let api = reqwest::Url::parse(api_url.trim())
+        .map_or_else(|_| "the API".to_string(), |u| super::shown_url(&u));
+    let guard = Guard::bind(settings.listen, config, state.clone(), journal.clone()).await?;
+    let addr = guard.local_addr()?;
+    hold.0.follow(
+        state.clone(),
+        super::hold::REFRESH,
+        format!("budget guard on http://{addr}"),
+        shown.as_ref().map(|(_, key)| key.clone()),
+        warn,
+    );
+    let startup = Startup {
+        url: format!("http://{addr}"),
+        api,
+        budget: figure,
+        origin,
+        record,
+        redis: shown,
+        rps: settings.rps,
+        window: settings.window,
+        journal: settings.journal.clone(),
+        unreadable: history.unreadable,
+        torn: history.torn,
+        ledger: hold.0.location(),
+        token,
+        limits: settings.limits,
+    };
+    Ok(Running {
+        guard,
+        state,
+        journal,
+        hold,
+        startup,
+    })
+}
+
+impl Running {
+    /// Serves until the first SIGINT or SIGTERM (then `stopping` is told how many calls are in
+    /// flight, calls in flight get the grace period), or a second signal (then at once).
+    pub async fn run(self, signals: &mut Signals, stopping: impl FnOnce(usize) + Send) -> Stopped {
+        let Running {
+            guard,
+            state,
+            journal,
+            hold,
+            startup,
+        } = self;
+        let in_flight = guard.in_flight();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = guard.serve(async move {
+            if first_rx.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        });
+        let stop = async move {
+            signals.next().await;
+            stopping(in_flight.count());
+            let _ = first_tx.send(());
+            signals.next().await;
+            in_flight.count()
+        };
+        let abandoned = tokio::select! {
+            served = serving => (served.abandoned > 0).then_some(Abandoned::Grace {
+                calls: served.abandoned,
+                grace: startup.limits.grace,
+            }),
+            calls = stop => Some(Abandoned::Signal { calls }),
+        };
+        journal.summarise(super::journal::SUMMARY_EVERY.as_secs());
+        let release_failed = hold.0.release().err().map(|e| e.to_string());
+        let left = state.left().await.ok();
+        Stopped {
+            totals: journal.totals(),
+            left,
+            abandoned,
+            release_failed,
+            journal_failed: journal
+                .write_failed()
+                .then(|| journal.path().map(PathBuf::from))
+                .flatten(),
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, installed once so that none is missed between the first and the second.
+pub struct Signals {
+    both: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    /// Installs the handlers (inside a runtime). Install them before telling a supervisor the
+    /// guard is ready.
+    pub fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            both: signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok(),
+        }
+    }
+
+    /// Completes on the next SIGINT or SIGTERM; never, without signal handlers (the guard then
+    /// runs until killed).
+    async fn next(&mut self) {
+        match &mut self.both {
+            Some((term, int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_by_hand() {
+        use rust_decimal::Decimal;
+        // --budget 3,000 with 1,140 spent before this start: 1,860.
+        assert_eq!(
+            budget_figure(BudgetRule::Fixed(3000), None, 0, 500, 900, 1140),
+            (
+                1860,
+                BudgetOrigin::Flag {
+                    budget: 3000,
+                    spent: 1140
+                }
+            )
+        );
+        // Spent more than the budget: nothing left, never a wrap.
+        assert_eq!(
+            budget_figure(BudgetRule::Fixed(100), None, 0, 0, 0, 250).0,
+            0
+        );
+        // Live 30,000 − 10% (3,000) − 4,000 held by others − 700 recent = 22,300.
+        let reserve = Some(Reserve::Percent(Decimal::from(10)));
+        assert_eq!(
+            budget_figure(
+                BudgetRule::Live { reserve },
+                None,
+                30_000,
+                4_000,
+                700,
+                99_999
+            ),
+            (
+                22_300,
+                BudgetOrigin::Live {
+                    units_left: 30_000,
+                    reserve,
+                    kept: 3_000,
+                    others: 4_000,
+                    recent: 700
+                }
+            )
+        );
+        // A shared budget found in Redis is what it is (below zero: nothing).
+        assert_eq!(
+            budget_figure(BudgetRule::Fixed(5000), Some(1200), 0, 0, 0, 0),
+            (1200, BudgetOrigin::Shared)
+        );
+        assert_eq!(
+            budget_figure(BudgetRule::Fixed(5000), Some(-30), 0, 0, 0, 0).0,
+            0
+        );
+    }
+}
