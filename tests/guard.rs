@@ -13,26 +13,35 @@ use crate::support::simulator::{refused_url, Fault, Simulator, KEY};
 use crate::support::{budget, Scratch};
 
 /// A running guard; stopped with SIGTERM by [`GuardProc::stop`] (killed if dropped).
-struct GuardProc {
-    child: Child,
-    url: String,
-    stderr: Arc<Mutex<String>>,
+pub(crate) struct GuardProc {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    pub(crate) stderr: Arc<Mutex<String>>,
 }
 
 /// What a stopped guard printed.
-struct Stopped {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Stopped {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl GuardProc {
     /// `budget guard --listen 127.0.0.1:0 ARGS` against `api_url` with the simulator's key.
-    fn start(api_url: &str, args: &[&str]) -> GuardProc {
+    pub(crate) fn start(api_url: &str, args: &[&str]) -> GuardProc {
         Self::start_env(api_url, args, &[("SERANKING_API_KEY", KEY)])
     }
 
-    fn start_env(api_url: &str, args: &[&str], env: &[(&str, &str)]) -> GuardProc {
+    pub(crate) fn start_env(api_url: &str, args: &[&str], env: &[(&str, &str)]) -> GuardProc {
+        let mut cmd = Self::command(api_url, args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Self::spawn(cmd)
+    }
+
+    /// The command `start` runs, without the key.
+    pub(crate) fn command(api_url: &str, args: &[&str]) -> std::process::Command {
         let mut cmd = budget();
         cmd.args(["guard", "--listen", "127.0.0.1:0", "--api-url", api_url])
             .args(args)
@@ -40,9 +49,12 @@ impl GuardProc {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        cmd
+    }
+
+    /// `budget guard …` as built by the caller (stdout and stderr piped); waits for the
+    /// startup text (at most 15 s).
+    pub(crate) fn spawn(mut cmd: std::process::Command) -> GuardProc {
         let mut child = cmd.spawn().expect("start budget guard");
         let stderr = child.stderr.take().expect("stderr");
         let collected = Arc::new(Mutex::new(String::new()));
@@ -87,12 +99,12 @@ impl GuardProc {
     }
 
     /// SIGTERM, then wait (at most 15 s) and collect the output.
-    fn stop(self) -> Stopped {
+    pub(crate) fn stop(self) -> Stopped {
         self.term();
         self.wait(Duration::from_secs(15))
     }
 
-    fn term(&self) {
+    pub(crate) fn term(&self) {
         // SAFETY: signals only the child this test started.
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
@@ -101,7 +113,7 @@ impl GuardProc {
 
     /// Waits until `done(stderr so far)` holds (at most 15 s).
     #[track_caller]
-    fn stderr_until(&self, what: &str, done: impl Fn(&str) -> bool) {
+    pub(crate) fn stderr_until(&self, what: &str, done: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !done(&self.stderr.lock().unwrap()) {
             assert!(
@@ -115,7 +127,7 @@ impl GuardProc {
 
     /// Waits (at most `within`) for the guard to exit and collects the output.
     #[track_caller]
-    fn wait(mut self, within: Duration) -> Stopped {
+    pub(crate) fn wait(mut self, within: Duration) -> Stopped {
         let deadline = Instant::now() + within;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -150,13 +162,13 @@ impl Drop for GuardProc {
 
 /// One client call: method, path and query, extra headers, JSON body.
 #[derive(Clone)]
-struct Call {
-    post: Option<String>,
-    path: String,
-    headers: Vec<(String, String)>,
+pub(crate) struct Call {
+    pub(crate) post: Option<String>,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
-fn get(path: &str) -> Call {
+pub(crate) fn get(path: &str) -> Call {
     Call {
         post: None,
         path: path.into(),
@@ -165,10 +177,10 @@ fn get(path: &str) -> Call {
 }
 
 #[derive(Debug, Clone)]
-struct Answer {
-    status: u16,
-    body: String,
-    retry_after: Option<String>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) retry_after: Option<String>,
 }
 
 impl Answer {
@@ -178,7 +190,7 @@ impl Answer {
 }
 
 /// Runs `clients` concurrent lists of calls against `bases[i % bases.len()]`.
-fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
+pub(crate) fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -232,12 +244,12 @@ fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
     })
 }
 
-fn one(base: &str, call: Call) -> Answer {
+pub(crate) fn one(base: &str, call: Call) -> Answer {
     run_clients(&[base.to_string()], vec![vec![call]]).remove(0)
 }
 
 /// Every line of a journal.
-fn journal_lines(path: &str) -> Vec<Value> {
+pub(crate) fn journal_lines(path: &str) -> Vec<Value> {
     std::fs::read_to_string(path)
         .expect("journal")
         .lines()
@@ -247,14 +259,14 @@ fn journal_lines(path: &str) -> Vec<Value> {
 
 /// The call lines of a journal: those with an `endpoint` (the other kinds, `budget`, `hold`
 /// and `refused_summary`, have a `kind` instead).
-fn ledger_lines(path: &str) -> Vec<Value> {
+pub(crate) fn ledger_lines(path: &str) -> Vec<Value> {
     journal_lines(path)
         .into_iter()
         .filter(|l| l.get("endpoint").is_some())
         .collect()
 }
 
-fn count(answers: &[Answer], status: u16) -> usize {
+pub(crate) fn count(answers: &[Answer], status: u16) -> usize {
     answers.iter().filter(|a| a.status == status).count()
 }
 
@@ -1050,7 +1062,7 @@ fn gates_on_two_machines_share_reservations_through_redis() {
 
 /// Sends `GET path` to the guard on a raw connection and leaves it open (the caller hangs up by
 /// dropping it).
-fn send_and_hold(guard_url: &str, path: &str) -> std::net::TcpStream {
+pub(crate) fn send_and_hold(guard_url: &str, path: &str) -> std::net::TcpStream {
     use std::io::Write;
     let addr = guard_url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).expect("connect to the guard");
@@ -1060,7 +1072,7 @@ fn send_and_hold(guard_url: &str, path: &str) -> std::net::TcpStream {
 
 /// Waits (at most 15 s) until `done` holds.
 #[track_caller]
-fn eventually(what: &str, done: impl Fn() -> bool) {
+pub(crate) fn eventually(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !done() {
         assert!(Instant::now() < deadline, "never: {what}");

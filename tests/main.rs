@@ -21,6 +21,7 @@ mod finance;
 mod gate;
 mod golden;
 mod guard;
+mod guard_faults;
 mod help;
 mod hostile;
 mod live;

@@ -56,6 +56,41 @@ pub const MAX_BUFFERED: usize = 64 << 20;
 pub const GRACE: Duration = Duration::from_secs(30);
 /// Connections over the cap being answered 503 at once; beyond, they are closed unanswered.
 const REFUSING: usize = 64;
+/// Open files kept for everything but client connections: standard streams, the listener, the
+/// journal, the ledger, Redis, the runtime's own descriptors, and connections being refused.
+const FILES_RESERVED: u64 = 128;
+
+/// Raises this process's open-file limit to its hard limit (as Go's runtime does) and returns
+/// it; `None` when it is unlimited.
+pub fn raise_open_files() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            },
+        );
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// The connections a guard may keep open with `files` open files at most: what `asked`, but no
+/// more than half of what the reserve leaves (the other half for connections to the API), so
+/// that the guard never runs out of files and stops accepting.
+pub fn connection_cap(asked: usize, files: Option<u64>) -> usize {
+    match files {
+        None => asked,
+        Some(files) => {
+            let room = files.saturating_sub(FILES_RESERVED) / 2;
+            asked
+                .min(usize::try_from(room).unwrap_or(usize::MAX))
+                .max(1)
+        }
+    }
+}
 
 /// The bounds a guard serves within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,9 +380,13 @@ async fn connection(
                 break;
             }
             () = close.notified() => break,
-            changed = stopping.changed(), if !graceful => {
-                // `Err`: the app is gone; close as if stopping.
-                let _ = changed;
+            // `wait_for` sees a stop that came before this task first ran, too. Without a
+            // call in progress the connection closes now (hyper's graceful shutdown would
+            // wait for a half-sent head); with one, once its reply is written.
+            _ = stopping.wait_for(|stopping| *stopping), if !graceful => {
+                if busy.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
                 conn.as_mut().graceful_shutdown();
                 graceful = true;
             }
@@ -372,6 +411,150 @@ async fn refuse_connection(mut stream: TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cap_fits_the_open_file_limit() {
+        // 1,024 files: (1,024 − 128) / 2 = 448 < 512 asked.
+        assert_eq!(connection_cap(512, Some(1024)), 448);
+        // 65,536 files: 32,704 of room; 512 asked.
+        assert_eq!(connection_cap(512, Some(65_536)), 512);
+        // Unlimited: as asked; never 0.
+        assert_eq!(connection_cap(512, None), 512);
+        assert_eq!(connection_cap(512, Some(100)), 1);
+    }
+
+    use crate::account::{ApiKey, AuthMethod, Backoff, KeyOrigin};
+    use crate::guard::{Backend, Config, Guard, Journal, MemoryState, State};
+    use tokio::io::AsyncReadExt;
+
+    /// A guard on 127.0.0.1:0 with `limits`, its API at a port nothing listens on (these
+    /// requests never get that far), serving until `stop` is sent.
+    async fn guard(
+        limits: Limits,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Served>,
+    ) {
+        let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let api_url = format!("http://{}", unused.local_addr().expect("addr"));
+        drop(unused);
+        let config = Config {
+            api_url,
+            key: ApiKey::new("k3y", KeyOrigin::Env).expect("key"),
+            auth: AuthMethod::Header,
+            pricing: crate::pricing::Pricing::embedded().expect("pricing"),
+            attempts: 1,
+            timeout: Duration::from_secs(1),
+            backoff: Backoff::default(),
+            client_token: None,
+            limits,
+        };
+        let state = Arc::new(State::new(
+            Backend::Memory(MemoryState::new(1000)),
+            10,
+            Duration::from_secs(1),
+            10,
+        ));
+        let guard = Guard::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            config,
+            state,
+            Arc::new(Journal::in_memory()),
+        )
+        .await
+        .expect("bind");
+        let addr = guard.local_addr().expect("addr").to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(guard.serve(async move {
+            let _ = stopped.await;
+        }));
+        (addr, stop, served)
+    }
+
+    /// What the guard sends on a connection until it closes it (at most 10 s).
+    async fn answer(stream: &mut TcpStream) -> String {
+        let mut text = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut text)).await;
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// Invariant: no connection is held longer than its limits allow: a head not sent within
+    /// the header timeout is closed, a body not sent within the body timeout gets 408, a body
+    /// above the limit 413, even without a Content-Length.
+    #[tokio::test]
+    async fn slow_and_large_requests_are_bounded() {
+        let limits = Limits {
+            header_timeout: Duration::from_millis(200),
+            body_timeout: Duration::from_millis(200),
+            max_body: 1000,
+            ..Limits::default()
+        };
+        let (addr, stop, served) = guard(limits).await;
+        let mut head = TcpStream::connect(&addr).await.expect("connect");
+        head.write_all(b"GET /v1/backlinks/summary HTTP/1.1\r\n")
+            .await
+            .expect("send");
+        let mut body = TcpStream::connect(&addr).await.expect("connect");
+        body.write_all(
+            b"POST /v1/backlinks/summary HTTP/1.1\r\nhost: g\r\ncontent-length: 50\r\n\r\n{",
+        )
+        .await
+        .expect("send");
+        let mut chunked = TcpStream::connect(&addr).await.expect("connect");
+        let chunk = "x".repeat(600);
+        chunked
+            .write_all(
+                format!("POST /v1/backlinks/summary HTTP/1.1\r\nhost: g\r\ntransfer-encoding: chunked\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .expect("send");
+        // The head timed out: closed without an answer (hyper sends none).
+        assert!(!answer(&mut head).await.contains("200"));
+        let text = answer(&mut body).await;
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(
+            text.contains("the request body did not arrive within"),
+            "{text}"
+        );
+        let text = answer(&mut chunked).await;
+        assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+        let _ = stop.send(());
+        assert_eq!(served.await.expect("served"), Served { abandoned: 0 });
+    }
+
+    /// Invariant: a stopping guard does not wait for connections that have no call: idle,
+    /// half-sent heads and bodies being sent are dropped at once.
+    #[tokio::test]
+    async fn stopping_drops_connections_without_a_call() {
+        let (addr, stop, served) = guard(Limits::default()).await;
+        let mut head = TcpStream::connect(&addr).await.expect("connect");
+        head.write_all(b"GET /v1/backlinks/summary HTTP/1.1\r\n")
+            .await
+            .expect("send");
+        let mut body = TcpStream::connect(&addr).await.expect("connect");
+        body.write_all(
+            b"POST /v1/backlinks/summary HTTP/1.1\r\nhost: g\r\ncontent-length: 50\r\n\r\n{",
+        )
+        .await
+        .expect("send");
+        let _idle = TcpStream::connect(&addr).await.expect("connect");
+        // Let the guard take them in (the body's request reaches the proxy), then stop.
+        tokio::task::yield_now().await;
+        let _ = stop.send(());
+        // Default limits: 20 s header, 30 s body, 30 s grace; stopping must not wait for any.
+        let served = tokio::time::timeout(Duration::from_secs(5), served)
+            .await
+            .expect("stopped within 5 s")
+            .expect("served");
+        assert_eq!(served, Served { abandoned: 0 });
+        let text = answer(&mut body).await;
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 503"),
+            "{text}"
+        );
+    }
 
     #[tokio::test]
     async fn the_cap_closes_the_oldest_connection_without_a_call() {

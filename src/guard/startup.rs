@@ -120,7 +120,10 @@ pub struct Startup {
     /// Where the guard holds its budget in the reservation ledger.
     pub ledger: String,
     pub token: bool,
+    /// The limits served within (connections fitted to the open-file limit).
     pub limits: Limits,
+    /// `--max-connections` as asked, and the open-file limit, when the limit lowered it.
+    pub connections_lowered: Option<(usize, u64)>,
 }
 
 /// A started guard: bound, holding its budget, not yet serving.
@@ -361,6 +364,13 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         settings.max_wait,
         settings.max_queue,
     ));
+    // Connections that fit the open-file limit (raised to its hard limit first).
+    let files = super::server::raise_open_files();
+    let mut limits = settings.limits;
+    limits.max_connections = super::server::connection_cap(limits.max_connections, files);
+    let connections_lowered = files
+        .filter(|_| limits.max_connections < settings.limits.max_connections)
+        .map(|files| (settings.limits.max_connections, files));
     let config = Config {
         api_url: api_url.clone(),
         key,
@@ -370,7 +380,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         timeout: settings.timeout,
         backoff,
         client_token: settings.client_token.clone(),
-        limits: settings.limits,
+        limits,
     };
     let token = config.client_token.is_some();
     let api = reqwest::Url::parse(api_url.trim())
@@ -398,7 +408,8 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         torn: history.torn,
         ledger: hold.0.location(),
         token,
-        limits: settings.limits,
+        limits,
+        connections_lowered,
     };
     Ok(Running {
         guard,

@@ -134,6 +134,15 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
             "  clients must send the token (X-Budget-Token or Authorization: Bearer)"
         )?;
     }
+    if let Some((asked, files)) = s.connections_lowered {
+        writeln!(
+            err,
+            "  at most {} client connections: the open-file limit is {} (--max-connections {} would exhaust it)",
+            thousands(s.limits.max_connections as u64),
+            thousands(files),
+            thousands(asked as u64)
+        )?;
+    }
     writeln!(
         err,
         "  point jobs at SERANKING_API_URL={}; stop with Ctrl-C",
