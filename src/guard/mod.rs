@@ -7,7 +7,9 @@
 //! API), waits for a slot in the rolling one-second window, forwards the call with the key
 //! (retrying 429/5xx with back-off and full jitter), then settles the reservation: a 2xx is
 //! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
-//! released. Every call becomes a journal line ([`journal`]).
+//! released. Every call becomes a journal line ([`journal`]), with the workflow and step the
+//! client tagged it with (`X-Budget-Workflow`, `X-Budget-Step`: read by [`tags`], never
+//! forwarded).
 //!
 //! Each call runs in a task of its own, so a client that hangs up mid-call cannot stop it from
 //! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
@@ -21,6 +23,7 @@ pub mod price;
 mod proxy;
 pub mod redis;
 pub mod state;
+pub mod tags;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::journal::{Entry, Journal, Outcome};
 use super::price::{self, PriceError};
 use super::state::{Hold, RateError, State, StateError};
+use super::tags::{self, Facts, Tags};
 use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER};
 use crate::account::{retry_after, AuthMethod};
 
@@ -141,6 +142,10 @@ struct Call {
     reserved: u64,
     charged: u64,
     attempts: u32,
+    tags: Tags,
+    facts: Facts,
+    /// Row endpoints: rows in the 2xx reply.
+    rows: Option<u64>,
 }
 
 async fn handle(AxumState(app): AxumState<Arc<App>>, request: Request) -> Response {
@@ -174,6 +179,9 @@ impl App {
             reserved: 0,
             charged: 0,
             attempts: 0,
+            tags: Tags::default(),
+            facts: Facts::default(),
+            rows: None,
         };
         let (mut response, outcome) = self.process(&parts, body, &mut call).await;
         if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
@@ -192,6 +200,12 @@ impl App {
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
+            workflow: call.tags.workflow,
+            step: call.tags.step,
+            source: call.facts.source,
+            rows: call.rows,
+            target_hash: call.facts.target_hash,
+            continues: call.facts.continues,
         });
         response
     }
@@ -245,6 +259,17 @@ impl App {
                 Outcome::Rejected,
             );
         }
+        // The guard's own tag headers: recorded, never forwarded (see `tags`).
+        match tags::read(&parts.headers) {
+            Ok(tags) => call.tags = tags,
+            Err(e) => {
+                let text = format!("{e}; the call was not sent to the API");
+                return (
+                    envelope(StatusCode::BAD_REQUEST, "Bad Request", &text),
+                    Outcome::Rejected,
+                );
+            }
+        }
         let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
             return (
                 envelope(
@@ -276,6 +301,9 @@ impl App {
         };
         call.endpoint = priced.endpoint.clone();
         call.targets = priced.targets;
+        if let Some(endpoint) = self.config.pricing.endpoint(&priced.endpoint) {
+            call.facts = tags::facts(endpoint, &pairs, &body);
+        }
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
             Err(StateError::Exceeded { needed, left }) => {
@@ -292,7 +320,8 @@ impl App {
         };
         call.reserved = hold.units;
         let result = self.forward(parts, raw_query, body, call).await;
-        self.finish(hold, priced.units_per_row, result, call).await
+        self.finish(hold, priced.units_per_row, priced.rows, result, call)
+            .await
     }
 
     /// Settles or releases the hold and builds the client's reply.
@@ -300,6 +329,7 @@ impl App {
         &self,
         hold: Hold,
         units_per_row: Option<u64>,
+        rows_asked: Option<u64>,
         result: Result<Upstream, Failure>,
         call: &mut Call,
     ) -> (Response, Outcome) {
@@ -317,8 +347,11 @@ impl App {
                 Outcome::Failed,
             ),
             Ok(up) if (200..300).contains(&up.status) => {
+                // Row endpoints: the rows in the reply, for the journal (and the charge below).
+                call.rows = rows_asked
+                    .and_then(|_| price::records_in_reply(&up.body));
                 let counted = units_per_row
-                    .and_then(|per| price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per)));
+                    .and_then(|per| call.rows.and_then(|n| n.checked_mul(per)));
                 let charged = counted.map_or(hold.units, |c| c.min(hold.units));
                 (charged, self.reply(up), Outcome::Charged)
             }

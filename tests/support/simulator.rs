@@ -122,6 +122,9 @@ pub struct State {
     pub log: Vec<String>,
     /// Requests answered 429 by the rolling window (not by injected faults).
     pub rate_limited: u64,
+    /// Requests that carried a header of the guard's own (`X-Budget-…`), which must never
+    /// reach the API.
+    pub budget_headers: u64,
     /// Data endpoints: catalogue, billed units and calls (see `data.rs`).
     pub data: super::data::DataState,
     window: VecDeque<Instant>,
@@ -147,6 +150,7 @@ impl Default for State {
             query_auth: 0,
             log: Vec::new(),
             rate_limited: 0,
+            budget_headers: 0,
             data: super::data::DataState::default(),
             window: VecDeque::new(),
         }
@@ -344,6 +348,12 @@ async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next:
         s.header_auth += u64::from(header_key.is_some());
         s.query_auth += u64::from(query_key.is_some());
         s.log.push(request.uri().to_string());
+        s.budget_headers += u64::from(
+            request
+                .headers()
+                .keys()
+                .any(|name| name.as_str().starts_with("x-budget-")),
+        );
         (s.delay, s.next_fault())
     };
     if let Some(delay) = delay {
