@@ -111,6 +111,8 @@ pub enum Command {
     Gate(GateArgs),
     /// Reservations held by running gates (all accounts on this machine).
     Reservations,
+    /// Forecast against actual: a saved plan (`plan --format json`) against the guard's journals.
+    Reconcile(ReconcileArgs),
     /// Print the JSON Schema (draft 2020-12) of the workflow file.
     Schema,
     /// Print a shell completion script.
@@ -192,6 +194,17 @@ pub struct GuardArgs {
     /// Most calls waiting for a slot at once; more get a 503 straight away.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_queue: usize,
+}
+
+/// What `budget reconcile` takes.
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// A saved `budget plan --format json` result.
+    #[arg(value_name = "PLAN.json")]
+    pub plan: PathBuf,
+    /// The guard's call journals (`budget guard --journal FILE`), oldest first.
+    #[arg(required = true, value_name = "JOURNAL")]
+    pub journals: Vec<PathBuf>,
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {

@@ -8,6 +8,7 @@ use crate::gate::GateError;
 use crate::guard::GuardError;
 use crate::ledger::LedgerError;
 use crate::pricing::PricingError;
+use crate::reconcile::ReconcileError;
 use crate::workflow::WorkflowError;
 
 /// Exit status of a run that did not fail.
@@ -82,6 +83,11 @@ pub enum Error {
         #[from]
         source: FinanceError,
     },
+    #[error(transparent)]
+    Reconcile {
+        #[from]
+        source: ReconcileError,
+    },
 }
 
 /// Exit codes: the contract (README "Exit codes" and docs/reference.md) in one table.
@@ -113,7 +119,8 @@ impl Error {
             | Self::Estimate { .. }
             | Self::Usage { .. }
             | Self::Baseline { .. }
-            | Self::Finance { .. } => exit::BAD_INPUT,
+            | Self::Finance { .. }
+            | Self::Reconcile { .. } => exit::BAD_INPUT,
             Self::BalanceUnknown | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
             Self::Output { .. } => exit::OUTPUT,
             Self::Account { source } => match source {

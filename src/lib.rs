@@ -16,6 +16,7 @@ pub mod gate;
 pub mod guard;
 pub mod ledger;
 pub mod pricing;
+pub mod reconcile;
 pub mod report;
 pub mod schema;
 pub mod workflow;

@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pricing", &["pricing"]),
     ("workflow", &["workflow", "schema"]),
     ("estimate", &["estimate"]),
-    ("analysis", &["finance", "baseline"]),
+    ("analysis", &["finance", "baseline", "reconcile"]),
     ("account and transport", &["account"]),
     ("reservations ledger", &["ledger"]),
     ("run time", &["gate", "guard"]),

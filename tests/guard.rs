@@ -13,22 +13,22 @@ use crate::support::simulator::{refused_url, Fault, Simulator, KEY};
 use crate::support::{budget, Scratch};
 
 /// A running guard; stopped with SIGTERM by [`GuardProc::stop`] (killed if dropped).
-struct GuardProc {
+pub(crate) struct GuardProc {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     stderr: Arc<Mutex<String>>,
 }
 
 /// What a stopped guard printed.
-struct Stopped {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Stopped {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl GuardProc {
     /// `budget guard --listen 127.0.0.1:0 ARGS` against `api_url` with the simulator's key.
-    fn start(api_url: &str, args: &[&str]) -> GuardProc {
+    pub(crate) fn start(api_url: &str, args: &[&str]) -> GuardProc {
         Self::start_env(api_url, args, &[("SERANKING_API_KEY", KEY)])
     }
 
@@ -87,7 +87,7 @@ impl GuardProc {
     }
 
     /// SIGTERM, then wait (at most 15 s) and collect the output.
-    fn stop(self) -> Stopped {
+    pub(crate) fn stop(self) -> Stopped {
         self.term();
         self.wait(Duration::from_secs(15))
     }
@@ -150,13 +150,13 @@ impl Drop for GuardProc {
 
 /// One client call: method, path and query, extra headers, JSON body.
 #[derive(Clone)]
-struct Call {
+pub(crate) struct Call {
     post: Option<String>,
     path: String,
     headers: Vec<(String, String)>,
 }
 
-fn get(path: &str) -> Call {
+pub(crate) fn get(path: &str) -> Call {
     Call {
         post: None,
         path: path.into(),
@@ -165,9 +165,9 @@ fn get(path: &str) -> Call {
 }
 
 #[derive(Debug, Clone)]
-struct Answer {
-    status: u16,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: String,
     retry_after: Option<String>,
 }
 
@@ -178,7 +178,7 @@ impl Answer {
 }
 
 /// Runs `clients` concurrent lists of calls against `bases[i % bases.len()]`.
-fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
+pub(crate) fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -236,7 +236,7 @@ fn one(base: &str, call: Call) -> Answer {
     run_clients(&[base.to_string()], vec![vec![call]]).remove(0)
 }
 
-fn ledger_lines(path: &str) -> Vec<Value> {
+pub(crate) fn ledger_lines(path: &str) -> Vec<Value> {
     std::fs::read_to_string(path)
         .expect("ledger")
         .lines()
@@ -407,7 +407,7 @@ fn row_calls_are_charged_by_the_records_returned() {
 }
 
 /// A call with the guard's tag headers.
-fn tagged(path: &str, tags: &[(&str, &str)]) -> Call {
+pub(crate) fn tagged(path: &str, tags: &[(&str, &str)]) -> Call {
     Call {
         headers: tags
             .iter()

@@ -21,4 +21,5 @@ mod gate;
 mod guard;
 mod live;
 mod plan;
+mod reconcile;
 mod schema;

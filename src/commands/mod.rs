@@ -8,6 +8,7 @@ mod gate;
 mod guard;
 mod overage;
 mod plan;
+mod reconcile;
 
 use crate::cli::{Cli, Command};
 use crate::pricing::Pricing;
@@ -38,6 +39,7 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Balance => balance::run(global),
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
+        Command::Reconcile(args) => reconcile::run(global, args),
         Command::Reservations => {
             let ledger = crate::ledger::open(global.redis.as_deref())?;
             let list = ledger.list()?;

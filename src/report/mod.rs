@@ -10,6 +10,7 @@ mod guard;
 mod overage;
 mod plan;
 mod prices;
+mod reconcile;
 mod reservations;
 
 pub use balance::{balance, balance_json, figures as balance_figures, BalanceFigures};
@@ -23,6 +24,7 @@ pub use guard::{guard_started, guard_summary, GuardStarted};
 pub use overage::{overage, overage_tiers};
 pub use plan::{max_units_line, plan, plan_brief, plan_compared, verdict_lines, PlanReport};
 pub use prices::prices;
+pub use reconcile::{journal_warnings, reconcile, reconcile_json, reconcile_lines};
 pub use reservations::reservations;
 
 use std::io::{self, Write};

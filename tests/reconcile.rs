@@ -1,0 +1,324 @@
+//! `budget reconcile` end to end: a plan saved as JSON, the workflow's calls run through the real
+//! guard against the simulator, and the journal set against the plan.
+
+use serde_json::Value;
+
+use crate::guard::{get, ledger_lines, run_clients, tagged, GuardProc};
+use crate::support::simulator::Simulator;
+use crate::support::{run, Scratch};
+
+/// Audit, by hand (README "The arithmetic"):
+/// 1 Summaries: 3 targets in 1 request × 100 units = 300 (expected 300);
+/// 2 Backlinks: 2 targets × 100 rows × 1 unit = 200 in 2 requests (expected 2 × 50 = 100);
+/// 3 Keywords: 1 target × ceil(200 / 100) = 2 pages × 100 units = 200 (expected 200).
+/// Total: 5 requests, 700 units, 600 expected.
+const AUDIT: &str = "name: Audit
+steps:
+  - name: Summaries
+    endpoint: backlinks/summary
+    targets: [a.com, b.com, c.com]
+  - name: Backlinks
+    endpoint: backlinks/all
+    targets: [a.com, b.com]
+    rows: 100
+    expected_rows: 50
+  - name: Keywords
+    endpoint: domain/keywords
+    source: us
+    targets: [a.com]
+    rows: 200
+    limit: 100
+";
+
+/// Saves `budget plan WORKFLOW --format json` as plan.json in `scratch`.
+fn saved_plan(scratch: &Scratch, workflow: &str) -> String {
+    let wf = scratch.file("audit.yaml", workflow);
+    let planned = run(&["plan", &wf, "--format", "json"]);
+    planned.code(0);
+    scratch.file("plan.json", &planned.stdout)
+}
+
+#[track_caller]
+fn step(json: &Value, number: u64) -> &Value {
+    json["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["kind"] == "step" && s["number"] == number)
+        .unwrap_or_else(|| panic!("no step {number} in {json}"))
+}
+
+#[test]
+fn a_workflow_run_through_the_guard_reconciles_to_the_simulators_bill() {
+    let scratch = Scratch::new();
+    let plan = saved_plan(&scratch, AUDIT);
+    let planned: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    assert_eq!(planned["total"]["units"], 700);
+    assert_eq!(planned["total"]["units_expected"], 600);
+
+    let sim = Simulator::start_data(1_000_000);
+    sim.set(|s| s.data.rows_per_target = Some(40));
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "10k", "--journal", &journal]);
+    let tag = |step: &'static str| [("X-Budget-Workflow", "Audit"), ("X-Budget-Step", step)];
+    let calls = vec![
+        tagged(
+            "/v1/backlinks/summary?target=a.com&target=b.com&target=c.com",
+            &tag("Summaries"),
+        ),
+        tagged(
+            "/v1/backlinks/all?target=a.com&limit=100",
+            &tag("Backlinks"),
+        ),
+        // The step's number works as well as its name.
+        tagged("/v1/backlinks/all?target=b.com&limit=100", &tag("2")),
+        // One page was enough: the target has 40 keywords.
+        tagged(
+            "/v1/domain/keywords?target=a.com&source=us&limit=100",
+            &tag("Keywords"),
+        ),
+    ];
+    let answers = run_clients(std::slice::from_ref(&guard.url), vec![calls]);
+    assert!(
+        answers.iter().all(|a| a.status == 200),
+        "{:?}",
+        answers.len()
+    );
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    // The simulator billed 300 + 40 + 40 + 100 = 480.
+    assert_eq!(sim.charged(), 480);
+
+    let reconciled = run(&["reconcile", &plan, &journal, "--format", "json"]);
+    reconciled.code(0);
+    let json = reconciled.json();
+    assert_eq!(json["total"]["actual"]["units"], sim.charged());
+    assert_eq!(json["total"]["actual"]["requests"], 4);
+    assert_eq!(json["total"]["planned"]["units"], 700);
+    // 480 / 700 = 68.57…% → 68.6; 480 / 600 = 80%.
+    assert_eq!(json["total"]["worst_ratio"], 68.6);
+    assert_eq!(json["total"]["expected_ratio"], 80.0);
+    assert_eq!(json["forecast_held"], true);
+    assert_eq!(json["unplanned"].as_array().unwrap().len(), 0);
+    let summaries = step(&json, 1);
+    assert_eq!(summaries["step"], "Summaries");
+    assert_eq!(summaries["actual"]["requests"], 1);
+    assert_eq!(summaries["actual"]["units"], 300);
+    assert_eq!(summaries["worst_ratio"], 100.0);
+    // Backlinks: 2 calls of 40 rows = 80 units; 80 / 200 = 40%, 80 / 100 expected = 80%.
+    let backlinks = step(&json, 2);
+    assert_eq!(backlinks["actual"]["requests"], 2);
+    assert_eq!(backlinks["actual"]["units"], 80);
+    assert_eq!(backlinks["planned"]["units"], 200);
+    assert_eq!(backlinks["worst_ratio"], 40.0);
+    assert_eq!(backlinks["expected_ratio"], 80.0);
+    // Keywords: 1 page of 2 planned, 100 of 200 units.
+    let keywords = step(&json, 3);
+    assert_eq!(keywords["actual"]["requests"], 1);
+    assert_eq!(keywords["planned"]["requests"], 2);
+    assert_eq!(keywords["worst_ratio"], 50.0);
+    assert_eq!(json["journal"][0], journal.as_str());
+
+    // The table says the same for people.
+    let table = run(&["reconcile", &plan, &journal]);
+    table.code(0).stdout_has(
+        "forecast held: 480 units charged, 68.6% of the worst case (700) and 80.0% of the expected 600",
+    );
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("Backlinks"))
+        .expect("Backlinks row")
+        .to_string();
+    for cell in ["backlinks/all", "200", "100", "80", "40.0%", "80.0%"] {
+        assert!(row.contains(cell), "{row}");
+    }
+}
+
+/// A journal line as a guard writes it (only the fields reconcile reads, and some it ignores).
+fn line(workflow: &str, step: &str, endpoint: &str, units: u64, outcome: &str) -> String {
+    format!(
+        r#"{{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"{endpoint}","targets":1,"status":200,"units_reserved":{units},"units_charged":{units},"latency_ms":1.0,"attempts":1,"outcome":"{outcome}","workflow":"{workflow}","step":"{step}"}}"#
+    )
+}
+
+#[test]
+fn a_step_above_its_worst_case_exits_1_and_is_named() {
+    let scratch = Scratch::new();
+    let plan = saved_plan(&scratch, AUDIT);
+    // Backlinks planned 2 × 100 rows = 200 units; the job asked for 150 rows per target and got
+    // them: 2 × 150 = 300 units, 150.0% of the worst case. The total, 300 + 300 = 600, stays
+    // under 700: the step alone breaks the forecast.
+    let journal = scratch.file(
+        "calls.jsonl",
+        &[
+            line("Audit", "Summaries", "backlinks/summary", 300, "charged"),
+            line("Audit", "Backlinks", "backlinks/all", 150, "charged"),
+            line("Audit", "Backlinks", "backlinks/all", 150, "charged"),
+        ]
+        .join("\n"),
+    );
+    let reconciled = run(&["reconcile", &plan, &journal]);
+    reconciled.code(1).stdout_has(
+        "forecast exceeded: step 2 (Backlinks) of Audit: 300 units charged, above its worst case of 200 (150.0%)",
+    );
+    assert!(
+        !reconciled.stdout.contains("in total"),
+        "{}",
+        reconciled.stdout
+    );
+    let json = run(&["reconcile", &plan, &journal, "--format", "json"]);
+    json.code(1);
+    let json = json.json();
+    assert_eq!(json["forecast_held"], false);
+    assert_eq!(step(&json, 2)["exceeded"], true);
+    assert_eq!(step(&json, 1)["exceeded"], false);
+    assert_eq!(json["total"]["exceeded"], false);
+}
+
+#[test]
+fn unplanned_and_untagged_calls_get_rows_of_their_own() {
+    let scratch = Scratch::new();
+    let plan = saved_plan(&scratch, AUDIT);
+    // An export nobody planned (1,000 units), a refused call tagged with an unknown step (0
+    // units: it does not break the forecast), and an untagged keywords page (attributed by its
+    // endpoint to step 3). The export alone puts the total at 1,000 + 100 = 1,100 > 700.
+    let untagged = r#"{"endpoint":"domain/keywords","units_charged":100,"outcome":"charged"}"#;
+    let journal = scratch.file(
+        "calls.jsonl",
+        &format!(
+            "{}\n{}\n{untagged}\n",
+            line("Audit", "Export", "backlinks/export", 1000, "charged"),
+            line(
+                "Audit",
+                "Polls",
+                "backlinks/export/status",
+                0,
+                "over_budget"
+            ),
+        ),
+    );
+    let json = run(&["reconcile", &plan, &journal, "--format", "json"]);
+    json.code(1);
+    let json = json.json();
+    assert_eq!(step(&json, 3)["actual"]["units"], 100);
+    let unplanned = json["unplanned"].as_array().unwrap();
+    assert_eq!(unplanned.len(), 2);
+    let export = unplanned
+        .iter()
+        .find(|u| u["endpoint"] == "backlinks/export")
+        .unwrap();
+    assert_eq!(export["reason"], "unknown_step");
+    assert_eq!(export["step"], "Export");
+    assert_eq!(export["exceeded"], true);
+    let polls = unplanned
+        .iter()
+        .find(|u| u["endpoint"] == "backlinks/export/status")
+        .unwrap();
+    assert_eq!(polls["actual"]["other_calls"], 1);
+    assert_eq!(polls["exceeded"], false);
+    assert_eq!(json["total"]["actual"]["units"], 1100);
+    let table = run(&["reconcile", &plan, &journal]);
+    table
+        .code(1)
+        .stdout_has("forecast exceeded: 1 call to backlinks/export charged 1,000 units that no step planned (step \"Export\" is not in the plan)")
+        .stdout_has("forecast exceeded: 1,100 units charged in total, above the plan's worst case of 700 (157.1%)");
+}
+
+#[test]
+fn several_journals_add_up_and_csv_lists_every_row() {
+    let scratch = Scratch::new();
+    let plan = saved_plan(&scratch, AUDIT);
+    let first = scratch.file(
+        "calls.1.jsonl",
+        &(line("Audit", "Summaries", "backlinks/summary", 300, "charged") + "\n"),
+    );
+    let second = scratch.file(
+        "calls.2.jsonl",
+        &(line("Audit", "2", "backlinks/all", 40, "charged") + "\n"),
+    );
+    let csv = run(&["reconcile", &plan, &first, &second, "--format", "csv"]);
+    csv.code(0);
+    let lines: Vec<&str> = csv.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "kind,workflow,number,step,endpoint,planned_requests,planned_units,planned_units_expected,requests,units,overrun_units,other_calls,worst_ratio,expected_ratio,exceeded"
+    );
+    // Backlinks: 40 of 200 = 20.0%, of 100 expected = 40.0%.
+    assert_eq!(
+        lines[2],
+        "step,Audit,2,Backlinks,backlinks/all,2,200,100,1,40,0,0,20.0,40.0,false"
+    );
+    // Total: 340 of 700 = 48.57…% → 48.6; of 600 = 56.66…% → 56.7.
+    assert_eq!(lines[4], "total,,,,,5,700,600,2,340,0,0,48.6,56.7,false");
+    let markdown = run(&["reconcile", &plan, &first, &second, "--format", "markdown"]);
+    markdown
+        .code(0)
+        .stdout_has("### ✅ budget reconcile: forecast held: 340 units charged")
+        .stdout_has("| 2 | Backlinks | `backlinks/all` |");
+}
+
+#[test]
+fn bad_input_exits_2_with_what_to_do() {
+    let scratch = Scratch::new();
+    let plan = saved_plan(&scratch, AUDIT);
+    let journal = scratch.file("calls.jsonl", "");
+    let not_json = scratch.file("not.json", "steps: []");
+    run(&["reconcile", &not_json, &journal])
+        .code(2)
+        .stderr_has("plan file")
+        .stderr_has("is not JSON (expected value at line 1 column 1); save one with `budget plan WORKFLOW --format json > plan.json`");
+    let wrong = scratch.file("wrong.json", r#"{"workflows": [{"name": "A"}]}"#);
+    run(&["reconcile", &wrong, &journal])
+        .code(2)
+        .stderr_has("is not a saved `budget plan --format json` result: `total` is missing or not an object; `workflows[0].steps` is missing or not a list");
+    let missing = scratch.path().join("none.jsonl").display().to_string();
+    run(&["reconcile", &plan, &missing])
+        .code(2)
+        .stderr_has("cannot read the journal")
+        .stderr_has("none.jsonl: no such file");
+    run(&["reconcile", &plan, "/dev/null"])
+        .code(2)
+        .stderr_has("the journal /dev/null is a device, not a regular file");
+    let bad = scratch.file("bad.jsonl", "{\"endpoint\": 5}\n");
+    run(&["reconcile", &plan, &bad])
+        .code(2)
+        .stderr_has("has lines that are not guard journal lines")
+        .stderr_has(
+            "bad.jsonl:1: not a guard journal line (invalid type: integer `5`, expected a string)",
+        );
+    let cut = scratch.file(
+        "cut.jsonl",
+        &format!(
+            "{}\n{{\"endpoint\":\"backlinks/al",
+            line("Audit", "Summaries", "backlinks/summary", 300, "charged")
+        ),
+    );
+    run(&["reconcile", &plan, &cut])
+        .code(0)
+        .stderr_has("cut.jsonl:2: the last line is incomplete (the guard stopped while writing it?); it was skipped");
+    run(&["reconcile", &plan])
+        .code(2)
+        .stderr_has("required arguments were not provided");
+}
+
+#[test]
+fn the_journal_reader_reads_what_the_guard_writes() {
+    // Untagged calls through the guard: attributed by endpoint, read back field for field.
+    let scratch = Scratch::new();
+    let plan = saved_plan(&scratch, AUDIT);
+    let sim = Simulator::start_data(1_000_000);
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "10k", "--journal", &journal]);
+    let answers = run_clients(
+        std::slice::from_ref(&guard.url),
+        vec![vec![get("/v1/backlinks/summary?target=a.com")]],
+    );
+    assert_eq!(answers[0].status, 200);
+    guard.stop();
+    assert_eq!(ledger_lines(&journal).len(), 1);
+    let json = run(&["reconcile", &plan, &journal, "--format", "json"]);
+    json.code(0);
+    // One target × 100 units.
+    assert_eq!(step(&json.json(), 1)["actual"]["units"], 100);
+}
