@@ -100,7 +100,7 @@ fn exit_codes_for_bad_input_and_unknown_balance() {
         .stderr_has("balance unknown");
     run(&["gate", "missing.yaml", "--units-left", "1M", "--", "true"])
         .code(2)
-        .stderr_has("cannot read workflow missing.yaml");
+        .stderr_has("cannot read the workflow file missing.yaml: no such file [W001]");
     run(&["gate", DOCS, "--units-left", "1M"])
         .code(2)
         .stderr_has("<CMD>");

@@ -91,15 +91,9 @@ pub fn verdict_annotations(
 pub fn error_annotations(err: &mut dyn Write, error: &Error) {
     match error {
         Error::Workflows { errors } => {
+            // The message ends with the diagnostic's code (`… [W031]`), as in the text output.
             for problem in errors.iter().flat_map(|e| e.problems()) {
-                let mut message = String::new();
-                if let Some(step) = &problem.step {
-                    message.push_str(&format!("step {} ({}): ", step.number, step.name));
-                }
-                if !problem.field.is_empty() {
-                    message.push_str(&format!("field `{}`: ", problem.field));
-                }
-                message.push_str(&problem.message);
+                let message = problem.describe();
                 let _ = annotation(err, Some(&problem.path), problem.line, &message);
             }
         }

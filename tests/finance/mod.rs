@@ -606,7 +606,7 @@ fn forecast_input_errors_exit_2() {
         END,
     ])
     .code(2)
-    .stderr_has("cannot read workflow no-such.yaml");
+    .stderr_has("cannot read the workflow file no-such.yaml: no such file [W001]");
     let bad = s.file(
         "bad.yaml",
         "schedule: hourly\nsteps:\n  - endpoint: backlinks/summary\n",
