@@ -165,6 +165,10 @@ pub struct PlanArgs {
     /// Over budget (exit 1) when the total grows by more than N units or P% over --compare-to.
     #[arg(long, value_name = "N|P%", requires = "compare_to")]
     pub max_increase: Option<String>,
+    /// A usage profile (`reconcile --write-profile`): its p90 rows per target become the
+    /// expected_rows of steps that state none. The worst case never changes.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
 }
 
 /// What `budget guard` takes.
@@ -205,6 +209,10 @@ pub struct ReconcileArgs {
     /// The guard's call journals (`budget guard --journal FILE`), oldest first.
     #[arg(required = true, value_name = "JOURNAL")]
     pub journals: Vec<PathBuf>,
+    /// Add the rows and pages per target the journals show to this usage profile (created when
+    /// missing; a journal already in it is not added again).
+    #[arg(long, value_name = "FILE")]
+    pub write_profile: Option<PathBuf>,
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {

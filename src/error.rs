@@ -8,6 +8,7 @@ use crate::gate::GateError;
 use crate::guard::GuardError;
 use crate::ledger::LedgerError;
 use crate::pricing::PricingError;
+use crate::reconcile::profile::ProfileError;
 use crate::reconcile::ReconcileError;
 use crate::workflow::WorkflowError;
 
@@ -88,6 +89,11 @@ pub enum Error {
         #[from]
         source: ReconcileError,
     },
+    #[error(transparent)]
+    Profile {
+        #[from]
+        source: ProfileError,
+    },
 }
 
 /// Exit codes: the contract (README "Exit codes" and docs/reference.md) in one table.
@@ -120,7 +126,8 @@ impl Error {
             | Self::Usage { .. }
             | Self::Baseline { .. }
             | Self::Finance { .. }
-            | Self::Reconcile { .. } => exit::BAD_INPUT,
+            | Self::Reconcile { .. }
+            | Self::Profile { .. } => exit::BAD_INPUT,
             Self::BalanceUnknown | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
             Self::Output { .. } => exit::OUTPUT,
             Self::Account { source } => match source {

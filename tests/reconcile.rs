@@ -322,3 +322,156 @@ fn the_journal_reader_reads_what_the_guard_writes() {
     // One target × 100 units.
     assert_eq!(step(&json.json(), 1)["actual"]["units"], 100);
 }
+
+/// Profiled (by hand): Backlinks, 2 targets × 100 rows × 1 unit = 200 at worst; Keywords in us,
+/// 1 target × ceil(1,000 / 100) = 10 pages × 100 units = 1,000 at worst. No expected_rows:
+/// without a profile, expected = worst (1,200 in all).
+const PROFILED: &str = "name: Audit
+steps:
+  - name: Backlinks
+    endpoint: backlinks/all
+    targets: [a.com, b.com]
+    rows: 100
+  - name: Keywords
+    endpoint: domain/keywords
+    source: us
+    targets: [a.com]
+    rows: 1000
+    limit: 100
+";
+
+/// Runs the calls of PROFILED through a guard against a simulator whose targets have `rows`
+/// rows each, into `journal`.
+fn profiled_run(journal: &str, rows: u64) {
+    let sim = Simulator::start_data(1_000_000);
+    sim.set(|s| s.data.rows_per_target = Some(rows));
+    let guard = GuardProc::start(sim.url(), &["--budget", "10k", "--journal", journal]);
+    let tag = |step: &'static str| [("X-Budget-Workflow", "Audit"), ("X-Budget-Step", step)];
+    let calls = vec![
+        tagged(
+            "/v1/backlinks/all?target=a.com&limit=100",
+            &tag("Backlinks"),
+        ),
+        tagged(
+            "/v1/backlinks/all?target=b.com&limit=100",
+            &tag("Backlinks"),
+        ),
+        // Fewer rows than the page holds: the listing ends on its first page.
+        tagged(
+            "/v1/domain/keywords?target=a.com&source=us&limit=100&page=1",
+            &tag("Keywords"),
+        ),
+    ];
+    let answers = run_clients(std::slice::from_ref(&guard.url), vec![calls]);
+    assert!(answers.iter().all(|a| a.status == 200));
+    guard.stop();
+}
+
+#[test]
+fn a_profile_from_a_journal_moves_the_expected_band_and_never_the_worst_case() {
+    let scratch = Scratch::new();
+    let wf = scratch.file("audit.yaml", PROFILED);
+    let before = run(&["plan", &wf, "--format", "json"]);
+    before.code(0);
+    let before = before.json();
+    assert_eq!(before["total"]["units"], 1200);
+    assert_eq!(before["total"]["units_expected"], 1200);
+    let plan = scratch.file("plan.json", &serde_json::to_string(&before).unwrap());
+
+    // First run: every target has 40 rows.
+    let journal = scratch.path().join("run1.jsonl").display().to_string();
+    profiled_run(&journal, 40);
+    let profile = scratch.path().join("profile.yaml").display().to_string();
+    let written = run(&["reconcile", &plan, &journal, "--write-profile", &profile]);
+    written
+        .code(0)
+        .stderr_has("usage profile")
+        .stderr_has("1 journal added");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    assert!(
+        text.contains("  backlinks/all:\n    rows_per_target: {count: 2, p50: 40, p90: 40, max: 40, observed: {40: 2}}\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      us:\n        rows_per_target: {count: 1, p50: 40, p90: 40, max: 40, observed: {40: 1}}\n        pages_per_target: {count: 1, p50: 1, p90: 1, max: 1, observed: {1: 1}}\n"),
+        "{text}"
+    );
+
+    // The later plan: Backlinks expects 2 × 40 = 80; Keywords 1 × ceil(40 / 100) = 1 page ×
+    // 100 = 100. The worst case stays 200 + 1,000.
+    let after = run(&["plan", &wf, "--profile", &profile, "--format", "json"]);
+    after
+        .code(0)
+        .stderr_has("profile: Audit step 1 (Backlinks): expected_rows 40 per target, the p90 of 2 observed targets in");
+    let after = after.json();
+    assert_eq!(after["total"]["units"], 1200);
+    assert_eq!(after["total"]["units_expected"], 180);
+    for (i, expected) in [(0, 80), (1, 100)] {
+        let step = &after["workflows"][0]["steps"][i];
+        assert_eq!(step["units_expected"], expected, "{step}");
+        assert_eq!(step["expected_from"], "profile");
+        assert_eq!(step["units"], before["workflows"][0]["steps"][i]["units"]);
+        assert_eq!(
+            step["requests"],
+            before["workflows"][0]["steps"][i]["requests"]
+        );
+    }
+    assert!(before["workflows"][0]["steps"][0]
+        .get("expected_from")
+        .is_none());
+    let table = run(&["plan", &wf, "--profile", &profile]);
+    table.code(0).stdout_has("80 *").stdout_has(
+        "* expected from the usage profile (--profile): p90 rows per target seen by the guard",
+    );
+
+    // The same journal again adds nothing.
+    run(&["reconcile", &plan, &journal, "--write-profile", &profile])
+        .code(0)
+        .stderr_has("is already in the usage profile")
+        .stderr_has("0 journals added");
+    assert_eq!(std::fs::read_to_string(&profile).unwrap(), text);
+
+    // A second run where targets have 90 rows merges in: 40, 40, 90, 90 → p90 rank
+    // ceil(3.6) = 4 → 90; Backlinks now expects 2 × 90 = 180.
+    let second = scratch.path().join("run2.jsonl").display().to_string();
+    profiled_run(&second, 90);
+    run(&["reconcile", &plan, &second, "--write-profile", &profile]).code(0);
+    let merged = run(&["plan", &wf, "--profile", &profile, "--format", "json"]);
+    let merged = merged.json();
+    assert_eq!(merged["workflows"][0]["steps"][0]["units_expected"], 180);
+    assert_eq!(merged["total"]["units"], 1200);
+}
+
+#[test]
+fn a_bad_profile_exits_2() {
+    let scratch = Scratch::new();
+    let wf = scratch.file("audit.yaml", PROFILED);
+    let profile = scratch.file(
+        "profile.yaml",
+        "endpoints:\n  backlinks/all:\n    rows_per_target: {p90: 95, observed: {40: 2}}\n",
+    );
+    run(&["plan", &wf, "--profile", &profile])
+        .code(2)
+        .stderr_has("is not a budget usage profile")
+        .stderr_has("`endpoints.backlinks/all.rows_per_target.p90` is 95 but `observed` gives 40");
+    let plan = saved_plan(&scratch, AUDIT);
+    let journal = scratch.file("calls.jsonl", "");
+    run(&["reconcile", &plan, &journal, "--write-profile", &profile])
+        .code(2)
+        .stderr_has("is not a budget usage profile");
+    // A profile path that can't be written to.
+    let nowhere = scratch
+        .path()
+        .join("no/such/dir/p.yaml")
+        .display()
+        .to_string();
+    run(&["reconcile", &plan, &journal, "--write-profile", &nowhere])
+        .code(2)
+        .stderr_has("cannot write the usage profile")
+        .stderr_has("no such file");
+    let missing = scratch.path().join("none.yaml").display().to_string();
+    run(&["plan", &wf, "--profile", &missing])
+        .code(2)
+        .stderr_has("cannot read the usage profile")
+        .stderr_has("none.yaml: no such file");
+}

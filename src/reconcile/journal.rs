@@ -59,6 +59,8 @@ impl Call {
 pub enum JournalWarning {
     #[error("{}:{line}: the last line is incomplete (the guard stopped while writing it?); it was skipped", path.display())]
     IncompleteLastLine { path: PathBuf, line: u64 },
+    #[error("{} has the same content as {}: its calls are counted twice", path.display(), earlier.display())]
+    SameContent { path: PathBuf, earlier: PathBuf },
 }
 
 /// What reading one journal found.

@@ -25,6 +25,7 @@
 //! per-record endpoint.
 
 mod journal;
+pub mod profile;
 mod saved_plan;
 
 pub use journal::{read as read_journal, Call, JournalRead, JournalWarning, MAX_LINE_BYTES};
@@ -266,28 +267,44 @@ impl Reconciliation {
 pub trait Sink {
     /// `Err` names a quantity that overflowed.
     fn add(&mut self, call: &Call) -> Result<(), &'static str>;
+
+    /// Called after each journal's last call.
+    fn end_journal(&mut self, _read: &JournalRead) {}
 }
 
-/// Streams `journals` in the order given (a rotated journal: oldest first) into every sink.
+/// Streams `journals` in the order given (a rotated journal: oldest first) into every sink. A
+/// journal with the same content as one before it gets a warning: its calls count twice.
 pub fn read_journals(
     journals: &[PathBuf],
     sinks: &mut [&mut dyn Sink],
 ) -> Result<Vec<JournalRead>, ReconcileError> {
-    journals
-        .iter()
-        .map(|path| {
-            read_journal(path, |call, line| {
-                for sink in sinks.iter_mut() {
-                    sink.add(call).map_err(|what| ReconcileError::Overflow {
-                        path: path.clone(),
-                        line,
-                        what,
-                    })?;
-                }
-                Ok(())
-            })
-        })
-        .collect()
+    let mut reads: Vec<JournalRead> = Vec::with_capacity(journals.len());
+    for path in journals {
+        let mut read = read_journal(path, |call, line| {
+            for sink in sinks.iter_mut() {
+                sink.add(call).map_err(|what| ReconcileError::Overflow {
+                    path: path.clone(),
+                    line,
+                    what,
+                })?;
+            }
+            Ok(())
+        })?;
+        if let Some(same) = reads
+            .iter()
+            .find(|r| r.digest == read.digest && read.calls > 0)
+        {
+            read.warnings.push(JournalWarning::SameContent {
+                path: path.clone(),
+                earlier: same.path.clone(),
+            });
+        }
+        for sink in sinks.iter_mut() {
+            sink.end_journal(&read);
+        }
+        reads.push(read);
+    }
+    Ok(reads)
 }
 
 /// Where a call goes.

@@ -10,6 +10,7 @@ mod guard;
 mod overage;
 mod plan;
 mod prices;
+mod profile;
 mod reconcile;
 mod reservations;
 
@@ -24,6 +25,7 @@ pub use guard::{guard_started, guard_summary, GuardStarted};
 pub use overage::{overage, overage_tiers};
 pub use plan::{max_units_line, plan, plan_brief, plan_compared, verdict_lines, PlanReport};
 pub use prices::prices;
+pub use profile::{profile, profile_notes, profile_written};
 pub use reconcile::{journal_warnings, reconcile, reconcile_json, reconcile_lines};
 pub use reservations::reservations;
 
