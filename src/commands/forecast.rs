@@ -5,7 +5,6 @@ use std::io::Write;
 use chrono::{NaiveDateTime, Timelike, Utc};
 
 use super::balance::KeyUse;
-use crate::account::ApiKey;
 use crate::cli::{ForecastArgs, Global};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{self, ScheduledWorkflow};
@@ -39,8 +38,13 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             (None, Some(end)) => (end, BalanceSource::Live),
             (None, None) => {
                 return Err(Error::Usage {
-                    message: "period end unknown: pass --period-end or set SERANKING_API_KEY"
-                        .into(),
+                    message: match global.offline {
+                        true => {
+                            "period end unknown: --offline reads no subscription; pass --period-end"
+                        }
+                        false => "period end unknown: pass --period-end or set SERANKING_API_KEY",
+                    }
+                    .into(),
                 })
             }
         };
@@ -51,7 +55,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     // Units held by running gates of the same account will be spent too.
     let balance = match balance {
         Some(b) => {
-            let account = crate::account::account_id(key.as_ref().map(ApiKey::expose));
+            let account = crate::account::account_id(key.as_ref());
             let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
             Some(Balance { reserved, ..b })
         }
@@ -103,6 +107,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         period_end_source,
         cost: cost.as_ref(),
         notes: &notes,
+        offline: global.offline,
     };
     if let Some(path) = &args.chart {
         let cannot = |e: std::io::Error| Error::Usage {

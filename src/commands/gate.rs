@@ -64,7 +64,9 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         });
     }
     if checked.balance.is_none() {
-        return Err(Error::BalanceUnknown);
+        return Err(Error::BalanceUnknown {
+            offline: global.offline,
+        });
     }
     let command = command_text(
         &args.command,
@@ -104,7 +106,9 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         admit
     })?;
     let Some((assessment, decision)) = judged else {
-        return Err(Error::BalanceUnknown);
+        return Err(Error::BalanceUnknown {
+            offline: global.offline,
+        });
     };
     let report = checked.report(&assessment);
     let comparison = checked.comparison.as_ref();

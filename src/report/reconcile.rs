@@ -1,15 +1,14 @@
 //! Rendering a reconciliation: a saved plan against the guard's journals (`budget reconcile`).
 //!
-//! Tags, step and workflow names come from files users write (the plan, the journal); the table
-//! and Markdown helpers keep each on one cell and line, CSV quotes them.
+//! Tags, step and workflow names and endpoints come from files users write (the plan, the
+//! journal): they are neutralised for each format by `safe` (see the rule in `report/mod.rs`).
 
 use std::io::{self, Write};
 
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::reconcile::{
     Actual, EndpointRow, Figures, JournalWarning, Planned, Reconciliation, StepName, StepRow,
     Unplanned, UnplannedRow,
@@ -18,10 +17,7 @@ use crate::reconcile::{
 pub fn reconcile(out: &mut dyn Write, format: Format, r: &Reconciliation) -> io::Result<()> {
     match format {
         Format::Table => reconcile_table(out, r),
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &reconcile_json(r))?;
-            writeln!(out)
-        }
+        Format::Json => safe::json(out, &reconcile_json(r)),
         Format::Markdown => reconcile_markdown(out, r),
         Format::Csv => reconcile_csv(out, r),
     }
@@ -30,7 +26,7 @@ pub fn reconcile(out: &mut dyn Write, format: Format, r: &Reconciliation) -> io:
 /// Warnings about the journals read, one per line.
 pub fn journal_warnings(err: &mut dyn Write, warnings: &[&JournalWarning]) {
     for warning in warnings {
-        let _ = writeln!(err, "warning: {warning}");
+        let _ = writeln!(err, "{}", safe::terminal(&format!("warning: {warning}")));
     }
 }
 
@@ -132,9 +128,14 @@ const HEADER: [&str; 12] = [
     "",
 ];
 
-/// The rows of the table (and Markdown), the header first. Several workflows add a workflow
-/// column; the overrun column shows only when some call was charged above its hold.
-fn rows(r: &Reconciliation, code: fn(&str) -> String) -> (Vec<String>, Vec<Vec<String>>) {
+/// The rows of the table (and Markdown), the header first; `text` and `code` dress user text and
+/// endpoints for the format. Several workflows add a workflow column; the overrun column shows
+/// only when some call was charged above its hold.
+fn rows(
+    r: &Reconciliation,
+    text: fn(&str) -> String,
+    code: fn(&str) -> String,
+) -> (Vec<String>, Vec<Vec<String>>) {
     let first = r.steps.first().map(|s| &s.step.workflow);
     let several = r.steps.iter().any(|s| Some(&s.step.workflow) != first);
     let overrun = r.total.actual.overrun_units > 0;
@@ -149,7 +150,7 @@ fn rows(r: &Reconciliation, code: fn(&str) -> String) -> (Vec<String>, Vec<Vec<S
     let mut push = |workflow: &str, first: Vec<String>, figures: Vec<String>| {
         let mut row = Vec::new();
         if several {
-            row.push(workflow.to_string());
+            row.push(text(workflow));
         }
         row.extend(first);
         row.extend(figures);
@@ -160,7 +161,7 @@ fn rows(r: &Reconciliation, code: fn(&str) -> String) -> (Vec<String>, Vec<Vec<S
             &s.step.workflow,
             vec![
                 s.step.number.to_string(),
-                s.step.name.clone(),
+                text(&s.step.name),
                 code(&s.endpoint),
             ],
             figure_cells(&s.figures, true, overrun),
@@ -171,12 +172,12 @@ fn rows(r: &Reconciliation, code: fn(&str) -> String) -> (Vec<String>, Vec<Vec<S
             e.workflow.as_deref().unwrap_or(""),
             vec![
                 String::new(),
-                format!(
+                text(&format!(
                     "steps {} together ({} untagged call{})",
                     step_list(&e.steps),
                     thousands(e.untagged_calls),
                     if e.untagged_calls == 1 { "" } else { "s" }
-                ),
+                )),
                 code(&e.endpoint),
             ],
             figure_cells(&e.figures, true, overrun),
@@ -185,7 +186,7 @@ fn rows(r: &Reconciliation, code: fn(&str) -> String) -> (Vec<String>, Vec<Vec<S
     for u in &r.unplanned {
         push(
             u.workflow.as_deref().unwrap_or(""),
-            vec![String::new(), unplanned_text(u), code(&u.endpoint)],
+            vec![String::new(), text(&unplanned_text(u)), code(&u.endpoint)],
             figure_cells(&u.figures(), false, overrun),
         );
     }
@@ -284,8 +285,8 @@ fn heading(r: &Reconciliation) -> String {
 }
 
 fn reconcile_table(out: &mut dyn Write, r: &Reconciliation) -> io::Result<()> {
-    writeln!(out, "{}", heading(r))?;
-    let (header, body) = rows(r, |e| e.to_string());
+    writeln!(out, "{}", safe::terminal(&heading(r)))?;
+    let (header, body) = rows(r, str::to_string, str::to_string);
     let numeric_from = header
         .iter()
         .position(|h| h == "planned requests")
@@ -294,7 +295,7 @@ fn reconcile_table(out: &mut dyn Write, r: &Reconciliation) -> io::Result<()> {
     all.extend(body);
     writeln!(out, "{}", table(all, numeric_from))?;
     for line in reconcile_lines(r) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", safe::terminal(&line))?;
     }
     Ok(())
 }
@@ -305,18 +306,18 @@ fn reconcile_markdown(out: &mut dyn Write, r: &Reconciliation) -> io::Result<()>
     writeln!(
         out,
         "### {icon} budget reconcile: {}",
-        lines.first().map(String::as_str).unwrap_or("")
+        safe::markdown(lines.first().map(String::as_str).unwrap_or(""))
     )?;
     writeln!(out)?;
     for line in lines.iter().skip(1) {
-        writeln!(out, "- {line}")?;
+        writeln!(out, "- {}", safe::markdown(line))?;
     }
     if lines.len() > 1 {
         writeln!(out)?;
     }
-    writeln!(out, "{}", heading(r))?;
+    writeln!(out, "{}", safe::markdown(&heading(r)))?;
     writeln!(out)?;
-    let (header, body) = rows(r, |e| format!("`{e}`"));
+    let (header, body) = rows(r, safe::markdown, safe::markdown_code);
     let first_number = header
         .iter()
         .position(|h| h == "planned requests")
@@ -393,87 +394,83 @@ pub fn reconcile_json(r: &Reconciliation) -> Value {
 }
 
 fn reconcile_csv(out: &mut dyn Write, r: &Reconciliation) -> io::Result<()> {
-    let header = [
-        "kind",
-        "workflow",
-        "number",
-        "step",
-        "endpoint",
-        "planned_requests",
-        "planned_units",
-        "planned_units_expected",
-        "requests",
-        "units",
-        "overrun_units",
-        "other_calls",
-        "worst_ratio",
-        "expected_ratio",
-        "exceeded",
-    ];
-    csv_row(out, &header.map(String::from))?;
-    let cells = |f: &Figures, planned: bool| -> Vec<String> {
+    csv_header(
+        out,
+        &[
+            "kind",
+            "workflow",
+            "number",
+            "step",
+            "endpoint",
+            "planned_requests",
+            "planned_units",
+            "planned_units_expected",
+            "requests",
+            "units",
+            "overrun_units",
+            "other_calls",
+            "worst_ratio",
+            "expected_ratio",
+            "exceeded",
+        ],
+    )?;
+    let figures = |f: &Figures, planned: bool| -> Vec<Cell> {
         let (p, a) = (f.planned, f.actual);
-        let opt = |v: u64| {
-            if planned {
-                v.to_string()
-            } else {
-                String::new()
-            }
-        };
-        let r = |v: Option<Decimal>| v.map(|d| d.to_string()).unwrap_or_default();
+        let opt = |v: u64| Cell::optional(planned.then_some(v));
         vec![
             opt(p.requests),
             opt(p.units),
             opt(p.units_expected),
-            a.requests.to_string(),
-            a.units.to_string(),
-            a.overrun_units.to_string(),
-            a.other_calls.to_string(),
-            r(f.worst_ratio()),
-            r(f.expected_ratio()),
-            f.exceeded().to_string(),
+            Cell::number(a.requests),
+            Cell::number(a.units),
+            Cell::number(a.overrun_units),
+            Cell::number(a.other_calls),
+            Cell::optional(f.worst_ratio()),
+            Cell::optional(f.expected_ratio()),
+            Cell::number(f.exceeded()),
         ]
     };
+    let text = |t: &str| Cell::text(t);
     for s in &r.steps {
         let mut row = vec![
-            "step".to_string(),
-            s.step.workflow.clone(),
-            s.step.number.to_string(),
-            s.step.name.clone(),
-            s.endpoint.clone(),
+            text("step"),
+            text(&s.step.workflow),
+            Cell::number(s.step.number),
+            text(&s.step.name),
+            text(&s.endpoint),
         ];
-        row.extend(cells(&s.figures, true));
+        row.extend(figures(&s.figures, true));
         csv_row(out, &row)?;
     }
     for e in &r.endpoints {
         let mut row = vec![
-            "endpoint".to_string(),
-            e.workflow.clone().unwrap_or_default(),
-            String::new(),
-            format!("steps {}", step_list(&e.steps)),
-            e.endpoint.clone(),
+            text("endpoint"),
+            text(e.workflow.as_deref().unwrap_or("")),
+            Cell::optional(None::<u64>),
+            text(&format!("steps {}", step_list(&e.steps))),
+            text(&e.endpoint),
         ];
-        row.extend(cells(&e.figures, true));
+        row.extend(figures(&e.figures, true));
         csv_row(out, &row)?;
     }
     for u in &r.unplanned {
         let mut row = vec![
-            "unplanned".to_string(),
-            u.workflow.clone().unwrap_or_default(),
-            String::new(),
-            u.step.clone().unwrap_or_default(),
-            u.endpoint.clone(),
+            text("unplanned"),
+            text(u.workflow.as_deref().unwrap_or("")),
+            Cell::optional(None::<u64>),
+            text(u.step.as_deref().unwrap_or("")),
+            text(&u.endpoint),
         ];
-        row.extend(cells(&u.figures(), false));
+        row.extend(figures(&u.figures(), false));
         csv_row(out, &row)?;
     }
     let mut row = vec![
-        "total".to_string(),
-        String::new(),
-        String::new(),
-        String::new(),
-        String::new(),
+        text("total"),
+        text(""),
+        Cell::optional(None::<u64>),
+        text(""),
+        text(""),
     ];
-    row.extend(cells(&r.total, true));
+    row.extend(figures(&r.total, true));
     csv_row(out, &row)
 }
