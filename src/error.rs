@@ -2,6 +2,7 @@
 
 use crate::account::AccountError;
 use crate::baseline::BaselineError;
+use crate::calibrate::CalibrateError;
 use crate::estimate::EstimateError;
 use crate::finance::FinanceError;
 use crate::gate::GateError;
@@ -100,6 +101,11 @@ pub enum Error {
         #[from]
         source: ProfileError,
     },
+    #[error(transparent)]
+    Calibrate {
+        #[from]
+        source: CalibrateError,
+    },
 }
 
 /// Exit codes: the contract (README "Exit codes" and docs/reference.md) in one table.
@@ -136,6 +142,12 @@ impl Error {
             | Self::Profile { .. } => exit::BAD_INPUT,
             Self::BalanceUnknown { .. } | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
             Self::Output { .. } => exit::OUTPUT,
+            Self::Calibrate { source } => match source {
+                crate::calibrate::CalibrateError::Invalid { .. } => exit::BAD_INPUT,
+                // The API or the meter failed us: what was measured is unknown.
+                crate::calibrate::CalibrateError::Setup { .. }
+                | crate::calibrate::CalibrateError::NotMeasured { .. } => exit::BALANCE_UNKNOWN,
+            },
             Self::Account { source } => match source {
                 A::InvalidUrl { .. } | A::Setting { .. } => exit::BAD_INPUT,
                 // Every other account failure leaves the balance unknown (a missing, empty or

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod baseline;
+pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod count;

@@ -15,6 +15,7 @@ mod support;
 
 mod architecture;
 mod baseline;
+mod calibrate;
 mod ci;
 mod finance;
 mod gate;

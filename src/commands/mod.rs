@@ -2,6 +2,7 @@
 //! formatting live here; those belong to `forecast` and `report`.
 
 pub mod balance;
+mod calibrate;
 mod ci;
 mod forecast;
 mod gate;
@@ -40,6 +41,7 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
         Command::Reconcile(args) => reconcile::run(global, args),
+        Command::Calibrate(args) => calibrate::run(global, args),
         Command::Reservations(_) => {
             let ledger = crate::ledger::open(global.redis.as_deref())?;
             let list = ledger.list()?;

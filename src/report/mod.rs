@@ -25,6 +25,7 @@
 
 mod balance;
 mod baseline;
+mod calibrate;
 mod chart;
 mod ci;
 mod forecast;
@@ -42,6 +43,10 @@ mod tests;
 pub use balance::{balance, balance_json, figures as balance_figures, BalanceFigures};
 pub use baseline::{
     comparison_json, headline as comparison_headline, limit_line as comparison_limit_line,
+};
+pub use calibrate::{
+    calibrate, calibrate_event, calibrate_json, calibrate_over_balance, calibrate_over_max,
+    calibrate_started, overlay, overlay_entries, overlay_written,
 };
 pub use chart::forecast_chart;
 pub use ci::{annotation, error_annotations, verdict_annotations};

@@ -16,7 +16,7 @@ const HEADER: &str = "\
 ";
 
 /// A YAML key as written: plain when it is safe, else a double-quoted string.
-fn key(text: &str) -> String {
+pub(crate) fn key(text: &str) -> String {
     let plain = !text.is_empty()
         && text
             .bytes()
