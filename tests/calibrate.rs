@@ -203,6 +203,8 @@ fn a_worst_case_above_the_balance_is_refused() {
 #[test]
 fn an_endpoint_the_api_refuses_is_not_measured_exit_3() {
     let sim = mispriced(1_000_000);
+    let scratch = Scratch::new();
+    let overlay = scratch.path().join("o.yaml").display().to_string();
     // The simulator does not know backlinks/metrics: 404, nothing billed.
     sim.set(|s| {
         s.data.catalogue.remove("backlinks/metrics");
@@ -217,12 +219,17 @@ fn an_endpoint_the_api_refuses_is_not_measured_exit_3() {
             "100",
             "--format",
             "json",
+            "--write-overlay",
+            &overlay,
         ],
     );
     run.code(3)
-        .stderr_has("1 of 1 endpoint could not be measured (see above)");
+        .stderr_has("1 of 1 endpoint could not be measured (see above)")
+        .stderr_has("no price was measured as a whole number of units: the pricing overlay")
+        .stderr_has("was not written");
     let json = run.json();
     assert_eq!(json["endpoints"][0]["verdict"], "not_measured");
+    assert!(!std::path::Path::new(&overlay).exists());
     assert!(
         json["endpoints"][0]["reason"]
             .as_str()
@@ -273,5 +280,31 @@ fn bad_input_exits_2() {
     run(&["calibrate", "backlinks/summary"])
         .code(2)
         .stderr_has("--max-units");
+    assert_eq!(sim.requests(), 0);
+}
+
+#[test]
+fn an_overlay_that_cannot_be_written_is_refused_before_any_call() {
+    let sim = mispriced(1_000_000);
+    let scratch = Scratch::new();
+    let nowhere = scratch
+        .path()
+        .join("no/such/dir/o.yaml")
+        .display()
+        .to_string();
+    let run = calibrate(
+        &sim,
+        &[
+            "backlinks/authority",
+            "--max-units",
+            "100",
+            "--write-overlay",
+            &nowhere,
+        ],
+    );
+    run.code(2)
+        .stderr_has("--write-overlay: ")
+        .stderr_has("no/such/dir is not a directory, so")
+        .stderr_has("o.yaml cannot be written; nothing was sent");
     assert_eq!(sim.requests(), 0);
 }

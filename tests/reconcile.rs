@@ -475,3 +475,69 @@ fn a_bad_profile_exits_2() {
         .stderr_has("cannot read the usage profile")
         .stderr_has("none.yaml: no such file");
 }
+
+#[test]
+fn journal_limits_and_repeats_are_named() {
+    let scratch = Scratch::new();
+    let plan = saved_plan(&scratch, AUDIT);
+    // A line longer than 64 KiB stops the reading: it is no guard journal.
+    let long = scratch.file("long.jsonl", &format!("{}\n", "x".repeat(70_000)));
+    run(&["reconcile", &plan, &long])
+        .code(2)
+        .stderr_has("long.jsonl:1: the line is longer than 64 KiB; is this the journal a guard wrote with --journal?");
+    // Units beyond the largest count: 18446744073709551615 + 1.
+    let huge = scratch.file(
+        "huge.jsonl",
+        &[
+            line(
+                "Audit",
+                "Summaries",
+                "backlinks/summary",
+                u64::MAX,
+                "charged",
+            ),
+            line("Audit", "Summaries", "backlinks/summary", 1, "charged"),
+        ]
+        .join("\n"),
+    );
+    run(&["reconcile", &plan, &huge])
+        .code(2)
+        .stderr_has("huge.jsonl:2: the units charged overflow the largest count (18446744073709551615); reconcile fewer journals at once");
+    // The same journal twice: counted twice, and said so.
+    let journal = scratch.file(
+        "calls.jsonl",
+        &(line("Audit", "Summaries", "backlinks/summary", 300, "charged") + "\n"),
+    );
+    let twice = run(&["reconcile", &plan, &journal, &journal]);
+    twice
+        .code(1)
+        .stderr_has("calls.jsonl has the same content as")
+        .stderr_has("its calls are counted twice")
+        .stdout_has("forecast exceeded: step 1 (Summaries) of Audit: 600 units charged, above its worst case of 300 (200.0%)");
+}
+
+#[test]
+fn an_endpoint_row_too_large_to_add_up_is_bad_input() {
+    // Two steps of one endpoint, each planning nearly the largest count: their sum, which an
+    // untagged call needs, overflows.
+    let scratch = Scratch::new();
+    let big = u64::MAX - 1;
+    let plan = scratch.file(
+        "plan.json",
+        &serde_json::json!({
+            "workflows": [{"name": "A", "path": "a.yaml", "steps": [
+                {"name": "one", "endpoint": "backlinks/summary", "requests": 1, "units": big, "units_expected": 1},
+                {"name": "two", "endpoint": "backlinks/summary", "requests": 1, "units": big, "units_expected": 1}
+            ]}],
+            "total": {"requests": 2, "units": big, "units_expected": 2}
+        })
+        .to_string(),
+    );
+    let journal = scratch.file(
+        "calls.jsonl",
+        r#"{"endpoint":"backlinks/summary","units_charged":100,"outcome":"charged"}"#,
+    );
+    run(&["reconcile", &plan, &journal]).code(2).stderr_has(
+        "plan.json: the planned units of the steps sharing an endpoint overflow the largest count",
+    );
+}

@@ -40,6 +40,20 @@ pub fn run(global: &Global, args: &CalibrateArgs) -> Result<Status, Error> {
         timeout: seconds("--settle-timeout", args.settle_timeout)?,
         max_units: args.max_units,
     };
+    // Minutes of measuring must not end in an overlay that cannot be written.
+    if let Some(path) = &args.write_overlay {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(usage(format!(
+                "--write-overlay: {} is not a directory, so {} cannot be written; nothing was sent",
+                dir.display(),
+                path.display()
+            )));
+        }
+    }
     let pricing = Pricing::load(global.pricing.as_deref())?;
     let plan = calibrate::plan(
         &pricing,

@@ -119,7 +119,9 @@ struct Call {
     attempts: u32,
     tags: Tags,
     facts: Facts,
-    /// Row endpoints: rows in the 2xx reply.
+    /// A row endpoint: its 2xx replies' rows are journaled.
+    row_endpoint: bool,
+    /// Rows in the 2xx reply.
     rows: Option<u64>,
 }
 
@@ -156,6 +158,7 @@ impl App {
             attempts: 0,
             tags: Tags::default(),
             facts: Facts::default(),
+            row_endpoint: false,
             rows: None,
         };
         let (mut response, outcome) = self.process(&parts, body, &mut call).await;
@@ -278,6 +281,7 @@ impl App {
         call.targets = priced.targets;
         if let Some(endpoint) = self.config.pricing.endpoint(&priced.endpoint) {
             call.facts = tags::facts(endpoint, &pairs, &body);
+            call.row_endpoint = endpoint.record == crate::pricing::RecordKind::Row;
         }
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
@@ -295,8 +299,7 @@ impl App {
         };
         call.reserved = hold.units;
         let result = self.forward(parts, raw_query, body, call).await;
-        self.finish(hold, priced.units_per_row, priced.rows, result, call)
-            .await
+        self.finish(hold, priced.units_per_row, result, call).await
     }
 
     /// Settles or releases the hold and builds the client's reply.
@@ -304,7 +307,6 @@ impl App {
         &self,
         hold: Hold,
         units_per_row: Option<u64>,
-        rows_asked: Option<u64>,
         result: Result<Upstream, Failure>,
         call: &mut Call,
     ) -> (Response, Outcome) {
@@ -323,8 +325,10 @@ impl App {
             ),
             Ok(up) if (200..300).contains(&up.status) => {
                 // Row endpoints: the rows in the reply, for the journal (and the charge below).
-                call.rows = rows_asked
-                    .and_then(|_| price::records_in_reply(&up.body));
+                call.rows = call
+                    .row_endpoint
+                    .then(|| price::records_in_reply(&up.body))
+                    .flatten();
                 let counted = units_per_row
                     .and_then(|per| call.rows.and_then(|n| n.checked_mul(per)));
                 let charged = counted.map_or(hold.units, |c| c.min(hold.units));

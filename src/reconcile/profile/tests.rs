@@ -376,3 +376,14 @@ fn a_profile_sets_the_expected_band_and_never_the_worst_case() {
         .collect();
     assert_eq!(marked, [true, true, false, true, false, false]);
 }
+
+#[test]
+fn counts_beyond_the_largest_are_an_error() {
+    let mut h = Histogram::default();
+    h.add_count(5, u64::MAX).expect("first");
+    let e = h.add(5).unwrap_err().to_string();
+    assert!(
+        e.starts_with("the usage profile's observation counts overflow the largest count"),
+        "{e}"
+    );
+}
