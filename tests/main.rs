@@ -13,6 +13,7 @@
 
 mod support;
 
+mod action;
 mod architecture;
 mod baseline;
 mod calibrate;
@@ -24,6 +25,7 @@ mod guard;
 mod help;
 mod hostile;
 mod live;
+mod packaging;
 mod plan;
 mod reconcile;
 mod schema;
