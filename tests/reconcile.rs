@@ -423,6 +423,10 @@ fn a_profile_from_a_journal_moves_the_expected_band_and_never_the_worst_case() {
     table.code(0).stdout_has("80 *").stdout_has(
         "* expected from the usage profile (--profile): p90 rows per target seen by the guard",
     );
+    run(&["plan", &wf, "--profile", &profile, "--format", "markdown"])
+        .code(0)
+        .stdout_has("| 80 \\* |")
+        .stdout_has("\\* expected from the usage profile");
 
     // The same journal again adds nothing.
     run(&["reconcile", &plan, &journal, "--write-profile", &profile])
