@@ -545,3 +545,33 @@ fn an_endpoint_row_too_large_to_add_up_is_bad_input() {
         "plan.json: the planned units of the steps sharing an endpoint overflow the largest count",
     );
 }
+
+#[test]
+fn hostile_tags_in_a_journal_are_neutralised() {
+    // The guard refuses such tags, but a journal is a file anyone can write: an escape sequence
+    // and a GitHub workflow command must come out inert in every format.
+    let scratch = Scratch::new();
+    let plan = saved_plan(&scratch, AUDIT);
+    let journal = scratch.file(
+        "calls.jsonl",
+        &(line(
+            "::error::pwned",
+            "\\u001b[31mred\\nline",
+            "backlinks/export",
+            1000,
+            "charged",
+        ) + "\n"),
+    );
+    for format in ["table", "markdown", "csv", "json"] {
+        let out = run(&["reconcile", &plan, &journal, "--format", format]);
+        out.code(1);
+        assert!(!out.stdout.contains('\u{1b}'), "{format}: {}", out.stdout);
+        assert!(
+            out.stdout
+                .lines()
+                .all(|l| !l.trim_start().starts_with("::")),
+            "{format}: {}",
+            out.stdout
+        );
+    }
+}
