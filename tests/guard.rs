@@ -428,6 +428,89 @@ fn row_calls_are_charged_by_the_records_returned() {
     assert_eq!(lines[2]["units_reserved"], 0);
 }
 
+/// A call with the guard's tag headers.
+pub(crate) fn tagged(path: &str, tags: &[(&str, &str)]) -> Call {
+    Call {
+        headers: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..get(path)
+    }
+}
+
+#[test]
+fn tags_source_and_rows_reach_the_journal_and_never_the_api() {
+    // The invariant: X-Budget-Workflow / X-Budget-Step are the guard's own headers; they are
+    // written to the journal and never forwarded (the simulator counts any X-Budget-… it sees).
+    let sim = Simulator::start_data(1_000_000);
+    sim.set(|s| s.data.rows_per_target = Some(40));
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "100k", "--journal", &journal]);
+    let calls = vec![
+        tagged(
+            "/v1/backlinks/summary?target=a.com",
+            &[
+                ("X-Budget-Workflow", "Audit"),
+                ("X-Budget-Step", "Summaries"),
+            ],
+        ),
+        tagged(
+            "/v1/domain/keywords?target=a.com&source=US&limit=100&page=2",
+            &[("X-Budget-Step", "2")],
+        ),
+        tagged(
+            "/v1/backlinks/summary?target=a.com",
+            &[("X-Budget-Step", &"s".repeat(201))],
+        ),
+        get("/v1/backlinks/all?target=a.com&limit=100"),
+    ];
+    let answers = run_clients(std::slice::from_ref(&guard.url), vec![calls]);
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200, 200, 400, 200], "{answers:?}");
+    assert!(
+        answers[2]
+            .body
+            .contains("the X-Budget-Step header is 201 bytes long, above the guard's limit of 200"),
+        "{}",
+        answers[2].body
+    );
+    assert_eq!(sim.requests(), 3, "the refused call was not forwarded");
+    assert_eq!(
+        sim.read(|s| s.budget_headers),
+        0,
+        "a tag header reached the API"
+    );
+    guard.stop();
+    let lines = ledger_lines(&journal);
+    // The refused call is counted, not journaled one by one (a refusal before pricing).
+    assert_eq!(lines.len(), 3);
+    let refused: Vec<Value> = journal_lines(&journal)
+        .into_iter()
+        .filter(|l| l["kind"] == "refused_summary")
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["counts"], serde_json::json!({"malformed": 1}));
+    assert_eq!(lines[0]["workflow"], "Audit");
+    assert_eq!(lines[0]["step"], "Summaries");
+    // A target endpoint has no rows; backlinks takes no source.
+    assert!(lines[0].get("rows").is_none() && lines[0].get("source").is_none());
+    // domain/keywords: source lowercased, 40 rows (the target has 40, limit 100), page 2 of the
+    // target whose SHA-256 starts d6c1754dbbf0bc91 (`printf a.com | sha256sum`).
+    assert_eq!(lines[1]["step"], "2");
+    assert!(lines[1].get("workflow").is_none());
+    assert_eq!(lines[1]["source"], "us");
+    assert_eq!(lines[1]["rows"], 40);
+    assert_eq!(lines[1]["target_hash"], "d6c1754dbbf0bc91");
+    assert_eq!(lines[1]["continues"], true);
+    // Untagged backlinks/all: 40 rows, charged 40; not paged, so no target digest.
+    assert!(lines[2].get("step").is_none());
+    assert_eq!(lines[2]["rows"], 40);
+    assert_eq!(lines[2]["units_charged"], 40);
+    assert!(lines[2].get("target_hash").is_none());
+}
+
 #[test]
 fn upstream_faults_are_retried_and_failures_are_not_charged() {
     let sim = Simulator::start_data(1_000_000);

@@ -8,8 +8,11 @@
 //! - call: `time`, `method`, `endpoint`, `targets`, `status`, `units_reserved`, `units_charged`,
 //!   `latency_ms` (arrival to reply, waits included), `attempts` (upstream attempts, 0 when
 //!   refused locally), `outcome`, `epoch` (the budget it was spent from) and `hold` (the id of
-//!   its `hold` line, when it had one). Written as the call ends. Only calls that were priced
-//!   get one; refusals before pricing are counted instead (below);
+//!   its `hold` line, when it had one); then, when known, what `budget reconcile` reads to set
+//!   calls against a plan ([`super::tags`]): `workflow` and `step` (the client's tags), `source`,
+//!   `rows` (rows in a 2xx reply of a row endpoint), `target_hash` and `continues` (paged
+//!   endpoints). Written as the call ends. Only calls that were priced get one; refusals before
+//!   pricing are counted instead (below);
 //! - `{"kind":"budget", "epoch", "account", "budget", "source", "state", "spent"}`: written at
 //!   each start: which budget this guard spends from (`spent`: already spent in it; `carried`,
 //!   when present: units spent before epochs existed that this epoch takes over);
@@ -111,6 +114,24 @@ pub struct Entry {
     pub latency_ms: f64,
     pub attempts: u32,
     pub outcome: Outcome,
+    /// The client's `X-Budget-Workflow` tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// The client's `X-Budget-Step` tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The regional database, for endpoints that take one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Rows in the 2xx reply of a row endpoint, when the reply shows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Paged endpoints: a digest of the one target the call names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_hash: Option<String>,
+    /// Paged endpoints: the call asks for a later page of a listing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub continues: bool,
     /// The id of the call's `hold` line, when it wrote one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<String>,
@@ -416,6 +437,12 @@ mod tests {
             latency_ms: 1.5,
             attempts: 1,
             outcome,
+            workflow: None,
+            step: None,
+            source: None,
+            rows: None,
+            target_hash: None,
+            continues: false,
             hold: None,
         }
     }
@@ -454,9 +481,18 @@ mod tests {
         });
         journal.record(&entry("backlinks/summary", 402, 0, Outcome::OverBudget));
         journal.record(&entry("backlinks/all", 500, 0, Outcome::Released));
+        journal.record(&Entry {
+            workflow: Some("Audit".into()),
+            step: Some("2".into()),
+            source: Some("us".into()),
+            rows: Some(40),
+            target_hash: Some("d6c1754dbbf0bc91".into()),
+            continues: true,
+            ..entry("domain/keywords", 200, 100, Outcome::Charged)
+        });
         let text = std::fs::read_to_string(&path).expect("read");
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 5);
+        assert_eq!(lines.len(), 6);
         // Created 0600: only its owner reads the account's calls.
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&path).expect("metadata").permissions(),
@@ -479,6 +515,12 @@ mod tests {
                 r#"{{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"latency_ms":1.5,"attempts":1,"outcome":"charged","hold":"{hold}","epoch":"e1"}}"#
             )
         );
+        // The fields for `budget reconcile` follow, each only when known.
+        assert!(
+            lines[5].ends_with(r#""outcome":"charged","workflow":"Audit","step":"2","source":"us","rows":40,"target_hash":"d6c1754dbbf0bc91","continues":true,"epoch":"e1"}"#),
+            "{}",
+            lines[5]
+        );
         let totals = journal.totals();
         assert_eq!(
             totals.endpoints["backlinks/summary"],
@@ -491,11 +533,11 @@ mod tests {
             }
         );
         assert_eq!(totals.endpoints["backlinks/all"].other, 1);
-        // Read back: the epoch, 200 charged.
+        // Read back: the epoch, 200 + 100 charged.
         drop(journal);
         let (_, history) = open(&path);
         let last = history.last.expect("a budget");
-        assert_eq!((last.epoch.as_str(), last.spent()), ("e1", 200));
+        assert_eq!((last.epoch.as_str(), last.spent()), ("e1", 300));
     }
 
     /// Invariant: refusals before pricing write at most one line per summary, however many.

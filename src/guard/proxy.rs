@@ -18,6 +18,7 @@ use super::journal::{Entry, Journal, Outcome, Refusal};
 use super::price::{self, PriceError, Priced};
 use super::server::{Busy, Limits, Tracked};
 use super::state::{Hold, RateError, State, StateError};
+use super::tags::{self, Facts, Tags};
 use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, TOKEN_HEADER};
 use crate::account::transport::{self, Policy, SetupError, Transport};
 
@@ -139,6 +140,12 @@ struct Call {
     charged: u64,
     attempts: u32,
     hold: Option<String>,
+    tags: Tags,
+    facts: Facts,
+    /// A row endpoint: its 2xx replies' rows are journaled.
+    row_endpoint: bool,
+    /// Rows in the 2xx reply.
+    rows: Option<u64>,
 }
 
 /// A request that passed every check before pricing and was priced.
@@ -146,6 +153,10 @@ struct Accepted {
     body: Bytes,
     raw_query: String,
     priced: Priced,
+    tags: Tags,
+    facts: Facts,
+    /// A row endpoint: its 2xx replies' rows are journaled.
+    row_endpoint: bool,
     /// Its share of the buffered bytes, given back when the call ends.
     _buffered: Option<OwnedSemaphorePermit>,
 }
@@ -236,6 +247,15 @@ impl App {
                 "the guard forwards GET and POST calls only",
             ));
         }
+        // The guard's own tag headers: recorded, never forwarded (see `tags`).
+        let tags = tags::read(&parts.headers).map_err(|e| {
+            refused(
+                Refusal::Malformed,
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                &format!("{e}; the call was not sent to the API"),
+            )
+        })?;
         if *self.stopping.borrow() {
             return Err(stopping_refusal());
         }
@@ -259,10 +279,20 @@ impl App {
                 };
                 refused(why, status, message, &e.to_string())
             })?;
+        let (facts, row_endpoint) = match self.config.pricing.endpoint(&priced.endpoint) {
+            Some(endpoint) => (
+                tags::facts(endpoint, &pairs, &body),
+                endpoint.record == crate::pricing::RecordKind::Row,
+            ),
+            None => (Facts::default(), false),
+        };
         Ok(Accepted {
             body,
             raw_query,
             priced,
+            tags,
+            facts,
+            row_endpoint,
             _buffered: buffered,
         })
     }
@@ -372,6 +402,10 @@ impl App {
             charged: 0,
             attempts: 0,
             hold: None,
+            tags: accepted.tags.clone(),
+            facts: accepted.facts.clone(),
+            row_endpoint: accepted.row_endpoint,
+            rows: None,
         };
         let (mut response, outcome) = self.process(&parts, accepted, &mut call).await;
         if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
@@ -390,6 +424,12 @@ impl App {
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
+            workflow: call.tags.workflow,
+            step: call.tags.step,
+            source: call.facts.source,
+            rows: call.rows,
+            target_hash: call.facts.target_hash,
+            continues: call.facts.continues,
             hold: call.hold,
         });
         response
@@ -491,8 +531,13 @@ impl App {
                 Outcome::Failed,
             ),
             Ok(up) if (200..300).contains(&up.status) => {
+                // Row endpoints: the rows in the reply, for the journal (and the charge below).
+                call.rows = call
+                    .row_endpoint
+                    .then(|| price::records_in_reply(&up.body))
+                    .flatten();
                 let counted = units_per_row
-                    .and_then(|per| price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per)));
+                    .and_then(|per| call.rows.and_then(|n| n.checked_mul(per)));
                 let charged = counted.map_or(hold.units, |c| c.min(hold.units));
                 (charged, self.reply(up), Outcome::Charged)
             }

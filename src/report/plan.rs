@@ -151,7 +151,10 @@ fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
                 thousands(s.requests),
                 thousands(s.records),
                 thousands(s.units),
-                thousands(s.units_expected),
+                match s.expected_from {
+                    Some(_) => format!("{} *", thousands(s.units_expected)),
+                    None => thousands(s.units_expected),
+                },
             ]
         })
         .collect();
@@ -168,8 +171,19 @@ fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
 }
 
 fn shows_expected(w: &WorkflowEstimate) -> bool {
-    w.steps.iter().any(|s| s.units_expected != s.units)
+    w.steps
+        .iter()
+        .any(|s| s.units_expected != s.units || s.expected_from.is_some())
 }
+
+/// Whether a step's expected units came from a usage profile (marked `*`).
+fn from_profile(w: &WorkflowEstimate) -> bool {
+    w.steps.iter().any(|s| s.expected_from.is_some())
+}
+
+/// The legend of the `*` mark.
+const PROFILE_LEGEND: &str =
+    "* expected from the usage profile (--profile): p90 rows per target seen by the guard";
 
 fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     for w in report.workflows {
@@ -182,6 +196,9 @@ fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
                 .for_each(|row| row.truncate(STEP_HEADER.len() - 1));
         }
         writeln!(out, "{}", table(rows, 3))?;
+        if from_profile(w) {
+            writeln!(out, "{PROFILE_LEGEND}")?;
+        }
         writeln!(
             out,
             "{} {} {} at {} requests/second",
@@ -441,8 +458,22 @@ fn plan_markdown(
             .collect();
         let header = &STEP_HEADER[..columns];
         let right = &[true, false, false, true, true, true, true][..columns];
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|mut row| {
+                // The expected column's profile mark, which Markdown would read as emphasis.
+                if let Some(cell) = row.get_mut(6).filter(|c| c.ends_with(" *")) {
+                    cell.insert(cell.len() - 1, '\\');
+                }
+                row
+            })
+            .collect();
         markdown_table(out, header, right, &rows)?;
         writeln!(out)?;
+        if from_profile(w) {
+            writeln!(out, "{}", PROFILE_LEGEND.replacen('*', "\\*", 1))?;
+            writeln!(out)?;
+        }
         writeln!(
             out,
             "{} request{}, about {} at {} requests/second.",
