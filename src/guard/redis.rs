@@ -25,7 +25,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue, RedisError, Script, ScriptInvocation};
 
-use super::state::{Hold, RateError, StateError, WINDOW};
+use super::state::{Hold, RateError, StateError};
 
 /// Transient keys (holds, window) live this long after their last use; `left` never expires.
 const KEEP: Duration = Duration::from_secs(24 * 3600);
@@ -78,14 +78,16 @@ for _, units in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(uni
 return string.format('%.0f', sum)
 ";
 
+/// Takes a slot if the window has room: recorded `ARGV[4]` µs after now (the slack the caller
+/// has to send, see `super::state`).
 const SLOT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((window + tonumber(ARGV[4])) / 1000) + 1000)
   return {0, now}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -413,15 +415,21 @@ impl RedisState {
         }
     }
 
-    /// Takes a slot in the window if there is one.
-    pub async fn try_slot(&self, rps: u32) -> Result<Slot, RateError> {
+    /// Takes a slot in a window of `window` if there is one, recorded `slack` after now.
+    pub async fn try_slot(
+        &self,
+        rps: u32,
+        window: Duration,
+        slack: Duration,
+    ) -> Result<Slot, RateError> {
         let (wait_us, now_us): (i64, i64) = self
             .invoke(
                 self.slot
                     .key(&self.keys.window)
                     .arg(rps)
-                    .arg(crate::count::micros(WINDOW))
-                    .arg(self.id()),
+                    .arg(crate::count::micros(window))
+                    .arg(self.id())
+                    .arg(crate::count::micros(slack)),
             )
             .await
             .map_err(|e| RateError::Redis {

@@ -358,12 +358,10 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         carried,
     })?;
     let journal = Arc::new(journal);
-    let state = Arc::new(State::new(
-        backend,
-        settings.rps,
-        settings.max_wait,
-        settings.max_queue,
-    ));
+    let state = Arc::new(
+        State::new(backend, settings.rps, settings.max_wait, settings.max_queue)
+            .with_window(settings.window),
+    );
     // Connections that fit the open-file limit (raised to its hard limit first).
     let files = super::server::raise_open_files();
     let mut limits = settings.limits;

@@ -6,23 +6,38 @@
 //! `settle(id, charged)` gives back `reserved − charged` (a 2xx reply), `release(id)` gives back
 //! everything (non-2xx: the vendor bills only 2xx).
 //!
-//! Rate: at most `rps` requests start in any rolling window of `WINDOW` (one second plus a small
-//! margin for the network jitter between the guard and the API, whose own window is measured on
-//! arrival). A caller that finds the window full waits, first in line among this guard's callers
-//! (a FIFO lock), and gives up with [`RateError`] after its deadline or when the queue is full.
+//! Rate: at most `rps` requests start in any rolling window (one second plus a margin,
+//! `--rate-margin`, 25 ms by default, for the network jitter between the guard and the API,
+//! whose own window is measured on arrival). A caller that finds the window full waits, first
+//! in line among this guard's callers (a FIFO lock), and gives up with [`RateError`] after its
+//! deadline or when the queue is full.
+//!
+//! The margin must hold where the API sees it: between the *sends*, not between the grants. A
+//! grant is made on the window's clock (this process's, or Redis's in shared mode) at some time
+//! `R`; the request leaves later, after the grant's answer came back (a Redis round trip) and
+//! the task ran again, by a delay that varies from call to call (in Redis mode the margin was
+//! measured shrinking to 1.1 ms at the API). So a slot is recorded at `R + slack`, and the
+//! caller uses it only if it is ready to send within `slack` of asking for it (measured on its
+//! own clock, from before the request to Redis, so the round trip is included); otherwise the
+//! slot is left unused (it still counts) and another is taken. Then every send happens at or
+//! after its grant and at or before its recorded time, and any `rps + 1` sends span at least
+//! the window. `slack` is [`SEND_SLACK`] plus twice the smoothed round trip to Redis.
 //!
 //! This module prices nothing and does no HTTP.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::redis::{RedisState, Slot};
 
-/// The rolling window the guard keeps: the vendor's one second, plus a margin so that calls the
-/// network delays unevenly still arrive at most `rps` per second.
+/// The rolling window the guard keeps by default: the vendor's one second, plus a margin so that
+/// calls the network delays unevenly still arrive at most `rps` per second (`--rate-margin`).
 pub const WINDOW: Duration = Duration::from_millis(1025);
+/// The time from asking for a slot to sending that a call may take before the slot is left
+/// unused (see the module); twice the Redis round trip is added in shared mode.
+pub const SEND_SLACK: Duration = Duration::from_millis(5);
 
 /// When a slot was granted, on the clock the window is kept on (this process's for the
 /// in-process state, Redis's in shared mode), as time since that clock's origin. Callers need not
@@ -67,10 +82,15 @@ pub enum Backend {
 pub struct State {
     backend: Backend,
     rps: u32,
+    window: Duration,
     max_wait: Duration,
     max_queue: usize,
     queued: AtomicUsize,
     line: tokio::sync::Mutex<()>,
+    /// Smoothed time a slot request takes (µs): the Redis round trip.
+    round_trip_us: AtomicU64,
+    /// Slots taken but left unused because the caller was not ready to send in time.
+    missed: AtomicU64,
 }
 
 impl State {
@@ -78,11 +98,49 @@ impl State {
         State {
             backend,
             rps: rps.max(1),
+            window: WINDOW,
             max_wait,
             max_queue: max_queue.max(1),
             queued: AtomicUsize::new(0),
             line: tokio::sync::Mutex::new(()),
+            round_trip_us: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
         }
+    }
+
+    /// Keeps a window of `window` instead of [`WINDOW`] (one second plus `--rate-margin`).
+    pub fn with_window(mut self, window: Duration) -> State {
+        self.window = window;
+        self
+    }
+
+    /// Slots left unused because their caller was not ready to send within the slack.
+    pub fn missed_slots(&self) -> u64 {
+        self.missed.load(Ordering::Relaxed)
+    }
+
+    /// How long a caller may take from asking for a slot to sending (see the module).
+    fn slack(&self) -> Duration {
+        match self.backend {
+            Backend::Memory(_) => SEND_SLACK,
+            Backend::Redis(_) => SEND_SLACK.saturating_add(Duration::from_micros(
+                self.round_trip_us.load(Ordering::Relaxed).saturating_mul(2),
+            )),
+        }
+    }
+
+    /// Smooths in one slot request's time (an eighth of each new one; the first one sets it).
+    fn observe(&self, took: Duration) {
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let _ = self
+            .round_trip_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    took
+                } else {
+                    old - old / 8 + took / 8
+                })
+            });
     }
 
     pub fn rps(&self) -> u32 {
@@ -149,20 +207,37 @@ impl State {
             .await
             .map_err(|_| timeout())?;
         loop {
-            let wait = match &self.backend {
-                Backend::Memory(m) => match m.try_slot(self.rps, Instant::now()) {
-                    Ok(at) => return Ok(Granted(at.saturating_duration_since(m.origin))),
-                    Err(wait) => wait,
+            let slack = self.slack();
+            let asked = Instant::now();
+            let answer = match &self.backend {
+                Backend::Memory(m) => match m.try_slot(self.rps, self.window, slack, asked) {
+                    Ok(at) => Ok(Granted(at.saturating_duration_since(m.origin))),
+                    Err(wait) => Err(wait),
                 },
-                Backend::Redis(r) => match r.try_slot(self.rps).await? {
-                    Slot::Granted { at_us } => return Ok(Granted(Duration::from_micros(at_us))),
-                    Slot::Wait(wait) => wait,
+                Backend::Redis(r) => match r.try_slot(self.rps, self.window, slack).await? {
+                    Slot::Granted { at_us } => Ok(Granted(Duration::from_micros(at_us))),
+                    Slot::Wait(wait) => Err(wait),
                 },
+            };
+            // From asking (before the round trip) to now, which is right before the send.
+            let took = asked.elapsed();
+            self.observe(took);
+            let wait = match answer {
+                Ok(granted) if took <= slack => return Ok(granted),
+                // Too late to send within the slot's recorded time: leave it (it counts), take
+                // another.
+                Ok(_) => {
+                    self.missed.fetch_add(1, Ordering::Relaxed);
+                    Duration::ZERO
+                }
+                Err(wait) => wait,
             };
             if Instant::now() + wait > deadline {
                 return Err(timeout());
             }
-            tokio::time::sleep(wait).await;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
         }
     }
 }
@@ -242,22 +317,29 @@ impl MemoryState {
         }
     }
 
-    /// `Ok(now)`: a slot was taken at `now`; `Err(wait)`: the window is full for that long.
-    fn try_slot(&self, rps: u32, now: Instant) -> Result<Instant, Duration> {
+    /// `Ok(now)`: a slot was taken at `now` and recorded at `now + slack`; `Err(wait)`: the
+    /// window is full for that long.
+    fn try_slot(
+        &self,
+        rps: u32,
+        window: Duration,
+        slack: Duration,
+        now: Instant,
+    ) -> Result<Instant, Duration> {
         let mut m = self.lock();
         while m
             .window
             .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
         {
             m.window.pop_front();
         }
         match m.window.front() {
-            Some(oldest) if m.window.len() >= rps as usize => Err((*oldest + WINDOW)
+            Some(oldest) if m.window.len() >= rps as usize => Err((*oldest + window)
                 .saturating_duration_since(now)
                 .max(Duration::from_millis(1))),
             _ => {
-                m.window.push_back(now);
+                m.window.push_back(now + slack);
                 Ok(now)
             }
         }
@@ -312,13 +394,23 @@ pub(crate) mod tests {
     async fn memory_window_holds_rps() {
         let m = MemoryState::new(0);
         let t0 = Instant::now();
+        let slack = Duration::from_millis(5);
         for _ in 0..3 {
-            assert_eq!(m.try_slot(3, t0), Ok(t0));
+            assert_eq!(m.try_slot(3, WINDOW, slack, t0), Ok(t0));
         }
-        // 4th in the same instant: wait the whole window.
-        assert_eq!(m.try_slot(3, t0), Err(WINDOW));
-        // once the window has passed, a slot frees up.
-        assert_eq!(m.try_slot(3, t0 + WINDOW), Ok(t0 + WINDOW));
+        // 4th in the same instant: the slots are recorded 5 ms after their grant, so it waits
+        // the window and the slack, 1,030 ms.
+        assert_eq!(
+            m.try_slot(3, WINDOW, slack, t0),
+            Err(Duration::from_millis(1030))
+        );
+        assert_eq!(
+            m.try_slot(3, WINDOW, slack, t0 + WINDOW),
+            Err(Duration::from_millis(5))
+        );
+        // once the window has passed the recorded times, a slot frees up.
+        let later = t0 + WINDOW + slack;
+        assert_eq!(m.try_slot(3, WINDOW, slack, later), Ok(later));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

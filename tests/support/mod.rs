@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod delay_proxy;
 pub mod redis_server;
 pub mod simulator;
 

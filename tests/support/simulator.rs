@@ -122,6 +122,9 @@ pub struct State {
     pub log: Vec<String>,
     /// Requests answered 429 by the rolling window (not by injected faults).
     pub rate_limited: u64,
+    /// When each request with the right key reached the rolling window, in order: the spacing
+    /// the API would see (see [`margin`]).
+    pub arrivals: Vec<Instant>,
     /// Requests that carried a header of the guard's own (`X-Budget-…`), which must never
     /// reach the API.
     pub budget_headers: u64,
@@ -153,6 +156,7 @@ impl Default for State {
             log: Vec::new(),
             rate_limited: 0,
             budget_headers: 0,
+            arrivals: Vec::new(),
             data: super::data::DataState::default(),
             settling: None,
             window: VecDeque::new(),
@@ -439,7 +443,9 @@ async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next:
             }
             Some(_) => {}
         }
-        if !s.admit(Instant::now()) {
+        let now = Instant::now();
+        s.arrivals.push(now);
+        if !s.admit(now) {
             s.rate_limited += 1;
             return fault_response(&Fault::TooManyRequests);
         }
@@ -493,6 +499,18 @@ pub fn fault_response(fault: &Fault) -> Response {
         Fault::EchoKeyOk => StatusCode::OK.into_response(),
         Fault::Slow { .. } => StatusCode::OK.into_response(),
     }
+}
+
+/// The margin the API's rolling one-second window saw: over every `limit + 1` consecutive
+/// `arrivals`, the shortest span minus one second, in milliseconds (negative: `limit + 1`
+/// requests arrived within one second). `None` with `limit` arrivals or fewer.
+pub fn margin(arrivals: &[Instant], limit: usize) -> Option<f64> {
+    let mut sorted = arrivals.to_vec();
+    sorted.sort();
+    sorted
+        .windows(limit + 1)
+        .map(|w| (w[limit] - w[0]).as_secs_f64() * 1000.0 - 1000.0)
+        .min_by(f64::total_cmp)
 }
 
 /// A bare HTTP/1.0 GET for tests of the simulator itself: `(status, body)`.
