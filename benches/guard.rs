@@ -73,6 +73,7 @@ async fn start_guard(
         "bench",
         chrono::Utc::now(),
         Duration::from_secs(120),
+        budget::guard::journal::Sharing::Alone,
     )
     .expect("journal");
     let journal = Arc::new(journal);

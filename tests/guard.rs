@@ -781,6 +781,36 @@ fn bad_settings_are_refused_with_exit_codes() {
     run(&["--budget", "5", "--timeout", "0"], &key)
         .code(2)
         .stderr_has("--timeout: 0 is not a positive number of seconds");
+    // Every problem at once, one line each.
+    let r = run(
+        &[
+            "--budget",
+            "5",
+            "--grace=-1",
+            "--max-connections",
+            "0",
+            "--rate-margin",
+            "5000",
+        ],
+        &key,
+    );
+    r.code(2)
+        .stderr_has("--grace: -1 is not a number of seconds")
+        .stderr_has("--max-connections: 0 connections would serve nothing")
+        .stderr_has("--rate-margin: 5000 ms is more than the 1000 ms");
+    run(
+        &[
+            "--budget",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+            "--journal",
+            "/dev/null",
+        ],
+        &key,
+    )
+    .code(2)
+    .stderr_has("cannot open the guard journal /dev/null: it is not a regular file");
     let with_key = format!("http://user:{KEY}@127.0.0.1:1");
     let r = run(&["--budget", "5", "--api-url", &with_key], &key);
     r.code(2)

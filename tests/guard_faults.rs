@@ -107,6 +107,11 @@ fn a_restart_continues_the_budget_and_never_regrants() {
     ] {
         assert!(text.contains(phrase), "{phrase:?} not in:\n{text}");
     }
+    // A second guard on the same journal would spend the same budget again: refused, exit 2.
+    guard_exits(sim.url(), &args)
+        .code(2)
+        .stderr_has("is in use by another guard")
+        .stderr_has("give each guard its own --journal, or share one budget through --redis");
     let clients = (0..10)
         .map(|i| vec![get(&format!("/v1/backlinks/summary?target=b{i}.com"))])
         .collect();

@@ -216,6 +216,18 @@ pub enum JournalError {
     Read { path: PathBuf, reason: String },
     #[error("cannot write to the guard journal {path}: {reason}")]
     Write { path: PathBuf, reason: String },
+    #[error("the guard journal {path} is in use by another guard: two guards spending from one journal's budget would each spend all of it; give each guard its own --journal, or share one budget through --redis")]
+    InUse { path: PathBuf },
+}
+
+/// How a guard shares its journal with other guards on the same machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// The journal's budget is this guard's alone (state in this process): no other guard may
+    /// use the file while it runs.
+    Alone,
+    /// The budget lives in Redis: guards of that budget may write to one file.
+    Shared,
 }
 
 /// The journal file (if any), this run's budget epoch, and the totals.
@@ -254,14 +266,16 @@ impl Journal {
         }
     }
 
-    /// Opens `path` for appending (created 0600 if missing) and replays what it holds for
-    /// `account` ([`History::read`]). A torn last line is ended with a newline, so that the next
-    /// line starts on a line of its own.
+    /// Opens `path` for appending (created 0600 if missing), locked for `sharing` (an advisory
+    /// lock the system drops when the process ends, however it ends), and replays what it holds
+    /// for `account` ([`History::read`]). A torn last line is ended with a newline, so that the
+    /// next line starts on a line of its own.
     pub fn open(
         path: &Path,
         account: &str,
         now: chrono::DateTime<chrono::Utc>,
         settle_lag: Duration,
+        sharing: Sharing,
     ) -> Result<(Journal, History), JournalError> {
         // 0600: the journal records the account's calls (see `crate::ledger` on files).
         let mut file = OpenOptions::new()
@@ -274,6 +288,31 @@ impl Journal {
                 path: path.to_path_buf(),
                 reason: crate::io_reason(&e),
             })?;
+        // A device or a pipe would never end its replay (`/dev/zero`) or take its lines.
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(JournalError::Open {
+                path: path.to_path_buf(),
+                reason: "it is not a regular file".into(),
+            });
+        }
+        let locked = match sharing {
+            Sharing::Alone => file.try_lock(),
+            Sharing::Shared => file.try_lock_shared(),
+        };
+        match locked {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::InUse {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(JournalError::Open {
+                    path: path.to_path_buf(),
+                    reason: crate::io_reason(&e),
+                })
+            }
+        }
         let read_error = |e: std::io::Error| JournalError::Read {
             path: path.to_path_buf(),
             reason: crate::io_reason(&e),
@@ -448,7 +487,14 @@ mod tests {
     }
 
     fn open(path: &Path) -> (Journal, History) {
-        Journal::open(path, "acct", chrono::Utc::now(), Duration::from_secs(120)).expect("open")
+        Journal::open(
+            path,
+            "acct",
+            chrono::Utc::now(),
+            Duration::from_secs(120),
+            Sharing::Alone,
+        )
+        .expect("open")
     }
 
     fn budget_line(epoch: &str, budget: u64) -> BudgetLine {
@@ -587,6 +633,35 @@ mod tests {
         assert_eq!(history.unreadable, 1);
     }
 
+    /// Invariant: one budget per journal in this process's state: a second guard cannot spend
+    /// it again beside the first; guards of one Redis budget may share a file.
+    #[test]
+    fn a_journal_is_one_guards_alone_unless_shared_through_redis() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("calls.jsonl");
+        let open_as = |sharing| {
+            Journal::open(
+                &path,
+                "acct",
+                chrono::Utc::now(),
+                Duration::from_secs(1),
+                sharing,
+            )
+        };
+        let first = open_as(Sharing::Alone).expect("first");
+        let e = open_as(Sharing::Alone).err().expect("in use");
+        assert!(
+            e.to_string().contains("is in use by another guard")
+                && e.to_string().contains("give each guard its own --journal"),
+            "{e}"
+        );
+        assert!(open_as(Sharing::Shared).is_err());
+        drop(first);
+        let _a = open_as(Sharing::Shared).expect("shared");
+        let _b = open_as(Sharing::Shared).expect("shared too");
+        assert!(open_as(Sharing::Alone).is_err());
+    }
+
     #[test]
     fn unopenable_journal_is_a_clear_error() {
         let dir = tempfile::tempdir().expect("dir");
@@ -595,6 +670,7 @@ mod tests {
             "acct",
             chrono::Utc::now(),
             Duration::from_secs(1),
+            Sharing::Alone,
         )
         .err()
         .expect("error");
@@ -603,5 +679,15 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().ends_with("no such file"), "{e}");
+        let e = Journal::open(
+            Path::new("/dev/zero"),
+            "acct",
+            chrono::Utc::now(),
+            Duration::from_secs(1),
+            Sharing::Alone,
+        )
+        .err()
+        .expect("error");
+        assert!(e.to_string().ends_with("it is not a regular file"), "{e}");
     }
 }

@@ -216,6 +216,10 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             &account,
             chrono::Utc::now(),
             SETTLE_LAG.saturating_add(settings.timeout),
+            match settings.redis {
+                Some(_) => super::journal::Sharing::Shared,
+                None => super::journal::Sharing::Alone,
+            },
         )?,
         None => (Journal::in_memory(), History::default()),
     };
