@@ -20,6 +20,10 @@ pub struct Global {
     /// Pricing file to use instead of the embedded SE Ranking table.
     #[arg(long, global = true, value_name = "FILE")]
     pub pricing: Option<PathBuf>,
+    /// A pricing overlay: endpoints and tiers that add to or replace the active pricing's
+    /// (repeatable; applied in order).
+    #[arg(long = "pricing-overlay", global = true, value_name = "FILE")]
+    pub pricing_overlays: Vec<PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -163,6 +167,9 @@ pub struct PlanArgs {
     /// Over budget (exit 1) when the total grows by more than N units or P% over --compare-to.
     #[arg(long, value_name = "N|P%", requires = "compare_to")]
     pub max_increase: Option<String>,
+    /// Fail (exit 1) when the verdict relies on a price that is assumed or disputed.
+    #[arg(long)]
+    pub strict_prices: bool,
 }
 
 /// What `budget guard` takes.

@@ -51,7 +51,7 @@ fn doc_override_reproduces_1032() {
     let json = run(&[
         "plan",
         "workflows/docs-example.yaml",
-        "--pricing",
+        "--pricing-overlay",
         "pricing/docs-example-1032.yaml",
         "--format",
         "json",
@@ -59,6 +59,8 @@ fn doc_override_reproduces_1032() {
     .code(0)
     .json();
     assert_eq!(json["total"]["units"], 1032);
+    // the overlay's evidence is the doc's worked example, not the table.
+    assert_eq!(json["workflows"][0]["steps"][0]["evidence"], "docs");
 }
 
 #[test]
@@ -452,8 +454,8 @@ fn source_problems() {
         &["field `sources`: unknown regional database `xx`"],
     );
     invalid(
-        "source: uk\nsteps: [{endpoint: backlinks/count}]",
-        &["field `source`: unknown regional database `uk`"],
+        "source: zz\nsteps: [{endpoint: backlinks/count}]",
+        &["field `source`: unknown regional database `zz`"],
     );
     invalid(
         "steps: [{endpoint: domain/keywords, sources: [us, US]}]",
@@ -688,7 +690,7 @@ fn bad_pricing_file_is_exit_2() {
         .stderr_has("endpoint `backlinks/summary`: field `units`: -100 is negative");
     run(&["prices", "--pricing", "no/such/pricing.yaml"])
         .code(2)
-        .stderr_has("cannot read pricing file no/such/pricing.yaml");
+        .stderr_has("cannot read the pricing file no/such/pricing.yaml");
 }
 
 // ---- prices ------------------------------------------------------------------------------
@@ -704,14 +706,73 @@ fn prices_lists_endpoints_and_tiers() {
         .stdout_has("enterprise")
         .stdout_has("10 requests/second");
     let json = run(&["prices", "--format", "json"]).code(0).json();
-    assert_eq!(json["endpoints"].as_array().unwrap().len(), 34);
+    assert_eq!(json["endpoints"].as_array().unwrap().len(), 55);
     assert_eq!(json["overage"]["tiers"][0]["plan"], "99.99");
     let csv = run(&["prices", "--format", "csv"]);
     assert_eq!(
         csv.code(0).stdout.lines().count(),
-        35,
-        "header + 34 endpoints"
+        56,
+        "header + 55 endpoints"
     );
+}
+
+/// Every format shows where each price comes from: evidence, ref, notes and disputes.
+#[test]
+fn prices_show_evidence_and_notes_in_every_format() {
+    run(&["prices"])
+        .code(0)
+        .stdout_has("evidence")
+        .stdout_has("measured, disputed")
+        .stdout_has("notes:")
+        .stdout_has("backlinks/authority: disputed: 1 unit per target (table: vendor doc (Getting started), Cost per Record table); the catalogue uses 15 units, which forecasts more")
+        .stdout_has("units unknown: no source publishes the price")
+        .stdout_has("--pricing-overlay FILE");
+    let json = run(&["prices", "--format", "json"]).code(0).json();
+    let endpoints = json["endpoints"].as_array().unwrap();
+    for e in endpoints {
+        assert!(e["evidence"].is_string() && e["ref"].is_string(), "{e}");
+    }
+    let authority = endpoints
+        .iter()
+        .find(|e| e["name"] == "backlinks/authority")
+        .unwrap();
+    assert_eq!(authority["units"], 15);
+    assert_eq!(authority["evidence"], "measured");
+    assert_eq!(authority["disputes"][0]["evidence"], "table");
+    assert_eq!(authority["disputes"][0]["figure"], "1 unit per target");
+    let pages = endpoints
+        .iter()
+        .find(|e| e["name"] == "domain/pages")
+        .unwrap();
+    assert_eq!(pages["units"], "unknown");
+    assert_eq!(json["source_aliases"]["gb"], "uk");
+    let csv = run(&["prices", "--format", "csv"]).code(0).stdout.clone();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",evidence,ref,note,disputes"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("backlinks/authority,record,15,target,100,,,false,false,measured,"),
+        "{csv}"
+    );
+    run(&["prices", "--format", "markdown"])
+        .code(0)
+        .stdout_has("| evidence | ref |")
+        .stdout_has("- backlinks/authority: disputed: 1 unit per target");
+    // an overlay shows in the origin and in JSON.
+    let json = run(&[
+        "prices",
+        "--pricing-overlay",
+        "pricing/docs-example-1032.yaml",
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["overlays"][0], "pricing/docs-example-1032.yaml");
 }
 
 #[test]
@@ -875,4 +936,80 @@ fn workflows_naming_different_accounts_are_warned_about() {
     let json = r.code(1).json();
     assert_eq!(json["overage"]["tier"], "1M");
     assert_eq!(json["overage"]["usd"], "0.01");
+}
+
+/// An endpoint whose price nobody publishes cannot be planned (exit 2, naming the endpoint and
+/// the overlay flag); an overlay of a few lines sets it, or adds a newly published endpoint.
+#[test]
+fn unknown_prices_and_pricing_overlays() {
+    let s = Scratch::new();
+    let wf = s.file(
+        "pages.yaml",
+        "source: us\nsteps:\n  - name: Pages\n    endpoint: domain/pages\n    targets: 3\n  - name: New\n    endpoint: keywords/new\n",
+    );
+    run(&["plan", &wf])
+        .code(2)
+        .stderr_has("unknown endpoint `keywords/new`");
+    let wf = s.file(
+        "pages.yaml",
+        "source: us\nsteps:\n  - name: Pages\n    endpoint: domain/pages\n    targets: 3\n",
+    );
+    run(&["plan", &wf])
+        .code(2)
+        .stderr_has("step 1 (Pages): the price of domain/pages is unknown (no source publishes it)")
+        .stderr_has("set it in a pricing overlay, --pricing-overlay FILE");
+    let overlay = s.file(
+        "contract.yaml",
+        "endpoints:\n  domain/pages: {units: 100, evidence: docs, ref: \"our contract\"}\n  keywords/new:\n    units: 5\n    per: request\n    record: target\n    max_batch: 1\n    paged: false\n    source: true\n    evidence: docs\n    ref: release notes\n",
+    );
+    // domain/pages, 100 per request: 3 targets × 1 page of the default 100 rows = 300.
+    let json = run(&[
+        "plan",
+        &wf,
+        "--pricing-overlay",
+        &overlay,
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["total"]["units"], 300);
+    assert_eq!(json["workflows"][0]["steps"][0]["evidence"], "docs");
+    let new = s.file(
+        "new.yaml",
+        "source: us\nsteps:\n  - endpoint: keywords/new\n    targets: 4\n",
+    );
+    // 4 targets, 1 per request × 5 = 20.
+    let json = run(&[
+        "plan",
+        &new,
+        "--pricing-overlay",
+        &overlay,
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["total"]["units"], 20);
+    let bad = s.file(
+        "bad.yaml",
+        "endpoints:\n  backlinks/summary: {units: 80, evidence: docs, ref: a}\n  /v1/backlinks/summary/: {units: 90, evidence: docs, ref: b}\n",
+    );
+    run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--pricing-overlay",
+        &bad,
+    ])
+    .code(2)
+    .stderr_has("bad.yaml: invalid pricing file")
+    .stderr_has("`backlinks/summary` and `/v1/backlinks/summary/` name the same endpoint");
+    run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--pricing-overlay",
+        "no/such/overlay.yaml",
+    ])
+    .code(2)
+    .stderr_has("cannot read the pricing overlay no/such/overlay.yaml: no such file");
 }

@@ -12,7 +12,6 @@ use crate::account::{self, ApiKey, AuthMethod, Backoff, Client};
 use crate::cli::{Auth, Global, GuardArgs};
 use crate::guard::redis::{Joined, RedisState};
 use crate::guard::{Backend, Config, Guard, GuardError, Journal, MemoryState, State};
-use crate::pricing::Pricing;
 use crate::workflow::Reserve;
 use crate::{report, Error, Status};
 
@@ -70,7 +69,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
                 format!("{} is not a positive number of seconds", global.timeout),
             )
         })?;
-    let pricing = Pricing::load(global.pricing.as_deref())?;
+    let pricing = super::load_pricing(global)?;
     let rps = args.rps.unwrap_or(pricing.requests_per_second);
     if rps == 0 {
         return Err(setting(
@@ -151,6 +150,10 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             timeout,
             backoff,
             client_token,
+            on_overrun: Some(Arc::new(|overrun: &crate::guard::Overrun| {
+                // Warnings are not silenced by --quiet: an overrun is money.
+                let _ = report::guard_overrun(&mut std::io::stderr().lock(), overrun);
+            })),
         };
         let token = config.client_token.is_some();
         let api = reqwest::Url::parse(global.api_url.trim())

@@ -22,7 +22,7 @@ pub struct Planned {
 
 /// Loads pricing and workflows and forecasts them; warnings go to stderr.
 pub fn estimate_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<Planned, Error> {
-    let pricing = Pricing::load(global.pricing.as_deref())?;
+    let pricing = super::load_pricing(global)?;
     let mut workflows = Vec::with_capacity(paths.len());
     let mut errors = Vec::new();
     let mut warnings = Vec::new();

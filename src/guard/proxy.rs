@@ -14,7 +14,9 @@ use serde_json::json;
 use super::journal::{Entry, Journal, Outcome};
 use super::price::{self, PriceError};
 use super::state::{Hold, RateError, State, StateError};
-use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER};
+use super::{
+    same_secret, Config, GuardError, Overrun, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER,
+};
 use crate::account::{retry_after, AuthMethod};
 
 /// Connection setup to the API.
@@ -140,6 +142,8 @@ struct Call {
     targets: u64,
     reserved: u64,
     charged: u64,
+    /// Units billed beyond what the call was priced at (charged all the same).
+    overrun: u64,
     attempts: u32,
 }
 
@@ -173,6 +177,7 @@ impl App {
             targets: 0,
             reserved: 0,
             charged: 0,
+            overrun: 0,
             attempts: 0,
         };
         let (mut response, outcome) = self.process(&parts, body, &mut call).await;
@@ -189,6 +194,7 @@ impl App {
             status: response.status().as_u16(),
             units_reserved: call.reserved,
             units_charged: call.charged,
+            overrun: call.overrun,
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
@@ -260,14 +266,33 @@ impl App {
         };
         let raw_query = parts.uri.query().unwrap_or("");
         let pairs = query_pairs(raw_query);
-        let priced = match price::price(&self.config.pricing, parts.uri.path(), &pairs, Some(&body))
-        {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let call_to_price = price::Call {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: &pairs,
+            content_type,
+            body: &body,
+            today: chrono::Utc::now().date_naive(),
+        };
+        let priced = match price::price(&self.config.pricing, &call_to_price) {
             Ok(priced) => priced,
             Err(e) => {
-                let (status, message) = match e {
+                let (status, message) = match &e {
                     PriceError::NotApi { .. } => (StatusCode::NOT_FOUND, "Not Found"),
                     PriceError::UnknownEndpoint { .. } => {
                         (StatusCode::BAD_REQUEST, "Unknown endpoint")
+                    }
+                    PriceError::PriceUnknown { endpoint } => {
+                        call.endpoint.clone_from(endpoint);
+                        (StatusCode::BAD_REQUEST, "Price unknown")
+                    }
+                    PriceError::Unreadable { endpoint, .. } => {
+                        call.endpoint.clone_from(endpoint);
+                        (StatusCode::BAD_REQUEST, "Cannot price this call")
                     }
                     PriceError::Overflow { .. } => (StatusCode::BAD_REQUEST, "Bad Request"),
                 };
@@ -279,10 +304,18 @@ impl App {
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
             Err(StateError::Exceeded { needed, left }) => {
-                let text = format!(
-                    "this {} call needs {needed} units, {left} left of the guard's budget; it was not sent to the API",
-                    priced.endpoint
-                );
+                let text = if left < 0 {
+                    format!(
+                        "this {} call needs {needed} units, and the guard's budget is overdrawn by {} units (calls were billed more than they were priced at); it was not sent to the API",
+                        priced.endpoint,
+                        left.unsigned_abs()
+                    )
+                } else {
+                    format!(
+                        "this {} call needs {needed} units, {left} left of the guard's budget; it was not sent to the API",
+                        priced.endpoint
+                    )
+                };
                 return (
                     envelope(StatusCode::PAYMENT_REQUIRED, "Budget exceeded", &text),
                     Outcome::OverBudget,
@@ -317,9 +350,11 @@ impl App {
                 Outcome::Failed,
             ),
             Ok(up) if (200..300).contains(&up.status) => {
+                // What was billed: the records counted in the reply, even beyond what the call
+                // was priced at (an overrun is charged, never forgiven), else the price.
                 let counted = units_per_row
                     .and_then(|per| price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per)));
-                let charged = counted.map_or(hold.units, |c| c.min(hold.units));
+                let charged = counted.unwrap_or(hold.units);
                 (charged, self.reply(up), Outcome::Charged)
             }
             Ok(up) if up.too_large => (
@@ -362,10 +397,22 @@ impl App {
         };
         // Settling is retried (Redis); when it still fails, the hold stays and, once timed out,
         // counts as spent in full: the budget keeps the worst case, and so does the journal.
-        call.charged = match self.state.settle(&hold, charged).await {
+        call.overrun = charged.saturating_sub(hold.units);
+        let settled = self.state.settle(&hold, charged).await;
+        call.charged = match settled {
             Ok(()) => charged,
             Err(_) => hold.units,
         };
+        if call.overrun > 0 {
+            if let Some(warn) = &self.config.on_overrun {
+                warn(&Overrun {
+                    endpoint: call.endpoint.clone(),
+                    priced: hold.units,
+                    billed: charged,
+                    settled: settled.is_ok(),
+                });
+            }
+        }
         (response, outcome)
     }
 

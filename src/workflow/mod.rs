@@ -11,9 +11,10 @@ mod targets;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::pricing::{Billing, Endpoint, OverageRate, Pricing};
+use crate::pricing::{Billing, Endpoint, Granularity, OverageRate, Pricing};
 
 pub use parse::parse;
 pub use targets::{count_targets, TargetCount};
@@ -45,6 +46,11 @@ pub struct Step {
     pub sources: Vec<String>,
     pub calls: Option<u64>,
     pub repeat: u64,
+    /// Period and day endpoints: the date range asked for (`date_from`, `date_to`); `None` asks
+    /// for the endpoint's default range.
+    pub dates: Option<(NaiveDate, NaiveDate)>,
+    /// Period endpoints: how rows are grouped (`by_day` unless the step says otherwise).
+    pub granularity: Granularity,
     /// 1-based line of the step in its file, when it could be found.
     pub line: Option<usize>,
 }

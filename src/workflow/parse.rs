@@ -555,6 +555,8 @@ impl Check<'_> {
             sources: sources?,
             calls: calls.ok()?,
             repeat: repeat.ok()?.unwrap_or(1),
+            dates: None,
+            granularity: crate::pricing::Granularity::ByDay,
             line: self.lines.steps.get(number - 1).copied(),
             endpoint,
         })

@@ -755,7 +755,7 @@ fn shipped_finance_workflow() {
 
 #[test]
 fn plan_csv_is_a_header_and_one_plain_row_per_step() {
-    // docs example: summaries 3 requests, 250 records, 25,000 units; export 1, 1, 1,000; status 2 requests, 1 record, 0 units
+    // docs example: summaries 3 requests, 250 records, 25,000 units; export 1, 1, 1,000; status 2 requests, 2 records (one per poll), 0 units
     let out = run(&["plan", "workflows/docs-example.yaml", "--format", "csv"]);
     let lines: Vec<&str> = out.code(0).stdout.lines().collect();
     assert_eq!(lines.len(), 4);
@@ -773,7 +773,7 @@ fn plan_csv_is_a_header_and_one_plain_row_per_step() {
         lines[2]
     );
     assert!(
-        lines[3].ends_with(",backlinks/export/status,record,0,1,1,1,2,1,0,0"),
+        lines[3].ends_with(",backlinks/export/status,record,0,1,1,1,2,2,0,0"),
         "{}",
         lines[3]
     );
