@@ -1013,3 +1013,66 @@ fn unknown_prices_and_pricing_overlays() {
     .code(2)
     .stderr_has("cannot read the pricing overlay no/such/overlay.yaml: no such file");
 }
+
+/// Steps priced on assumed or disputed evidence are marked (table footnote, JSON `evidence`), and
+/// `--strict-prices` fails a verdict that relies on one.
+#[test]
+fn uncertain_prices_are_marked_and_strict_prices_fails() {
+    let s = Scratch::new();
+    let wf = s.file(
+        "authority.yaml",
+        "steps:\n  - name: Authority\n    endpoint: backlinks/authority\n    targets: 10\n  - name: Summaries\n    endpoint: backlinks/summary\n    targets: 10\n",
+    );
+    // authority: 10 targets × 15 (measured; the table says 1) = 150; summaries 10 × 100 = 1,000.
+    run(&["plan", &wf])
+        .code(0)
+        .stdout_has("backlinks/authority *")
+        .stdout_has("* backlinks/authority: 15 units per record, measured (third-party live measurement")
+        .stdout_has("; disputed: 1 unit per target (table: vendor doc (Getting started), Cost per Record table), the larger forecast is used")
+        .stdout_has("1,150");
+    let json = run(&["plan", &wf, "--format", "json"]).code(0).json();
+    let steps = &json["workflows"][0]["steps"];
+    assert_eq!(steps[0]["evidence"], "measured");
+    assert_eq!(steps[0]["disputed"], true);
+    assert_eq!(steps[0]["units"], 150);
+    assert_eq!(steps[1]["evidence"], "table");
+    assert_eq!(steps[1]["disputed"], false);
+    run(&["plan", &wf, "--format", "markdown"])
+        .code(0)
+        .stdout_has("| `backlinks/authority` * |")
+        .stdout_has("- * backlinks/authority: 15 units per record, measured");
+    // Fits 10,000 — but on a disputed price: exit 1 with --strict-prices, naming the step.
+    run(&["check", &wf, "--units-left", "10000", "--strict-prices"])
+        .code(1)
+        .stderr_has("--strict-prices: the verdict relies on prices that are assumed or disputed:")
+        .stderr_has("authority: step 1 (Authority): backlinks/authority (measured, disputed)")
+        .stderr_has("set them with evidence in a pricing overlay (--pricing-overlay FILE)");
+    run(&["check", &wf, "--units-left", "10000"]).code(0);
+    run(&["gate", &wf, "--units-left", "10000", "--strict-prices", "--", "true"])
+        .code(1)
+        .stderr_has("budget gate: not running true");
+    // Only table prices: strict passes (26,000 of 30,000).
+    run(&[
+        "check",
+        "workflows/docs-example.yaml",
+        "--units-left",
+        "30000",
+        "--strict-prices",
+    ])
+    .code(0);
+    // An overlay that states the price with evidence clears the mark.
+    let overlay = s.file(
+        "measured.yaml",
+        "endpoints:\n  backlinks/authority: {units: 15, evidence: measured, ref: \"our own measurement, 2026-11\"}\n",
+    );
+    run(&[
+        "check",
+        &wf,
+        "--units-left",
+        "10000",
+        "--strict-prices",
+        "--pricing-overlay",
+        &overlay,
+    ])
+    .code(0);
+}

@@ -90,6 +90,8 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         command: command.clone(),
     };
     let exceeded = checked.comparison.as_ref().is_some_and(|c| c.exceeded);
+    let uncertain = args.plan.strict_prices
+        && crate::estimate::uncertain_prices(&checked.planned.forecasts);
     let mut judged: Option<(Assessment, Decision)> = None;
     let reservation = ledger.reserve(&claim, &mut |reserved| {
         let assessment = checked.assess(reserved);
@@ -99,7 +101,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             account,
             &checked.planned.pricing,
         );
-        let admit = !exceeded && !matches!(decision, Decision::Refuse { .. });
+        let admit = !exceeded && !uncertain && !matches!(decision, Decision::Refuse { .. });
         judged = Some((assessment, decision));
         admit
     })?;
@@ -114,8 +116,12 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             "budget gate: the increase is above --max-increase; not running {command}"
         ));
     }
+    if uncertain && !matches!(decision, Decision::Refuse { .. }) {
+        notes.extend(report::strict_prices_lines(&report));
+        notes.push(format!("budget gate: not running {command}"));
+    }
     match &decision {
-        Decision::Run | Decision::RunWithOverage { .. } if exceeded => {}
+        Decision::Run | Decision::RunWithOverage { .. } if exceeded || uncertain => {}
         Decision::Run => notes.push(format!("budget gate: running {command}")),
         Decision::RunWithOverage { cost, max_usd } => notes.push(format!(
             "budget gate: running {command}: the {} units beyond usable cost ${} at the {} {} {} rate, within --max-overage-usd ${max_usd}",

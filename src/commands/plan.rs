@@ -153,10 +153,20 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
         report::verdict_annotations(&mut std::io::stderr().lock(), &report, comparison);
     }
     let exceeded = comparison.is_some_and(|c| c.exceeded);
+    // A verdict of "fits" that rests on an assumed or disputed price fails with --strict-prices.
+    let strict_failed = args.strict_prices
+        && assessment.verdict == Verdict::Fits
+        && estimate::uncertain_prices(&checked.planned.forecasts);
+    if strict_failed {
+        report::notes(
+            &mut std::io::stderr().lock(),
+            &report::strict_prices_lines(&report),
+        );
+    }
     match assessment.verdict {
         Verdict::OverBudget => Ok(Status::OverBudget),
         Verdict::Unknown if require_balance => Err(Error::BalanceUnknown),
-        _ if exceeded => Ok(Status::OverBudget),
+        _ if exceeded || strict_failed => Ok(Status::OverBudget),
         Verdict::Fits | Verdict::Unknown => Ok(Status::Ok),
     }
 }

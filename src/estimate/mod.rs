@@ -167,6 +167,13 @@ pub fn workflow(workflow: &Workflow, default_rps: u32) -> Result<WorkflowEstimat
     })
 }
 
+/// Whether any step of `workflows` is priced on assumed or disputed evidence (`--strict-prices`).
+pub fn uncertain_prices(workflows: &[WorkflowEstimate]) -> bool {
+    workflows
+        .iter()
+        .any(|w| w.steps.iter().any(StepEstimate::uncertain))
+}
+
 /// Sums workflows.
 pub fn totals(workflows: &[WorkflowEstimate]) -> Result<Totals, EstimateError> {
     let sum = |quantity: &'static str, pick: fn(&WorkflowEstimate) -> u64| {

@@ -21,7 +21,9 @@ pub use ci::{annotation, error_annotations, verdict_annotations};
 pub use forecast::{forecast, ForecastReport};
 pub use guard::{guard_overrun, guard_started, guard_summary, GuardStarted};
 pub use overage::{overage, overage_tiers};
-pub use plan::{max_units_line, plan, plan_brief, plan_compared, verdict_lines, PlanReport};
+pub use plan::{
+    max_units_line, plan, plan_brief, plan_compared, strict_prices_lines, verdict_lines, PlanReport,
+};
 pub use prices::prices;
 pub use reservations::reservations;
 

@@ -6,7 +6,7 @@ use super::Format;
 use super::{csv_row, duration, markdown_table, table, thousands};
 use crate::baseline::Comparison;
 use crate::estimate::{Assessment, BalanceSource, Totals, Verdict, WorkflowEstimate};
-use crate::pricing::Pricing;
+use crate::pricing::{Evidence, Pricing};
 
 /// What a plan shows.
 pub struct PlanReport<'a> {
@@ -107,10 +107,15 @@ fn step_rows(
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            let marked = if s.uncertain() {
+                format!("{} {EVIDENCE_MARK}", endpoint(&s.endpoint))
+            } else {
+                endpoint(&s.endpoint)
+            };
             vec![
                 (i + 1).to_string(),
                 s.name.clone(),
-                endpoint(&s.endpoint),
+                marked,
                 thousands(s.requests),
                 thousands(s.records),
                 thousands(s.units),
@@ -130,6 +135,47 @@ fn step_rows(
     rows
 }
 
+/// Marks a step whose price is assumed or disputed; the footnote under the table says why.
+const EVIDENCE_MARK: &str = "*";
+
+/// One footnote line per endpoint of `w` priced on assumed or disputed evidence.
+fn evidence_notes(pricing: &Pricing, w: &WorkflowEstimate) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut lines = Vec::new();
+    for s in w.steps.iter().filter(|s| s.uncertain()) {
+        if !seen.insert(s.endpoint.clone()) {
+            continue;
+        }
+        let Some(e) = pricing.endpoint(&s.endpoint) else {
+            continue;
+        };
+        let mut text = format!(
+            "{EVIDENCE_MARK} {}: {} units per {}, {}",
+            e.name,
+            thousands(s.unit_cost),
+            match s.per {
+                crate::pricing::Per::Record => "record",
+                crate::pricing::Per::Request => "request",
+            },
+            if e.evidence == Evidence::Assumed {
+                format!("assumed ({})", e.reference)
+            } else {
+                format!("{} ({})", e.evidence.as_str(), e.reference)
+            }
+        );
+        for d in &e.disputes {
+            text.push_str(&format!(
+                "; disputed: {} ({}: {}), the larger forecast is used",
+                d.figure,
+                d.evidence.as_str(),
+                d.reference
+            ));
+        }
+        lines.push(text);
+    }
+    lines
+}
+
 fn shows_expected(w: &WorkflowEstimate) -> bool {
     w.steps.iter().any(|s| s.units_expected != s.units)
 }
@@ -144,6 +190,9 @@ fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
                 .for_each(|row| row.truncate(STEP_HEADER.len() - 1));
         }
         writeln!(out, "{}", table(rows, 3))?;
+        for line in evidence_notes(report.pricing, w) {
+            writeln!(out, "{line}")?;
+        }
         writeln!(
             out,
             "{} {} {} at {} requests/second",
@@ -230,6 +279,31 @@ pub fn plan_brief(
         }
     }
     Ok(())
+}
+
+/// Why `--strict-prices` failed: the steps whose price is assumed or disputed.
+pub fn strict_prices_lines(report: &PlanReport) -> Vec<String> {
+    let mut lines = vec![
+        "--strict-prices: the verdict relies on prices that are assumed or disputed:".to_string(),
+    ];
+    for w in report.workflows {
+        for (i, s) in w.steps.iter().enumerate().filter(|(_, s)| s.uncertain()) {
+            lines.push(format!(
+                "  {}: step {} ({}): {} ({}{})",
+                w.name,
+                i + 1,
+                s.name,
+                s.endpoint,
+                s.evidence.as_str(),
+                if s.disputed { ", disputed" } else { "" }
+            ));
+        }
+    }
+    lines.push(format!(
+        "confirm those prices and set them with evidence in a pricing overlay ({}), or drop --strict-prices",
+        crate::pricing::OVERLAY_FLAG
+    ));
+    lines
 }
 
 /// A workflow above its own `budget.max_units`, in words.
@@ -395,6 +469,13 @@ fn plan_markdown(
         let right = &[true, false, false, true, true, true, true][..columns];
         markdown_table(out, header, right, &rows)?;
         writeln!(out)?;
+        let notes = evidence_notes(report.pricing, w);
+        for line in &notes {
+            writeln!(out, "- {}", line.replace(['\r', '\n'], " "))?;
+        }
+        if !notes.is_empty() {
+            writeln!(out)?;
+        }
         writeln!(
             out,
             "{} request{}, about {} at {} requests/second.",
