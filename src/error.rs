@@ -47,8 +47,14 @@ pub enum Error {
     },
     #[error("{message}")]
     Usage { message: String },
-    #[error("balance unknown: set SERANKING_API_KEY or pass --units-left")]
-    BalanceUnknown,
+    /// No balance to check against; `offline` when `--offline` was the reason (then setting a
+    /// key would not help).
+    #[error("{}", if *offline {
+        "balance unknown: --offline reads no balance; pass --units-left N, or drop --offline to read it live"
+    } else {
+        "balance unknown: set SERANKING_API_KEY or pass --units-left"
+    })]
+    BalanceUnknown { offline: bool },
     #[error("cannot write output: {reason}")]
     Output { reason: String },
     #[error(transparent)]
@@ -114,7 +120,7 @@ impl Error {
             | Self::Usage { .. }
             | Self::Baseline { .. }
             | Self::Finance { .. } => exit::BAD_INPUT,
-            Self::BalanceUnknown | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
+            Self::BalanceUnknown { .. } | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
             Self::Output { .. } => exit::OUTPUT,
             Self::Account { source } => match source {
                 A::InvalidUrl { .. } | A::Setting { .. } => exit::BAD_INPUT,

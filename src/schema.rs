@@ -11,7 +11,7 @@ mod tests {
 
     use serde_json::Value;
 
-    use crate::workflow::parse::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
+    use crate::workflow::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
 
     #[track_caller]
     fn same_fields(schema: &Value, pointer: &str, fields: &[&str]) {

@@ -100,7 +100,7 @@ fn exit_codes_for_bad_input_and_unknown_balance() {
         .stderr_has("balance unknown");
     run(&["gate", "missing.yaml", "--units-left", "1M", "--", "true"])
         .code(2)
-        .stderr_has("cannot read workflow missing.yaml");
+        .stderr_has("cannot read the workflow file missing.yaml: no such file [W001]");
     run(&["gate", DOCS, "--units-left", "1M"])
         .code(2)
         .stderr_has("<CMD>");
@@ -348,7 +348,7 @@ fn a_damaged_ledger_fails_closed_with_exit_3() {
     run(&["plan", DOCS]).code(0);
 }
 
-const OVERAGE: &str = "name: Overage\naccount: {tier: 1M}\nsteps:\n  - endpoint: backlinks/summary\n    targets: 250\n";
+const OVERAGE: &str = "name: Overage\naccount: {tier: 1M, overage: plan}\nsteps:\n  - endpoint: backlinks/summary\n    targets: 250\n";
 
 #[test]
 fn max_overage_usd_lets_a_small_overage_run() {
@@ -390,6 +390,25 @@ fn max_overage_usd_errors() {
     ])
     .code(2)
     .stderr_has("--max-overage-usd needs an overage tier");
+    // an account whose overage is off (the default) cannot buy anything out.
+    let s = Scratch::new();
+    let off = s.file(
+        "off.yaml",
+        "account: {tier: 1M}\nsteps: [{endpoint: backlinks/summary, targets: 250}]",
+    );
+    run(&[
+        "gate",
+        &off,
+        "--units-left",
+        "5000",
+        "--max-overage-usd",
+        "5",
+        "--",
+        "true",
+    ])
+    .code(2)
+    .stderr_has("--max-overage-usd needs an account with overage on")
+    .stderr_has("add `overage: plan` (or `addon`)");
     run(&[
         "gate",
         DOCS,
@@ -454,16 +473,22 @@ fn the_key_never_appears_in_any_failure() {
         (vec!["reservations", "--format", "json"], 0),
     ];
     for (args, code) in &cases {
-        for with_file in [false, true] {
+        // `reservations` reads no key: it takes no --api-key-file.
+        let files: &[bool] = match args[0] {
+            "reservations" => &[false],
+            _ => &[false, true],
+        };
+        for &with_file in files {
             let mut cmd = budget();
-            // The global flag goes first: after a gate's `--` it would belong to the command.
+            cmd.arg(args[0]);
+            // Right after the command: after a gate's `--` it would belong to the gated command.
             if with_file {
                 cmd.args(["--api-key-file", &key_file]);
             } else {
                 cmd.env("SERANKING_API_KEY", "SECRET-env-key-7");
             }
             // Never the internet: a closed local port should anything try the API.
-            cmd.args(args)
+            cmd.args(&args[1..])
                 .env("GITHUB_ACTIONS", "true")
                 .env("SERANKING_API_URL", "http://127.0.0.1:9");
             let r = Run::from(cmd.output().expect("run"));

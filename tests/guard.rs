@@ -682,9 +682,8 @@ fn bad_settings_are_refused_with_exit_codes() {
         .stderr_has("--timeout: 0 is not a positive number of seconds");
     let with_key = format!("http://user:{KEY}@127.0.0.1:1");
     let r = run(&["--budget", "5", "--api-url", &with_key], &key);
-    r.code(2).stderr_has(
-        "--api-url http://127.0.0.1:1 is not a usable URL: it carries a query or credentials",
-    );
+    r.code(2)
+        .stderr_has("--api-url http://127.0.0.1:1 is not a usable URL: it carries credentials");
     assert!(!r.stderr.contains(KEY), "{}", r.stderr);
     let dir = scratch.path().display().to_string();
     run(
@@ -1621,4 +1620,48 @@ fn new_catalogue_entries_through_the_guard() {
         "{}",
         stopped.stdout
     );
+}
+
+/// A billable call sent without a complete reply is never sent again and is charged its worst
+/// case (the API may have billed it). The invariant: the guard's transport never retries what
+/// may already have been billed.
+#[test]
+fn a_call_without_a_reply_is_charged_its_worst_case_and_not_retried() {
+    let sim = Simulator::start_data(1_000_000);
+    sim.set(|s| s.delay = Some(Duration::from_secs(5)));
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(
+        sim.url(),
+        &[
+            "--budget",
+            "1000",
+            "--timeout",
+            "0.5",
+            "--journal",
+            &journal,
+        ],
+    );
+    let answer = one(&guard.url, get("/v1/backlinks/summary?target=a.com"));
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("charged its worst case and not retried"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(sim.requests(), 1, "a lost billable call is not sent again");
+    let stopped = guard.stop();
+    // summary: 1 target × 100 units = 100 charged; 1,000 − 100 = 900 left.
+    assert!(
+        stopped
+            .stdout
+            .contains("units left in the guard's budget: 900"),
+        "{}",
+        stopped.stdout
+    );
+    let lines = ledger_lines(&journal);
+    assert_eq!(lines[0]["units_charged"], 100);
+    assert_eq!(lines[0]["attempts"], 1);
 }

@@ -235,7 +235,12 @@ fn overage_is_priced_at_the_account_tier() {
     // 26000 units, 6000 left: 20000 overage units
     let cases = [
         // 20000 × 99.99 / 1e6 = 1.9998 → $2.00
-        ("account: {tier: 1M}\n", "1M", "99.99", "2.00"),
+        (
+            "account: {tier: 1M, overage: plan}\n",
+            "1M",
+            "99.99",
+            "2.00",
+        ),
         // 20000 × 39.99 / 1e6 = 0.7998 → $0.80
         (
             "account: {tier: 1M, billing: yearly, overage: addon}\n",
@@ -244,10 +249,15 @@ fn overage_is_priced_at_the_account_tier() {
             "0.80",
         ),
         // 20000 × 46.67 / 1e6 = 0.9334 → $0.93
-        ("account: {tier: 3M}\n", "3M", "46.67", "0.93"),
+        (
+            "account: {tier: 3M, overage: plan}\n",
+            "3M",
+            "46.67",
+            "0.93",
+        ),
         // 20000 × 12.50 / 1e6 = 0.25
         (
-            "account: {tier: enterprise, usd_per_million: \"12.50\"}\n",
+            "account: {tier: enterprise, overage: plan, usd_per_million: \"12.50\"}\n",
             "enterprise",
             "12.50",
             "0.25",
@@ -264,7 +274,10 @@ fn overage_is_priced_at_the_account_tier() {
         assert_eq!(o["usd_per_million"], rate);
         assert_eq!(o["usd"], usd, "{account}");
     }
-    let wf = s.file("o.yaml", &format!("account: {{tier: 1M}}\n{body}"));
+    let wf = s.file(
+        "o.yaml",
+        &format!("account: {{tier: 1M, overage: plan}}\n{body}"),
+    );
     run(&["plan", &wf, "--units-left", "6000"])
         .code(1)
         .stdout_has("overage: 20,000 units beyond units_left would cost $2.00 at the 1M monthly plan rate ($99.99 per 1M)");
@@ -564,13 +577,15 @@ fn unknown_fields_are_errors() {
 
 #[test]
 fn yaml_syntax_errors_show_line_and_column() {
+    // `file:line:column:`, as compilers write it; the list never closes, so libyaml stops at
+    // the end of the text (line 4, column 1).
     invalid(
         "steps:\n  - endpoint: backlinks/count\n    targets: [a, b\n",
-        &["invalid YAML at line"],
+        &["bad.yaml:4:1: invalid YAML: did not find expected ',' or ']' [W004]"],
     );
     invalid(
         "steps:\n  - endpoint: x\n  bad indentation: [\n",
-        &["invalid YAML at line", ", column"],
+        &["bad.yaml:3:3: invalid YAML:", "[W004]"],
     );
 }
 
@@ -663,7 +678,7 @@ fn overflow_is_a_clear_error() {
 fn missing_workflow_file_and_bad_flags() {
     run(&["plan", "no/such.yaml"])
         .code(2)
-        .stderr_has("cannot read workflow no/such.yaml: no such file");
+        .stderr_has("cannot read the workflow file no/such.yaml: no such file [W001]");
     run(&["plan", "workflows/docs-example.yaml", "--reserve", "lots"])
         .code(2)
         .stderr_has("--reserve: \"lots\" is not a count");
@@ -869,7 +884,15 @@ fn more_input_problems() {
     );
     invalid(
         "steps: [{endpoint: domain/keywords, sources: [ww, worldwide]}]",
-        &["`ww` is listed twice"],
+        &["`ww` and `worldwide` are the same regional database (ww); each source runs the step once, so keep one [W062]"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords, sources: [uk, gb]}]",
+        &["`uk` and `gb` are the same regional database (uk)"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords, sources: [gb, GB]}]",
+        &["`uk` is listed twice; each source runs the step once [W044]"],
     );
     invalid(
         "steps: [{endpoint: backlinks/count, targets: 99999999999999999999}]",
@@ -923,7 +946,7 @@ fn workflows_naming_different_accounts_are_warned_about() {
     let s = Scratch::new();
     let a = s.file(
         "a.yaml",
-        "name: First\naccount: {tier: 1M}\nsteps: [{endpoint: backlinks/count}]",
+        "name: First\naccount: {tier: 1M, overage: plan}\nsteps: [{endpoint: backlinks/count}]",
     );
     let b = s.file(
         "b.yaml",
@@ -956,8 +979,9 @@ fn unknown_prices_and_pricing_overlays() {
     );
     run(&["plan", &wf])
         .code(2)
-        .stderr_has("step 1 (Pages): the price of domain/pages is unknown (no source publishes it)")
-        .stderr_has("set it in a pricing overlay, --pricing-overlay FILE");
+        .stderr_has("step 1 (Pages): field `endpoint`: the price of domain/pages is unknown (no source publishes it)")
+        .stderr_has("set it in a pricing overlay, --pricing-overlay FILE")
+        .stderr_has("[W055]");
     let overlay = s.file(
         "contract.yaml",
         "endpoints:\n  domain/pages: {units: 100, evidence: docs, ref: \"our contract\"}\n  keywords/new:\n    units: 5\n    per: request\n    record: target\n    max_batch: 1\n    paged: false\n    source: true\n    evidence: docs\n    ref: release notes\n",
@@ -1039,8 +1063,8 @@ fn uncertain_prices_are_marked_and_strict_prices_fails() {
     assert_eq!(steps[1]["disputed"], false);
     run(&["plan", &wf, "--format", "markdown"])
         .code(0)
-        .stdout_has("| `backlinks/authority` * |")
-        .stdout_has("- * backlinks/authority: 15 units per record, measured");
+        .stdout_has("| `backlinks/authority` \\* |")
+        .stdout_has("- \\* backlinks/authority: 15 units per record, measured");
     // Fits 10,000 — but on a disputed price: exit 1 with --strict-prices, naming the step.
     run(&["check", &wf, "--units-left", "10000", "--strict-prices"])
         .code(1)
@@ -1048,9 +1072,17 @@ fn uncertain_prices_are_marked_and_strict_prices_fails() {
         .stderr_has("authority: step 1 (Authority): backlinks/authority (measured, disputed)")
         .stderr_has("set them with evidence in a pricing overlay (--pricing-overlay FILE)");
     run(&["check", &wf, "--units-left", "10000"]).code(0);
-    run(&["gate", &wf, "--units-left", "10000", "--strict-prices", "--", "true"])
-        .code(1)
-        .stderr_has("budget gate: not running true");
+    run(&[
+        "gate",
+        &wf,
+        "--units-left",
+        "10000",
+        "--strict-prices",
+        "--",
+        "true",
+    ])
+    .code(1)
+    .stderr_has("budget gate: not running true");
     // Only table prices: strict passes (26,000 of 30,000).
     run(&[
         "check",

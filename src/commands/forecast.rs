@@ -5,7 +5,6 @@ use std::io::Write;
 use chrono::{NaiveDateTime, Timelike, Utc};
 
 use super::balance::KeyUse;
-use crate::account::ApiKey;
 use crate::cli::{ForecastArgs, Global};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{self, ScheduledWorkflow};
@@ -39,8 +38,13 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             (None, Some(end)) => (end, BalanceSource::Live),
             (None, None) => {
                 return Err(Error::Usage {
-                    message: "period end unknown: pass --period-end or set SERANKING_API_KEY"
-                        .into(),
+                    message: match global.offline {
+                        true => {
+                            "period end unknown: --offline reads no subscription; pass --period-end"
+                        }
+                        false => "period end unknown: pass --period-end or set SERANKING_API_KEY",
+                    }
+                    .into(),
                 })
             }
         };
@@ -51,7 +55,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     // Units held by running gates of the same account will be spent too.
     let balance = match balance {
         Some(b) => {
-            let account = crate::account::account_id(key.as_ref().map(ApiKey::expose));
+            let account = crate::account::account_id(key.as_ref());
             let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
             Some(Balance { reserved, ..b })
         }
@@ -88,12 +92,8 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         Some((_, a)) => finance::projection_cost(&projection, a, &planned.pricing)?,
         None => None,
     };
-    if account.is_none() && projection.total.overage_units.is_some_and(|u| u > 0) {
-        notes.push(
-            "overage cost unknown: no workflow names an account tier; add `account: {tier: 1M}` (your tier) to price it"
-                .into(),
-        );
-    }
+    // Overage is off unless the account declares it: the jobs stop instead of running over.
+    let overage_off = account.is_none_or(|(_, a)| a.overage.is_none());
 
     let paths: Vec<_> = planned.workflows.iter().map(|w| w.path.clone()).collect();
     let view = ForecastReport {
@@ -102,7 +102,9 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         balance: balance.as_ref(),
         period_end_source,
         cost: cost.as_ref(),
+        overage_off,
         notes: &notes,
+        offline: global.offline,
     };
     if let Some(path) = &args.chart {
         let cannot = |e: std::io::Error| Error::Usage {

@@ -63,8 +63,15 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             message: "--max-overage-usd needs an overage tier to price units: add `account: {tier: 1M}` (your tier) to a workflow".into(),
         });
     }
+    if max_overage_usd.is_some() && account.is_some_and(|a| a.overage.is_none()) {
+        return Err(Error::Usage {
+            message: "--max-overage-usd needs an account with overage on: the workflow's account has overage off (the default: at zero balance calls fail with \"Insufficient funds\"); add `overage: plan` (or `addon`) to its `account` if Support enabled overage".into(),
+        });
+    }
     if checked.balance.is_none() {
-        return Err(Error::BalanceUnknown);
+        return Err(Error::BalanceUnknown {
+            offline: global.offline,
+        });
     }
     let command = command_text(
         &args.command,
@@ -90,8 +97,8 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         command: command.clone(),
     };
     let exceeded = checked.comparison.as_ref().is_some_and(|c| c.exceeded);
-    let uncertain = args.plan.strict_prices
-        && crate::estimate::uncertain_prices(&checked.planned.forecasts);
+    let uncertain =
+        args.plan.strict_prices && crate::estimate::uncertain_prices(&checked.planned.forecasts);
     let mut judged: Option<(Assessment, Decision)> = None;
     let reservation = ledger.reserve(&claim, &mut |reserved| {
         let assessment = checked.assess(reserved);
@@ -106,7 +113,9 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         admit
     })?;
     let Some((assessment, decision)) = judged else {
-        return Err(Error::BalanceUnknown);
+        return Err(Error::BalanceUnknown {
+            offline: global.offline,
+        });
     };
     let report = checked.report(&assessment);
     let comparison = checked.comparison.as_ref();

@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +34,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         )
     })?;
     let client_token = match &args.client_token_file {
-        Some(path) => Some(read_token(path)?),
+        Some(path) => Some(crate::guard::client_token(path)?),
         None if !listen.ip().is_loopback() => {
             return Err(setting(
                 "--listen",
@@ -93,7 +92,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             reason: crate::io_reason(&e),
         })?;
     // Guards sharing one API key meet under the same Redis keys (a hash of the key).
-    let account_id = crate::account::account_id(Some(key.expose()));
+    let account_id = crate::account::account_id(Some(&key));
     // A live budget leaves out what running gates of the same account have reserved (the
     // `--redis` ledger when given, else this machine's): their jobs spend from the same units.
     let gates_reserved = match args.budget {
@@ -233,31 +232,6 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
     // Calls abandoned by a second signal are dropped, not waited for.
     runtime.shutdown_background();
     result
-}
-
-/// The token in `path`, trimmed; empty or unreadable is an error.
-fn read_token(path: &Path) -> Result<String, Error> {
-    let setting = |reason: String| {
-        Error::from(GuardError::Setting {
-            flag: "--client-token-file",
-            reason,
-        })
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        setting(format!(
-            "cannot read {}: {}",
-            path.display(),
-            crate::io_reason(&e)
-        ))
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(setting(format!(
-            "{} is empty; put the token clients must send in it",
-            path.display()
-        )));
-    }
-    Ok(token.to_string())
 }
 
 /// SIGINT and SIGTERM, installed once so that none is missed between the first and the second.

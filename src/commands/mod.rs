@@ -24,21 +24,21 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
 }
 
 fn dispatch(cli: &Cli) -> Result<Status, Error> {
-    let global = &cli.global;
+    let global = &cli.global();
     match &cli.command {
         Command::Plan(args) => plan::run(global, args, false),
         Command::Check(args) => plan::run(global, args, true),
-        Command::Prices => {
+        Command::Prices(_) => {
             let pricing = load_pricing(global)?;
             to_stdout(|out| report::prices(out, global.format, &pricing))?;
             Ok(Status::Ok)
         }
         Command::Overage(args) => overage::run(global, args),
         Command::Forecast(args) => forecast::run(global, args),
-        Command::Balance => balance::run(global),
+        Command::Balance(_) => balance::run(global),
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
-        Command::Reservations => {
+        Command::Reservations(_) => {
             let ledger = crate::ledger::open(global.redis.as_deref())?;
             let list = ledger.list()?;
             to_stdout(|out| report::reservations(out, global.format, &ledger.location(), &list))?;

@@ -63,6 +63,8 @@ pub struct Checked {
     pub account: String,
     pub api_key: Option<ApiKey>,
     pub comparison: Option<Comparison>,
+    /// `--offline`: why no balance is known, when none is.
+    pub offline: bool,
 }
 
 impl Checked {
@@ -85,6 +87,7 @@ impl Checked {
             workflows: &self.planned.forecasts,
             total: &self.planned.total,
             assessment,
+            offline: self.offline,
         }
     }
 }
@@ -125,7 +128,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         false => KeyUse::CallIfSet,
     };
     let api_key = super::balance::load_key(global, key_use)?;
-    let account = crate::account::account_id(api_key.as_ref().map(ApiKey::expose));
+    let account = crate::account::account_id(api_key.as_ref());
     let balance = super::balance::resolve(global, args.units_left, api_key.as_ref())?;
     Ok(Checked {
         planned,
@@ -134,6 +137,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         account,
         api_key,
         comparison,
+        offline: global.offline,
     })
 }
 
@@ -165,7 +169,9 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     }
     match assessment.verdict {
         Verdict::OverBudget => Ok(Status::OverBudget),
-        Verdict::Unknown if require_balance => Err(Error::BalanceUnknown),
+        Verdict::Unknown if require_balance => Err(Error::BalanceUnknown {
+            offline: global.offline,
+        }),
         _ if exceeded || strict_failed => Ok(Status::OverBudget),
         Verdict::Fits | Verdict::Unknown => Ok(Status::Ok),
     }

@@ -13,8 +13,8 @@ mod laws;
 pub use requests::{price, range_periods, Band, PriceError, Requests, Shape, Stop};
 
 pub use verdict::{
-    assess, overage_account, overage_cost, Assessment, Balance, BalanceSource, BalanceView,
-    OverMaxUnits, OverageCost, Verdict,
+    assess, overage_account, overage_cost, stops_at, Assessment, Balance, BalanceSource,
+    BalanceView, OverMaxUnits, OverageCost, StopsAt, Verdict,
 };
 
 use std::path::PathBuf;

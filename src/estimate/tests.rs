@@ -122,21 +122,57 @@ fn per_request_paged_with_sources() {
     );
 }
 
+/// Invariant: rows a step does not bound are bounded by what its requests ask for — the plan of
+/// 10 targets asking `limit=5000` is the 50,000 rows they can return, not 10 × the default 100.
+#[test]
+fn rows_default_to_the_limit_asked() {
+    // 10 targets × 5,000 rows × 1 unit = 50,000
+    step(
+        "steps: [{endpoint: backlinks/all, targets: 10, limit: 5000}]",
+        (10, 50_000, 50_000, 50_000),
+    );
+    // rows given win: 10 × 2,000
+    step(
+        "steps: [{endpoint: backlinks/all, targets: 10, rows: 2000, limit: 5000}]",
+        (10, 20_000, 20_000, 20_000),
+    );
+    // paged: limit 1,000 and no rows → 1 page of 1,000 per target: 3 × 100 (per request)
+    step(
+        "source: us\nsteps: [{endpoint: domain/keywords, targets: 3, limit: 1000}]",
+        (3, 3_000, 300, 300),
+    );
+}
+
+#[test]
+fn date_ranges_from_the_step() {
+    // page authority history, 2 targets, Jan..Oct 2026 by month: 2 × 10 periods × 1 unit
+    step(
+        "steps: [{endpoint: backlinks/authority/page/history, targets: 2, date_from: 2026-01-01, date_to: 2026-10-31, granularity: by_month}]",
+        (2, 20, 20, 20),
+    );
+    // history counts for October: 31 days × 100 at worst, 100 per target expected
+    step(
+        "steps: [{endpoint: backlinks/history/count, date_from: 2026-10-01, date_to: 2026-10-31}]",
+        (1, 31, 3_100, 100),
+    );
+}
+
 #[test]
 fn keywords_export_batching() {
-    // 25000 keywords, max_batch 10000 → ceil(2.5) = 3 requests × 100 units = 300 per source
+    // 25000 keywords, default batch 5000 → 5 requests × 100 units = 500 per source
     step(
         "source: us\nsteps: [{endpoint: keywords/export, targets: 25k}]",
-        (3, 25000, 300, 300),
+        (5, 25000, 500, 500),
     );
-    // two sources: 6 requests, 600 units; batch 5000: ceil(25000/5000) = 5 × 2 = 10 → 1000
+    // two sources: 10 requests, 1000 units; the vendor error text's 10000 when asked:
+    // ceil(25000/10000) = 3 × 2 = 6 → 600
     step(
         "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb]}]",
-        (6, 50000, 600, 600),
+        (10, 50000, 1000, 1000),
     );
     step(
-        "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb], batch: 5000}]",
-        (10, 50000, 1000, 1000),
+        "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb], batch: 10000}]",
+        (6, 50000, 600, 600),
     );
 }
 

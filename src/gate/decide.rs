@@ -67,6 +67,7 @@ mod tests {
             verdict,
             over_by,
             overage: None,
+            stops_at: None,
             over_max_units: if over_max {
                 vec![OverMaxUnits {
                     workflow: "w".into(),
@@ -83,7 +84,7 @@ mod tests {
         Account {
             tier: "1M".into(),
             billing: Billing::Monthly,
-            overage: OverageRate::Plan,
+            overage: Some(OverageRate::Plan),
             usd_per_million: None,
         }
     }

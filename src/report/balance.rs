@@ -5,8 +5,7 @@ use std::io::{self, Write};
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
-use super::Format;
-use super::{csv_row, markdown_table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, thousands, Cell, Format};
 use crate::account::Subscription;
 
 /// What the balance report shows, derived from a subscription at a moment.
@@ -100,12 +99,10 @@ pub fn balance(
         ("expires", expires),
     ];
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &balance_json(s, now))?;
-            writeln!(out)
-        }
+        Format::Json => safe::json(out, &balance_json(s, now)),
         Format::Table => {
             for (name, value) in rows {
+                let value = safe::terminal(&value);
                 writeln!(out, "{:<12} {value}", format!("{name}:"))?;
             }
             Ok(())
@@ -113,7 +110,7 @@ pub fn balance(
         Format::Markdown => {
             let rows: Vec<Vec<String>> = rows
                 .into_iter()
-                .map(|(n, v)| vec![n.to_string(), v])
+                .map(|(n, v)| vec![n.to_string(), safe::markdown(&v)])
                 .collect();
             markdown_table(out, &["", "subscription"], &[false, true], &rows)
         }
@@ -129,11 +126,11 @@ pub fn balance(
                 "expires",
                 "days_left",
             ];
-            csv_row(out, &keys.map(String::from))?;
+            csv_header(out, &keys)?;
             let cells = keys.map(|k| match &json[k] {
-                Value::Null => String::new(),
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
+                Value::Null => Cell::number(""),
+                Value::String(text) => Cell::text(text.as_str()),
+                other => Cell::number(other),
             });
             csv_row(out, &cells)
         }

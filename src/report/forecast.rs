@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::overage::money;
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{rfc3339, Projection, ProjectionCost};
 
@@ -19,10 +18,15 @@ pub struct ForecastReport<'a> {
     pub balance: Option<&'a Balance>,
     /// Where the period end came from.
     pub period_end_source: BalanceSource,
-    /// The overage priced at the account tier; `None` without a balance or an account.
+    /// The overage priced at the account tier; `None` without a balance, or with overage off.
     pub cost: Option<&'a ProjectionCost>,
+    /// Overage is off (no account declares `overage: plan|addon`): the jobs stop when the balance
+    /// runs out instead of running into overage.
+    pub overage_off: bool,
     /// Things the reader should know (no account, no schedule ...).
     pub notes: &'a [String],
+    /// The run was `--offline`: that is why no balance is known, when none is.
+    pub offline: bool,
 }
 
 fn source_name(source: BalanceSource) -> &'static str {
@@ -57,7 +61,7 @@ pub fn forecast_json(report: &ForecastReport) -> Value {
         "account": cost.map(|c| json!({
             "tier": c.account.tier,
             "billing": c.account.billing.as_str(),
-            "rate": c.account.overage.as_str(),
+            "rate": c.rate.as_str(),
             "usd_per_million": money(c.usd_per_million),
         })),
         "workflows": p.workflows.iter().enumerate().map(|(i, w)| json!({
@@ -79,6 +83,7 @@ pub fn forecast_json(report: &ForecastReport) -> Value {
             "exhausted_on": p.total.exhausted_on.map(|d| d.to_string()),
             "overage_units": p.total.overage_units,
             "overage_usd": cost.map(|c| money(c.total)),
+            "stops_on": p.total.exhausted_on.filter(|_| report.overage_off).map(|d| d.to_string()),
         },
         "verdict": verdict(report),
         "notes": report.notes,
@@ -87,10 +92,7 @@ pub fn forecast_json(report: &ForecastReport) -> Value {
 
 pub fn forecast(out: &mut dyn Write, format: Format, report: &ForecastReport) -> io::Result<()> {
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &forecast_json(report))?;
-            writeln!(out)
-        }
+        Format::Json => safe::json(out, &forecast_json(report)),
         Format::Csv => forecast_csv(out, report),
         Format::Table | Format::Markdown => forecast_text(out, format, report),
     }
@@ -157,8 +159,14 @@ fn forecast_text(out: &mut dyn Write, format: Format, report: &ForecastReport) -
         rfc3339(p.period_end)
     );
     if format == Format::Markdown {
-        writeln!(out, "### {heading}")?;
+        writeln!(out, "### {}", safe::markdown(&heading))?;
         writeln!(out)?;
+        for row in &mut rows {
+            row[0] = safe::markdown(&row[0]);
+        }
+        if let Some(total) = rows.last_mut() {
+            total[0] = "**total**".into();
+        }
         markdown_table(
             out,
             &HEADER,
@@ -167,21 +175,22 @@ fn forecast_text(out: &mut dyn Write, format: Format, report: &ForecastReport) -
         )?;
         writeln!(out)?;
         for line in summary_lines(report) {
-            writeln!(out, "- {line}")?;
+            writeln!(out, "- {}", safe::markdown(&line))?;
         }
         return Ok(());
     }
-    writeln!(out, "{heading}")?;
+    writeln!(out, "{}", safe::terminal(&heading))?;
     let mut all = vec![HEADER.map(String::from).to_vec()];
     all.extend(rows);
     writeln!(out, "{}", table(all, 2))?;
     for line in summary_lines(report) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", safe::terminal(&line))?;
     }
     Ok(())
 }
 
-/// The balance, the verdict in words, then the notes.
+/// The balance, the verdict in words, then the notes: raw text, neutralised by the caller per
+/// line.
 pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
     let p = report.projection;
     let mut lines = Vec::new();
@@ -200,6 +209,10 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
         lines.push(line);
     }
     match (p.spendable, p.total.exhausted_on) {
+        (None, _) if report.offline => lines.push(format!(
+            "balance unknown: {} units projected; --offline reads no balance: pass --units-left N to see when it runs out",
+            thousands(p.total.units)
+        )),
         (None, _) => lines.push(format!(
             "balance unknown: {} units projected; pass --units-left N or set SERANKING_API_KEY to see when it runs out",
             thousands(p.total.units)
@@ -209,6 +222,12 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
             thousands(p.total.units),
             thousands(spendable),
             thousands(spendable - p.total.units)
+        )),
+        (Some(spendable), Some(day)) if report.overage_off => lines.push(format!(
+            "runs out on {day}: {} units projected, {} available; overage is off, so the jobs stop on {day}: {} units of their runs would fail with \"Insufficient funds\" (set `account.overage: plan` or `addon` if Support enabled overage)",
+            thousands(p.total.units),
+            thousands(spendable),
+            thousands(p.total.overage_units.unwrap_or(0))
         )),
         (Some(spendable), Some(day)) => {
             let mut line = format!(
@@ -223,7 +242,7 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
                     money(c.total),
                     c.account.tier,
                     c.account.billing.as_str(),
-                    c.account.overage.as_str(),
+                    c.rate.as_str(),
                     money(c.usd_per_million)
                 ));
             }
@@ -248,29 +267,32 @@ fn forecast_csv(out: &mut dyn Write, report: &ForecastReport) -> io::Result<()> 
         "overage_units",
         "overage_usd",
     ];
-    csv_row(out, &header.map(String::from))?;
+    csv_header(out, &header)?;
     for (i, w) in p.workflows.iter().enumerate() {
         csv_row(
             out,
             &[
-                w.name.clone(),
-                report
-                    .paths
-                    .get(i)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                w.schedule.to_string(),
-                w.runs.to_string(),
-                w.units_per_run.to_string(),
-                w.units.to_string(),
-                w.first_run.map(rfc3339).unwrap_or_default(),
-                w.exhausted_on.map(|d| d.to_string()).unwrap_or_default(),
-                w.overage_units.map(|n| n.to_string()).unwrap_or_default(),
-                report
-                    .cost
-                    .and_then(|c| c.workflows.get(i))
-                    .map(|usd| money(*usd))
-                    .unwrap_or_default(),
+                Cell::text(w.name.as_str()),
+                Cell::text(
+                    report
+                        .paths
+                        .get(i)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                ),
+                Cell::text(w.schedule.to_string()),
+                Cell::number(w.runs),
+                Cell::number(w.units_per_run),
+                Cell::number(w.units),
+                Cell::text(w.first_run.map(rfc3339).unwrap_or_default()),
+                Cell::text(w.exhausted_on.map(|d| d.to_string()).unwrap_or_default()),
+                Cell::optional(w.overage_units),
+                Cell::optional(
+                    report
+                        .cost
+                        .and_then(|c| c.workflows.get(i))
+                        .map(|usd| money(*usd)),
+                ),
             ],
         )?;
     }

@@ -6,29 +6,26 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::guard::{EndpointTotals, Overrun};
 
 /// The warning for a call billed beyond its price, as it happens (stderr).
 pub fn guard_overrun(err: &mut dyn Write, o: &Overrun) -> io::Result<()> {
     let over = o.billed.saturating_sub(o.priced);
-    write!(
-        err,
+    let mut line = format!(
         "warning: a {} call was priced at {} units but its reply shows {} billed; the {} units over were charged to the guard's budget",
         o.endpoint,
         thousands(o.priced),
         thousands(o.billed),
         thousands(over)
-    )?;
+    );
     if !o.settled {
-        write!(
-            err,
+        line.push_str(&format!(
             " (the shared state could not be reached: only the {} units held stay charged)",
             thousands(o.priced)
-        )?;
+        ));
     }
-    writeln!(err)
+    writeln!(err, "{}", safe::terminal(&line))
 }
 
 /// Facts for the startup line.
@@ -48,17 +45,18 @@ pub struct GuardStarted<'a> {
 }
 
 pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
-    writeln!(err, "budget guard listening on {} → {}", s.url, s.api)?;
-    writeln!(
-        err,
+    let line = format!("budget guard listening on {} → {}", s.url, s.api);
+    writeln!(err, "{}", safe::terminal(&line))?;
+    let line = format!(
         "  budget {} units ({}), {} requests/second, state in {}",
         thousands(s.budget),
         s.budget_source,
         s.rps,
         s.state
-    )?;
+    );
+    writeln!(err, "{}", safe::terminal(&line))?;
     if let Some(journal) = s.journal {
-        writeln!(err, "  journal: {journal}")?;
+        writeln!(err, "  journal: {}", safe::visible(journal))?;
     }
     if s.token {
         writeln!(
@@ -69,7 +67,7 @@ pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
     writeln!(
         err,
         "  point jobs at SERANKING_API_URL={}; stop with Ctrl-C",
-        s.url
+        safe::visible(s.url)
     )
 }
 
@@ -134,7 +132,10 @@ pub fn guard_summary(
             writeln!(out, "units left in the guard's budget: {left_text}")
         }
         Format::Markdown => {
-            let mut rows: Vec<Vec<String>> = totals.iter().map(|(name, t)| row(name, t)).collect();
+            let mut rows: Vec<Vec<String>> = totals
+                .iter()
+                .map(|(name, t)| row(&safe::markdown(name), t))
+                .collect();
             let mut total = row("**total**", &sum);
             total[5] = format!("**{}**", total[5]);
             rows.push(total);
@@ -149,18 +150,17 @@ pub fn guard_summary(
             writeln!(out, "Units left in the guard's budget: {left_text}")
         }
         Format::Csv => {
-            let names: Vec<String> = [
-                "endpoint",
-                "calls",
-                "charged",
-                "over_budget",
-                "other",
-                "units_charged",
-            ]
-            .iter()
-            .map(|h| h.to_string())
-            .collect();
-            csv_row(out, &names)?;
+            csv_header(
+                out,
+                &[
+                    "endpoint",
+                    "calls",
+                    "charged",
+                    "over_budget",
+                    "other",
+                    "units_charged",
+                ],
+            )?;
             for (name, t) in totals
                 .iter()
                 .map(|(n, t)| (n.as_str(), t))
@@ -169,12 +169,12 @@ pub fn guard_summary(
                 csv_row(
                     out,
                     &[
-                        name.to_string(),
-                        t.calls.to_string(),
-                        t.charged_calls.to_string(),
-                        t.over_budget.to_string(),
-                        t.other.to_string(),
-                        t.units_charged.to_string(),
+                        Cell::text(name),
+                        Cell::number(t.calls),
+                        Cell::number(t.charged_calls),
+                        Cell::number(t.over_budget),
+                        Cell::number(t.other),
+                        Cell::number(t.units_charged),
                     ],
                 )?;
             }
@@ -186,8 +186,7 @@ pub fn guard_summary(
                 .map(|(name, t)| (name.clone(), json!(t)))
                 .collect();
             let value = json!({"endpoints": endpoints, "total": sum, "units_left": left});
-            serde_json::to_writer_pretty(&mut *out, &value)?;
-            writeln!(out)
+            safe::json(out, &value)
         }
     }
 }

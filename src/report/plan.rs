@@ -2,8 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::Format;
-use super::{csv_row, duration, markdown_table, table, thousands};
+use super::{csv_header, csv_row, duration, markdown_table, safe, table, thousands, Cell, Format};
 use crate::baseline::Comparison;
 use crate::estimate::{Assessment, BalanceSource, Totals, Verdict, WorkflowEstimate};
 use crate::pricing::{Evidence, Pricing};
@@ -14,6 +13,8 @@ pub struct PlanReport<'a> {
     pub workflows: &'a [WorkflowEstimate],
     pub total: &'a Totals,
     pub assessment: &'a Assessment,
+    /// The run was `--offline`: that is why no balance is known, when none is.
+    pub offline: bool,
 }
 
 pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Result<()> {
@@ -40,8 +41,13 @@ pub fn plan_compared(
         Format::Json => {
             let mut view = plan_json_view(report);
             view.baseline = comparison.map(super::baseline::comparison_json);
-            serde_json::to_writer_pretty(&mut *out, &view)?;
-            writeln!(out)
+            // An exceeded --max-increase exits 1 (over budget) whatever the balance says: the
+            // JSON says the same.
+            if comparison.is_some_and(|c| c.exceeded) {
+                view.failed_by.push("max_increase");
+                view.verdict = Verdict::OverBudget;
+            }
+            safe::json(out, &view)
         }
         Format::Markdown => plan_markdown(out, report, comparison),
         Format::Csv => plan_csv(out, report),
@@ -57,9 +63,15 @@ struct PlanJson<'a> {
     total: &'a Totals,
     balance: &'a Option<crate::estimate::BalanceView>,
     verdict: Verdict,
+    /// Why the verdict is `over_budget` (empty otherwise): `usable` (the total above the usable
+    /// balance), `max_units` (a workflow above its `budget.max_units`), `max_increase` (the
+    /// increase above `--max-increase`).
+    failed_by: Vec<&'static str>,
     over_by: u64,
     over_max_units: &'a [crate::estimate::OverMaxUnits],
     overage: &'a Option<crate::estimate::OverageCost>,
+    /// Where the job stops when it is beyond the balance and overage is off.
+    stops_at: &'a Option<crate::estimate::StopsAt>,
     /// The comparison with `--compare-to`, only when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     baseline: Option<serde_json::Value>,
@@ -83,9 +95,17 @@ fn plan_json_view<'a>(report: &'a PlanReport) -> PlanJson<'a> {
         total: report.total,
         balance: &a.balance,
         verdict: a.verdict,
+        failed_by: [
+            (a.over_by > 0, "usable"),
+            (!a.over_max_units.is_empty(), "max_units"),
+        ]
+        .into_iter()
+        .filter_map(|(failed, why)| failed.then_some(why))
+        .collect(),
         over_by: a.over_by,
         over_max_units: &a.over_max_units,
         overage: &a.overage,
+        stops_at: &a.stops_at,
         baseline: None,
     }
 }
@@ -95,26 +115,46 @@ const STEP_HEADER: [&str; 7] = [
     "#", "step", "endpoint", "requests", "records", "units", "expected",
 ];
 
-/// One row per step and a total row, every column of [`STEP_HEADER`]; `endpoint` and `strong`
-/// dress the endpoint and the total units for the format.
-fn step_rows(
-    w: &WorkflowEstimate,
+/// How one format writes the cells of a step table.
+struct Dress {
+    /// A step name.
+    text: fn(&str) -> String,
+    /// An endpoint.
     endpoint: fn(&str) -> String,
+    /// The total's label and units.
     strong: fn(&str) -> String,
-) -> Vec<Vec<String>> {
+}
+
+/// The terminal's: [`table`] neutralises every cell itself.
+const PLAIN: Dress = Dress {
+    text: str::to_string,
+    endpoint: str::to_string,
+    strong: str::to_string,
+};
+
+/// Markdown's: names escaped, endpoints as code, the total in bold.
+const MARKDOWN: Dress = Dress {
+    text: safe::markdown,
+    endpoint: safe::markdown_code,
+    strong: |total| format!("**{total}**"),
+};
+
+/// One row per step and a total row, every column of [`STEP_HEADER`], dressed for the format.
+fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
+    let (endpoint, strong) = (dress.endpoint, dress.strong);
     let mut rows: Vec<Vec<String>> = w
         .steps
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let marked = if s.uncertain() {
-                format!("{} {EVIDENCE_MARK}", endpoint(&s.endpoint))
+                format!("{} {}", endpoint(&s.endpoint), (dress.text)(EVIDENCE_MARK))
             } else {
                 endpoint(&s.endpoint)
             };
             vec![
                 (i + 1).to_string(),
-                s.name.clone(),
+                (dress.text)(&s.name),
                 marked,
                 thousands(s.requests),
                 thousands(s.records),
@@ -182,16 +222,17 @@ fn shows_expected(w: &WorkflowEstimate) -> bool {
 
 fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     for w in report.workflows {
-        writeln!(out, "{} ({})", w.name, w.path.display())?;
+        let title = format!("{} ({})", w.name, w.path.display());
+        writeln!(out, "{}", safe::terminal(&title))?;
         let mut rows = vec![STEP_HEADER.map(String::from).to_vec()];
-        rows.extend(step_rows(w, |e| e.to_string(), |total| total.to_string()));
+        rows.extend(step_rows(w, &PLAIN));
         if !shows_expected(w) {
             rows.iter_mut()
                 .for_each(|row| row.truncate(STEP_HEADER.len() - 1));
         }
         writeln!(out, "{}", table(rows, 3))?;
         for line in evidence_notes(report.pricing, w) {
-            writeln!(out, "{line}")?;
+            writeln!(out, "{}", safe::terminal(&line))?;
         }
         writeln!(
             out,
@@ -244,7 +285,7 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
         writeln!(out, ", {} usable", thousands(b.usable))?;
     }
     for line in verdict_lines(report) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", safe::terminal(&line))?;
     }
     Ok(())
 }
@@ -261,21 +302,21 @@ pub fn plan_brief(
         return plan_compared(out, format, report, comparison);
     }
     for w in report.workflows {
-        writeln!(
-            out,
+        let line = format!(
             "{} ({}): {} units in {} request{}",
             w.name,
             w.path.display(),
             thousands(w.units),
             thousands(w.requests),
             if w.requests == 1 { "" } else { "s" }
-        )?;
+        );
+        writeln!(out, "{}", safe::terminal(&line))?;
     }
     balance_and_verdict(out, report)?;
     if let Some(c) = comparison {
-        writeln!(out, "{}", super::baseline::headline(c))?;
+        writeln!(out, "{}", safe::terminal(&super::baseline::headline(c)))?;
         if let Some(line) = super::baseline::limit_line(c) {
-            writeln!(out, "{line}")?;
+            writeln!(out, "{}", safe::terminal(&line))?;
         }
     }
     Ok(())
@@ -317,7 +358,8 @@ pub fn max_units_line(m: &crate::estimate::OverMaxUnits) -> String {
     )
 }
 
-/// The verdict in words: the first line says it all.
+/// The verdict in words: the first line says it all. Raw text (workflow names included): each
+/// format neutralises the whole line as it writes it.
 pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
     let a = report.assessment;
     let units = report.total.units;
@@ -337,6 +379,10 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
         )),
         // Over budget within the balance: a workflow's max_units, said by the lines below.
         (Verdict::OverBudget, _) => {}
+        (_, _) if report.offline => lines.push(format!(
+            "balance unknown: {} units planned; --offline reads no balance: pass --units-left N to compare",
+            thousands(units)
+        )),
         (_, _) => lines.push(format!(
             "balance unknown: {} units planned; pass --units-left N or set SERANKING_API_KEY to compare",
             thousands(units)
@@ -354,7 +400,22 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
             o.usd_per_million
         ));
     }
+    if let Some(stop) = &a.stops_at {
+        lines.push(stops_at_line(stop));
+    }
     lines
+}
+
+/// Where the job stops when overage is off, in words.
+pub fn stops_at_line(stop: &crate::estimate::StopsAt) -> String {
+    format!(
+        "the job would stop at {}, step {} ({}), request {} of {}: the balance runs out there and overage is off (the vendor's default: calls beyond the balance fail with \"Insufficient funds\"; set `account.overage: plan` or `addon` if Support enabled it)",
+        stop.workflow,
+        stop.step,
+        stop.step_name,
+        thousands(stop.request),
+        thousands(stop.requests)
+    )
 }
 
 /// A pull-request comment: the verdict as the heading, the balance, a summary table of the
@@ -376,11 +437,11 @@ fn plan_markdown(
     writeln!(
         out,
         "### {icon} budget: {}",
-        lines.first().map(String::as_str).unwrap_or("")
+        safe::markdown(lines.first().map(String::as_str).unwrap_or(""))
     )?;
     writeln!(out)?;
     for line in lines.iter().skip(1) {
-        writeln!(out, "- {line}")?;
+        writeln!(out, "- {}", safe::markdown(line))?;
     }
     if lines.len() > 1 {
         writeln!(out)?;
@@ -411,8 +472,8 @@ fn plan_markdown(
             .iter()
             .map(|w| {
                 vec![
-                    w.name.clone(),
-                    format!("`{}`", w.path.display()),
+                    safe::markdown(&w.name),
+                    safe::markdown_code(&w.path.display().to_string()),
                     thousands(w.requests),
                     thousands(w.units),
                     thousands(w.units_expected),
@@ -444,12 +505,17 @@ fn plan_markdown(
             writeln!(
                 out,
                 "<details><summary>{} — {} units</summary>",
-                html_escape(&w.name),
+                safe::html(&w.name),
                 thousands(w.units)
             )?;
             writeln!(out)?;
         } else {
-            writeln!(out, "#### {} (`{}`)", w.name, w.path.display())?;
+            writeln!(
+                out,
+                "#### {} ({})",
+                safe::markdown(&w.name),
+                safe::markdown_code(&w.path.display().to_string())
+            )?;
             writeln!(out)?;
         }
         let columns = if shows_expected(w) {
@@ -457,7 +523,7 @@ fn plan_markdown(
         } else {
             STEP_HEADER.len() - 1
         };
-        let rows = step_rows(w, |e| format!("`{e}`"), |total| format!("**{total}**"));
+        let rows = step_rows(w, &MARKDOWN);
         let rows: Vec<Vec<String>> = rows
             .into_iter()
             .map(|mut row| {
@@ -471,7 +537,7 @@ fn plan_markdown(
         writeln!(out)?;
         let notes = evidence_notes(report.pricing, w);
         for line in &notes {
-            writeln!(out, "- {}", line.replace(['\r', '\n'], " "))?;
+            writeln!(out, "- {}", safe::markdown(line))?;
         }
         if !notes.is_empty() {
             writeln!(out)?;
@@ -496,12 +562,6 @@ fn plan_markdown(
     Ok(())
 }
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn plan_csv(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     let header = [
         "workflow",
@@ -519,29 +579,29 @@ fn plan_csv(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         "units",
         "units_expected",
     ];
-    csv_row(out, &header.map(String::from))?;
+    csv_header(out, &header)?;
     for w in report.workflows {
         for (i, s) in w.steps.iter().enumerate() {
             csv_row(
                 out,
                 &[
-                    w.name.clone(),
-                    w.path.display().to_string(),
-                    (i + 1).to_string(),
-                    s.name.clone(),
-                    s.endpoint.clone(),
-                    match s.per {
-                        crate::pricing::Per::Record => "record".into(),
-                        crate::pricing::Per::Request => "request".into(),
-                    },
-                    s.unit_cost.to_string(),
-                    s.targets.to_string(),
-                    s.sources.to_string(),
-                    s.repeat.to_string(),
-                    s.requests.to_string(),
-                    s.records.to_string(),
-                    s.units.to_string(),
-                    s.units_expected.to_string(),
+                    Cell::text(w.name.as_str()),
+                    Cell::text(w.path.display().to_string()),
+                    Cell::number(i + 1),
+                    Cell::text(s.name.as_str()),
+                    Cell::text(s.endpoint.as_str()),
+                    Cell::text(match s.per {
+                        crate::pricing::Per::Record => "record",
+                        crate::pricing::Per::Request => "request",
+                    }),
+                    Cell::number(s.unit_cost),
+                    Cell::number(s.targets),
+                    Cell::number(s.sources),
+                    Cell::number(s.repeat),
+                    Cell::number(s.requests),
+                    Cell::number(s.records),
+                    Cell::number(s.units),
+                    Cell::number(s.units_expected),
                 ],
             )?;
         }

@@ -4,8 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::pricing::{Endpoint, Per, Pricing, RecordKind, OVERLAY_FLAG};
 
 fn units_text(e: &Endpoint) -> String {
@@ -126,11 +125,11 @@ fn tier_rows(pricing: &Pricing) -> Vec<Vec<String>> {
 pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Result<()> {
     match format {
         Format::Table => {
-            writeln!(
-                out,
+            let title = format!(
                 "{} (effective {}), {}",
                 pricing.name, pricing.effective, pricing.origin
-            )?;
+            );
+            writeln!(out, "{}", safe::terminal(&title))?;
             let mut rows = vec![ENDPOINT_HEADER.map(String::from).to_vec()];
             rows.extend(pricing.endpoints.values().map(endpoint_row));
             writeln!(out, "{}", table(rows, 2))?;
@@ -138,7 +137,7 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
             if !notes.is_empty() {
                 writeln!(out, "notes:")?;
                 for line in &notes {
-                    writeln!(out, "  {line}")?;
+                    writeln!(out, "  {}", safe::terminal(line))?;
                 }
             }
             writeln!(
@@ -146,15 +145,16 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                 "rate limit: {} requests/second per key",
                 pricing.requests_per_second
             )?;
+            let sources = pricing
+                .sources
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
             writeln!(
                 out,
-                "regional databases: {}",
-                pricing
-                    .sources
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                "{}",
+                safe::terminal(&format!("regional databases: {sources}"))
             )?;
             writeln!(out)?;
             writeln!(
@@ -171,18 +171,30 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
             writeln!(
                 out,
                 "### {} (effective {})",
-                pricing.name, pricing.effective
+                safe::markdown(&pricing.name),
+                pricing.effective
             )?;
             writeln!(out)?;
-            let rows: Vec<Vec<String>> = pricing
-                .endpoints
-                .values()
-                .map(|e| {
-                    let mut row = endpoint_row(e);
-                    row.push(e.reference.clone());
-                    row
-                })
-                .collect();
+            // The pricing file's text (endpoint, tier, ref) is escaped; the rest are figures.
+            let escaped = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
+                rows.into_iter()
+                    .map(|mut row| {
+                        row[0] = safe::markdown(&row[0]);
+                        row
+                    })
+                    .collect()
+            };
+            let rows: Vec<Vec<String>> = escaped(
+                pricing
+                    .endpoints
+                    .values()
+                    .map(|e| {
+                        let mut row = endpoint_row(e);
+                        row.push(safe::markdown(&e.reference));
+                        row
+                    })
+                    .collect(),
+            );
             let mut header = ENDPOINT_HEADER.to_vec();
             header.push("ref");
             markdown_table(
@@ -194,7 +206,7 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
             writeln!(out)?;
             let notes = note_lines(pricing);
             for line in &notes {
-                writeln!(out, "- {}", line.replace(['\r', '\n'], " "))?;
+                writeln!(out, "- {}", safe::markdown(line))?;
             }
             if !notes.is_empty() {
                 writeln!(out)?;
@@ -203,11 +215,11 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                 out,
                 &TIER_HEADER,
                 &[false, true, true, true, true, true],
-                &tier_rows(pricing),
+                &escaped(tier_rows(pricing)),
             )
         }
         Format::Csv => {
-            csv_row(
+            csv_header(
                 out,
                 &[
                     "endpoint",
@@ -223,32 +235,41 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                     "ref",
                     "note",
                     "disputes",
-                ]
-                .map(String::from),
+                ],
             )?;
             for e in pricing.endpoints.values() {
                 csv_row(
                     out,
                     &[
-                        e.name.clone(),
-                        format!("{:?}", e.per).to_lowercase(),
-                        e.units.map_or_else(|| "unknown".into(), |u| u.to_string()),
-                        record_text(e.record).into(),
-                        e.max_batch.to_string(),
-                        e.limit.map(|l| l.default.to_string()).unwrap_or_default(),
-                        e.limit.map(|l| l.max.to_string()).unwrap_or_default(),
-                        e.paged.to_string(),
-                        e.source.to_string(),
-                        e.evidence.as_str().into(),
-                        e.reference.clone(),
-                        e.note.clone().unwrap_or_default(),
-                        e.disputes
-                            .iter()
-                            .map(|d| {
-                                format!("{} ({}: {})", d.figure, d.evidence.as_str(), d.reference)
-                            })
-                            .collect::<Vec<_>>()
-                            .join("; "),
+                        Cell::text(e.name.as_str()),
+                        Cell::text(format!("{:?}", e.per).to_lowercase()),
+                        match e.units {
+                            Some(units) => Cell::number(units),
+                            None => Cell::text("unknown"),
+                        },
+                        Cell::text(record_text(e.record)),
+                        Cell::number(e.max_batch),
+                        Cell::optional(e.limit.map(|l| l.default)),
+                        Cell::optional(e.limit.map(|l| l.max)),
+                        Cell::text(e.paged.to_string()),
+                        Cell::text(e.source.to_string()),
+                        Cell::text(e.evidence.as_str()),
+                        Cell::text(e.reference.as_str()),
+                        Cell::text(e.note.clone().unwrap_or_default()),
+                        Cell::text(
+                            e.disputes
+                                .iter()
+                                .map(|d| {
+                                    format!(
+                                        "{} ({}: {})",
+                                        d.figure,
+                                        d.evidence.as_str(),
+                                        d.reference
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        ),
                     ],
                 )?;
             }
@@ -275,8 +296,7 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                     "enterprise": "custom",
                 },
             });
-            serde_json::to_writer_pretty(&mut *out, &value)?;
-            writeln!(out)
+            safe::json(out, &value)
         }
     }
 }

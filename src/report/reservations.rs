@@ -4,8 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::ledger::Reservation;
 
 fn cells(r: &Reservation) -> Vec<String> {
@@ -41,20 +40,29 @@ pub fn reservations(
                     "started": r.started.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
                 })).collect::<Vec<_>>(),
             });
-            serde_json::to_writer_pretty(&mut *out, &value)?;
-            writeln!(out)
+            safe::json(out, &value)
         }
         Format::Csv => {
-            csv_row(out, &HEADER.map(String::from))?;
+            csv_header(out, &HEADER)?;
             for r in list {
-                let mut row = cells(r);
-                row[2] = r.units.to_string();
+                let mut row: Vec<Cell> = cells(r).into_iter().map(Cell::Text).collect();
+                row[1] = Cell::number(r.pid);
+                row[2] = Cell::number(r.units);
                 csv_row(out, &row)?;
             }
             Ok(())
         }
         Format::Markdown => {
-            let rows: Vec<Vec<String>> = list.iter().map(cells).collect();
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|r| {
+                    let mut row = cells(r);
+                    for i in [0, 3, 4] {
+                        row[i] = safe::markdown(&row[i]);
+                    }
+                    row
+                })
+                .collect();
             markdown_table(
                 out,
                 &HEADER,
@@ -62,23 +70,24 @@ pub fn reservations(
                 &rows,
             )?;
             writeln!(out)?;
-            writeln!(out, "Ledger: `{location}`")
+            writeln!(out, "Ledger: {}", safe::markdown_code(location))
         }
         Format::Table => {
             if list.is_empty() {
-                return writeln!(out, "no reservations (ledger: {location})");
+                let line = format!("no reservations (ledger: {location})");
+                return writeln!(out, "{}", safe::terminal(&line));
             }
             let mut rows = vec![HEADER.map(String::from).to_vec()];
             rows.extend(list.iter().map(cells));
             writeln!(out, "{}", table(rows, 1))?;
             let total = list.iter().fold(0u64, |sum, r| sum.saturating_add(r.units));
-            writeln!(
-                out,
+            let line = format!(
                 "{} reservation{} holding {} units (ledger: {location})",
                 list.len(),
                 if list.len() == 1 { "" } else { "s" },
                 thousands(total)
-            )
+            );
+            writeln!(out, "{}", safe::terminal(&line))
         }
     }
 }

@@ -301,15 +301,47 @@ fn overage_all_tiers() {
     assert_eq!(lines.len(), 13); // header + 12 tiers
     assert_eq!(
         lines[0],
-        "tier,included,units,usd_plan,usd_plan_yearly,usd_addon,usd_addon_yearly"
+        "tier,included,units,usd_plan,usd_plan_yearly,usd_addon,usd_addon_yearly,selected"
     );
-    assert_eq!(lines[1], "1M,1000000,1500000,149.99,119.99,74.99,59.99");
-    assert_eq!(lines[2], "2M,2000000,500000,30.00,24.00,22.50,18.00");
+    assert_eq!(
+        lines[1],
+        "1M,1000000,1500000,149.99,119.99,74.99,59.99,false"
+    );
+    assert_eq!(lines[2], "2M,2000000,500000,30.00,24.00,22.50,18.00,false");
 
     run(&["overage", "--all-tiers", "--usage", "2.5M", "--tier", "2M"])
         .code(0)
         .stdout_has("2M *")
         .stdout_has("no overage from the 3M tier up");
+}
+
+/// Invariant: `--tier` with `--all-tiers` marks the user's row in every format, not only in
+/// the tables: `"selected": true` in JSON, a `selected` column in CSV.
+#[test]
+fn the_selected_tier_is_marked_in_every_format() {
+    let args = ["overage", "--all-tiers", "--usage", "2.5M", "--tier", "2m"];
+    let json = run(&[&args[..], &["--format", "json"]].concat())
+        .code(0)
+        .json();
+    let selected: Vec<bool> = json["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["selected"].as_bool().unwrap())
+        .collect();
+    // 12 tiers, the second (2M) selected; the tier name is matched without regard to case.
+    let mut expected = vec![false; 12];
+    expected[1] = true;
+    assert_eq!(selected, expected);
+    let csv = run(&[&args[..], &["--format", "csv"]].concat());
+    let lines: Vec<&str> = csv.code(0).stdout.lines().collect();
+    assert_eq!(lines[2], "2M,2000000,500000,30.00,24.00,22.50,18.00,true");
+    assert!(lines[1].ends_with(",false") && lines[3].ends_with(",false"));
+    // Markdown: the footnote is text, not a list item.
+    run(&[&args[..], &["--format", "markdown"]].concat())
+        .code(0)
+        .stdout_has("| 2M \\* | 2,000,000 |")
+        .stdout_has("\n\\* your tier\n");
     // 600M is above every tier's credits
     run(&["overage", "--all-tiers", "--usage", "600M"])
         .code(0)
@@ -511,7 +543,8 @@ fn forecast_several_workflows_and_notes() {
     // A daily 1,000 and B (no schedule, once) 26,000... here B = 5 targets × 100 = 500 units once.
     // 26 Nov .. 1 Dec: A 5 runs = 5,000; B 1 run = 500; total 5,500; 5,200 left:
     // A26 1,000 | B26 1,500 | A27 2,500 | A28 3,500 | A29 4,500 | A30 5,500 > 5,200
-    // -> exhausted on 30 Nov, A's overage 300 units; no account -> no cost, a note says so.
+    // -> exhausted on 30 Nov, A's overage 300 units; no account -> overage off (the default):
+    // no cost, the jobs stop on 30 Nov.
     let s = Scratch::new();
     let a = workflow(&s, "A", Some("daily"), 10, false);
     let b = workflow(&s, "B", None, 5, false);
@@ -543,10 +576,7 @@ fn forecast_several_workflows_and_notes() {
         notes.contains("B has no schedule: projected as one run (once)"),
         "{notes}"
     );
-    assert!(
-        notes.contains("overage cost unknown: no workflow names an account tier"),
-        "{notes}"
-    );
+    assert_eq!(json["total"]["stops_on"], "2026-11-30");
 }
 
 #[test]
@@ -606,7 +636,7 @@ fn forecast_input_errors_exit_2() {
         END,
     ])
     .code(2)
-    .stderr_has("cannot read workflow no-such.yaml");
+    .stderr_has("cannot read the workflow file no-such.yaml: no such file [W001]");
     let bad = s.file(
         "bad.yaml",
         "schedule: hourly\nsteps:\n  - endpoint: backlinks/summary\n",
