@@ -1108,3 +1108,122 @@ fn uncertain_prices_are_marked_and_strict_prices_fails() {
     ])
     .code(0);
 }
+
+/// The first case: `{endpoint: backlinks/all, targets: 10, limit: 5000}` asks for 5,000
+/// rows per request, so the job can be billed 10 × 5,000 = 50,000 (not 10 × the default 100).
+#[test]
+fn rows_a_step_does_not_bound_are_bounded_by_its_limit() {
+    let s = Scratch::new();
+    let wf = s.file(
+        "all.yaml",
+        "steps:\n  - endpoint: backlinks/all\n    targets: 10\n    limit: 5000\n",
+    );
+    let json = run(&["plan", &wf, "--format", "json"]).code(0).json();
+    assert_eq!(json["total"]["units"], 50_000);
+    assert_eq!(json["workflows"][0]["steps"][0]["records"], 50_000);
+}
+
+#[test]
+fn date_range_problems() {
+    invalid(
+        "steps: [{endpoint: backlinks/all, date_from: 2026-01-01, date_to: 2026-02-01}]",
+        &[
+            "field `date_from`: backlinks/all takes no date range; remove `date_from` [W056]",
+            "field `date_to`: backlinks/all takes no date range; remove `date_to` [W056]",
+        ],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/history/count, date_from: 2026-10-01, date_to: 2026-10-31, granularity: by_week}]",
+        &["backlinks/history/count returns a row per day whatever the granularity; remove `granularity` [W061]"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/authority/page/history, date_from: \"2026-1-01\", date_to: 2026-10-31}]",
+        &["field `date_from`: \"2026-1-01\" is not a date; write it like 2026-10-01 [W057]"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/authority/page/history, date_from: 2026-01-01}]",
+        &["field `date_to`: a date range needs both ends: add `date_to`, or remove both for the endpoint's default range [W058]"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/history/count, date_from: 2026-10-31, date_to: 2026-10-01}]",
+        &["the range ends (2026-10-01) before it starts (2026-10-31); set date_from on or before date_to [W059]"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/authority/page/history, granularity: hourly}]",
+        &["field `granularity`: \"hourly\" is not a granularity; use by_day, by_week or by_month [W060]"],
+    );
+    invalid(
+        "account: {tier: 1M, overage: sometimes}\nsteps: [{endpoint: backlinks/count}]",
+        &["field `account.overage`: unknown overage `sometimes`; use off (the default), plan or addon"],
+    );
+    // a valid range: 3 targets × Jan..Oct by month = 30 periods × 1 unit.
+    let s = Scratch::new();
+    let wf = s.file(
+        "history.yaml",
+        "steps:\n  - endpoint: backlinks/authority/page/history\n    targets: 3\n    date_from: 2026-01-01\n    date_to: 2026-10-31\n    granularity: by_month\n",
+    );
+    let json = run(&["plan", &wf, "--format", "json"]).code(0).json();
+    assert_eq!(json["total"]["units"], 30);
+}
+
+/// Overage is off unless declared: beyond the balance the plan is over budget with no dollar
+/// figure and says where the job stops; `overage: plan` prices it as before.
+#[test]
+fn beyond_the_balance_the_job_stops_unless_overage_is_on() {
+    let s = Scratch::new();
+    // summaries: 250 targets in requests of 100, 100, 50 → 10,000, 10,000, 5,000 units;
+    // export: 1 × 1,000. Total 26,000 against 12,000 left: after 10,000 the second summaries
+    // request (10,000 more) cannot be paid → step 1, request 2 of 3.
+    let body = "steps:\n  - {name: Summaries, endpoint: backlinks/summary, targets: 250}\n  - {endpoint: backlinks/export}\n";
+    let off = s.file(
+        "off.yaml",
+        &format!("name: Audit\naccount: {{tier: 1M}}\n{body}"),
+    );
+    let json = run(&["plan", &off, "--units-left", "12000", "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(json["verdict"], "over_budget");
+    assert!(json["overage"].is_null(), "{}", json["overage"]);
+    assert_eq!(json["stops_at"]["workflow"], "Audit");
+    assert_eq!(json["stops_at"]["step"], 1);
+    assert_eq!(json["stops_at"]["step_name"], "Summaries");
+    assert_eq!(json["stops_at"]["request"], 2);
+    assert_eq!(json["stops_at"]["requests"], 3);
+    let r = run(&["plan", &off, "--units-left", "12000"]);
+    r.code(1)
+        .stdout_has("over budget: 26,000 units planned, 12,000 usable (over by 14,000)")
+        .stdout_has("the job would stop at Audit, step 1 (Summaries), request 2 of 3: the balance runs out there and overage is off");
+    assert!(!r.stdout.contains('$'), "no dollar figure: {}", r.stdout);
+    // 24,000 left: the first two requests pay 20,000; the third would make 25,000 > 24,000:
+    // step 1, request 3 of 3.
+    let json = run(&["plan", &off, "--units-left", "24000", "--format", "json"]).json();
+    assert_eq!(json["stops_at"]["request"], 3);
+    // 25,500 left: all summaries (25,000); the export (1,000) does not fit → step 2, request 1.
+    let json = run(&["plan", &off, "--units-left", "25500", "--format", "json"]).json();
+    assert_eq!(
+        (
+            json["stops_at"]["step"].clone(),
+            json["stops_at"]["request"].clone()
+        ),
+        (2.into(), 1.into())
+    );
+    // no account at all: the vendor's default, off.
+    let none = s.file("none.yaml", body);
+    let json = run(&["plan", &none, "--units-left", "12000", "--format", "json"]).json();
+    assert_eq!(json["stops_at"]["request"], 2);
+    // overage: plan → priced: 26,000 − 12,000 = 14,000 × $99.99 / 1M = 1.39986 → $1.40.
+    let on = s.file(
+        "on.yaml",
+        &format!("account: {{tier: 1M, overage: plan}}\n{body}"),
+    );
+    let json = run(&["plan", &on, "--units-left", "12000", "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(json["overage"]["usd"], "1.40");
+    assert!(json["stops_at"].is_null());
+    // it fits: neither
+    let json = run(&["plan", &off, "--units-left", "26000", "--format", "json"])
+        .code(0)
+        .json();
+    assert!(json["stops_at"].is_null() && json["overage"].is_null());
+}

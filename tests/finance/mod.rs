@@ -914,3 +914,37 @@ fn overage_flags_that_would_be_ignored_are_refused() {
         .code(2)
         .stderr_has("cannot be used with");
 }
+
+/// Overage off (an account without `overage:`, the vendor's default): the forecast says the jobs
+/// stop on the exhaustion date instead of pricing overage.
+#[test]
+fn forecast_with_overage_off_says_the_jobs_stop() {
+    // daily, 10 targets × 100 = 1,000 units a run, 10,000 left, 26 Nov .. 26 Dec: runs 1..10 use
+    // 10,000; the run of 6 Dec cannot be paid. 30 runs × 1,000 − 10,000 = 20,000 units unpaid.
+    let s = Scratch::new();
+    let wf = s.file(
+        "off.yaml",
+        "name: Off\nschedule: daily\naccount: {tier: 1M}\nsteps:\n  - endpoint: backlinks/summary\n    targets: 10\n",
+    );
+    let args = [
+        "forecast",
+        wf.as_str(),
+        "--units-left",
+        "10000",
+        "--now",
+        NOW,
+        "--period-end",
+        END,
+    ];
+    let r = run(&args);
+    r.code(1).stdout_has(
+        "runs out on 2026-12-06: 30,000 units projected, 10,000 available; overage is off, so the jobs stop on 2026-12-06: 20,000 units of their runs would fail with \"Insufficient funds\"",
+    );
+    assert!(!r.stdout.contains("cost $"), "{}", r.stdout);
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let json = run(&json_args).code(1).json();
+    assert_eq!(json["total"]["stops_on"], "2026-12-06");
+    assert!(json["total"]["overage_usd"].is_null());
+    assert!(json["account"].is_null());
+}
