@@ -1227,3 +1227,31 @@ fn beyond_the_balance_the_job_stops_unless_overage_is_on() {
         .json();
     assert!(json["stops_at"].is_null() && json["overage"].is_null());
 }
+
+#[test]
+fn pricing_files_that_are_not_text_are_exit_2() {
+    let s = Scratch::new();
+    std::fs::write(s.path().join("latin1.yaml"), b"endpoints:\n  caf\xe9: {}\n").unwrap();
+    let latin1 = s.path().join("latin1.yaml").display().to_string();
+    run(&["prices", "--pricing-overlay", &latin1])
+        .code(2)
+        .stderr_has("latin1.yaml: the file is not UTF-8 text");
+    // a UTF-8 byte order mark (as Windows editors write) is fine.
+    std::fs::write(
+        s.path().join("bom.yaml"),
+        b"\xEF\xBB\xBFendpoints:\n  backlinks/summary: {units: 80, evidence: docs, ref: contract}\n",
+    )
+    .unwrap();
+    let bom = s.path().join("bom.yaml").display().to_string();
+    let json = run(&["prices", "--pricing-overlay", &bom, "--format", "json"])
+        .code(0)
+        .json();
+    let summary = json["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "backlinks/summary")
+        .unwrap()
+        .clone();
+    assert_eq!(summary["units"], 80);
+}

@@ -65,6 +65,8 @@ pub struct Checked {
     pub comparison: Option<Comparison>,
     /// `--offline`: why no balance is known, when none is.
     pub offline: bool,
+    /// `--strict-prices`: a verdict of "fits" must not rest on an assumed or disputed price.
+    pub strict_prices: bool,
 }
 
 impl Checked {
@@ -88,6 +90,9 @@ impl Checked {
             total: &self.planned.total,
             assessment,
             offline: self.offline,
+            strict_failed: self.strict_prices
+                && assessment.verdict == Verdict::Fits
+                && estimate::uncertain_prices(&self.planned.forecasts),
         }
     }
 }
@@ -138,6 +143,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         api_key,
         comparison,
         offline: global.offline,
+        strict_prices: args.strict_prices,
     })
 }
 
@@ -158,9 +164,7 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     }
     let exceeded = comparison.is_some_and(|c| c.exceeded);
     // A verdict of "fits" that rests on an assumed or disputed price fails with --strict-prices.
-    let strict_failed = args.strict_prices
-        && assessment.verdict == Verdict::Fits
-        && estimate::uncertain_prices(&checked.planned.forecasts);
+    let strict_failed = report.strict_failed;
     if strict_failed {
         report::notes(
             &mut std::io::stderr().lock(),

@@ -60,8 +60,9 @@ pub struct Priced {
     pub shape: Shape,
     /// The units this call can bill.
     pub units: u64,
-    /// Units per record when a 2xx reply's records are what is billed (row, period and day
-    /// endpoints billed per record): the guard charges the records it counts in the reply.
+    /// Units per record when a 2xx reply's records are what is billed (row endpoints asked with
+    /// `limit`, period and day endpoints, billed per record): the guard charges the records it
+    /// counts in the reply.
     pub units_per_row: Option<u64>,
 }
 
@@ -169,7 +170,15 @@ pub fn price(pricing: &Pricing, call: &Call) -> Result<Priced, PriceError> {
         },
         estimate::PriceError::Unknown { endpoint } => PriceError::PriceUnknown { endpoint },
     })?;
-    let counted = endpoint.per == Per::Record && endpoint.record != RecordKind::Target;
+    // Billed by the records a reply holds: rows asked with `limit`, periods, days. Rows asked
+    // any other way (a site audit's `settings.max_pages`: pages crawled later, not returned) are
+    // charged the price.
+    let counted = endpoint.per == Per::Record
+        && match endpoint.record {
+            RecordKind::Target => false,
+            RecordKind::Row => endpoint.rows_from == "limit",
+            RecordKind::Period | RecordKind::Day => true,
+        };
     Ok(Priced {
         endpoint: endpoint.name.clone(),
         targets: shape.targets.max(1),

@@ -547,3 +547,98 @@ fn bad_overlays_name_the_overlay() {
     assert!(e.contains("endpoint `keywords/new` (from overlay"), "{e}");
     assert!(e.contains("field `per`: missing"), "{e}");
 }
+
+/// The remaining catalogue checks, one message each (a key phrase; the file is named).
+#[test]
+fn catalogue_field_checks() {
+    let entry = "backlinks/summary: {units: 100, per: record, record: target, max_batch: 100, paged: false, source: false, evidence: table, ref: \"vendor table\"}";
+    #[track_caller]
+    fn with(entry: &str, replacement: &str, phrase: &str) {
+        rejected(&MINIMAL.replace(entry, replacement), &[phrase]);
+    }
+    with(
+        entry,
+        "backlinks/summary: {units: 100, per: record, record: target, max_batch: 100, paged: false, source: false, evidence: table, ref: x, limit: {default: 1, max: 2}}",
+        "field `limit`: only row endpoints (`record: row`) ask for rows; remove it",
+    );
+    with(
+        entry,
+        "backlinks/summary: {units: 1, per: record, record: period, max_batch: 1, paged: true, source: false, default_days: 2, evidence: table, ref: x}",
+        "field `paged`: a period or day endpoint returns its whole date range at once; set paged to false",
+    );
+    with(
+        entry,
+        "backlinks/summary: {units: 100, per: record, record: target, max_batch: 100, paged: false, source: false, default_days: 2, evidence: table, ref: x}",
+        "field `default_days`: only period and day endpoints take a date range; remove it",
+    );
+    with(
+        entry,
+        "backlinks/summary: {units: 1, per: record, record: day, max_batch: 1, paged: false, source: false, default_days: 0, evidence: table, ref: x}",
+        "field `default_days`: must be at least 1",
+    );
+    with(
+        entry,
+        "backlinks/summary: {units: 100, per: record, record: target, max_batch: 100, paged: false, source: false, targets_from: target, evidence: table, ref: x}",
+        "field `targets_from`: must be a list of parameter names",
+    );
+    with(
+        entry,
+        "backlinks/summary: {units: 100, per: record, record: target, max_batch: 100, paged: false, source: false, rows_from: limit, evidence: table, ref: x}",
+        "field `rows_from`: only row endpoints ask for rows; remove it",
+    );
+    with(
+        entry,
+        "backlinks/summary: {units: 100, per: record, record: moon, max_batch: 100, paged: false, source: false, evidence: table, ref: x}",
+        "field `record`: unknown value \"moon\"; use `target`, `row`, `period` or `day`",
+    );
+    with(
+        entry,
+        "backlinks/summary: {units: 100, per: record, record: target, max_batch: 100, paged: false, source: false, evidence: table, ref: x, disputes: nope}",
+        "field `disputes`: must be a list of `{figure, evidence, ref}`",
+    );
+    with(
+        "sources: [us]",
+        "sources: [us, gb]\nsource_aliases: {gb: us}",
+        "`gb` is also in `sources`; a code is either a database or another name for one",
+    );
+    with(
+        "sources: [us]",
+        "sources: [us]\nsource_aliases: [gb]",
+        "field `source_aliases`: must be a mapping such as `{gb: uk}`",
+    );
+}
+
+#[test]
+fn overlay_shape_checks() {
+    for (text, phrase) in [
+        (
+            "- a\n",
+            "an overlay is a mapping with `endpoints:` and/or `overage: {tiers: [...]}`",
+        ),
+        (
+            "endpoints: [a]\n",
+            "field `endpoints`: must be a mapping of endpoint names to fields",
+        ),
+        (
+            "endpoints:\n  backlinks/summary: 5\n",
+            "endpoint `backlinks/summary`: must be a mapping of fields",
+        ),
+        (
+            "overage: {tiers: [{plan: \"1\"}]}\n",
+            "overage tier #1: needs `tier:`",
+        ),
+        (
+            "overage: {tiers: 5}\n",
+            "field `overage.tiers`: must be a list of tiers",
+        ),
+        (
+            "overage: 5\n",
+            "field `overage`: must be a mapping with `tiers`",
+        ),
+        ("endpoints: {a: [unclosed\n", "invalid YAML"),
+    ] {
+        let e = with_overlay(text).unwrap_err();
+        assert!(e.contains(phrase), "{text:?}: {e}");
+        assert!(e.contains("overlay.yaml"), "names the overlay: {e}");
+    }
+}

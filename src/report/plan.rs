@@ -15,6 +15,8 @@ pub struct PlanReport<'a> {
     pub assessment: &'a Assessment,
     /// The run was `--offline`: that is why no balance is known, when none is.
     pub offline: bool,
+    /// `--strict-prices` failed: the verdict of "fits" rests on an assumed or disputed price.
+    pub strict_failed: bool,
 }
 
 pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Result<()> {
@@ -47,6 +49,11 @@ pub fn plan_compared(
                 view.failed_by.push("max_increase");
                 view.verdict = Verdict::OverBudget;
             }
+            // So does a fit that --strict-prices refuses.
+            if report.strict_failed {
+                view.failed_by.push("strict_prices");
+                view.verdict = Verdict::OverBudget;
+            }
             safe::json(out, &view)
         }
         Format::Markdown => plan_markdown(out, report, comparison),
@@ -65,7 +72,7 @@ struct PlanJson<'a> {
     verdict: Verdict,
     /// Why the verdict is `over_budget` (empty otherwise): `usable` (the total above the usable
     /// balance), `max_units` (a workflow above its `budget.max_units`), `max_increase` (the
-    /// increase above `--max-increase`).
+    /// increase above `--max-increase`), `strict_prices` (a fit `--strict-prices` refuses).
     failed_by: Vec<&'static str>,
     over_by: u64,
     over_max_units: &'a [crate::estimate::OverMaxUnits],
@@ -426,8 +433,9 @@ fn plan_markdown(
     comparison: Option<&Comparison>,
 ) -> io::Result<()> {
     let lines = verdict_lines(report);
-    let failed =
-        report.assessment.verdict == Verdict::OverBudget || comparison.is_some_and(|c| c.exceeded);
+    let failed = report.assessment.verdict == Verdict::OverBudget
+        || comparison.is_some_and(|c| c.exceeded)
+        || report.strict_failed;
     let icon = match report.assessment.verdict {
         _ if failed => "❌",
         Verdict::Fits => "✅",
@@ -440,10 +448,15 @@ fn plan_markdown(
         safe::markdown(lines.first().map(String::as_str).unwrap_or(""))
     )?;
     writeln!(out)?;
-    for line in lines.iter().skip(1) {
-        writeln!(out, "- {}", safe::markdown(line))?;
+    let strict = if report.strict_failed {
+        strict_prices_lines(report)
+    } else {
+        Vec::new()
+    };
+    for line in lines.iter().skip(1).chain(strict.iter()) {
+        writeln!(out, "- {}", safe::markdown(line.trim()))?;
     }
-    if lines.len() > 1 {
+    if lines.len() > 1 || !strict.is_empty() {
         writeln!(out)?;
     }
     if let Some(b) = &report.assessment.balance {

@@ -89,6 +89,7 @@ impl Fixture {
             total: &self.total,
             assessment: &self.assessment,
             offline: false,
+            strict_failed: false,
         }
     }
 

@@ -693,6 +693,14 @@ fn rows_and_row_price() {
     assert_eq!(p.units_per_row, None);
     let p = priced(&get("/v1/backlinks/summary", "target=a")).expect("priced");
     assert_eq!(p.units_per_row, None);
+    // a site audit's pages are crawled later, not returned: charged the price.
+    let p = priced(&post(
+        "/v1/site-audit/audits/standard",
+        "",
+        r#"{"domain":"a"}"#,
+    ))
+    .expect("priced");
+    assert_eq!((p.units, p.units_per_row), (2_000, None));
 }
 
 #[track_caller]
