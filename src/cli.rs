@@ -181,7 +181,7 @@ impl Cli {
             Command::Prices(a) => (&a.output, Some(&a.pricing), None, None),
             Command::Overage(a) => (&a.output, Some(&a.pricing), None, None),
             Command::Reservations(a) => (&a.output, None, None, Some(&a.ledger)),
-            Command::Schema | Command::Completions(_) => {
+            Command::Schema(_) | Command::Completions(_) => {
                 let (p, a, l) = none;
                 (&table, p, a, l)
             }
@@ -207,6 +207,7 @@ impl Cli {
 
 pub use crate::pricing::{Billing, OverageRate};
 pub use crate::report::Format;
+pub use crate::schema::Draft;
 
 /// clap's view of the model's enums, kept here so no other layer depends on clap.
 macro_rules! value_enum {
@@ -227,6 +228,7 @@ macro_rules! value_enum {
 value_enum!(Format { Table => "table", Json => "json", Markdown => "markdown", Csv => "csv" });
 value_enum!(Billing { Monthly => "monthly", Yearly => "yearly" });
 value_enum!(OverageRate { Plan => "plan", Addon => "addon" });
+value_enum!(Draft { V2020_12 => "2020-12", V7 => "7" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Auth {
@@ -260,12 +262,12 @@ pub enum Command {
     /// Run a command only when the workflows fit the balance, holding a reservation while it runs.
     #[command(after_long_help = GATE_HELP)]
     Gate(GateArgs),
-    /// Reservations held by running gates (all accounts on this machine).
+    /// Reservations held by running gates and guards (all accounts on this machine, or in --redis).
     #[command(after_long_help = RESERVATIONS_HELP)]
     Reservations(ReservationsArgs),
-    /// Print the JSON Schema (draft 2020-12) of the workflow file.
+    /// Print the JSON Schema of the workflow file (draft 2020-12, or draft-07 for editors).
     #[command(after_long_help = SCHEMA_HELP)]
-    Schema,
+    Schema(SchemaArgs),
     /// Print a shell completion script.
     #[command(after_long_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
@@ -310,6 +312,14 @@ pub struct GateArgs {
     /// The command to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// What `budget schema` takes.
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// JSON Schema draft: 2020-12, or 7 for the YAML language server (docs/editors.md).
+    #[arg(long, value_enum, default_value_t = Draft::V2020_12, value_name = "DRAFT")]
+    pub draft: Draft,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,6 +13,7 @@
 
 mod support;
 
+mod action;
 mod architecture;
 mod baseline;
 mod ci;
@@ -23,5 +24,6 @@ mod guard;
 mod help;
 mod hostile;
 mod live;
+mod packaging;
 mod plan;
 mod schema;

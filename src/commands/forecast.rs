@@ -8,7 +8,6 @@ use super::balance::KeyUse;
 use crate::cli::{ForecastArgs, Global};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{self, ScheduledWorkflow};
-use crate::ledger;
 use crate::report::{self, ForecastReport};
 use crate::{Error, Status};
 
@@ -56,7 +55,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     let balance = match balance {
         Some(b) => {
             let account = crate::account::account_id(key.as_ref());
-            let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
+            let reserved = super::open_ledger(global)?.reserved(&account)?;
             Some(Balance { reserved, ..b })
         }
         None => None,

@@ -39,13 +39,13 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
         Command::Reservations(_) => {
-            let ledger = crate::ledger::open(global.redis.as_deref())?;
+            let ledger = open_ledger(global)?;
             let list = ledger.list()?;
             to_stdout(|out| report::reservations(out, global.format, &ledger.location(), &list))?;
             Ok(Status::Ok)
         }
-        Command::Schema => {
-            to_stdout(|out| report::schema(out))?;
+        Command::Schema(args) => {
+            to_stdout(|out| report::schema(out, args.draft))?;
             Ok(Status::Ok)
         }
         Command::Completions(args) => {
@@ -89,4 +89,22 @@ pub(crate) fn to_stdout(
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// What a ledger warns about (a lapsed lease, a state directory others can write to), on
+/// stderr.
+pub(crate) fn warnings_to_stderr() -> crate::ledger::Warn {
+    std::sync::Arc::new(|warning: &str| {
+        report::notes(&mut std::io::stderr().lock(), &[warning.to_string()]);
+    })
+}
+
+/// The reservation ledger `--redis` selects, its warnings on stderr.
+pub(crate) fn open_ledger(
+    global: &crate::cli::Global,
+) -> Result<Box<dyn crate::ledger::Ledger>, Error> {
+    Ok(crate::ledger::open_with_warnings(
+        global.redis.as_deref(),
+        warnings_to_stderr(),
+    )?)
 }

@@ -8,7 +8,7 @@ use crate::estimate::{self, Assessment, Balance, Verdict, WorkflowEstimate};
 use crate::pricing::Pricing;
 use crate::report::{self, PlanReport};
 use crate::workflow::{self, Reserve, Workflow};
-use crate::{ledger, Error, Status};
+use crate::{Error, Status};
 
 use super::ci;
 
@@ -151,7 +151,7 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     let checked = prepare(global, args)?;
     // Reservations matter only against a balance; without one the ledger is not touched.
     let reserved = match &checked.balance {
-        Some(_) => ledger::open(global.redis.as_deref())?.reserved(&checked.account)?,
+        Some(_) => super::open_ledger(global)?.reserved(&checked.account)?,
         None => 0,
     };
     let assessment = checked.assess(reserved);

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -86,9 +87,11 @@ impl Journal {
         let file = match path {
             None => None,
             Some(path) => {
+                // 0600: the journal records the account's calls (see `crate::ledger` on files).
                 let file = OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(path)
                     .map_err(|e| JournalError::Open {
                         path: path.to_path_buf(),
@@ -180,6 +183,11 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("read");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3);
+        // Created 0600: only its owner reads the account's calls.
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).expect("metadata").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
             lines[0],
             r#"{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"overrun":0,"latency_ms":1.5,"attempts":1,"outcome":"charged"}"#

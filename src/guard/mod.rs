@@ -19,6 +19,7 @@
 //! back to clients (every reply body goes through the account's scrubber). This module renders
 //! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
+pub mod hold;
 pub mod journal;
 #[cfg(test)]
 mod laws;

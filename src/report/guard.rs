@@ -41,6 +41,8 @@ pub struct GuardStarted<'a> {
     /// `this process`, or `Redis at HOST:PORT (…)`.
     pub state: &'a str,
     pub journal: Option<&'a str>,
+    /// Where the guard holds its unspent budget (`crate::guard::hold`).
+    pub ledger: &'a str,
     pub token: bool,
 }
 
@@ -58,6 +60,11 @@ pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
     if let Some(journal) = s.journal {
         writeln!(err, "  journal: {}", safe::visible(journal))?;
     }
+    let line = format!(
+        "  holding its unspent budget in the reservation ledger ({}): gates, plans and other guards of this account leave it out",
+        s.ledger
+    );
+    writeln!(err, "{}", safe::terminal(&line))?;
     if s.token {
         writeln!(
             err,

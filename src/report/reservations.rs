@@ -1,4 +1,4 @@
-//! Rendering the reservations of running gates.
+//! Rendering the reservations of running gates and guards.
 
 use std::io::{self, Write};
 
@@ -7,10 +7,16 @@ use serde_json::json;
 use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::ledger::Reservation;
 
+fn child(r: &Reservation) -> String {
+    r.child.map(|c| c.pid.to_string()).unwrap_or_default()
+}
+
 fn cells(r: &Reservation) -> Vec<String> {
     vec![
         r.account.clone(),
+        r.kind.as_str().to_string(),
         r.pid.to_string(),
+        child(r),
         thousands(r.units),
         r.workflows.join(", "),
         r.command.clone(),
@@ -18,7 +24,42 @@ fn cells(r: &Reservation) -> Vec<String> {
     ]
 }
 
-const HEADER: [&str; 6] = ["account", "pid", "units", "workflows", "command", "started"];
+const HEADER: [&str; 8] = [
+    "account",
+    "holder",
+    "pid",
+    "command pid",
+    "units",
+    "workflows",
+    "command",
+    "started",
+];
+
+/// One holder, for messages: `gate 4242 (sh job.sh): 26,000 units`.
+pub fn holder(r: &Reservation) -> String {
+    format!(
+        "{} {} ({}): {} units",
+        r.kind.as_str(),
+        r.pid,
+        r.command,
+        thousands(r.units)
+    )
+}
+
+/// The holders of `account` in `list`, for a note (`None` when there are none).
+pub fn held_by(account: &str, list: &[Reservation]) -> Option<String> {
+    let holders: Vec<String> = list
+        .iter()
+        .filter(|r| r.account == account)
+        .map(holder)
+        .collect();
+    (!holders.is_empty()).then(|| {
+        format!(
+            "held by running jobs of this account: {} (see `budget reservations`)",
+            holders.join("; ")
+        )
+    })
+}
 
 /// Lists reservations; `location` says where the ledger is.
 pub fn reservations(
@@ -33,7 +74,9 @@ pub fn reservations(
                 "ledger": location,
                 "reservations": list.iter().map(|r| json!({
                     "account": r.account,
+                    "holder": r.kind.as_str(),
                     "pid": r.pid,
+                    "command_pid": r.child.map(|c| c.pid),
                     "units": r.units,
                     "workflows": r.workflows,
                     "command": r.command,
@@ -46,8 +89,11 @@ pub fn reservations(
             csv_header(out, &HEADER)?;
             for r in list {
                 let mut row: Vec<Cell> = cells(r).into_iter().map(Cell::Text).collect();
-                row[1] = Cell::number(r.pid);
-                row[2] = Cell::number(r.units);
+                row[2] = Cell::number(r.pid);
+                if let Some(c) = r.child {
+                    row[3] = Cell::number(c.pid);
+                }
+                row[4] = Cell::number(r.units);
                 csv_row(out, &row)?;
             }
             Ok(())
@@ -57,7 +103,7 @@ pub fn reservations(
                 .iter()
                 .map(|r| {
                     let mut row = cells(r);
-                    for i in [0, 3, 4] {
+                    for i in [0, 5, 6] {
                         row[i] = safe::markdown(&row[i]);
                     }
                     row
@@ -66,7 +112,7 @@ pub fn reservations(
             markdown_table(
                 out,
                 &HEADER,
-                &[false, true, true, false, false, false],
+                &[false, false, true, true, true, false, false, false],
                 &rows,
             )?;
             writeln!(out)?;
@@ -79,7 +125,7 @@ pub fn reservations(
             }
             let mut rows = vec![HEADER.map(String::from).to_vec()];
             rows.extend(list.iter().map(cells));
-            writeln!(out, "{}", table(rows, 1))?;
+            writeln!(out, "{}", table(rows, 2))?;
             let total = list.iter().fold(0u64, |sum, r| sum.saturating_add(r.units));
             let line = format!(
                 "{} reservation{} holding {} units (ledger: {location})",
