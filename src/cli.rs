@@ -181,6 +181,8 @@ impl Cli {
             Command::Prices(a) => (&a.output, Some(&a.pricing), None, None),
             Command::Overage(a) => (&a.output, Some(&a.pricing), None, None),
             Command::Reservations(a) => (&a.output, None, None, Some(&a.ledger)),
+            Command::Reconcile(a) => (&a.output, Some(&a.pricing), None, None),
+            Command::Calibrate(a) => (&a.output, Some(&a.pricing), Some(&a.api), None),
             Command::Schema(_) | Command::Completions(_) => {
                 let (p, a, l) = none;
                 (&table, p, a, l)
@@ -265,6 +267,12 @@ pub enum Command {
     /// Reservations held by running gates and guards (all accounts on this machine, or in --redis).
     #[command(after_long_help = RESERVATIONS_HELP)]
     Reservations(ReservationsArgs),
+    /// Forecast against actual: a saved plan (`plan --format json`) against the guard's journals.
+    #[command(after_long_help = RECONCILE_HELP)]
+    Reconcile(ReconcileArgs),
+    /// Measure what the API really bills: one small call per endpoint, by the settled balance.
+    #[command(after_long_help = CALIBRATE_HELP)]
+    Calibrate(CalibrateArgs),
     /// Print the JSON Schema of the workflow file (draft 2020-12, or draft-07 for editors).
     #[command(after_long_help = SCHEMA_HELP)]
     Schema(SchemaArgs),
@@ -357,6 +365,10 @@ pub struct PlanArgs {
     /// Fail (exit 1) when the verdict relies on a price that is assumed or disputed.
     #[arg(long)]
     pub strict_prices: bool,
+    /// A usage profile (`reconcile --write-profile`): its p90 rows per target become the
+    /// expected_rows of steps that state none. The worst case never changes.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
     #[command(flatten)]
     pub shared: Shared,
 }
@@ -390,6 +402,62 @@ pub struct GuardArgs {
     pub max_queue: usize,
     #[command(flatten)]
     pub shared: Shared,
+}
+
+/// What `budget reconcile` takes.
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// A saved `budget plan --format json` result.
+    #[arg(value_name = "PLAN.json")]
+    pub plan: PathBuf,
+    /// The guard's call journals (`budget guard --journal FILE`), oldest first.
+    #[arg(required = true, value_name = "JOURNAL")]
+    pub journals: Vec<PathBuf>,
+    /// Add the rows and pages per target the journals show to this usage profile (created when
+    /// missing; a journal already in it is not added again).
+    #[arg(long, value_name = "FILE")]
+    pub write_profile: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: FormatFlag,
+    /// The catalogue tells which endpoints return rows and page (for --write-profile).
+    #[command(flatten)]
+    pub pricing: PricingFlag,
+}
+
+/// What `budget calibrate` takes.
+#[derive(Debug, Clone, Args)]
+pub struct CalibrateArgs {
+    /// Catalogue endpoints to measure, e.g. backlinks/authority.
+    #[arg(required = true, value_name = "ENDPOINT")]
+    pub endpoints: Vec<String>,
+    /// Most units calibration may spend: the catalogue's worst case of all its calls must fit,
+    /// else nothing is sent (exit 1); calling stops once the units measured reach it.
+    #[arg(long, required = true, value_name = "N", value_parser = parse_count)]
+    pub max_units: u64,
+    /// A target of every call (repeatable; default: seranking.com).
+    #[arg(long = "target", value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Regional database of the endpoints that take one.
+    #[arg(long, default_value = crate::calibrate::DEFAULT_SOURCE, value_name = "CODE")]
+    pub source: String,
+    /// Rows asked of row endpoints (the call's `limit`).
+    #[arg(long, default_value_t = crate::calibrate::DEFAULT_ROWS, value_name = "N", value_parser = parse_count)]
+    pub rows: u64,
+    /// Longest wait for the balance to settle, before and after each call, in seconds.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub settle_timeout: f64,
+    /// Time between two balance reads, in seconds. For tests: the live meter needs 30.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS", hide = true)]
+    pub settle_interval: f64,
+    /// Write the prices measured exactly as a pricing overlay (`evidence: measured`).
+    #[arg(long, value_name = "FILE")]
+    pub write_overlay: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: FormatFlag,
+    #[command(flatten)]
+    pub pricing: PricingFlag,
+    #[command(flatten)]
+    pub api: ApiFlags,
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {
@@ -515,6 +583,38 @@ Exit codes:
   0  the subscription was read
   2  bad settings: --api-url, --timeout, --offline
   3  the API or the key failed (the message says which and what to do)
+  4  the report could not be written";
+
+const RECONCILE_HELP: &str = "\
+Examples:
+  budget plan audit.yaml --format json > audit.plan.json
+  budget guard --budget 250k --journal calls.jsonl      # the job tags its calls:
+                                                        # X-Budget-Workflow, X-Budget-Step
+  budget reconcile audit.plan.json calls.jsonl
+  budget reconcile audit.plan.json calls.jsonl --write-profile audit.profile.yaml
+
+Exit codes:
+  0  the forecast held: every step and the total charged at most its worst case
+  1  a step, an endpoint row, unplanned calls or the total charged more than forecast
+  2  bad input: the plan, a journal, the usage profile
+  4  the report could not be written";
+
+const CALIBRATE_HELP: &str = "\
+Examples:
+  budget calibrate backlinks/authority --max-units 100
+  budget calibrate backlinks/authority backlinks/summary --target example.com --target example.org \\
+      --max-units 500 --write-overlay measured.yaml
+
+It reads the balance until it settles (every 30 s; the live meter shows a call 20-60 s late),
+makes one call per endpoint and reads the balance again: expect about two minutes per endpoint.
+Other jobs using the same API key meanwhile spoil the measurement.
+
+Exit codes:
+  0  every endpoint was measured (agreeing with the catalogue or not: the table says)
+  1  refused, nothing sent: the catalogue's worst case is above --max-units or the balance
+  2  bad input: an endpoint, a flag, --offline, the pricing file
+  3  the key or the API failed, or an endpoint could not be measured (the balance did not
+     settle, the call was refused)
   4  the report could not be written";
 
 const PRICES_HELP: &str = "\

@@ -38,7 +38,7 @@ fn golden(args: &[&str], format: &str) -> (i32, String) {
 /// and with no account (overage off) the job stops where 20,000 runs out: the summaries' requests
 /// carry 100, 100 and 50 targets (10,000, 10,000, 5,000 units), so after 20,000 the third
 /// request of step 1 cannot be paid: "step 1 (Summaries), request 3 of 3".
-/// Keywords is priced on `docs` evidence disputed by an assumed 50 per request: marked `*`, with
+/// Keywords is priced on `docs` evidence disputed by an assumed 50 per request: marked `†`, with
 /// a footnote under its table.
 #[test]
 fn plan_one_workflow() {

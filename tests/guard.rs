@@ -13,22 +13,22 @@ use crate::support::simulator::{refused_url, Fault, Simulator, KEY};
 use crate::support::{budget, Scratch};
 
 /// A running guard; stopped with SIGTERM by [`GuardProc::stop`] (killed if dropped).
-struct GuardProc {
+pub(crate) struct GuardProc {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     stderr: Arc<Mutex<String>>,
 }
 
 /// What a stopped guard printed.
-struct Stopped {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Stopped {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl GuardProc {
     /// `budget guard --listen 127.0.0.1:0 ARGS` against `api_url` with the simulator's key.
-    fn start(api_url: &str, args: &[&str]) -> GuardProc {
+    pub(crate) fn start(api_url: &str, args: &[&str]) -> GuardProc {
         Self::start_env(api_url, args, &[("SERANKING_API_KEY", KEY)])
     }
 
@@ -87,7 +87,7 @@ impl GuardProc {
     }
 
     /// SIGTERM, then wait (at most 15 s) and collect the output.
-    fn stop(self) -> Stopped {
+    pub(crate) fn stop(self) -> Stopped {
         self.term();
         self.wait(Duration::from_secs(15))
     }
@@ -151,14 +151,14 @@ impl Drop for GuardProc {
 /// One client call: method, path and query, extra headers, JSON body (or any body with its
 /// content type).
 #[derive(Clone)]
-struct Call {
+pub(crate) struct Call {
     post: Option<String>,
     raw: Option<(String, Vec<u8>)>,
     path: String,
     headers: Vec<(String, String)>,
 }
 
-fn get(path: &str) -> Call {
+pub(crate) fn get(path: &str) -> Call {
     Call {
         post: None,
         raw: None,
@@ -176,9 +176,9 @@ fn post_raw(path: &str, content_type: &str, body: &[u8]) -> Call {
 }
 
 #[derive(Debug, Clone)]
-struct Answer {
-    status: u16,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: String,
     retry_after: Option<String>,
 }
 
@@ -189,7 +189,7 @@ impl Answer {
 }
 
 /// Runs `clients` concurrent lists of calls against `bases[i % bases.len()]`.
-fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
+pub(crate) fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -251,7 +251,7 @@ fn one(base: &str, call: Call) -> Answer {
     run_clients(&[base.to_string()], vec![vec![call]]).remove(0)
 }
 
-fn ledger_lines(path: &str) -> Vec<Value> {
+pub(crate) fn ledger_lines(path: &str) -> Vec<Value> {
     std::fs::read_to_string(path)
         .expect("ledger")
         .lines()
@@ -419,6 +419,85 @@ fn row_calls_are_charged_by_the_records_returned() {
     assert_eq!(lines[1]["units_charged"], 100);
     assert_eq!(lines[2]["status"], 402);
     assert_eq!(lines[2]["units_reserved"], 0);
+}
+
+/// A call with the guard's tag headers.
+pub(crate) fn tagged(path: &str, tags: &[(&str, &str)]) -> Call {
+    Call {
+        headers: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..get(path)
+    }
+}
+
+#[test]
+fn tags_source_and_rows_reach_the_journal_and_never_the_api() {
+    // The invariant: X-Budget-Workflow / X-Budget-Step are the guard's own headers; they are
+    // written to the journal and never forwarded (the simulator counts any X-Budget-… it sees).
+    let sim = Simulator::start_data(1_000_000);
+    sim.set(|s| s.data.rows_per_target = Some(40));
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "100k", "--journal", &journal]);
+    let calls = vec![
+        tagged(
+            "/v1/backlinks/summary?target=a.com",
+            &[
+                ("X-Budget-Workflow", "Audit"),
+                ("X-Budget-Step", "Summaries"),
+            ],
+        ),
+        tagged(
+            "/v1/domain/keywords?target=a.com&source=US&limit=100&page=2",
+            &[("X-Budget-Step", "2")],
+        ),
+        tagged(
+            "/v1/backlinks/summary?target=a.com",
+            &[("X-Budget-Step", &"s".repeat(201))],
+        ),
+        get("/v1/backlinks/all?target=a.com&limit=100"),
+    ];
+    let answers = run_clients(std::slice::from_ref(&guard.url), vec![calls]);
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200, 200, 400, 200], "{answers:?}");
+    assert!(
+        answers[2]
+            .body
+            .contains("the X-Budget-Step header is 201 bytes long, above the guard's limit of 200"),
+        "{}",
+        answers[2].body
+    );
+    assert_eq!(sim.requests(), 3, "the refused call was not forwarded");
+    assert_eq!(
+        sim.read(|s| s.budget_headers),
+        0,
+        "a tag header reached the API"
+    );
+    guard.stop();
+    let lines = ledger_lines(&journal);
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["workflow"], "Audit");
+    assert_eq!(lines[0]["step"], "Summaries");
+    // A target endpoint has no rows; backlinks takes no source.
+    assert!(lines[0].get("rows").is_none() && lines[0].get("source").is_none());
+    // domain/keywords: source lowercased, 40 rows (the target has 40, limit 100), page 2 of the
+    // target whose SHA-256 starts d6c1754dbbf0bc91 (`printf a.com | sha256sum`).
+    assert_eq!(lines[1]["step"], "2");
+    assert!(lines[1].get("workflow").is_none());
+    assert_eq!(lines[1]["source"], "us");
+    assert_eq!(lines[1]["rows"], 40);
+    assert_eq!(lines[1]["target_hash"], "d6c1754dbbf0bc91");
+    assert_eq!(lines[1]["continues"], true);
+    assert_eq!(lines[2]["outcome"], "rejected");
+    assert_eq!(lines[2]["status"], 400);
+    assert!(lines[2].get("step").is_none());
+    // Untagged backlinks/all: 40 rows, charged 40; not paged, so no target digest.
+    assert!(lines[3].get("step").is_none());
+    assert_eq!(lines[3]["rows"], 40);
+    assert_eq!(lines[3]["units_charged"], 40);
+    assert!(lines[3].get("target_hash").is_none());
 }
 
 #[test]

@@ -1050,8 +1050,8 @@ fn uncertain_prices_are_marked_and_strict_prices_fails() {
     // authority: 10 targets × 15 (measured; the table says 1) = 150; summaries 10 × 100 = 1,000.
     run(&["plan", &wf])
         .code(0)
-        .stdout_has("backlinks/authority *")
-        .stdout_has("* backlinks/authority: 15 units per record, measured (third-party live measurement")
+        .stdout_has("backlinks/authority †")
+        .stdout_has("† backlinks/authority: 15 units per record, measured (third-party live measurement")
         .stdout_has("; disputed: 1 unit per target (table: vendor doc (Getting started), Cost per Record table), the larger forecast is used")
         .stdout_has("1,150");
     let json = run(&["plan", &wf, "--format", "json"]).code(0).json();
@@ -1063,8 +1063,8 @@ fn uncertain_prices_are_marked_and_strict_prices_fails() {
     assert_eq!(steps[1]["disputed"], false);
     run(&["plan", &wf, "--format", "markdown"])
         .code(0)
-        .stdout_has("| `backlinks/authority` \\* |")
-        .stdout_has("- \\* backlinks/authority: 15 units per record, measured");
+        .stdout_has("| `backlinks/authority` † |")
+        .stdout_has("- † backlinks/authority: 15 units per record, measured");
     // Fits 10,000 — but on a disputed price: exit 1 with --strict-prices, naming the step.
     run(&["check", &wf, "--units-left", "10000", "--strict-prices"])
         .code(1)

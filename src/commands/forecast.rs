@@ -18,7 +18,7 @@ fn now_utc() -> NaiveDateTime {
 }
 
 pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
-    let planned = super::plan::estimate_files(global, &args.workflows)?;
+    let planned = super::plan::estimate_files(global, &args.workflows, None)?;
     // Flags win; the API is asked only for what they leave open.
     let call = !global.offline && (args.units_left.is_none() || args.period_end.is_none());
     let key_use = if call {

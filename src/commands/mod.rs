@@ -2,12 +2,14 @@
 //! formatting live here; those belong to `forecast` and `report`.
 
 pub mod balance;
+mod calibrate;
 mod ci;
 mod forecast;
 mod gate;
 mod guard;
 mod overage;
 mod plan;
+mod reconcile;
 
 use crate::cli::{Cli, Command};
 use crate::pricing::Pricing;
@@ -38,6 +40,8 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Balance(_) => balance::run(global),
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
+        Command::Reconcile(args) => reconcile::run(global, args),
+        Command::Calibrate(args) => calibrate::run(global, args),
         Command::Reservations(_) => {
             let ledger = open_ledger(global)?;
             let list = ledger.list()?;

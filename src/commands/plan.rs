@@ -20,9 +20,17 @@ pub struct Planned {
     pub total: estimate::Totals,
 }
 
-/// Loads pricing and workflows and forecasts them; warnings go to stderr.
-pub fn estimate_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<Planned, Error> {
+/// Loads pricing and workflows and forecasts them, the expected band from a usage profile when
+/// one is given; warnings and the profile's notes go to stderr.
+pub fn estimate_files(
+    global: &Global,
+    paths: &[std::path::PathBuf],
+    profile: Option<&std::path::Path>,
+) -> Result<Planned, Error> {
     let pricing = super::load_pricing(global)?;
+    let profile = profile
+        .map(|path| Ok::<_, Error>((path, crate::reconcile::profile::load(path)?)))
+        .transpose()?;
     let mut workflows = Vec::with_capacity(paths.len());
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -41,10 +49,21 @@ pub fn estimate_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<P
     if !errors.is_empty() {
         return Err(Error::Workflows { errors });
     }
-    let forecasts = workflows
+    let applied = profile.as_ref().map(|(path, profile)| {
+        let app = crate::reconcile::profile::apply(&mut workflows, profile);
+        if !global.quiet {
+            let notes = report::profile_notes(&workflows, &app, &path.display().to_string());
+            report::notes(&mut std::io::stderr().lock(), &notes);
+        }
+        app.applied
+    });
+    let mut forecasts = workflows
         .iter()
         .map(|w| estimate::workflow(w, pricing.requests_per_second))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(applied) = &applied {
+        crate::reconcile::profile::mark(&mut forecasts, applied);
+    }
     let total = estimate::totals(&forecasts)?;
     Ok(Planned {
         pricing,
@@ -117,7 +136,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
             message: format!("--max-increase: {e}"),
         })?;
     let saved = args.compare_to.as_deref().map(baseline::load).transpose()?;
-    let planned = estimate_files(global, &args.workflows)?;
+    let planned = estimate_files(global, &args.workflows, args.profile.as_deref())?;
     if let Some(warning) = estimate::overage_account(&planned.workflows).warning() {
         if !global.quiet {
             report::notes(

@@ -41,6 +41,10 @@ pub struct StepEstimate {
     pub evidence: Evidence,
     /// Sources disagree about the endpoint's price; the larger figure is used.
     pub disputed: bool,
+    /// Where the expected band comes from when not from the workflow file itself (absent: the
+    /// step's own `expected_rows`, or the worst case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_from: Option<ExpectedFrom>,
 }
 
 impl StepEstimate {
@@ -48,6 +52,14 @@ impl StepEstimate {
     pub fn uncertain(&self) -> bool {
         self.evidence == Evidence::Assumed || self.disputed
     }
+}
+
+/// The source of a step's expected band other than its workflow file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpectedFrom {
+    /// A usage profile's p90 rows per target (`budget plan --profile`).
+    Profile,
 }
 
 /// The cost of one workflow.
@@ -215,6 +227,7 @@ fn estimate_step(step: &Step) -> Result<StepEstimate, PriceError> {
         units_expected: expected.units(e)?,
         evidence: e.evidence,
         disputed: e.disputed(),
+        expected_from: None,
     })
 }
 

@@ -9,8 +9,10 @@
 //! replies as it does for every call to the API), then settles the reservation: a 2xx is
 //! charged what it billed (rows counted in the reply for row endpoints, even beyond the price:
 //! an [`Overrun`], which may take the budget below zero; else the price), anything else is
-//! released. Every call becomes a journal line ([`journal`]). A call the guard cannot price
-//! exactly is refused before anything is reserved or forwarded ([`price`]).
+//! released. Every call becomes a journal line ([`journal`]), with the workflow and step the
+//! client tagged it with (`X-Budget-Workflow`, `X-Budget-Step`: read by [`tags`], never
+//! forwarded). A call the guard cannot price exactly is refused before anything is reserved or
+//! forwarded ([`price`]).
 //!
 //! Each call runs in a task of its own, so a client that hangs up mid-call cannot stop it from
 //! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
@@ -27,6 +29,7 @@ pub mod price;
 mod proxy;
 pub mod redis;
 pub mod state;
+pub mod tags;
 
 use std::future::Future;
 use std::net::SocketAddr;

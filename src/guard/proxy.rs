@@ -16,6 +16,7 @@ use serde_json::json;
 use super::journal::{Entry, Journal, Outcome};
 use super::price::{self, PriceError};
 use super::state::{Hold, RateError, State, StateError};
+use super::tags::{self, Facts, Tags};
 use super::{
     same_secret, Config, GuardError, Overrun, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER,
 };
@@ -120,6 +121,12 @@ struct Call {
     /// Units billed beyond what the call was priced at (charged all the same).
     overrun: u64,
     attempts: u32,
+    tags: Tags,
+    facts: Facts,
+    /// A row endpoint: its 2xx replies' rows are journaled.
+    row_endpoint: bool,
+    /// Rows in the 2xx reply.
+    rows: Option<u64>,
 }
 
 async fn handle(AxumState(app): AxumState<Arc<App>>, request: Request) -> Response {
@@ -154,6 +161,10 @@ impl App {
             charged: 0,
             overrun: 0,
             attempts: 0,
+            tags: Tags::default(),
+            facts: Facts::default(),
+            row_endpoint: false,
+            rows: None,
         };
         let (mut response, outcome) = self.process(&parts, body, &mut call).await;
         if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
@@ -173,6 +184,12 @@ impl App {
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
+            workflow: call.tags.workflow,
+            step: call.tags.step,
+            source: call.facts.source,
+            rows: call.rows,
+            target_hash: call.facts.target_hash,
+            continues: call.facts.continues,
         });
         response
     }
@@ -226,6 +243,17 @@ impl App {
                 Outcome::Rejected,
             );
         }
+        // The guard's own tag headers: recorded, never forwarded (see `tags`).
+        match tags::read(&parts.headers) {
+            Ok(tags) => call.tags = tags,
+            Err(e) => {
+                let text = format!("{e}; the call was not sent to the API");
+                return (
+                    envelope(StatusCode::BAD_REQUEST, "Bad Request", &text),
+                    Outcome::Rejected,
+                );
+            }
+        }
         let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
             return (
                 envelope(
@@ -276,6 +304,10 @@ impl App {
         };
         call.endpoint = priced.endpoint.clone();
         call.targets = priced.targets;
+        if let Some(endpoint) = self.config.pricing.endpoint(&priced.endpoint) {
+            call.facts = tags::facts(endpoint, &pairs, &body);
+            call.row_endpoint = endpoint.record == crate::pricing::RecordKind::Row;
+        }
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
             Err(StateError::Exceeded { needed, left }) => {
@@ -325,10 +357,16 @@ impl App {
                 Outcome::Failed,
             ),
             Ok(up) if (200..300).contains(&up.status) => {
-                // What was billed: the records counted in the reply, even beyond what the call
-                // was priced at (an overrun is charged, never forgiven), else the price.
-                let counted = units_per_row
-                    .and_then(|per| price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per)));
+                // What was billed: the records counted in the reply (row endpoints: journaled as
+                // `rows` too), even beyond what the call was priced at (an overrun is charged,
+                // never forgiven), else the price.
+                call.rows = call
+                    .row_endpoint
+                    .then(|| price::records_in_reply(&up.body))
+                    .flatten();
+                let counted = units_per_row.and_then(|per| {
+                    price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per))
+                });
                 let charged = counted.unwrap_or(hold.units);
                 (charged, self.reply(up), Outcome::Charged)
             }

@@ -25,6 +25,7 @@
 
 mod balance;
 mod baseline;
+mod calibrate;
 mod chart;
 mod ci;
 mod forecast;
@@ -32,6 +33,8 @@ mod guard;
 mod overage;
 mod plan;
 mod prices;
+mod profile;
+mod reconcile;
 mod reservations;
 pub mod safe;
 #[cfg(test)]
@@ -40,6 +43,10 @@ mod tests;
 pub use balance::{balance, balance_json, figures as balance_figures, BalanceFigures};
 pub use baseline::{
     comparison_json, headline as comparison_headline, limit_line as comparison_limit_line,
+};
+pub use calibrate::{
+    calibrate, calibrate_event, calibrate_json, calibrate_over_balance, calibrate_over_max,
+    calibrate_started, overlay, overlay_entries, overlay_written,
 };
 pub use chart::forecast_chart;
 pub use ci::{annotation, error_annotations, verdict_annotations};
@@ -50,6 +57,8 @@ pub use plan::{
     max_units_line, plan, plan_brief, plan_compared, strict_prices_lines, verdict_lines, PlanReport,
 };
 pub use prices::prices;
+pub use profile::{profile, profile_notes, profile_written};
+pub use reconcile::{journal_warnings, reconcile, reconcile_json, reconcile_lines};
 pub use reservations::{held_by, reservations};
 
 use std::io::{self, Write};

@@ -166,7 +166,10 @@ fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
                 thousands(s.requests),
                 thousands(s.records),
                 thousands(s.units),
-                thousands(s.units_expected),
+                match s.expected_from {
+                    Some(_) => format!("{} *", thousands(s.units_expected)),
+                    None => thousands(s.units_expected),
+                },
             ]
         })
         .collect();
@@ -182,8 +185,9 @@ fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
     rows
 }
 
-/// Marks a step whose price is assumed or disputed; the footnote under the table says why.
-const EVIDENCE_MARK: &str = "*";
+/// Marks a step whose price is assumed or disputed; the footnote under the table says why (`*`
+/// marks expected units from a usage profile).
+const EVIDENCE_MARK: &str = "†";
 
 /// One footnote line per endpoint of `w` priced on assumed or disputed evidence.
 fn evidence_notes(pricing: &Pricing, w: &WorkflowEstimate) -> Vec<String> {
@@ -224,8 +228,19 @@ fn evidence_notes(pricing: &Pricing, w: &WorkflowEstimate) -> Vec<String> {
 }
 
 fn shows_expected(w: &WorkflowEstimate) -> bool {
-    w.steps.iter().any(|s| s.units_expected != s.units)
+    w.steps
+        .iter()
+        .any(|s| s.units_expected != s.units || s.expected_from.is_some())
 }
+
+/// Whether a step's expected units came from a usage profile (marked `*`).
+fn from_profile(w: &WorkflowEstimate) -> bool {
+    w.steps.iter().any(|s| s.expected_from.is_some())
+}
+
+/// The legend of the `*` mark.
+const PROFILE_LEGEND: &str =
+    "* expected from the usage profile (--profile): p90 rows per target seen by the guard";
 
 fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     for w in report.workflows {
@@ -238,6 +253,9 @@ fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
                 .for_each(|row| row.truncate(STEP_HEADER.len() - 1));
         }
         writeln!(out, "{}", table(rows, 3))?;
+        if from_profile(w) {
+            writeln!(out, "{PROFILE_LEGEND}")?;
+        }
         for line in evidence_notes(report.pricing, w) {
             writeln!(out, "{}", safe::terminal(&line))?;
         }
@@ -546,8 +564,21 @@ fn plan_markdown(
             .collect();
         let header = &STEP_HEADER[..columns];
         let right = &[true, false, false, true, true, true, true][..columns];
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|mut row| {
+                // The expected column's profile mark, which Markdown would read as emphasis.
+                if let Some(cell) = row.get_mut(6).filter(|c| c.ends_with(" *")) {
+                    cell.insert(cell.len() - 1, '\\');
+                }
+                row
+            })
+            .collect();
         markdown_table(out, header, right, &rows)?;
         writeln!(out)?;
+        if from_profile(w) {
+            writeln!(out, "{}", PROFILE_LEGEND.replacen('*', "\\*", 1))?;
+        }
         let notes = evidence_notes(report.pricing, w);
         for line in &notes {
             writeln!(out, "- {}", safe::markdown(line))?;
