@@ -7,6 +7,7 @@ mod ci;
 mod finance;
 mod gate;
 mod guard;
+mod hostile;
 mod live;
 mod plan;
 mod schema;

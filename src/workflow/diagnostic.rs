@@ -12,6 +12,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::target_count::{TargetsError, MAX_LINE};
 use crate::files::FileError;
 
 /// A diagnostic's stable code, shown as `W001`.
@@ -202,9 +203,9 @@ pub enum Diagnostic {
         found: String,
     },
     TargetsFileMissing,
-    /// The targets file cannot be read or is not a targets list (`reason` names the file).
+    /// The targets file cannot be opened: missing, not a regular file.
     TargetsFileUnreadable {
-        reason: String,
+        error: FileError,
     },
     TargetsFileEmpty {
         path: String,
@@ -213,6 +214,15 @@ pub enum Diagnostic {
     DuplicateTargets {
         origin: String,
         duplicates: u64,
+    },
+    /// The targets file is not a list of targets (encoding, binary bytes, a line too long).
+    BadTargetsFile {
+        path: String,
+        error: TargetsError,
+    },
+    /// More mappings and lists than the scan allows (`outline::MAX_COLLECTIONS`).
+    TooManyCollections {
+        max: usize,
     },
 }
 
@@ -275,6 +285,8 @@ impl Diagnostic {
             D::TargetsFileUnreadable { .. } => 52,
             D::TargetsFileEmpty { .. } => 53,
             D::DuplicateTargets { .. } => 54,
+            D::BadTargetsFile { .. } => 55,
+            D::TooManyCollections { .. } => 56,
         })
     }
 
@@ -293,6 +305,7 @@ impl Diagnostic {
             Self::Unreadable { .. }
                 | Self::NotUtf8 { .. }
                 | Self::TooDeep { .. }
+                | Self::TooManyCollections { .. }
                 | Self::Syntax { .. }
                 | Self::DuplicateKey { .. }
         )
@@ -481,7 +494,18 @@ impl fmt::Display for Diagnostic {
             D::TargetsFileMissing => {
                 f.write_str("missing; write `targets: {file: path/to/targets.txt}`")
             }
-            D::TargetsFileUnreadable { reason } => f.write_str(reason),
+            D::TargetsFileUnreadable { error } => match error {
+                FileError::Io { .. } => {
+                    write!(f, "{error} (the path is relative to the workflow file)")
+                }
+                _ => write!(f, "{error}"),
+            },
+            D::BadTargetsFile { path, error } => write!(f, "the targets file {path}: {error}"),
+            D::TooManyCollections { max } => write!(
+                f,
+                "holds more than {} mappings and lists; a workflow needs about one per step",
+                crate::count::thousands(*max as u64)
+            ),
             D::TargetsFileEmpty { path } => {
                 write!(f, "{path} lists no targets (only blank lines or # comments)")
             }
@@ -494,6 +518,35 @@ impl fmt::Display for Diagnostic {
                     if n == 1 { "it is" } else { "they are" }
                 )
             }
+        }
+    }
+}
+
+/// Why a targets file is refused, after "the targets file PATH: ".
+impl fmt::Display for TargetsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const ONE_PER_LINE: &str = "a targets file lists one domain, host or URL per line";
+        match self {
+            Self::Io { reason } => write!(f, "cannot read it: {reason}"),
+            Self::Utf16 => f.write_str(
+                "is UTF-16 text (what PowerShell's `>` writes); save it as UTF-8, e.g. `Out-File -Encoding utf8`",
+            ),
+            Self::Utf32 => f.write_str("is UTF-32 text; save it as UTF-8"),
+            Self::Nul { line } => write!(
+                f,
+                "line {line} holds a NUL byte: is it a binary or UTF-16 file? {ONE_PER_LINE}, as UTF-8 text"
+            ),
+            Self::NotUtf8 { line } => {
+                write!(f, "line {line} is not UTF-8 text; save the file as UTF-8")
+            }
+            Self::Control { line, found } => write!(
+                f,
+                "line {line} holds the control character {found}; {ONE_PER_LINE}"
+            ),
+            Self::TooLong { line } => write!(
+                f,
+                "line {line} is longer than {MAX_LINE} bytes; {ONE_PER_LINE}"
+            ),
         }
     }
 }
@@ -576,6 +629,10 @@ pub enum WorkflowError {
     },
 }
 
+/// At most this many problems of one file are listed (and annotated in CI); the rest are
+/// counted. A broken 4 MiB file can hold 100,000 problems, and nobody reads past the first.
+pub const MAX_SHOWN: usize = 100;
+
 /// One problem with the whole document alone; otherwise a counted list.
 fn invalid(path: &std::path::Path, problems: &[Problem]) -> String {
     if let [only] = problems {
@@ -583,21 +640,29 @@ fn invalid(path: &std::path::Path, problems: &[Problem]) -> String {
             return only.to_string();
         }
     }
-    format!(
+    let mut text = format!(
         "{} problem{} in {}:\n{}",
         problems.len(),
         if problems.len() == 1 { "" } else { "s" },
         path.display(),
         problems
             .iter()
+            .take(MAX_SHOWN)
             .map(|p| format!("  - {p}"))
             .collect::<Vec<_>>()
             .join("\n")
-    )
+    );
+    if problems.len() > MAX_SHOWN {
+        text.push_str(&format!(
+            "\n  … and {} more (fix these first)",
+            problems.len() - MAX_SHOWN
+        ));
+    }
+    text
 }
 
 impl WorkflowError {
-    /// Every problem with a location, for CI annotations.
+    /// The problems with a location, for CI annotations: the first [`MAX_SHOWN`].
     pub fn problems(&self) -> Vec<Problem> {
         match self {
             Self::Read { source } => vec![Problem {
@@ -610,7 +675,7 @@ impl WorkflowError {
                     reason: source.to_string(),
                 },
             }],
-            Self::Invalid { problems, .. } => problems.clone(),
+            Self::Invalid { problems, .. } => problems.iter().take(MAX_SHOWN).cloned().collect(),
         }
     }
 }
@@ -715,12 +780,23 @@ mod tests {
             D::BlankTarget { number: 1 },
             D::TargetsWrongType { found: s() },
             D::TargetsFileMissing,
-            D::TargetsFileUnreadable { reason: s() },
+            D::TargetsFileUnreadable {
+                error: FileError::NotRegular {
+                    kind: crate::files::FileKind::Targets,
+                    path: "x".into(),
+                    found: "a FIFO",
+                },
+            },
             D::TargetsFileEmpty { path: s() },
             D::DuplicateTargets {
                 origin: s(),
                 duplicates: 2,
             },
+            D::BadTargetsFile {
+                path: s(),
+                error: TargetsError::Utf16,
+            },
+            D::TooManyCollections { max: 1 },
         ]
     }
 
@@ -782,7 +858,9 @@ mod tests {
             | D::TargetsFileMissing
             | D::TargetsFileUnreadable { .. }
             | D::TargetsFileEmpty { .. }
-            | D::DuplicateTargets { .. } => {}
+            | D::DuplicateTargets { .. }
+            | D::BadTargetsFile { .. }
+            | D::TooManyCollections { .. } => {}
         }
     }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_yaml::Value;
 
 use super::diagnostic::{Diagnostic, Problem, WorkflowError};
-use super::outline::{self, Outline};
+use super::outline::{self, Outline, Refused};
 
 /// A parsed workflow document.
 pub(super) struct Document {
@@ -66,15 +66,23 @@ pub(super) fn text(bytes: Vec<u8>, path: &Path) -> Result<String, WorkflowError>
 /// Parses workflow text (a leading byte order mark is ignored).
 pub(super) fn parse(text: &str, path: &Path) -> Result<Document, WorkflowError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let outline = outline::scan(text).map_err(|deep| {
-        problem(
+    let outline = outline::scan(text).map_err(|refused| match refused {
+        Refused::TooDeep { line } => problem(
             path,
-            Some(deep.line),
+            Some(line),
             None,
             Diagnostic::TooDeep {
                 max: outline::MAX_DEPTH,
             },
-        )
+        ),
+        Refused::TooMany { line } => problem(
+            path,
+            Some(line),
+            None,
+            Diagnostic::TooManyCollections {
+                max: outline::MAX_COLLECTIONS,
+            },
+        ),
     })?;
     let root: Value = serde_yaml::from_str(text).map_err(|e| syntax(&e, path, &outline))?;
     let mut tags = Vec::new();

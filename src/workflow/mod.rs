@@ -27,7 +27,7 @@ pub use diagnostic::{Code, Diagnostic, Problem, Severity, StepRef, Warning, Work
 #[cfg(test)]
 pub(crate) use fields::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
 pub use outline::MAX_DEPTH;
-pub use target_count::{count_targets, TargetCount};
+pub use target_count::{count_targets, TargetCount, TargetsError, MAX_LINE};
 
 /// A validated workflow, every default resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,13 +178,9 @@ pub struct Loaded {
 
 /// Reads and validates a workflow file.
 pub fn load(path: &Path, pricing: &Pricing) -> Result<Loaded, WorkflowError> {
-    let bytes = std::fs::read(path).map_err(|e| WorkflowError::Read {
-        source: crate::files::FileError::Io {
-            kind: crate::files::FileKind::Workflow,
-            path: path.to_path_buf(),
-            reason: crate::io_reason(&e),
-        },
-    })?;
+    // Bounded: a regular file of at most the workflow cap (README "Security").
+    let bytes = crate::files::read(path, crate::files::FileKind::Workflow)
+        .map_err(|source| WorkflowError::Read { source })?;
     let text = document::text(bytes, path)?;
     parse(&text, path, pricing)
 }
