@@ -19,9 +19,18 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// `text` as an error message quotes it: at most 40 characters, cut with `…`.
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
 /// Parses a count from text.
 pub fn parse(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
+    let shown = quoted(trimmed);
     check_separators(trimmed)?;
     let cleaned: String = trimmed.chars().filter(|c| *c != '_' && *c != ',').collect();
     let (digits, factor) = match cleaned.chars().last() {
@@ -29,7 +38,7 @@ pub fn parse(text: &str) -> Result<u64, String> {
         Some('M') => (&cleaned[..cleaned.len() - 1], 1_000_000),
         Some('m') => {
             return Err(format!(
-                "{trimmed:?}: write millions with a capital M (\"{}M\")",
+                "{shown}: write millions with a capital M (\"{}M\")",
                 &cleaned[..cleaned.len() - 1]
             ))
         }
@@ -38,29 +47,28 @@ pub fn parse(text: &str) -> Result<u64, String> {
     let hint = "write a whole number such as 250, \"10_000\", \"250k\" or \"1.5M\"";
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
         if digits.starts_with('-') {
-            return Err(format!("{trimmed:?} is negative; {hint}"));
+            return Err(format!("{shown} is negative; {hint}"));
         }
-        return Err(format!("{trimmed:?} is not a count; {hint}"));
+        return Err(format!("{shown} is not a count; {hint}"));
     }
     if factor == 1 {
         return digits
             .parse::<u64>()
             .map_err(|_| match digits.contains('.') {
-                true => format!("{trimmed:?} is not a whole number; {hint}"),
-                false => format!("{trimmed:?} is too large (the maximum is {})", u64::MAX),
+                true => format!("{shown} is not a whole number; {hint}"),
+                false => format!("{shown} is too large (the maximum is {})", u64::MAX),
             });
     }
     let mantissa: Decimal = digits
         .parse()
-        .map_err(|_| format!("{trimmed:?} is not a count; {hint}"))?;
+        .map_err(|_| format!("{shown} is not a count; {hint}"))?;
     let value = mantissa
         .checked_mul(Decimal::from(factor))
-        .ok_or_else(|| format!("{trimmed:?} is too large"))?;
+        .ok_or_else(|| format!("{shown} is too large"))?;
     if !value.fract().is_zero() {
-        return Err(format!("{trimmed:?} is not a whole number; {hint}"));
+        return Err(format!("{shown} is not a whole number; {hint}"));
     }
-    u64::try_from(value)
-        .map_err(|_| format!("{trimmed:?} is too large (the maximum is {})", u64::MAX))
+    u64::try_from(value).map_err(|_| format!("{shown} is too large (the maximum is {})", u64::MAX))
 }
 
 /// A unit count or a percentage of some base: `"50k"` or `"10%"`.
@@ -76,6 +84,7 @@ pub fn units_or_percent(
     max_percent: Option<Decimal>,
 ) -> Result<UnitsOrPercent, String> {
     let text = text.trim();
+    let shown = quoted(text);
     let Some(number) = text.strip_suffix('%') else {
         return parse(text)
             .map(UnitsOrPercent::Units)
@@ -84,12 +93,12 @@ pub fn units_or_percent(
     let percent: Decimal = number
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a percentage; write it like \"10%\""))?;
+        .map_err(|_| format!("{shown} is not a percentage; write it like \"10%\""))?;
     if percent.is_sign_negative() {
-        return Err(format!("{text:?} is negative; a percentage is 0% or more"));
+        return Err(format!("{shown} is negative; a percentage is 0% or more"));
     }
     match max_percent {
-        Some(max) if percent > max => Err(format!("{text:?} is not between 0% and {max}%")),
+        Some(max) if percent > max => Err(format!("{shown} is not between 0% and {max}%")),
         _ => Ok(UnitsOrPercent::Percent(percent)),
     }
 }
@@ -102,7 +111,8 @@ fn check_separators(text: &str) -> Result<(), String> {
     let whole = whole.trim_end_matches(['k', 'K', 'M', 'm']);
     let bad = |why: &str| {
         Err(format!(
-            "{text:?}: {why}; write it like \"10,000\", \"10_000\" or \"1.5k\""
+            "{}: {why}; write it like \"10,000\", \"10_000\" or \"1.5k\"",
+            quoted(text)
         ))
     };
     if text

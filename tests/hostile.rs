@@ -304,3 +304,38 @@ fn a_ledger_that_is_not_a_file_is_refused_at_once() {
         .stderr_has("cannot use the reservation ledger")
         .stderr_has("it is a FIFO (named pipe), not a regular file");
 }
+
+// ---- long names -----------------------------------------------------------------------------
+
+#[test]
+fn megabyte_names_get_no_suggestion_and_short_messages() {
+    // Invariant: "did you mean" costs nothing for names longer than any it could match, and a
+    // message quotes at most 80 characters of a value. The old code spent 12 s and 326 MB on a
+    // 1 MB endpoint name, then printed it whole. (900 KiB each here: four fit in 4 MiB.)
+    let s = Scratch::new();
+    let long = "x".repeat(900 << 10);
+    let wf = s.file(
+        "long.yaml",
+        // YAML keys are at most 1024 characters.
+        &format!(
+            "{}: 1\nsteps:\n  - endpoint: {long}\n    source: {long}\n    targets: \"{long}\"\n",
+            &long[..1000]
+        ),
+    );
+    let r = run_bounded(&["plan", &wf]);
+    r.code(2)
+        .stderr_has(&format!(
+            "field `{}…`: unknown field; known fields: version",
+            "x".repeat(80)
+        ))
+        .stderr_has(&format!(
+            "unknown endpoint `{}…`; run `budget prices` for the catalogue",
+            "x".repeat(80)
+        ))
+        .stderr_has(&format!("\"{}\"… is not a count", "x".repeat(40)));
+    assert!(
+        r.stderr.len() < 4_000,
+        "{} bytes of messages",
+        r.stderr.len()
+    );
+}

@@ -328,28 +328,31 @@ impl fmt::Display for Diagnostic {
             D::Syntax { message } => write!(f, "invalid YAML: {message}"),
             D::DuplicateKey { key } => write!(
                 f,
-                "invalid YAML: `{key}` is set twice in one mapping; keep one"
+                "invalid YAML: `{key}` is set twice in one mapping; keep one",
+                key = Clip(key)
             ),
             D::CustomTag { tag } => write!(
                 f,
-                "the custom tag `{tag}` is not supported; remove it (workflow values are plain YAML)"
+                "the custom tag `{tag}` is not supported; remove it (workflow values are plain YAML)",
+                tag = Clip(tag)
             ),
             D::MergeKey => f.write_str(
                 "merge keys (`<<`) are not supported; write the fields out in each place",
             ),
             D::NotAWorkflow { found } => write!(
                 f,
-                "a workflow is a mapping with a `steps` list, found {found}"
+                "a workflow is a mapping with a `steps` list, found {found}",
+                found = Clip(found)
             ),
             D::UnknownField { suggestion, known } => match suggestion {
                 Some(near) => write!(f, "unknown field; did you mean `{near}`?"),
                 None => write!(f, "unknown field; known fields: {}", known.join(", ")),
             },
-            D::ExpectedText { found } => write!(f, "expected text, found {found}"),
+            D::ExpectedText { found } => write!(f, "expected text, found {}", Clip(found)),
             D::BadCount { reason } => f.write_str(reason),
             D::CountBelow { min, found } => write!(f, "must be at least {min}, found {found}"),
             D::UnsupportedVersion { found } => {
-                write!(f, "unsupported version {found}; 1 is the only version")
+                write!(f, "unsupported version {}; 1 is the only version", Clip(found))
             }
             D::BadSchedule { reason } => f.write_str(reason),
             D::AccountNotMapping => {
@@ -357,13 +360,13 @@ impl fmt::Display for Diagnostic {
             }
             D::TierMissing { tiers } => write!(f, "missing; use one of: {tiers}"),
             D::UnknownTier { tier, tiers } => {
-                write!(f, "unknown tier `{tier}`; use one of: {tiers}")
+                write!(f, "unknown tier `{}`; use one of: {tiers}", Clip(tier))
             }
             D::UnknownBilling { billing } => {
-                write!(f, "unknown billing `{billing}`; use monthly or yearly")
+                write!(f, "unknown billing `{}`; use monthly or yearly", Clip(billing))
             }
             D::UnknownOverage { overage } => {
-                write!(f, "unknown overage rate `{overage}`; use plan or addon")
+                write!(f, "unknown overage rate `{}`; use plan or addon", Clip(overage))
             }
             D::BadRate { reason } => f.write_str(reason),
             D::EnterpriseWithoutRate => f.write_str(
@@ -374,7 +377,7 @@ impl fmt::Display for Diagnostic {
             }
             D::BadReserve { reason } => f.write_str(reason),
             D::ReserveWrongType { found } => {
-                write!(f, "expected units or a percentage, found {found}")
+                write!(f, "expected units or a percentage, found {}", Clip(found))
             }
             D::RpsTooLarge { rps } => {
                 write!(f, "{rps} requests per second is more than any API allows")
@@ -382,7 +385,7 @@ impl fmt::Display for Diagnostic {
             D::NoSteps => f.write_str(
                 "the workflow has no steps; add a `steps:` list with at least one `- endpoint: …`",
             ),
-            D::StepsNotAList { found } => write!(f, "must be a list of steps, found {found}"),
+            D::StepsNotAList { found } => write!(f, "must be a list of steps, found {}", Clip(found)),
             D::StepNotMapping => f.write_str("a step is a mapping with at least `endpoint: …`"),
             D::EndpointMissing => f.write_str(
                 "missing; name the API endpoint, e.g. `endpoint: backlinks/summary`",
@@ -394,10 +397,15 @@ impl fmt::Display for Diagnostic {
                 endpoint,
                 suggestion,
             } => match suggestion {
-                Some(near) => write!(f, "unknown endpoint `{endpoint}`; did you mean `{near}`?"),
+                Some(near) => write!(
+                    f,
+                    "unknown endpoint `{}`; did you mean `{near}`?",
+                    Clip(endpoint)
+                ),
                 None => write!(
                     f,
-                    "unknown endpoint `{endpoint}`; run `budget prices` for the catalogue"
+                    "unknown endpoint `{}`; run `budget prices` for the catalogue",
+                    Clip(endpoint)
                 ),
             },
             D::BatchAboveMax {
@@ -452,10 +460,10 @@ impl fmt::Display for Diagnostic {
                 f.write_str("the list is empty; name at least one regional database")
             }
             D::SourceNotText { found } => {
-                write!(f, "expected a regional database code, found {found}")
+                write!(f, "expected a regional database code, found {}", Clip(found))
             }
             D::UnknownSource { code, suggestion } => {
-                write!(f, "unknown regional database `{code}`; ")?;
+                write!(f, "unknown regional database `{}`; ", Clip(code))?;
                 if let Some(near) = suggestion {
                     write!(f, "did you mean `{near}`? ")?;
                 }
@@ -470,7 +478,7 @@ impl fmt::Display for Diagnostic {
                 "{endpoint} needs a regional database; add `source: us` (or another code) to this step or to the workflow"
             ),
             D::SourceTwice { code } => {
-                write!(f, "`{code}` is listed twice; each source runs the step once")
+                write!(f, "`{}` is listed twice; each source runs the step once", Clip(code))
             }
             D::NoTargets => {
                 f.write_str("must be at least 1 (remove the step if it has nothing to do)")
@@ -489,7 +497,8 @@ impl fmt::Display for Diagnostic {
             ),
             D::TargetsWrongType { found } => write!(
                 f,
-                "expected a count, a list or `{{file: path}}`, found {found}"
+                "expected a count, a list or `{{file: path}}`, found {}",
+                Clip(found)
             ),
             D::TargetsFileMissing => {
                 f.write_str("missing; write `targets: {file: path/to/targets.txt}`")
@@ -551,6 +560,23 @@ impl fmt::Display for TargetsError {
     }
 }
 
+/// A value from the file as messages show it: at most [`Clip::MAX`] characters, cut with `…`.
+/// A 1 MB endpoint name is a typo of nothing, and a message a megabyte long helps nobody.
+pub struct Clip<'a>(pub &'a str);
+
+impl Clip<'_> {
+    pub const MAX: usize = 80;
+}
+
+impl fmt::Display for Clip<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(Self::MAX) {
+            Some((cut, _)) => write!(f, "{}…", &self.0[..cut]),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
 /// Where in a workflow a problem is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRef {
@@ -589,10 +615,10 @@ impl Problem {
     pub fn describe(&self) -> String {
         let mut text = String::new();
         if let Some(step) = &self.step {
-            text.push_str(&format!("step {} ({}): ", step.number, step.name));
+            text.push_str(&format!("step {} ({}): ", step.number, Clip(&step.name)));
         }
         if !self.field.is_empty() {
-            text.push_str(&format!("field `{}`: ", self.field));
+            text.push_str(&format!("field `{}`: ", Clip(&self.field)));
         }
         text.push_str(&format!("{} [{}]", self.diagnostic, self.code()));
         text

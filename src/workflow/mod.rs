@@ -147,11 +147,13 @@ impl Schedule {
             ["every", n, "days" | "day"] => match n.parse::<u32>() {
                 Ok(n) if n > 0 => Ok(Self::EveryDays(n)),
                 _ => Err(format!(
-                    "{text:?}: the number of days must be a whole number of 1 or more"
+                    "\"{}\": the number of days must be a whole number of 1 or more",
+                    diagnostic::Clip(text)
                 )),
             },
             _ => Err(format!(
-                "{text:?} is not a schedule; use once, daily, weekly, monthly or \"every N days\""
+                "\"{}\" is not a schedule; use once, daily, weekly, monthly or \"every N days\"",
+                diagnostic::Clip(text)
             )),
         }
     }
