@@ -141,6 +141,9 @@ fn check_separators(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest whole number a YAML float (`1e3`, `2.5e6`) holds exactly: 2⁵³.
+const EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
+
 /// Parses a count from a YAML scalar (a number or a string).
 pub fn from_yaml(value: &Value) -> Result<u64, String> {
     match value {
@@ -151,8 +154,16 @@ pub fn from_yaml(value: &Value) -> Result<u64, String> {
             )),
             // `1e3` is a whole number written as a float; accept it while it is exact.
             None => match n.as_f64() {
-                Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => {
-                    Ok(f as u64)
+                Some(f) if f.is_sign_negative() && f != 0.0 => Err(format!(
+                    "{n} is negative; write a whole number of 0 or more"
+                )),
+                Some(f) if f.fract() == 0.0 && f <= EXACT_FLOAT => Ok(f as u64),
+                // Whole, but past what a float holds exactly (`1e16`, `1e30`, `.inf`).
+                Some(f) if f.is_infinite() || (f.fract() == 0.0 && f > EXACT_FLOAT) => {
+                    Err(format!(
+                        "{n} is too large for a number in exponent form (at most {}); write the digits, e.g. \"10_000_000_000_000_000\"",
+                        thousands(EXACT_FLOAT as u64)
+                    ))
                 }
                 _ => Err(format!("{n} is not a whole number")),
             },
@@ -238,5 +249,31 @@ mod tests {
         assert!(from_yaml(&Value::Bool(true))
             .unwrap_err()
             .contains("expected a count"));
+    }
+
+    #[track_caller]
+    fn yaml_err(text: &str, phrase: &str) {
+        let value: Value = serde_yaml::from_str(text).unwrap();
+        let e = from_yaml(&value).unwrap_err();
+        assert!(e.contains(phrase), "input {text}: {e}");
+    }
+
+    #[test]
+    fn yaml_floats_say_what_is_wrong() {
+        // Invariant: a whole number too large for a float is "too large", not "not a whole
+        // number" (the old message for 1e16 and 1e30); a negative one is "negative".
+        yaml_err(
+            "1e16",
+            "1e16 is too large for a number in exponent form (at most 9,007,199,254,740,992)",
+        );
+        yaml_err("1e30", "1e30 is too large");
+        yaml_err(".inf", "is too large");
+        yaml_err("-2.5", "-2.5 is negative");
+        yaml_err("-1e3", "is negative");
+        yaml_err("2.5", "2.5 is not a whole number");
+        yaml_err(".nan", "is not a whole number");
+        // 2^53 itself is exact: 9007199254740992.
+        let exact: Value = serde_yaml::from_str("9.007199254740992e15").unwrap();
+        assert_eq!(from_yaml(&exact), Ok(9_007_199_254_740_992));
     }
 }

@@ -339,3 +339,108 @@ fn megabyte_names_get_no_suggestion_and_short_messages() {
         r.stderr.len()
     );
 }
+
+// ---- messages -------------------------------------------------------------------------------
+
+/// `yaml` as bad.yaml: exit 2, each phrase on stderr.
+#[track_caller]
+fn refused(yaml: &str, phrases: &[&str]) {
+    let s = Scratch::new();
+    let wf = s.file("bad.yaml", yaml);
+    let r = run(&["plan", &wf]);
+    r.code(2);
+    for phrase in phrases {
+        r.stderr_has(phrase);
+    }
+}
+
+#[test]
+fn numbers_say_too_large_or_negative() {
+    // The old code said "1e16 is not a whole number" and "-5 is not a whole number of units".
+    refused(
+        "budget: {max_units: 1e16}\nsteps: [{endpoint: backlinks/count}]",
+        &[
+            "bad.yaml:1: field `budget.max_units`: 1e16 is too large for a number in exponent form",
+            "[W011]",
+        ],
+    );
+    refused(
+        "steps:\n  - endpoint: backlinks/count\n    targets: 1e30\n",
+        &[
+            "bad.yaml:3: step 1 (backlinks/count #1): field `targets`: 1e30 is too large",
+            "[W046]",
+        ],
+    );
+    refused(
+        "budget:\n  reserve: -5\nsteps: [{endpoint: backlinks/count}]",
+        &[
+            "bad.yaml:2: field `budget.reserve`: -5 is negative",
+            "[W023]",
+        ],
+    );
+    refused(
+        "budget: {reserve: \"-5%\"}\nsteps: [{endpoint: backlinks/count}]",
+        &["field `budget.reserve`: \"-5%\" is negative"],
+    );
+}
+
+#[test]
+fn merge_keys_and_custom_tags_are_refused() {
+    // Invariant: YAML features `budget` does not read are refused by name, never ignored. The old
+    // code called `<<` an unknown field and dropped tags silently (`!foo` on a step or endpoint
+    // planned as if it were not there).
+    refused(
+        "base: &b {batch: 5}\nsteps:\n  - endpoint: backlinks/summary\n    <<: *b\n",
+        &["bad.yaml:4: step 1 (backlinks/summary #1): field `<<`: merge keys (`<<`) are not supported; write the fields out in each place [W007]"],
+    );
+    refused(
+        "steps:\n  - !foo\n    endpoint: backlinks/summary\n",
+        &[
+            "bad.yaml:2: step 1 (backlinks/summary #1): the custom tag `!foo` is not supported",
+            "[W006]",
+        ],
+    );
+    refused(
+        "steps:\n  - endpoint: !bar backlinks/summary\n",
+        &["bad.yaml:2: step 1 (backlinks/summary #1): field `endpoint`: the custom tag `!bar` is not supported"],
+    );
+    refused(
+        "--- !root\nsteps:\n  - endpoint: backlinks/summary\n",
+        &["the custom tag `!root` is not supported"],
+    );
+}
+
+#[test]
+fn a_duplicate_key_names_its_own_line() {
+    // serde_yaml places the error at the mapping (line 2); the second `batch` is on line 5.
+    refused(
+        "steps:\n  - endpoint: backlinks/summary\n    batch: 5\n    targets: 3\n    batch: 6\n",
+        &["bad.yaml:5: invalid YAML: `batch` is set twice in one mapping; keep one [W005]"],
+    );
+}
+
+#[test]
+fn durations_have_no_float_noise() {
+    // 1 request and 2 requests at 10/s: 0.1 s + 0.2 s = 0.3 s, which adding floats makes
+    // 0.30000000000000004 (the old JSON). 1 request at 3/s is 0.333 s, to the millisecond.
+    let s = Scratch::new();
+    let a = s.file("a.yaml", "steps: [{endpoint: backlinks/count}]");
+    let b = s.file(
+        "b.yaml",
+        "steps: [{endpoint: backlinks/count, targets: 2, batch: 1}]",
+    );
+    let r = run(&["plan", &a, &b, "--format", "json"]);
+    let json = r.code(0).json();
+    assert_eq!(json["total"]["requests"], 3);
+    assert!(
+        r.stdout.contains("\"duration_seconds\": 0.3\n"),
+        "{}",
+        r.stdout
+    );
+    let c = s.file(
+        "c.yaml",
+        "budget: {rps: 3}\nsteps: [{endpoint: backlinks/count}]",
+    );
+    let json = run(&["plan", &c, "--format", "json"]).code(0).json();
+    assert_eq!(json["workflows"][0]["duration_seconds"], 0.333);
+}
