@@ -807,3 +807,79 @@ mod tests {
         assert_eq!(outline.duplicate("a"), None);
     }
 }
+
+#[cfg(test)]
+mod laws {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The scan takes any text built from YAML's structural characters without panicking,
+        /// and a nesting of `n` flow brackets is refused exactly when `n + 1 > MAX_DEPTH`.
+        #[test]
+        fn any_text_scans(
+            text in "[\\[\\]{}:,'\"#!&*|>?a \n\r\t\\-]{0,200}",
+            n in 0usize..64,
+        ) {
+            let _ = scan(&text);
+            let nested = format!("k: {}{}", "[".repeat(n), "]".repeat(n));
+            prop_assert_eq!(scan(&nested).is_ok(), n < MAX_DEPTH);
+        }
+
+        /// The scan's depth is serde_yaml's: a document is refused exactly when it nests deeper
+        /// than MAX_DEPTH, written in block style (as serde_yaml writes it) or in flow style
+        /// (JSON). The trees are wrapped in a chain of 20–40 one-item lists and mappings, so the
+        /// limit is crossed often.
+        #[test]
+        fn depth_matches_the_documents(tree in tree(), chain in 20usize..40) {
+            let mut value = tree;
+            for i in 0..chain {
+                value = if i % 2 == 0 {
+                    Value::Sequence(vec![value])
+                } else {
+                    Value::Mapping([(Value::from("k"), value)].into_iter().collect())
+                };
+            }
+            let expected = depth(&value) <= MAX_DEPTH;
+            let block = serde_yaml::to_string(&value).unwrap();
+            prop_assert_eq!(scan(&block).is_ok(), expected, "block:\n{}", block);
+            let flow = serde_json::to_string(&value).unwrap();
+            prop_assert_eq!(scan(&flow).is_ok(), expected, "flow: {}", flow);
+        }
+    }
+
+    use serde_yaml::Value;
+
+    fn tree() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            "[a-z]{1,4}".prop_map(Value::from),
+            any::<u16>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(12, 64, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Sequence),
+                prop::collection::vec(("[a-z]{1,3}", inner), 0..3).prop_map(|entries| {
+                    Value::Mapping(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (Value::from(k), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    /// Nesting as serde_yaml counts it: each list or mapping is one level.
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Sequence(list) => 1 + list.iter().map(depth).max().unwrap_or(0),
+            Value::Mapping(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
