@@ -201,23 +201,33 @@ fn transient_failures_are_retried_until_success() {
     }
 }
 
+/// `budget balance` with `Retry-After: SECONDS` on the first reply and `--timeout`.
+fn balance_after_retry_after(seconds: u64, timeout: &str) -> (Run, u64) {
+    let sim = Simulator::start();
+    sim.set(|s| s.fail_next(1, Fault::TooManyRequestsRetryAfter { seconds }));
+    let run = live(&sim, "header", &["balance", "--timeout", timeout]);
+    (run, sim.requests())
+}
+
+/// The one Retry-After policy (README "Retries and limits"): the wait is the longer of the
+/// back-off and Retry-After; a Retry-After the call's time cannot honour, or above the 10 s cap,
+/// ends the call instead of asking again sooner than the server said.
 #[test]
 fn retry_after_is_honoured() {
-    // With a 100 s back-off base the random wait would almost always overrun the 5 s limit;
-    // `Retry-After: 0` makes the client retry at once.
-    let sim = Simulator::start();
-    sim.set(|s| s.fail_next(1, Fault::TooManyRequestsRetryAfter { seconds: 0 }));
-    let run: Run = budget()
-        .env("SERANKING_API_KEY", KEY)
-        .env("SERANKING_API_URL", sim.url())
-        .env("BUDGET_RETRY_BASE_MS", "100000")
-        .env("NO_PROXY", "127.0.0.1")
-        .args(["balance", "--timeout", "5"])
-        .output()
-        .expect("run budget")
-        .into();
-    no_leak(run.code(0).stdout_has("units_left:  4,975,033"));
-    assert_eq!(sim.requests(), 2);
+    // Retry-After 1 s within a 20 s limit: waited, retried, answered.
+    let (run, requests) = balance_after_retry_after(1, "20");
+    no_leak(run.code(0).stdout_has("4,975,033"));
+    assert_eq!(requests, 2);
+    // Retry-After 2 s past a 1 s limit, and 3600 s past the 10 s cap: one attempt, no retry
+    // (with the 1 ms back-off alone there would be 5).
+    for (seconds, timeout) in [(2, "1"), (3600, "20")] {
+        let (run, requests) = balance_after_retry_after(seconds, timeout);
+        no_leak(run.code(3).stderr_has(
+            "the API's rate limit was hit (HTTP 429: Too Many Requests: The call-rate limit has been \
+             reached. Please reduce your request frequency), gave up after 1 attempt in",
+        ));
+        assert_eq!(requests, 1, "Retry-After {seconds} s, --timeout {timeout}");
+    }
 }
 
 #[test]
@@ -394,12 +404,12 @@ fn a_key_echoed_by_the_server_is_scrubbed() {
     sim.set(|s| s.always = Some(Fault::EchoKey));
     live(&sim, "query", &["balance"])
         .code(3)
-        .stderr_has("/v1/account/subscription?apikey=<redacted>");
+        .stderr_has("/v1/account/subscription?apikey=[redacted]");
     let sim = Simulator::start();
     sim.set(|s| s.always = Some(Fault::EchoKey));
     live(&sim, "header", &["balance"])
         .code(3)
-        .stderr_has("\"Token <redacted>\"");
+        .stderr_has("\"Token [redacted]\"");
 }
 
 #[test]
@@ -493,16 +503,68 @@ fn key_problems_exit_3_and_make_no_call() {
 #[test]
 fn a_key_file_works_and_wins_over_the_environment() {
     let scratch = Scratch::new();
-    let file = scratch.file("api.key", &format!("\n  {KEY}  \n"));
-    let sim = Simulator::start();
-    let run: Run = budget()
-        .env("SERANKING_API_KEY", "not-the-key")
-        .env("SERANKING_API_URL", sim.url())
-        .args(["balance", "--api-key-file", &file])
+    // An editor's byte order mark and CRLF are not part of the key (README "The live API").
+    for text in [format!("\n  {KEY}  \n"), format!("\u{FEFF}{KEY}\r\n")] {
+        let file = scratch.file("api.key", &text);
+        let sim = Simulator::start();
+        let run: Run = budget()
+            .env("SERANKING_API_KEY", "not-the-key")
+            .env("SERANKING_API_URL", sim.url())
+            .args(["balance", "--api-key-file", &file])
+            .output()
+            .expect("run budget")
+            .into();
+        no_leak(run.code(0).stdout_has("4,975,033"));
+    }
+}
+
+/// The double-spend bug: a gate holding 26,000 of 30,000 units under a key file with a byte
+/// order mark must be seen by a second gate given the same key in the environment. The
+/// invariant: every copy of one key names one account in the reservation ledger.
+#[test]
+fn one_key_from_a_file_and_the_environment_is_one_account() {
+    let s = Scratch::new();
+    let key_file = s.file("api.key", &format!("\u{FEFF}{KEY}\r\n"));
+    let (started, go) = (s.path().join("started"), s.path().join("go"));
+    let first = budget()
+        .args([
+            "gate",
+            DOCS,
+            "--units-left",
+            "30000",
+            "--api-key-file",
+            &key_file,
+        ])
+        .args(["--", "sh", "-c", crate::support::WAIT_FOR_GO, "sh"])
+        .arg(&started)
+        .arg(&go)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the first gate");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first gate never ran its job"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // 30,000 − 26,000 held = 4,000 usable, 26,000 planned: refused.
+    let second: Run = budget()
+        .env("SERANKING_API_KEY", KEY)
+        .args(["gate", DOCS, "--units-left", "30000", "--", "true"])
         .output()
-        .expect("run budget")
+        .expect("run the second gate")
         .into();
-    no_leak(run.code(0).stdout_has("units_left:  4,975,033"));
+    std::fs::write(&go, "").expect("write go");
+    no_leak(
+        second
+            .code(1)
+            .stderr_has("26,000 reserved by running jobs")
+            .stderr_has("over budget; not running"),
+    );
+    Run::from(first.wait_with_output().expect("first gate")).code(0);
 }
 
 #[test]
@@ -511,11 +573,11 @@ fn bad_settings_exit_2() {
     let cases: [(&[&str], &str); 4] = [
         (
             &["balance", "--api-url", "ftp://example.com"],
-            "--api-url \"ftp://example.com\" is not a usable URL: only http and https",
+            "--api-url ftp://example.com is not a usable URL: only http and https",
         ),
         (
             &["balance", "--api-url", "http://x.test/?apikey=abc"],
-            "?apikey=<redacted>\" is not a usable URL: it has a query",
+            "--api-url http://x.test is not a usable URL: it carries a query",
         ),
         (
             &["balance", "--timeout", "0"],
@@ -661,4 +723,53 @@ fn bad_workflows_fail_before_any_call() {
     let sim = Simulator::start();
     live(&sim, "header", &["plan", "no-such-workflow.yaml"]).code(2);
     assert_eq!(sim.requests(), 0);
+}
+
+/// Invariant: with a key set, `--offline` is why no balance is known, so the advice is about
+/// `--offline`, never "set SERANKING_API_KEY" (it is set).
+#[test]
+fn offline_with_a_key_does_not_advise_setting_the_key() {
+    let sim = Simulator::start();
+    // 26,000 units planned (docs example), no balance read.
+    let r = live(&sim, "header", &["plan", DOCS, "--offline"]);
+    r.code(0)
+        .stdout_has("balance unknown: 26,000 units planned; --offline reads no balance: pass --units-left N to compare");
+    let r = live(&sim, "header", &["check", DOCS, "--offline"]);
+    r.code(3).stderr_has(
+        "balance unknown: --offline reads no balance; pass --units-left N, or drop --offline",
+    );
+    let r = live(
+        &sim,
+        "header",
+        &[
+            "forecast",
+            DOCS,
+            "--offline",
+            "--period-end",
+            "2026-12-26",
+            "--now",
+            "2026-11-26",
+        ],
+    );
+    r.code(0)
+        .stdout_has("--offline reads no balance: pass --units-left N to see when it runs out");
+    let r = live(&sim, "header", &["forecast", DOCS, "--offline"]);
+    r.code(2)
+        .stderr_has("period end unknown: --offline reads no subscription; pass --period-end");
+    for r in [
+        live(&sim, "header", &["plan", DOCS, "--offline"]),
+        live(&sim, "header", &["check", DOCS, "--offline"]),
+    ] {
+        assert!(
+            !format!("{}{}", r.stdout, r.stderr).contains("set SERANKING_API_KEY"),
+            "{}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    assert_eq!(sim.requests(), 0);
+    // Without a key and without --offline, setting the key is the advice.
+    crate::support::run(&["plan", DOCS])
+        .code(0)
+        .stdout_has("pass --units-left N or set SERANKING_API_KEY to compare");
 }

@@ -1,7 +1,10 @@
-//! Error bodies in any of the vendor's envelopes, reduced to one readable line, and the decision
-//! of what an HTTP status means. Pure: no I/O, so every case is unit-tested.
+//! Error bodies in any of the vendor's envelopes, reduced to one readable line, and the one retry
+//! classifier: what a status and the vendor's text mean (retry, or which terminal condition).
+//! Pure: no I/O, so every case is unit-tested.
 
 use serde_json::Value;
+
+use super::Scrubber;
 
 /// Longest vendor text shown, in characters.
 const MAX_TEXT: usize = 240;
@@ -10,8 +13,8 @@ const MAX_TEXT: usize = 240;
 /// `message`, or — when the body is not JSON (an HTML page from a proxy) — its title or text.
 /// The key is scrubbed from the whole body *before* it is shortened, so a cut can never leave a
 /// piece of the key that no longer matches it.
-pub fn error_text(body: &[u8], key: &str) -> String {
-    let text = scrub(&String::from_utf8_lossy(body), key);
+pub fn error_text(body: &[u8], scrubber: &Scrubber) -> String {
+    let text = String::from_utf8_lossy(&scrubber.scrub_bytes(body)).into_owned();
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return "empty body".into();
@@ -106,57 +109,57 @@ pub fn one_line(text: &str) -> String {
     }
 }
 
-/// Removes the key and any `apikey=VALUE` from a text that may reach a message.
-pub fn scrub(text: &str, key: &str) -> String {
-    let mut out = if key.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(key, "<redacted>")
-    };
-    let mut from = 0;
-    while let Some(found) = out[from..].to_ascii_lowercase().find("apikey=") {
-        let value_start = from + found + "apikey=".len();
-        let value_end = out[value_start..]
-            .find(|c: char| c == '&' || c == '#' || c.is_whitespace() || c == '"' || c == '\'')
-            .map_or(out.len(), |i| value_start + i);
-        out.replace_range(value_start..value_end, "<redacted>");
-        from = value_start + "<redacted>".len();
-    }
-    out
+/// What a reply means for the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// 2xx: the answer (billed, for a billable call).
+    Success,
+    /// Try again later: 429, 500, 502, 503, 504 (unless the text says otherwise).
+    Retry,
+    /// Never retried.
+    Terminal(Terminal),
 }
 
-/// What a non-2xx reply means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
-    /// Try again later: 429, 500, 502, 503, 504.
-    Retry,
+/// Why a reply ends the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminal {
     InsufficientFunds,
     LicenseExpired,
     NoToken,
     AuthFailed,
-    /// Any other refusal: not retried.
+    /// 3xx: redirects are not followed (the key must not go elsewhere).
+    Redirect,
+    /// Any other refusal.
     Rejected,
 }
 
-/// Decides from the status and the vendor's text. The text wins: "Insufficient funds" has been
-/// seen with 400, 402 and 403 and is never retried, whatever the status.
-pub fn classify(status: u16, text: &str) -> Disposition {
+/// The one retry classifier, for every request path (account reads and the guard's forwarding).
+/// A 2xx is a success whatever its body. Otherwise the vendor's text wins over the status:
+/// "Insufficient funds" has been seen with 400, 402 and 403 and is terminal in any status (a 503
+/// saying so is not retried either); then "License expired", "No token", "Authentication failed"
+/// (or 401). Only then do 429 and 500/502/503/504 mean "retry".
+pub fn classify(status: u16, text: &str) -> Class {
     let lower = text.to_lowercase();
-    if lower.contains("insufficient funds") {
-        Disposition::InsufficientFunds
+    let terminal = if (200..300).contains(&status) {
+        return Class::Success;
+    } else if lower.contains("insufficient funds") {
+        Terminal::InsufficientFunds
     } else if lower.contains("license expired") {
-        Disposition::LicenseExpired
+        Terminal::LicenseExpired
     } else if lower.contains("no token") {
-        Disposition::NoToken
+        Terminal::NoToken
     } else if lower.contains("authentication failed") || status == 401 {
-        Disposition::AuthFailed
+        Terminal::AuthFailed
     } else if matches!(status, 429 | 500 | 502 | 503 | 504) {
-        Disposition::Retry
+        return Class::Retry;
     } else if status == 403 {
-        Disposition::AuthFailed
+        Terminal::AuthFailed
+    } else if (300..400).contains(&status) {
+        Terminal::Redirect
     } else {
-        Disposition::Rejected
-    }
+        Terminal::Rejected
+    };
+    Class::Terminal(terminal)
 }
 
 #[cfg(test)]
@@ -165,7 +168,11 @@ mod tests {
 
     #[track_caller]
     fn text_is(body: &str, expected: &str) {
-        assert_eq!(error_text(body.as_bytes(), ""), expected, "body: {body}");
+        assert_eq!(
+            error_text(body.as_bytes(), &Scrubber::new(None)),
+            expected,
+            "body: {body}"
+        );
     }
 
     #[test]
@@ -201,60 +208,47 @@ mod tests {
     #[test]
     fn long_text_is_cut() {
         let body = "x".repeat(1000);
-        let text = error_text(body.as_bytes(), "");
+        let text = error_text(body.as_bytes(), &Scrubber::new(None));
         // 240 characters and the ellipsis.
         assert_eq!(text.chars().count(), 241);
         assert!(text.ends_with('…'));
     }
 
-    #[test]
-    fn scrub_removes_key_and_apikey_values() {
-        let key = "5ec7e7c0-abcd";
-        assert_eq!(
-            scrub("bad key 5ec7e7c0-abcd here", key),
-            "bad key <redacted> here"
-        );
-        assert_eq!(
-            scrub("GET /v1/x?apikey=other-secret&target=a.com", key),
-            "GET /v1/x?apikey=<redacted>&target=a.com"
-        );
-        assert_eq!(
-            scrub("url ?APIKEY=zz end", key),
-            "url ?APIKEY=<redacted> end"
-        );
-        assert_eq!(scrub("apikey=", key), "apikey=<redacted>");
-        assert_eq!(scrub("nothing secret", key), "nothing secret");
-    }
-
     #[track_caller]
-    fn classified(status: u16, text: &str, expected: Disposition) {
+    fn classified(status: u16, text: &str, expected: Class) {
         assert_eq!(classify(status, text), expected, "{status} {text}");
     }
 
     #[test]
     fn statuses_and_texts_are_classified() {
-        use Disposition::*;
+        use Class::{Retry, Success};
+        use Terminal::*;
+        let t = Class::Terminal;
         let funds = "Insufficient funds, API key is temporarily disabled.";
-        for status in [400, 402, 403] {
-            classified(status, funds, InsufficientFunds);
+        // Terminal in any status, a retryable one included; a 2xx is a success whatever it says.
+        for status in [400, 402, 403, 429, 500, 503] {
+            classified(status, funds, t(InsufficientFunds));
         }
-        classified(503, funds, InsufficientFunds);
-        classified(403, "License expired", LicenseExpired);
-        classified(400, "No token", NoToken);
+        classified(200, funds, Success);
+        classified(204, "", Success);
+        classified(403, "License expired", t(LicenseExpired));
+        classified(503, "License expired", t(LicenseExpired));
+        classified(400, "No token", t(NoToken));
         classified(
             400,
             "Authentication failed. Please make sure your API key is valid",
-            AuthFailed,
+            t(AuthFailed),
         );
-        classified(401, "Unauthorized", AuthFailed);
-        classified(403, "Forbidden", AuthFailed);
+        classified(401, "Unauthorized", t(AuthFailed));
+        classified(403, "Forbidden", t(AuthFailed));
         for status in [429, 500, 502, 503, 504] {
             classified(status, "whatever", Retry);
         }
-        classified(400, "Invalid target", Rejected);
-        classified(404, "Not Found", Rejected);
-        classified(501, "Not Implemented", Rejected);
-        classified(301, "moved", Rejected);
+        classified(400, "Invalid target", t(Rejected));
+        classified(404, "Not Found", t(Rejected));
+        classified(501, "Not Implemented", t(Rejected));
+        classified(408, "Request Timeout", t(Rejected));
+        classified(301, "moved", t(Redirect));
     }
 
     #[test]
@@ -263,10 +257,11 @@ mod tests {
         // 230 characters of text, then the key: the 240-character cut falls inside the key.
         let message = format!("{} invalid token {key}", "x".repeat(215));
         let body = format!("{{\"message\": \"{message}\"}}");
-        let text = error_text(body.as_bytes(), key);
+        let scrubber = Scrubber::new(Some(key));
+        let text = error_text(body.as_bytes(), &scrubber);
         assert!(!text.contains("SECRETKEY"), "{text}");
         let html = format!("<html><title>{} {key}</title></html>", "y".repeat(230));
-        let text = error_text(html.as_bytes(), key);
+        let text = error_text(html.as_bytes(), &scrubber);
         assert!(!text.contains("SECRETKEY"), "{text}");
     }
 }

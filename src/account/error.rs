@@ -1,24 +1,23 @@
 //! What can go wrong reading the account, each with what to do about it.
 
-use std::path::PathBuf;
-
 use super::KeyOrigin;
+use crate::files::FileError;
 
 /// One line each, lowercase, never containing the key.
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("no API key: set SERANKING_API_KEY or pass --api-key-file FILE")]
     NoKey,
-    #[error("cannot read the API key file {}: {reason}; check the path given to --api-key-file", path.display())]
-    KeyFile { path: PathBuf, reason: String },
+    #[error("{source}{}", if matches!(source, FileError::Io { .. }) { "; check the path given to --api-key-file" } else { "" })]
+    KeyFile { source: FileError },
     #[error("the API key in {origin} is empty; put your SE Ranking Data API key there")]
     EmptyKey { origin: KeyOrigin },
-    #[error(
-        "the API key in {origin} contains spaces, line breaks or control characters (or is not UTF-8); \
-         it must hold only the key SE Ranking shows"
-    )]
-    KeyInvalid { origin: KeyOrigin },
-    #[error("--api-url {url:?} is not a usable URL: {reason}; give the base URL, e.g. https://api.seranking.com")]
+    #[error("the API key in {origin} {problem}; it must hold only the key SE Ranking shows")]
+    KeyInvalid {
+        origin: KeyOrigin,
+        problem: &'static str,
+    },
+    #[error("--api-url {url} is not a usable URL: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("{name}: {reason}")]
     Setting { name: String, reason: String },

@@ -1,26 +1,34 @@
-//! The HTTP client for the SE Ranking API: reads the account's subscription (status, units left,
-//! expiry) so plans can be compared with the real balance.
+//! The SE Ranking API seen from the account: the one HTTP transport (URL check, auth, body cap,
+//! retry classifier, `Retry-After` policy) that the guard's forwarding uses too, the key and its
+//! normaliser, the scrubber, and the account reads (status, balance, expiry) that plans are
+//! compared with.
 //!
-//! The only async module (besides the later run-time guard); everything else stays sync and calls
-//! [`subscription_blocking`], which runs one request on a current-thread runtime. It must never
-//! let the API key reach output, logs, errors or panics: the header is marked sensitive, reqwest
+//! The only async module besides the guard; everything else stays sync and calls
+//! [`subscription_blocking`], which runs one read on a current-thread runtime. It must never let
+//! the API key reach output, logs, errors or panics: the header is marked sensitive, reqwest
 //! errors are reduced to their reason without their URL, and every vendor text that reaches a
-//! message is scrubbed of the key and of `apikey=` values. It does no rendering.
+//! message goes through the [`Scrubber`]. It does no rendering.
 
 mod client;
 mod envelope;
 mod error;
 mod key;
 mod retry;
+mod scrub;
 mod subscription;
+pub mod transport;
 
-pub use client::{
-    check_settings, AuthMethod, Client, Config, ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_BODY_BYTES,
-};
+pub use client::{check_settings, Client, Config, ATTEMPT_TIMEOUT, MAX_BODY_BYTES};
+pub use envelope::{classify, Class, Terminal};
 pub use error::AccountError;
-pub use key::{account_id, ApiKey, KeyOrigin, ENV_KEY, OFFLINE};
-pub use retry::{retry_after, Backoff, DEFAULT_BASE_DELAY_MS, ENV_RETRY_BASE_MS, MAX_DELAY};
+pub use key::{account_id, normalise, ApiKey, KeyOrigin, SecretProblem, ENV_KEY, OFFLINE};
+pub use retry::{
+    retry_after, wait_before_retry, Backoff, RetryState, DEFAULT_BASE_DELAY_MS, ENV_RETRY_BASE_MS,
+    MAX_DELAY,
+};
+pub use scrub::{Scrubber, REDACTED};
 pub use subscription::Subscription;
+pub use transport::{shown_url, AuthMethod, CONNECT_TIMEOUT};
 
 /// Runs `future` to completion on a fresh current-thread runtime, for sync callers.
 pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, AccountError> {

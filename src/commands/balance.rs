@@ -55,12 +55,8 @@ pub fn load_key(global: &Global, key_use: KeyUse) -> Result<Option<ApiKey>, Erro
         }
         (KeyUse::LedgerOnly, key) | (KeyUse::CallIfSet, key @ Ok(None)) => Ok(key?),
         (KeyUse::Call | KeyUse::CallIfSet, key) => {
-            let scrub = key
-                .as_ref()
-                .ok()
-                .and_then(Option::as_ref)
-                .map_or("", ApiKey::expose);
-            account::check_settings(&global.api_url, global.timeout, scrub)?;
+            let known = key.as_ref().ok().and_then(Option::as_ref);
+            account::check_settings(&global.api_url, global.timeout, known)?;
             Ok(key?)
         }
     }

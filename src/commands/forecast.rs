@@ -5,11 +5,9 @@ use std::io::Write;
 use chrono::{NaiveDateTime, Timelike, Utc};
 
 use super::balance::KeyUse;
-use crate::account::ApiKey;
 use crate::cli::{ForecastArgs, Global};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{self, ScheduledWorkflow};
-use crate::ledger;
 use crate::report::{self, ForecastReport};
 use crate::{Error, Status};
 
@@ -20,7 +18,7 @@ fn now_utc() -> NaiveDateTime {
 }
 
 pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
-    let planned = super::plan::estimate_files(global, &args.workflows)?;
+    let planned = super::plan::estimate_files(global, &args.workflows, None)?;
     // Flags win; the API is asked only for what they leave open.
     let call = !global.offline && (args.units_left.is_none() || args.period_end.is_none());
     let key_use = if call {
@@ -39,8 +37,13 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             (None, Some(end)) => (end, BalanceSource::Live),
             (None, None) => {
                 return Err(Error::Usage {
-                    message: "period end unknown: pass --period-end or set SERANKING_API_KEY"
-                        .into(),
+                    message: match global.offline {
+                        true => {
+                            "period end unknown: --offline reads no subscription; pass --period-end"
+                        }
+                        false => "period end unknown: pass --period-end or set SERANKING_API_KEY",
+                    }
+                    .into(),
                 })
             }
         };
@@ -51,8 +54,8 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     // Units held by running gates of the same account will be spent too.
     let balance = match balance {
         Some(b) => {
-            let account = crate::account::account_id(key.as_ref().map(ApiKey::expose));
-            let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
+            let account = crate::account::account_id(key.as_ref());
+            let reserved = super::open_ledger(global)?.reserved(&account)?;
             Some(Balance { reserved, ..b })
         }
         None => None,
@@ -103,6 +106,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         period_end_source,
         cost: cost.as_ref(),
         notes: &notes,
+        offline: global.offline,
     };
     if let Some(path) = &args.chart {
         let cannot = |e: std::io::Error| Error::Usage {

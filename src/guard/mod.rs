@@ -5,22 +5,27 @@
 //! client token (when one is set), prices the call's worst case with the pricing catalogue
 //! ([`price`]), reserves those units ([`state`]; 402 when they don't fit, without contacting the
 //! API), waits for a slot in the rolling one-second window, forwards the call with the key
-//! (retrying 429/5xx with back-off and full jitter), then settles the reservation: a 2xx is
+//! (through the account transport, `crate::account::transport`, which retries and classifies
+//! replies as it does for every call to the API), then settles the reservation: a 2xx is
 //! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
-//! released. Every call becomes a journal line ([`journal`]).
+//! released. Every call becomes a journal line ([`journal`]), with the workflow and step the
+//! client tagged it with (`X-Budget-Workflow`, `X-Budget-Step`: read by [`tags`], never
+//! forwarded).
 //!
 //! Each call runs in a task of its own, so a client that hangs up mid-call cannot stop it from
 //! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
 //!
 //! The key is added to upstream requests only; it is never logged, put in the journal, or sent
-//! back to clients (every reply body is scrubbed of it, raw or encoded). This module renders
+//! back to clients (every reply body goes through the account's scrubber). This module renders
 //! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
+pub mod hold;
 pub mod journal;
 pub mod price;
 mod proxy;
 pub mod redis;
 pub mod state;
+pub mod tags;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -167,14 +172,29 @@ pub fn hold_ttl(attempts: u32, max_wait: Duration, timeout: Duration) -> Duratio
 }
 
 /// A URL for people: scheme, host, port and path; never a query or credentials.
-pub fn shown_url(url: &reqwest::Url) -> String {
-    format!(
-        "{}://{}{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-        url.path().trim_end_matches('/')
-    )
+pub use crate::account::shown_url;
+
+/// The client token in `path` (`--client-token-file`): read bounded (4 KiB, regular files only)
+/// and normalised as the API key is (byte order mark and surrounding whitespace dropped; one line
+/// of printable ASCII, which is all a header can carry).
+pub fn client_token(path: &std::path::Path) -> Result<String, GuardError> {
+    use crate::files::{self, FileKind};
+    let setting = |reason: String| GuardError::Setting {
+        flag: "--client-token-file",
+        reason,
+    };
+    let bytes = files::read(path, FileKind::TokenFile).map_err(|e| setting(e.to_string()))?;
+    crate::account::normalise(&bytes).map_err(|problem| {
+        let hint = match problem {
+            crate::account::SecretProblem::Empty => "put the token clients must send in it",
+            _ => "it must hold the token clients send, on one line",
+        };
+        setting(format!(
+            "the token file {} {}; {hint}",
+            path.display(),
+            problem.what()
+        ))
+    })
 }
 
 /// Whether two secrets are equal, in time independent of where they differ (both are hashed
@@ -208,20 +228,35 @@ mod tests {
     }
 
     #[test]
-    fn urls_are_shown_without_credentials_or_query() {
-        let shown = |u: &str| shown_url(&reqwest::Url::parse(u).expect("url"));
-        assert_eq!(
-            shown("https://user:secret@api.example.com:8443/base/?apikey=K"),
-            "https://api.example.com:8443/base"
-        );
-        assert_eq!(shown("http://127.0.0.1:1/"), "http://127.0.0.1:1");
-    }
-
-    #[test]
     fn secrets_compare() {
         assert!(same_secret("tok-123", "tok-123"));
         assert!(!same_secret("tok-123", "tok-124"));
         assert!(!same_secret("tok-123", "tok-1234"));
         assert!(!same_secret("", "x"));
+    }
+
+    #[test]
+    fn client_tokens_are_read_bounded_and_normalised() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "\u{FEFF}tok-123\r\n").unwrap();
+        assert_eq!(client_token(&path).unwrap(), "tok-123");
+        for (text, phrase) in [
+            ("\n", "is empty; put the token clients must send in it"),
+            ("tok 123", "contains spaces, line breaks or tabs"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let message = client_token(&path).unwrap_err().to_string();
+            assert!(
+                message.starts_with("--client-token-file: the token file "),
+                "{message}"
+            );
+            assert!(message.contains(phrase), "{message}");
+        }
+        let message = client_token(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("is a directory, not a regular file"),
+            "{message}"
+        );
     }
 }

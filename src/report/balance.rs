@@ -5,8 +5,7 @@ use std::io::{self, Write};
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
-use super::Format;
-use super::{csv_row, markdown_table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, thousands, Cell, Format};
 use crate::account::Subscription;
 
 /// What the balance report shows, derived from a subscription at a moment.
@@ -25,7 +24,7 @@ pub fn figures(s: &Subscription, now: NaiveDateTime) -> BalanceFigures {
     let used_basis_points = (s.units_limit > 0).then(|| {
         let (used, limit) = (u128::from(units_used), u128::from(s.units_limit));
         // round(used × 10000 / limit), half up, in integers.
-        ((used * 20_000 + limit) / (2 * limit)) as u64
+        u64::try_from((used * 20_000 + limit) / (2 * limit)).unwrap_or(u64::MAX)
     });
     let days_left = s.expires.map(|e| (e - now).num_days().max(0));
     BalanceFigures {
@@ -77,7 +76,11 @@ pub fn balance(
     let f = figures(s, now);
     let expires = match (s.expires, f.days_left) {
         (Some(_), Some(1)) => format!("{} (1 day left)", date(s.expires)),
-        (Some(_), Some(n)) => format!("{} ({} days left)", date(s.expires), thousands(n as u64)),
+        (Some(_), Some(n)) => format!(
+            "{} ({} days left)",
+            date(s.expires),
+            thousands(n.unsigned_abs())
+        ),
         _ => date(s.expires),
     };
     let rows = [
@@ -96,12 +99,10 @@ pub fn balance(
         ("expires", expires),
     ];
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &balance_json(s, now))?;
-            writeln!(out)
-        }
+        Format::Json => safe::json(out, &balance_json(s, now)),
         Format::Table => {
             for (name, value) in rows {
+                let value = safe::terminal(&value);
                 writeln!(out, "{:<12} {value}", format!("{name}:"))?;
             }
             Ok(())
@@ -109,7 +110,7 @@ pub fn balance(
         Format::Markdown => {
             let rows: Vec<Vec<String>> = rows
                 .into_iter()
-                .map(|(n, v)| vec![n.to_string(), v])
+                .map(|(n, v)| vec![n.to_string(), safe::markdown(&v)])
                 .collect();
             markdown_table(out, &["", "subscription"], &[false, true], &rows)
         }
@@ -125,11 +126,11 @@ pub fn balance(
                 "expires",
                 "days_left",
             ];
-            csv_row(out, &keys.map(String::from))?;
+            csv_header(out, &keys)?;
             let cells = keys.map(|k| match &json[k] {
-                Value::Null => String::new(),
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
+                Value::Null => Cell::number(""),
+                Value::String(text) => Cell::text(text.as_str()),
+                other => Cell::number(other),
             });
             csv_row(out, &cells)
         }

@@ -23,7 +23,9 @@ use rust_decimal::Decimal;
 
 use crate::pricing::{Billing, Endpoint, OverageRate, Pricing};
 
-pub use diagnostic::{Code, Diagnostic, Problem, Severity, StepRef, Warning, WorkflowError};
+pub use diagnostic::{
+    Clip, Code, Diagnostic, Problem, Severity, StepRef, Warning, WorkflowError, MAX_SHOWN,
+};
 #[cfg(test)]
 pub(crate) use fields::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
 pub use outline::MAX_DEPTH;
