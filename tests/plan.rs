@@ -485,8 +485,8 @@ fn missing_targets_file() {
     invalid(
         "steps: [{endpoint: backlinks/summary, targets: {file: nowhere.txt}}]",
         &[
-            "field `targets.file`: cannot read targets file",
-            "nowhere.txt: no such file (the path is relative to the workflow file)",
+            "field `targets.file`: cannot read the targets file",
+            "nowhere.txt: no such file (the path is relative to the workflow file) [W052]",
         ],
     );
 }
@@ -884,7 +884,7 @@ fn more_input_problems() {
     );
     invalid(
         "steps: [{endpoint: domain/keywords, sources: [ww, worldwide]}]",
-        &["`ww` and `worldwide` are the same regional database (ww); each source runs the step once, so keep one [W062]"],
+        &["`ww` and `worldwide` are the same regional database (ww); each source runs the step once, so keep one [W064]"],
     );
     invalid(
         "steps: [{endpoint: domain/keywords, sources: [uk, gb]}]",
@@ -910,7 +910,7 @@ fn more_input_problems() {
     );
     run(&["plan", &wf])
         .code(2)
-        .stderr_has("adir is not a regular file");
+        .stderr_has("adir is a directory, not a regular file; give the path of a file [W052]");
     s.file("long.txt", &format!("a.com\n{}\n", "x".repeat(5000)));
     let wf = s.file(
         "l.yaml",
@@ -929,7 +929,9 @@ fn more_input_problems() {
         .code(2)
         .stderr_has("the file is not UTF-8 text");
     let dir = s.path().join("adir").display().to_string();
-    run(&["plan", &dir]).code(2).stderr_has("it is a directory");
+    run(&["plan", &dir])
+        .code(2)
+        .stderr_has("is a directory, not a regular file; give the path of a file [W001]");
     // 1e3 is a whole number: 1000 × 100 units
     let wf = s.file(
         "e.yaml",
@@ -981,7 +983,7 @@ fn unknown_prices_and_pricing_overlays() {
         .code(2)
         .stderr_has("step 1 (Pages): field `endpoint`: the price of domain/pages is unknown (no source publishes it)")
         .stderr_has("set it in a pricing overlay, --pricing-overlay FILE")
-        .stderr_has("[W055]");
+        .stderr_has("[W057]");
     let overlay = s.file(
         "contract.yaml",
         "endpoints:\n  domain/pages: {units: 100, evidence: docs, ref: \"our contract\"}\n  keywords/new:\n    units: 5\n    per: request\n    record: target\n    max_batch: 1\n    paged: false\n    source: true\n    evidence: docs\n    ref: release notes\n",
@@ -1128,29 +1130,29 @@ fn date_range_problems() {
     invalid(
         "steps: [{endpoint: backlinks/all, date_from: 2026-01-01, date_to: 2026-02-01}]",
         &[
-            "field `date_from`: backlinks/all takes no date range; remove `date_from` [W056]",
-            "field `date_to`: backlinks/all takes no date range; remove `date_to` [W056]",
+            "field `date_from`: backlinks/all takes no date range; remove `date_from` [W058]",
+            "field `date_to`: backlinks/all takes no date range; remove `date_to` [W058]",
         ],
     );
     invalid(
         "steps: [{endpoint: backlinks/history/count, date_from: 2026-10-01, date_to: 2026-10-31, granularity: by_week}]",
-        &["backlinks/history/count returns a row per day whatever the granularity; remove `granularity` [W061]"],
+        &["backlinks/history/count returns a row per day whatever the granularity; remove `granularity` [W063]"],
     );
     invalid(
         "steps: [{endpoint: backlinks/authority/page/history, date_from: \"2026-1-01\", date_to: 2026-10-31}]",
-        &["field `date_from`: \"2026-1-01\" is not a date; write it like 2026-10-01 [W057]"],
+        &["field `date_from`: \"2026-1-01\" is not a date; write it like 2026-10-01 [W059]"],
     );
     invalid(
         "steps: [{endpoint: backlinks/authority/page/history, date_from: 2026-01-01}]",
-        &["field `date_to`: a date range needs both ends: add `date_to`, or remove both for the endpoint's default range [W058]"],
+        &["field `date_to`: a date range needs both ends: add `date_to`, or remove both for the endpoint's default range [W060]"],
     );
     invalid(
         "steps: [{endpoint: backlinks/history/count, date_from: 2026-10-31, date_to: 2026-10-01}]",
-        &["the range ends (2026-10-01) before it starts (2026-10-31); set date_from on or before date_to [W059]"],
+        &["the range ends (2026-10-01) before it starts (2026-10-31); set date_from on or before date_to [W061]"],
     );
     invalid(
         "steps: [{endpoint: backlinks/authority/page/history, granularity: hourly}]",
-        &["field `granularity`: \"hourly\" is not a granularity; use by_day, by_week or by_month [W060]"],
+        &["field `granularity`: \"hourly\" is not a granularity; use by_day, by_week or by_month [W062]"],
     );
     invalid(
         "account: {tier: 1M, overage: sometimes}\nsteps: [{endpoint: backlinks/count}]",
