@@ -1848,8 +1848,25 @@ fn a_hold_that_cannot_be_released_is_a_warning() {
     let guard = GuardProc::start(sim.url(), &["--budget", "1000"]);
     // The ledger becomes unusable under the running guard: its file is now a directory.
     let ledger = crate::support::state_home().join("budget/reservations.json");
-    std::fs::remove_file(&ledger).expect("remove the ledger");
-    std::fs::create_dir(&ledger).expect("a directory in its place");
+    // The guard rewrites the file every few seconds (temp file + rename), so it may come back
+    // between the two steps; once a directory stands there, a rename cannot replace it.
+    let mut replaced = false;
+    for _ in 0..100 {
+        match std::fs::remove_file(&ledger) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("remove the ledger: {e}"),
+        }
+        match std::fs::create_dir(&ledger) {
+            Ok(()) => {
+                replaced = true;
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!("a directory in its place: {e}"),
+        }
+    }
+    assert!(replaced, "the guard kept re-creating its ledger file");
     let stopped = guard.stop();
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);
     assert!(
