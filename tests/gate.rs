@@ -306,7 +306,7 @@ fn the_key_is_blanked_out_of_the_recorded_command() {
         .output()
         .expect("run");
     let r = Run::from(r);
-    r.code(0).stderr_has("[api key]");
+    r.code(0).stderr_has("[redacted]");
     assert!(!r.stderr.contains("SECRET"), "{}", r.stderr);
 }
 

@@ -11,3 +11,4 @@ mod guard;
 mod live;
 mod plan;
 mod schema;
+mod secrets;

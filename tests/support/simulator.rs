@@ -89,6 +89,8 @@ pub enum Fault {
     EchoKeyOk,
     /// Waits this long, then answers normally (or with the next queued fault).
     Slow { delay: Duration },
+    /// This status and this body, as given (a JSON text whose escapes the test chose).
+    Raw { status: u16, body: String },
 }
 
 /// The simulated account and everything the tests set or read. Public fields: tests change them
@@ -426,6 +428,12 @@ pub fn fault_response(fault: &Fault) -> Response {
         Fault::EchoKey => error_description(StatusCode::BAD_REQUEST, "bad request"),
         Fault::EchoKeyOk => StatusCode::OK.into_response(),
         Fault::Slow { .. } => StatusCode::OK.into_response(),
+        Fault::Raw { status, body } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            [(header::CONTENT_TYPE, "application/json")],
+            body.clone(),
+        )
+            .into_response(),
     }
 }
 
