@@ -352,3 +352,76 @@ fn the_gate_never_records_the_key_in_any_encoding() {
         );
     }
 }
+
+/// `text` percent-decoded (`+` as a space) until it no longer changes, lower-cased.
+fn fully_decoded(text: &str) -> String {
+    let mut text = text.to_string();
+    for _ in 0..5 {
+        let next: String = form_urlencoded::parse(text.as_bytes())
+            .map(|(k, v)| format!("{k}={v}&"))
+            .collect();
+        if next == text {
+            break;
+        }
+        text = next;
+    }
+    text.to_lowercase()
+}
+
+/// Every spelling of the key parameter a server might read as `apikey` is dropped before the
+/// call is forwarded: the API receives only the guard's key (in the header, or its own `apikey`
+/// in query mode), and the other parameters as sent.
+#[test]
+fn the_guard_forwards_no_spelling_of_a_client_key_parameter() {
+    let spellings = [
+        "apikey=c1",
+        "APIKEY=c1",
+        "ApiKey=c1",
+        "apikey[]=c1",
+        "apikey[0]=c1",
+        "apikey%5B%5D=c1",
+        "+apikey=c1",
+        "%20apikey=c1",
+        "apikey%00=c1",
+        "apikey%00x=c1",
+        "%61pikey=c1",
+        "%2561pikey=c1",
+        "apikey=c1&apikey=c2",
+        "apikey",
+    ];
+    for auth in ["header", "query"] {
+        let scratch = Scratch::new();
+        let sim = Simulator::start_data(1_000_000);
+        let mut cmd = budget();
+        cmd.env("SERANKING_API_KEY", KEY).args(["--auth", auth]);
+        let guard = Guard::start(cmd, sim.url(), &scratch.path().join("calls.jsonl"));
+        for spelling in spellings {
+            let path = format!("/v1/backlinks/summary?target=a.com&{spelling}&mode=host");
+            let (status, body) = raw_get(guard.addr, &path, &[]);
+            assert_eq!(status, 200, "{auth} {spelling}: {body}");
+        }
+        guard.stop();
+        let log = sim.read(|s| s.log.clone());
+        assert_eq!(log.len(), spellings.len());
+        for (uri, spelling) in log.iter().zip(spellings) {
+            let query = uri.split_once('?').map_or("", |(_, q)| q);
+            assert!(
+                query.starts_with("target=a.com&mode=host"),
+                "{spelling}: {uri}"
+            );
+            let decoded = fully_decoded(query);
+            let expected = if auth == "header" { 0 } else { 1 };
+            assert_eq!(
+                decoded.matches("apikey").count(),
+                expected,
+                "{auth} {spelling}: {uri}"
+            );
+            if auth == "query" {
+                assert!(
+                    query.ends_with(&format!("&apikey={KEY}")),
+                    "{spelling}: {uri}"
+                );
+            }
+        }
+    }
+}
