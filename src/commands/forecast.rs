@@ -95,12 +95,18 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     }
 
     let paths: Vec<_> = planned.workflows.iter().map(|w| w.path.clone()).collect();
+    // Subscription credits expire at the period end, the wallet's don't: spent first.
+    let pools = balance.as_ref().and_then(|b| {
+        b.pools
+            .map(|pools| finance::pool_spend(&projection, pools, b.reserved))
+    });
     let view = ForecastReport {
         projection: &projection,
         paths: &paths,
         balance: balance.as_ref(),
         period_end_source,
         cost: cost.as_ref(),
+        pools: pools.as_ref(),
         notes: &notes,
     };
     if let Some(path) = &args.chart {

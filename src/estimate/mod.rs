@@ -11,7 +11,7 @@ mod laws;
 
 pub use verdict::{
     assess, overage_account, overage_cost, Assessment, Balance, BalanceSource, BalanceView,
-    OverMaxUnits, OverageCost, Verdict,
+    OverMaxUnits, OverageCost, Pools, Verdict,
 };
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use super::overage::money;
 use super::Format;
 use super::{csv_row, markdown_table, table, thousands};
 use crate::estimate::{Balance, BalanceSource};
-use crate::finance::{rfc3339, Projection, ProjectionCost};
+use crate::finance::{rfc3339, PoolSpend, Projection, ProjectionCost};
 
 /// What a forecast shows.
 pub struct ForecastReport<'a> {
@@ -21,6 +21,8 @@ pub struct ForecastReport<'a> {
     pub period_end_source: BalanceSource,
     /// The overage priced at the account tier; `None` without a balance or an account.
     pub cost: Option<&'a ProjectionCost>,
+    /// How the subscription and wallet pools fare; `None` unless the live balance gave them.
+    pub pools: Option<&'a PoolSpend>,
     /// Things the reader should know (no account, no schedule ...).
     pub notes: &'a [String],
 }
@@ -51,8 +53,17 @@ pub fn forecast_json(report: &ForecastReport) -> Value {
         "balance": report.balance.map(|b| json!({
             "source": source_name(b.source),
             "units_left": b.units_left,
+            "pools": b.pools.map(|pools| json!({"subscription": pools.subscription, "wallet": pools.wallet})),
             "reserved": b.reserved,
             "spendable": p.spendable,
+        })),
+        "pools": report.pools.map(|s| json!({
+            "subscription": s.subscription,
+            "wallet": s.wallet,
+            "subscription_spent": s.subscription_spent,
+            "subscription_expiring_unused": s.subscription_unused,
+            "wallet_spent": s.wallet_spent,
+            "wallet_from": s.wallet_from.map(|d| d.to_string()),
         })),
         "account": cost.map(|c| json!({
             "tier": c.account.tier,
@@ -191,6 +202,9 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
             BalanceSource::Flag => "--units-left",
         };
         let mut line = format!("balance ({source}): {} units left", thousands(b.units_left));
+        if let Some(pools) = super::plan::pools_text(b.pools.as_ref(), b.status.as_deref()) {
+            line.push_str(&format!(" ({pools})"));
+        }
         if b.reserved > 0 {
             line.push_str(&format!(
                 ", {} reserved by running jobs",
@@ -230,8 +244,34 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
             lines.push(line);
         }
     }
+    if let Some(s) = report.pools {
+        lines.push(pools_line(s));
+    }
     lines.extend(report.notes.iter().cloned());
     lines
+}
+
+/// The subscription is spent first: what of it expires unused, and when the wallet takes over.
+fn pools_line(s: &PoolSpend) -> String {
+    let mut line = format!(
+        "subscription credits (spent first, they expire at the period end): {} of {} spent, {} expire unused",
+        thousands(s.subscription_spent),
+        thousands(s.subscription),
+        thousands(s.subscription_unused)
+    );
+    match (s.wallet, s.wallet_from) {
+        (Some(wallet), Some(day)) => line.push_str(&format!(
+            "; the wallet pays from {day}: {} of its {}",
+            thousands(s.wallet_spent),
+            thousands(wallet)
+        )),
+        (Some(wallet), None) => line.push_str(&format!(
+            "; the wallet's {} (which never expire) are not needed",
+            thousands(wallet)
+        )),
+        (None, _) => {}
+    }
+    line
 }
 
 fn forecast_csv(out: &mut dyn Write, report: &ForecastReport) -> io::Result<()> {
