@@ -25,6 +25,9 @@ use super::{ApiKey, Scrubber};
 /// Longest time to set up a connection (TCP + TLS); never longer than the call's own limit.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How much of an error reply is read for the vendor's text (which is at its start).
+const MAX_ERROR_TEXT_BYTES: usize = 64 << 10;
+
 /// How the key is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -364,7 +367,9 @@ impl Transport {
         let (class, message) = if (200..300).contains(&status) {
             (Class::Success, String::new())
         } else {
-            let message = envelope::error_text(&body, &self.scrubber)
+            // The vendor's text is near the start; a huge error page is not scrubbed whole for it.
+            let head = &body[..body.len().min(MAX_ERROR_TEXT_BYTES)];
+            let message = envelope::error_text(head, &self.scrubber)
                 .trim_end_matches('.')
                 .to_string();
             (envelope::classify(status, &message), message)
