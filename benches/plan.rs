@@ -2,6 +2,17 @@
 //!
 //! Fixtures are generated into a temporary directory: a 10,000-step workflow and a workflow with
 //! one step whose targets file has 1,000,000 lines.
+// Test and benchmark code may panic on a broken fixture and print what it measured; the
+// library's lints (Cargo.toml) are for code that runs in users' hands.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

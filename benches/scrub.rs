@@ -63,7 +63,10 @@ fn thread_cpu_time() -> std::time::Duration {
     };
     // SAFETY: clock_gettime writes one timespec, which lives on this stack frame.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
-    std::time::Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    std::time::Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn bench(c: &mut Criterion) {

@@ -6,6 +6,27 @@
 use rust_decimal::Decimal;
 use serde_yaml::Value;
 
+/// A duration in whole milliseconds, saturating at `u64::MAX` (585 million years).
+pub fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A duration in whole microseconds, saturating at `u64::MAX`.
+pub fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A non-negative finite `f64` rounded up to a whole number; negative or NaN is 0, beyond
+/// `u64::MAX` saturates (for display only: never for units, which are `u64` throughout).
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "float-to-int `as` saturates and maps NaN to 0, which is what display wants"
+)]
+pub fn ceil_u64(x: f64) -> u64 {
+    x.ceil() as u64
+}
+
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -142,7 +163,7 @@ pub fn from_yaml(value: &Value) -> Result<u64, String> {
             // `1e3` is a whole number written as a float; accept it while it is exact.
             None => match n.as_f64() {
                 Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => {
-                    Ok(f as u64)
+                    Ok(ceil_u64(f))
                 }
                 _ => Err(format!("{n} is not a whole number")),
             },

@@ -2,12 +2,15 @@
 
 use crate::account::AccountError;
 use crate::baseline::BaselineError;
+use crate::calibrate::CalibrateError;
 use crate::estimate::EstimateError;
 use crate::finance::FinanceError;
 use crate::gate::GateError;
 use crate::guard::GuardError;
 use crate::ledger::LedgerError;
 use crate::pricing::PricingError;
+use crate::reconcile::profile::ProfileError;
+use crate::reconcile::ReconcileError;
 use crate::workflow::WorkflowError;
 
 /// Exit status of a run that did not fail.
@@ -47,8 +50,14 @@ pub enum Error {
     },
     #[error("{message}")]
     Usage { message: String },
-    #[error("balance unknown: set SERANKING_API_KEY or pass --units-left")]
-    BalanceUnknown,
+    /// No balance to check against; `offline` when `--offline` was the reason (then setting a
+    /// key would not help).
+    #[error("{}", if *offline {
+        "balance unknown: --offline reads no balance; pass --units-left N, or drop --offline to read it live"
+    } else {
+        "balance unknown: set SERANKING_API_KEY or pass --units-left"
+    })]
+    BalanceUnknown { offline: bool },
     #[error("cannot write output: {reason}")]
     Output { reason: String },
     #[error(transparent)]
@@ -82,6 +91,21 @@ pub enum Error {
         #[from]
         source: FinanceError,
     },
+    #[error(transparent)]
+    Reconcile {
+        #[from]
+        source: ReconcileError,
+    },
+    #[error(transparent)]
+    Profile {
+        #[from]
+        source: ProfileError,
+    },
+    #[error(transparent)]
+    Calibrate {
+        #[from]
+        source: CalibrateError,
+    },
 }
 
 /// Exit codes: the contract (README "Exit codes" and docs/reference.md) in one table.
@@ -113,9 +137,17 @@ impl Error {
             | Self::Estimate { .. }
             | Self::Usage { .. }
             | Self::Baseline { .. }
-            | Self::Finance { .. } => exit::BAD_INPUT,
-            Self::BalanceUnknown | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
+            | Self::Finance { .. }
+            | Self::Reconcile { .. }
+            | Self::Profile { .. } => exit::BAD_INPUT,
+            Self::BalanceUnknown { .. } | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
             Self::Output { .. } => exit::OUTPUT,
+            Self::Calibrate { source } => match source {
+                crate::calibrate::CalibrateError::Invalid { .. } => exit::BAD_INPUT,
+                // The API or the meter failed us: what was measured is unknown.
+                crate::calibrate::CalibrateError::Setup { .. }
+                | crate::calibrate::CalibrateError::NotMeasured { .. } => exit::BALANCE_UNKNOWN,
+            },
             Self::Account { source } => match source {
                 A::InvalidUrl { .. } | A::Setting { .. } => exit::BAD_INPUT,
                 // Every other account failure leaves the balance unknown (a missing, empty or

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod baseline;
+pub mod calibrate;
 pub mod cli;
 pub mod commands;
 pub mod count;
@@ -16,6 +17,7 @@ pub mod gate;
 pub mod guard;
 pub mod ledger;
 pub mod pricing;
+pub mod reconcile;
 pub mod report;
 pub mod schema;
 pub mod workflow;

@@ -15,10 +15,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("pricing", &["pricing"]),
     ("workflow", &["workflow", "schema"]),
     ("estimate", &["estimate"]),
-    ("analysis", &["finance", "baseline"]),
+    ("analysis", &["finance", "baseline", "reconcile"]),
     ("account and transport", &["account"]),
     ("reservations ledger", &["ledger"]),
-    ("run time", &["gate", "guard"]),
+    ("run time", &["gate", "guard", "calibrate"]),
     ("top-level error", &["error"]),
     ("report", &["report"]),
     ("interface", &["cli", "commands", "main"]),
@@ -32,6 +32,8 @@ const SIBLINGS: &[(&str, &str)] = &[
     // The workflow file's JSON Schema is checked against the parser's field lists.
     ("schema", "workflow"),
     ("commands", "cli"),
+    // Calibration counts a reply's records with the guard's rule (one definition of a record).
+    ("calibrate", "guard"),
 ];
 
 /// Names re-exported at the crate root, and the module they come from.

@@ -101,3 +101,65 @@ fn bad_baselines_and_flags_exit_2() {
         .code(2)
         .stderr_has("--max-increase: \"lots\" is not a count");
 }
+
+/// Invariant: the JSON verdict agrees with the exit code. An exceeded `--max-increase` exits 1,
+/// so the JSON says `over_budget` and `failed_by` names why — even with no balance known
+/// (where the verdict used to say `unknown`).
+#[test]
+fn an_exceeded_max_increase_is_over_budget_in_json() {
+    let s = Scratch::new();
+    let old = saved(&s);
+    let wf = s.file("docs.yaml", GROWN);
+    // No balance: 38,000 units planned, +12,000 (46.2%) over the baseline, above 10%.
+    let r = run(&[
+        "plan",
+        &wf,
+        "--compare-to",
+        &old,
+        "--max-increase",
+        "10%",
+        "--format",
+        "json",
+    ]);
+    let json = r.code(1).json();
+    assert_eq!(json["verdict"], "over_budget");
+    assert_eq!(json["failed_by"], serde_json::json!(["max_increase"]));
+    assert_eq!(json["baseline"]["exceeded"], true);
+    // Against 20,000 units: 38,000 − 20,000 = 18,000 over the usable balance as well.
+    let json = run(&[
+        "plan",
+        &wf,
+        "--units-left",
+        "20000",
+        "--compare-to",
+        &old,
+        "--max-increase",
+        "10%",
+        "--format",
+        "json",
+    ])
+    .code(1)
+    .json();
+    assert_eq!(
+        json["failed_by"],
+        serde_json::json!(["usable", "max_increase"])
+    );
+    assert_eq!(json["over_by"], 18000);
+    // Within the limit and the balance: fits, nothing failed.
+    let json = run(&[
+        "plan",
+        &wf,
+        "--units-left",
+        "1M",
+        "--compare-to",
+        &old,
+        "--max-increase",
+        "50%",
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["verdict"], "fits");
+    assert_eq!(json["failed_by"], serde_json::json!([]));
+}

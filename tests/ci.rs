@@ -23,7 +23,7 @@ fn validation_errors_become_error_annotations_with_file_and_line() {
     );
     let r = in_actions(&["plan", &wf]);
     r.code(2).stderr_has(&format!(
-        "::error file={wf},line=3::step 1 (backlinks/sumary #1): field `endpoint`: unknown endpoint `backlinks/sumary`; did you mean `backlinks/summary`?"
+        "::error file={wf},line=3::step 1 (backlinks/sumary #1): field `endpoint`: unknown endpoint `backlinks/sumary`; did you mean `backlinks/summary`? [W031]"
     ));
     // Outside GitHub Actions: the plain error only.
     let plain = run(&["plan", &wf]);
@@ -53,7 +53,8 @@ fn an_over_budget_verdict_is_annotated_and_json_stays_clean() {
 #[test]
 fn annotation_properties_and_messages_are_escaped() {
     let s = Scratch::new();
-    // A path with `,` and `:`; a message over several lines is kept on one.
+    // A path with `,` and `:`; a message over several lines is kept on one. The annotation is
+    // on the line of the field (`targets`, line 3), not of its step (line 2).
     let wf = s.file(
         "a,b:c.yaml",
         "steps:\n  - endpoint: backlinks/summary\n    targets: ten\n",
@@ -61,7 +62,8 @@ fn annotation_properties_and_messages_are_escaped() {
     let escaped = wf.replace(',', "%2C").replace(':', "%3A");
     in_actions(&["plan", &wf])
         .code(2)
-        .stderr_has(&format!("::error file={escaped},line=2::"));
+        .stderr_has(&format!("::error file={escaped},line=3::"))
+        .stderr_has("[W046]");
 }
 
 #[test]

@@ -100,7 +100,7 @@ fn exit_codes_for_bad_input_and_unknown_balance() {
         .stderr_has("balance unknown");
     run(&["gate", "missing.yaml", "--units-left", "1M", "--", "true"])
         .code(2)
-        .stderr_has("cannot read workflow missing.yaml");
+        .stderr_has("cannot read the workflow file missing.yaml: no such file [W001]");
     run(&["gate", DOCS, "--units-left", "1M"])
         .code(2)
         .stderr_has("<CMD>");
@@ -454,16 +454,22 @@ fn the_key_never_appears_in_any_failure() {
         (vec!["reservations", "--format", "json"], 0),
     ];
     for (args, code) in &cases {
-        for with_file in [false, true] {
+        // `reservations` reads no key: it takes no --api-key-file.
+        let files: &[bool] = match args[0] {
+            "reservations" => &[false],
+            _ => &[false, true],
+        };
+        for &with_file in files {
             let mut cmd = budget();
-            // The global flag goes first: after a gate's `--` it would belong to the command.
+            cmd.arg(args[0]);
+            // Right after the command: after a gate's `--` it would belong to the gated command.
             if with_file {
                 cmd.args(["--api-key-file", &key_file]);
             } else {
                 cmd.env("SERANKING_API_KEY", "SECRET-env-key-7");
             }
             // Never the internet: a closed local port should anything try the API.
-            cmd.args(args)
+            cmd.args(&args[1..])
                 .env("GITHUB_ACTIONS", "true")
                 .env("SERANKING_API_URL", "http://127.0.0.1:9");
             let r = Run::from(cmd.output().expect("run"));
@@ -544,4 +550,122 @@ fn an_unusable_ledger_location_is_exit_3() {
         .code(3)
         .stderr_has("cannot use the reservation ledger");
     gate(&["check", DOCS, "--units-left", "30000"]).code(0);
+}
+
+/// Whether the process `pid` has ended: no `/proc` entry, or a zombie nobody reaped yet.
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+#[track_caller]
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < WAIT, "never: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Invariant: a gate's command never runs on units that are no longer reserved. Before, a
+/// `kill -9`ed gate left its command running while the next read dropped its reservation, and
+/// a second 26,000-unit gate was admitted beside it.
+#[test]
+fn a_killed_gate_takes_its_command_with_it() {
+    let s = Scratch::new();
+    let pid_file = s.path().join("command.pid");
+    // The command writes its pid, then sleeps (a minute at most, should the test fail).
+    let mut list = args(&["gate", DOCS, "--units-left", "30000", "--"]);
+    list.extend(args(&[
+        "sh",
+        "-c",
+        r#"echo $$ > "$1"; exec sleep 60"#,
+        "sh",
+    ]));
+    list.push(pid_file.display().to_string());
+    let mut gate = spawn(&list);
+    wait_until("the command wrote its pid", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let command: u32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // The reservation records the gate and, once started, its command.
+    wait_until("the command's pid is in the reservation", || {
+        reservations()["reservations"][0]["command_pid"] == command
+    });
+    let listed = &reservations()["reservations"][0];
+    assert_eq!(listed["holder"], "gate");
+    assert_eq!(listed["pid"], gate.id());
+    // While it runs, a second gate needing the same headroom is refused, and told who holds it.
+    run(&["gate", DOCS, "--units-left", "30000", "--", "true"])
+        .code(1)
+        .stderr_has("26,000 reserved by running jobs, 4,000 usable")
+        .stderr_has(&format!(
+            "held by running jobs of this account: gate {} (sh -c",
+            gate.id()
+        ))
+        .stderr_has("26,000 units (see `budget reservations`)");
+    gate.kill().expect("kill -9 the gate");
+    gate.wait().expect("reap the gate");
+    // Its command dies with it (the parent-death signal), long before the minute is up.
+    wait_until("the command ended with its gate", || ended(command));
+    // Then, and only then, the headroom is free again.
+    run(&["gate", DOCS, "--units-left", "30000", "--", "true"]).code(0);
+    assert_eq!(reservations()["reservations"], serde_json::json!([]));
+}
+
+#[track_caller]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Invariant: reservations name commands and accounts; no other user may read or change them.
+#[test]
+fn state_files_are_private_and_an_open_directory_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let gate = |home: &Path| {
+        Run::from(
+            budget()
+                .env("XDG_STATE_HOME", home)
+                .args(["gate", DOCS, "--units-left", "30000", "--", "true"])
+                .output()
+                .expect("run"),
+        )
+    };
+    // A state directory the gate creates: 0700, its files 0600.
+    let fresh = s.path().join("fresh");
+    let done = gate(&fresh);
+    done.code(0);
+    assert!(!done.stderr.contains("warning"), "{}", done.stderr);
+    let dir = fresh.join("budget");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("reservations.json")), 0o600);
+    assert_eq!(mode(&dir.join("reservations.lock")), 0o600);
+    // One made by someone else, writable by all: the gate runs, says so and how to fix it.
+    let open = s.path().join("open");
+    let dir = open.join("budget");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    gate(&open)
+        .code(0)
+        .stderr_has(&format!(
+            "warning: other users can write to the state directory {} (mode 777)",
+            dir.display()
+        ))
+        .stderr_has(&format!("run `chmod 700 {}`", dir.display()));
+    assert_eq!(mode(&dir.join("reservations.json")), 0o600);
+    assert_eq!(mode(&dir.join("reservations.lock")), 0o600);
 }

@@ -13,22 +13,22 @@ use crate::support::simulator::{refused_url, Fault, Simulator, KEY};
 use crate::support::{budget, Scratch};
 
 /// A running guard; stopped with SIGTERM by [`GuardProc::stop`] (killed if dropped).
-struct GuardProc {
+pub(crate) struct GuardProc {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     stderr: Arc<Mutex<String>>,
 }
 
 /// What a stopped guard printed.
-struct Stopped {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Stopped {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl GuardProc {
     /// `budget guard --listen 127.0.0.1:0 ARGS` against `api_url` with the simulator's key.
-    fn start(api_url: &str, args: &[&str]) -> GuardProc {
+    pub(crate) fn start(api_url: &str, args: &[&str]) -> GuardProc {
         Self::start_env(api_url, args, &[("SERANKING_API_KEY", KEY)])
     }
 
@@ -87,7 +87,7 @@ impl GuardProc {
     }
 
     /// SIGTERM, then wait (at most 15 s) and collect the output.
-    fn stop(self) -> Stopped {
+    pub(crate) fn stop(self) -> Stopped {
         self.term();
         self.wait(Duration::from_secs(15))
     }
@@ -150,13 +150,13 @@ impl Drop for GuardProc {
 
 /// One client call: method, path and query, extra headers, JSON body.
 #[derive(Clone)]
-struct Call {
+pub(crate) struct Call {
     post: Option<String>,
     path: String,
     headers: Vec<(String, String)>,
 }
 
-fn get(path: &str) -> Call {
+pub(crate) fn get(path: &str) -> Call {
     Call {
         post: None,
         path: path.into(),
@@ -165,9 +165,9 @@ fn get(path: &str) -> Call {
 }
 
 #[derive(Debug, Clone)]
-struct Answer {
-    status: u16,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: String,
     retry_after: Option<String>,
 }
 
@@ -178,7 +178,7 @@ impl Answer {
 }
 
 /// Runs `clients` concurrent lists of calls against `bases[i % bases.len()]`.
-fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
+pub(crate) fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answer> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -236,7 +236,7 @@ fn one(base: &str, call: Call) -> Answer {
     run_clients(&[base.to_string()], vec![vec![call]]).remove(0)
 }
 
-fn ledger_lines(path: &str) -> Vec<Value> {
+pub(crate) fn ledger_lines(path: &str) -> Vec<Value> {
     std::fs::read_to_string(path)
         .expect("ledger")
         .lines()
@@ -404,6 +404,85 @@ fn row_calls_are_charged_by_the_records_returned() {
     assert_eq!(lines[1]["units_charged"], 100);
     assert_eq!(lines[2]["status"], 402);
     assert_eq!(lines[2]["units_reserved"], 0);
+}
+
+/// A call with the guard's tag headers.
+pub(crate) fn tagged(path: &str, tags: &[(&str, &str)]) -> Call {
+    Call {
+        headers: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..get(path)
+    }
+}
+
+#[test]
+fn tags_source_and_rows_reach_the_journal_and_never_the_api() {
+    // The invariant: X-Budget-Workflow / X-Budget-Step are the guard's own headers; they are
+    // written to the journal and never forwarded (the simulator counts any X-Budget-… it sees).
+    let sim = Simulator::start_data(1_000_000);
+    sim.set(|s| s.data.rows_per_target = Some(40));
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "100k", "--journal", &journal]);
+    let calls = vec![
+        tagged(
+            "/v1/backlinks/summary?target=a.com",
+            &[
+                ("X-Budget-Workflow", "Audit"),
+                ("X-Budget-Step", "Summaries"),
+            ],
+        ),
+        tagged(
+            "/v1/domain/keywords?target=a.com&source=US&limit=100&page=2",
+            &[("X-Budget-Step", "2")],
+        ),
+        tagged(
+            "/v1/backlinks/summary?target=a.com",
+            &[("X-Budget-Step", &"s".repeat(201))],
+        ),
+        get("/v1/backlinks/all?target=a.com&limit=100"),
+    ];
+    let answers = run_clients(std::slice::from_ref(&guard.url), vec![calls]);
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [200, 200, 400, 200], "{answers:?}");
+    assert!(
+        answers[2]
+            .body
+            .contains("the X-Budget-Step header is 201 bytes long, above the guard's limit of 200"),
+        "{}",
+        answers[2].body
+    );
+    assert_eq!(sim.requests(), 3, "the refused call was not forwarded");
+    assert_eq!(
+        sim.read(|s| s.budget_headers),
+        0,
+        "a tag header reached the API"
+    );
+    guard.stop();
+    let lines = ledger_lines(&journal);
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["workflow"], "Audit");
+    assert_eq!(lines[0]["step"], "Summaries");
+    // A target endpoint has no rows; backlinks takes no source.
+    assert!(lines[0].get("rows").is_none() && lines[0].get("source").is_none());
+    // domain/keywords: source lowercased, 40 rows (the target has 40, limit 100), page 2 of the
+    // target whose SHA-256 starts d6c1754dbbf0bc91 (`printf a.com | sha256sum`).
+    assert_eq!(lines[1]["step"], "2");
+    assert!(lines[1].get("workflow").is_none());
+    assert_eq!(lines[1]["source"], "us");
+    assert_eq!(lines[1]["rows"], 40);
+    assert_eq!(lines[1]["target_hash"], "d6c1754dbbf0bc91");
+    assert_eq!(lines[1]["continues"], true);
+    assert_eq!(lines[2]["outcome"], "rejected");
+    assert_eq!(lines[2]["status"], 400);
+    assert!(lines[2].get("step").is_none());
+    // Untagged backlinks/all: 40 rows, charged 40; not paged, so no target digest.
+    assert!(lines[3].get("step").is_none());
+    assert_eq!(lines[3]["rows"], 40);
+    assert_eq!(lines[3]["units_charged"], 40);
+    assert!(lines[3].get("target_hash").is_none());
 }
 
 #[test]
@@ -651,7 +730,8 @@ fn bad_settings_are_refused_with_exit_codes() {
         &key,
     )
     .code(3)
-    .stderr_has("the shared state in Redis is unavailable: connection refused");
+    .stderr_has("(Redis at ")
+    .stderr_has("is unavailable: connection refused");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken_addr = taken.local_addr().expect("addr").to_string();
     run(&["--budget", "5", "--listen", &taken_addr], &key)
@@ -694,7 +774,7 @@ fn live_budget_is_units_left_minus_the_reserve() {
     let stderr = guard.stderr.lock().unwrap().clone();
     assert!(
         stderr.contains(
-            "budget 900 units (live units_left 1,000 − reserve 10% − 0 reserved by running gates)"
+            "budget 900 units (live units_left 1,000 − reserve 10% − 0 reserved by running jobs)"
         ),
         "{stderr}"
     );
@@ -1184,7 +1264,7 @@ fn live_budget_leaves_out_gate_reservations() {
     let stderr = guard.stderr.lock().unwrap().clone();
     assert!(
         stderr.contains(
-            "budget 4,000 units (live units_left 30,000 − 26,000 reserved by running gates)"
+            "budget 4,000 units (live units_left 30,000 − 26,000 reserved by running jobs)"
         ),
         "{stderr}"
     );
@@ -1284,4 +1364,121 @@ fn a_call_without_a_reply_is_charged_its_worst_case_and_not_retried() {
     let lines = ledger_lines(&journal);
     assert_eq!(lines[0]["units_charged"], 100);
     assert_eq!(lines[0]["attempts"], 1);
+}
+
+const DOCS: &str = "workflows/docs-example.yaml"; // 26,000 units (see tests/plan.rs)
+
+/// `budget ARGS` with the simulator's key (the guard's account) and, when given, `--redis`.
+fn with_key(args: &[&str], redis: Option<&str>) -> crate::support::Run {
+    let mut cmd = budget();
+    cmd.env("SERANKING_API_KEY", KEY).args(args);
+    if let Some(url) = redis {
+        cmd.env("BUDGET_REDIS_URL", url);
+    }
+    crate::support::Run::from(cmd.output().expect("run budget"))
+}
+
+fn listed(redis: Option<&str>) -> Vec<Value> {
+    let json = with_key(&["reservations", "--format", "json"], redis)
+        .code(0)
+        .json();
+    json["reservations"].as_array().cloned().unwrap_or_default()
+}
+
+/// Invariant: a guard holding the live balance is seen by gates (before, a gate ran a
+/// 26,000-unit job beside a guard started on the same 30,000 units), by name; its hold goes
+/// when it stops.
+#[test]
+fn a_gate_sees_the_guards_hold_until_the_guard_stops() {
+    let sim = Simulator::start_data(30_000);
+    // Live budget: 30,000 − 0 held by others = 30,000, all of it held for the guard.
+    let guard = GuardProc::start(sim.url(), &[]);
+    guard.stderr_until("where it holds its budget", |e| {
+        e.contains("holding its unspent budget in the reservation ledger (")
+            && e.contains("budget/reservations.json): gates, plans and other guards of this account leave it out")
+    });
+    let list = listed(None);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["holder"], "guard");
+    assert_eq!(list[0]["pid"], guard.child.id());
+    assert_eq!(list[0]["units"], 30000);
+    assert_eq!(list[0]["command"], format!("budget guard on {}", guard.url));
+    let gate = ["gate", DOCS, "--units-left", "30000", "--", "true"];
+    // 30,000 − 30,000 held = 0 usable: the 26,000-unit job does not run.
+    with_key(&gate, None)
+        .code(1)
+        .stderr_has("30,000 reserved by running jobs, 0 usable")
+        .stderr_has(&format!(
+            "held by running jobs of this account: guard {} (budget guard on {}): 30,000 units",
+            guard.child.id(),
+            guard.url
+        ));
+    let table = with_key(&["reservations"], None);
+    table.code(0).stdout_has("guard").stdout_has("30,000");
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    assert_eq!(listed(None), Vec::<Value>::new());
+    with_key(&gate, None).code(0);
+}
+
+/// Invariant: a guard that is killed (no chance to release) holds nothing once it is gone:
+/// file ledger by the pid check; Redis by the pid check of a reader on the same machine (the
+/// lease, 30 s, elsewhere). Guards sharing one Redis budget hold it once.
+#[test]
+fn a_killed_guards_hold_is_dropped_and_a_shared_budget_counts_once() {
+    let sim = Simulator::start_data(30_000);
+    let gate = ["gate", DOCS, "--units-left", "30000", "--", "true"];
+    // File ledger: --budget 20,000 is held too; 30,000 − 20,000 = 10,000 < 26,000.
+    let mut guard = GuardProc::start(sim.url(), &["--budget", "20000"]);
+    with_key(&gate, None)
+        .code(1)
+        .stderr_has("20,000 reserved by running jobs, 10,000 usable");
+    guard.child.kill().expect("kill -9 the guard");
+    guard.child.wait().expect("reap");
+    with_key(&gate, None).code(0);
+    // Redis: two guards on one shared budget of 20,000.
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let args = ["--budget", "20000", "--redis", &url];
+    let mut first = GuardProc::start(sim.url(), &args);
+    let mut second = GuardProc::start(sim.url(), &args);
+    let list = listed(Some(&url));
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|r| r["holder"] == "guard"), "{list:?}");
+    // Held once: 50,000 − 20,000 = 30,000 usable (twice would leave 10,000).
+    let check = with_key(
+        &["check", DOCS, "--units-left", "50000", "--format", "json"],
+        Some(&url),
+    );
+    let json = check.code(0).json();
+    assert_eq!(json["balance"]["reserved"], 20000);
+    for guard in [&mut first, &mut second] {
+        guard.child.kill().expect("kill -9");
+        guard.child.wait().expect("reap");
+    }
+    assert_eq!(listed(Some(&url)), Vec::<Value>::new());
+    with_key(&gate, Some(&url)).code(0);
+}
+
+/// A hold that cannot be released is said so; the guard still exits 0 (it served), and the
+/// ledger drops the hold once the process is gone.
+#[test]
+fn a_hold_that_cannot_be_released_is_a_warning() {
+    let sim = Simulator::start_data(30_000);
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000"]);
+    // The ledger becomes unusable under the running guard: its file is now a directory.
+    let ledger = crate::support::state_home().join("budget/reservations.json");
+    std::fs::remove_file(&ledger).expect("remove the ledger");
+    std::fs::create_dir(&ledger).expect("a directory in its place");
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains(
+            "warning: cannot release the guard's hold: cannot use the reservation ledger"
+        ) && stopped
+            .stderr
+            .contains("it is dropped once this process has ended"),
+        "{}",
+        stopped.stderr
+    );
 }

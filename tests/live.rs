@@ -949,7 +949,7 @@ fn a_live_guard_budget_is_both_pools() {
     let line = line.expect("the guard's budget line");
     assert!(
         line.starts_with(
-            "  budget 1,500 units (live units_left 1,500 (subscription 1,000 + wallet 500) − 0 reserved by running gates)"
+            "  budget 1,500 units (live units_left 1,500 (subscription 1,000 + wallet 500) − 0 reserved by running jobs)"
         ),
         "{line}"
     );
@@ -997,4 +997,53 @@ fn forecast_spends_the_subscription_first_and_reports_what_expires_unused() {
         "subscription credits (spent first, they expire at the period end): 15,000 of 20,000 spent, \
          5,000 expire unused; the wallet's 5,000 (which never expire) are not needed",
     ));
+}
+
+/// Invariant: with a key set, `--offline` is why no balance is known, so the advice is about
+/// `--offline`, never "set SERANKING_API_KEY" (it is set).
+#[test]
+fn offline_with_a_key_does_not_advise_setting_the_key() {
+    let sim = Simulator::start();
+    // 26,000 units planned (docs example), no balance read.
+    let r = live(&sim, "header", &["plan", DOCS, "--offline"]);
+    r.code(0)
+        .stdout_has("balance unknown: 26,000 units planned; --offline reads no balance: pass --units-left N to compare");
+    let r = live(&sim, "header", &["check", DOCS, "--offline"]);
+    r.code(3).stderr_has(
+        "balance unknown: --offline reads no balance; pass --units-left N, or drop --offline",
+    );
+    let r = live(
+        &sim,
+        "header",
+        &[
+            "forecast",
+            DOCS,
+            "--offline",
+            "--period-end",
+            "2026-12-26",
+            "--now",
+            "2026-11-26",
+        ],
+    );
+    r.code(0)
+        .stdout_has("--offline reads no balance: pass --units-left N to see when it runs out");
+    let r = live(&sim, "header", &["forecast", DOCS, "--offline"]);
+    r.code(2)
+        .stderr_has("period end unknown: --offline reads no subscription; pass --period-end");
+    for r in [
+        live(&sim, "header", &["plan", DOCS, "--offline"]),
+        live(&sim, "header", &["check", DOCS, "--offline"]),
+    ] {
+        assert!(
+            !format!("{}{}", r.stdout, r.stderr).contains("set SERANKING_API_KEY"),
+            "{}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    assert_eq!(sim.requests(), 0);
+    // Without a key and without --offline, setting the key is the advice.
+    crate::support::run(&["plan", DOCS])
+        .code(0)
+        .stdout_has("pass --units-left N or set SERANKING_API_KEY to compare");
 }

@@ -562,13 +562,15 @@ fn unknown_fields_are_errors() {
 
 #[test]
 fn yaml_syntax_errors_show_line_and_column() {
+    // `file:line:column:`, as compilers write it; the list never closes, so libyaml stops at
+    // the end of the text (line 4, column 1).
     invalid(
         "steps:\n  - endpoint: backlinks/count\n    targets: [a, b\n",
-        &["invalid YAML at line"],
+        &["bad.yaml:4:1: invalid YAML: did not find expected ',' or ']' [W004]"],
     );
     invalid(
         "steps:\n  - endpoint: x\n  bad indentation: [\n",
-        &["invalid YAML at line", ", column"],
+        &["bad.yaml:3:3: invalid YAML:", "[W004]"],
     );
 }
 
@@ -661,7 +663,7 @@ fn overflow_is_a_clear_error() {
 fn missing_workflow_file_and_bad_flags() {
     run(&["plan", "no/such.yaml"])
         .code(2)
-        .stderr_has("cannot read workflow no/such.yaml: no such file");
+        .stderr_has("cannot read the workflow file no/such.yaml: no such file [W001]");
     run(&["plan", "workflows/docs-example.yaml", "--reserve", "lots"])
         .code(2)
         .stderr_has("--reserve: \"lots\" is not a count");

@@ -112,10 +112,11 @@ fn no_leak(form: &Form, outputs: &[(&str, &str)]) {
     }
 }
 
-/// A `budget` command with the form's key: from a file with a byte order mark, or from the
+/// `budget COMMAND…` with the form's key: from a file with a byte order mark, or from the
 /// environment.
-fn with_key(form: &Form, scratch: &Scratch) -> std::process::Command {
+fn with_key(form: &Form, scratch: &Scratch, command: &[&str]) -> std::process::Command {
     let mut cmd = budget();
+    cmd.args(command);
     if form.bom_file {
         let file = scratch.file("api.key", &format!("\u{FEFF}{}\r\n", form.key));
         cmd.args(["--api-key-file", &file]);
@@ -146,9 +147,9 @@ fn balance_never_shows_the_key_in_any_encoding() {
             });
         });
         for format in ["table", "json"] {
-            let run: Run = with_key(&form, &scratch)
+            let run: Run = with_key(&form, &scratch, &["balance"])
                 .env("SERANKING_API_URL", sim.url())
-                .args(["balance", "--format", format])
+                .args(["--format", format])
                 .output()
                 .expect("run budget")
                 .into();
@@ -168,9 +169,10 @@ struct Guard {
 }
 
 impl Guard {
+    /// `cmd` is `budget guard` with its key.
     fn start(mut cmd: std::process::Command, api_url: &str, journal: &Path) -> Guard {
         let mut child = cmd
-            .args(["guard", "--listen", "127.0.0.1:0", "--budget", "1000000"])
+            .args(["--listen", "127.0.0.1:0", "--budget", "1000000"])
             .args(["--api-url", api_url, "--journal"])
             .arg(journal)
             .stdin(Stdio::null())
@@ -262,7 +264,7 @@ fn the_guard_never_shows_the_key_in_any_encoding() {
         sim.set(|s| s.key = key.to_string());
         // KEY comes from a key file with a byte order mark, SLASH_KEY from the environment.
         let bom = forms.iter().find(|f| f.bom_file).unwrap_or(&forms[0]);
-        let guard = Guard::start(with_key(bom, &scratch), sim.url(), &journal);
+        let guard = Guard::start(with_key(bom, &scratch, &["guard"]), sim.url(), &journal);
         let mut replies = Vec::new();
         for form in &forms {
             // The API echoes the key in a success and in a refusal; a client sends it in a path.
@@ -308,8 +310,8 @@ fn the_gate_never_records_the_key_in_any_encoding() {
     for form in forms() {
         let scratch = Scratch::new();
         let (started, go) = (scratch.path().join("started"), scratch.path().join("go"));
-        let gate = with_key(&form, &scratch)
-            .args(["gate", "workflows/docs-example.yaml", "--units-left", "1M"])
+        let gate = with_key(&form, &scratch, &["gate"])
+            .args(["workflows/docs-example.yaml", "--units-left", "1M"])
             .args(["--", "sh", "-c", WAIT_FOR_GO, "sh"])
             .arg(&started)
             .arg(&go)
@@ -393,7 +395,8 @@ fn the_guard_forwards_no_spelling_of_a_client_key_parameter() {
         let scratch = Scratch::new();
         let sim = Simulator::start_data(1_000_000);
         let mut cmd = budget();
-        cmd.env("SERANKING_API_KEY", KEY).args(["--auth", auth]);
+        cmd.env("SERANKING_API_KEY", KEY)
+            .args(["guard", "--auth", auth]);
         let guard = Guard::start(cmd, sim.url(), &scratch.path().join("calls.jsonl"));
         for spelling in spellings {
             let path = format!("/v1/backlinks/summary?target=a.com&{spelling}&mode=host");

@@ -63,7 +63,7 @@ impl Backoff {
 
     /// A random wait in `[0, ceiling(attempt)]`.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.ceiling(attempt).as_millis() as u64;
+        let ceiling = crate::count::millis(self.ceiling(attempt));
         Duration::from_millis(rand::random_range(0..=ceiling))
     }
 }

@@ -379,7 +379,9 @@ impl Default for Decoder {
 }
 
 fn hex(byte: u8) -> Option<u8> {
-    char::from(byte).to_digit(16).map(|d| d as u8)
+    char::from(byte)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 impl Decoder {

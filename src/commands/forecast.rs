@@ -8,7 +8,6 @@ use super::balance::KeyUse;
 use crate::cli::{ForecastArgs, Global};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{self, ScheduledWorkflow};
-use crate::ledger;
 use crate::report::{self, ForecastReport};
 use crate::{Error, Status};
 
@@ -19,7 +18,7 @@ fn now_utc() -> NaiveDateTime {
 }
 
 pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
-    let planned = super::plan::estimate_files(global, &args.workflows)?;
+    let planned = super::plan::estimate_files(global, &args.workflows, None)?;
     // Flags win; the API is asked only for what they leave open.
     let call = !global.offline && (args.units_left.is_none() || args.period_end.is_none());
     let key_use = if call {
@@ -38,8 +37,13 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
             (None, Some(end)) => (end, BalanceSource::Live),
             (None, None) => {
                 return Err(Error::Usage {
-                    message: "period end unknown: pass --period-end or set SERANKING_API_KEY"
-                        .into(),
+                    message: match global.offline {
+                        true => {
+                            "period end unknown: --offline reads no subscription; pass --period-end"
+                        }
+                        false => "period end unknown: pass --period-end or set SERANKING_API_KEY",
+                    }
+                    .into(),
                 })
             }
         };
@@ -51,7 +55,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     let balance = match balance {
         Some(b) => {
             let account = crate::account::account_id(key.as_ref());
-            let reserved = ledger::open(global.redis.as_deref())?.reserved(&account)?;
+            let reserved = super::open_ledger(global)?.reserved(&account)?;
             Some(Balance { reserved, ..b })
         }
         None => None,
@@ -108,6 +112,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         cost: cost.as_ref(),
         pools: pools.as_ref(),
         notes: &notes,
+        offline: global.offline,
     };
     if let Some(path) = &args.chart {
         let cannot = |e: std::io::Error| Error::Usage {

@@ -10,7 +10,7 @@ use crate::account::{ApiKey, Scrubber};
 use crate::cli::{GateArgs, Global};
 use crate::estimate::Assessment;
 use crate::gate::{self, Decision};
-use crate::ledger::{self, Claim, Ledger, Reservation};
+use crate::ledger::{Claim, HolderKind, Ledger, ProcessId, Reservation};
 use crate::pricing::parse_usd;
 use crate::{report, Error, Status};
 
@@ -20,6 +20,21 @@ use super::{ci, plan};
 struct Held {
     ledger: Box<dyn Ledger>,
     reservation: Reservation,
+}
+
+impl Held {
+    /// Records the running command in the reservation, which then stays while it runs.
+    fn started(&mut self, child: ProcessId) {
+        self.reservation.child = Some(child);
+        if let Err(e) = self.ledger.update(&self.reservation) {
+            report::notes(
+                &mut std::io::stderr().lock(),
+                &[format!(
+                    "warning: {e}; the reservation is kept while this gate runs (its command is stopped with it)"
+                )],
+            );
+        }
+    }
 }
 
 impl Drop for Held {
@@ -63,28 +78,25 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         });
     }
     if checked.balance.is_none() {
-        return Err(Error::BalanceUnknown);
+        return Err(Error::BalanceUnknown {
+            offline: global.offline,
+        });
     }
     let command = command_text(&args.command, checked.api_key.as_ref());
     gate::catch_signals()?;
-    let ledger = ledger::open_with_warnings(
-        global.redis.as_deref(),
-        std::sync::Arc::new(|warning: &str| {
-            report::notes(&mut std::io::stderr().lock(), &[warning.to_string()]);
-        }),
-    )?;
-    let claim = Claim {
-        account: checked.account.clone(),
-        pid: std::process::id(),
-        units: checked.planned.total.units,
-        workflows: checked
+    let ledger = super::open_ledger(global)?;
+    let claim = Claim::new(
+        &checked.account,
+        HolderKind::Gate,
+        checked
             .planned
             .forecasts
             .iter()
             .map(|f| f.name.clone())
             .collect(),
-        command: command.clone(),
-    };
+        command.clone(),
+    );
+    let units = checked.planned.total.units;
     let exceeded = checked.comparison.as_ref().is_some_and(|c| c.exceeded);
     let mut judged: Option<(Assessment, Decision)> = None;
     let reservation = ledger.reserve(&claim, &mut |reserved| {
@@ -97,10 +109,12 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         );
         let admit = !exceeded && !matches!(decision, Decision::Refuse { .. });
         judged = Some((assessment, decision));
-        admit
+        admit.then_some(units)
     })?;
     let Some((assessment, decision)) = judged else {
-        return Err(Error::BalanceUnknown);
+        return Err(Error::BalanceUnknown {
+            offline: global.offline,
+        });
     };
     let report = checked.report(&assessment);
     let comparison = checked.comparison.as_ref();
@@ -123,6 +137,16 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         )),
         Decision::Refuse { priced } => {
             notes.push(format!("budget gate: over budget; not running {command}"));
+            if assessment.balance.as_ref().is_some_and(|b| b.reserved > 0) {
+                // Name who holds the units (a listing that fails only loses this note).
+                if let Some(note) = ledger
+                    .list()
+                    .ok()
+                    .and_then(|list| report::held_by(&checked.account, &list))
+                {
+                    notes.push(note);
+                }
+            }
             if let Some(cost) = priced {
                 notes.push(match max_overage_usd {
                     Some(max) => format!(
@@ -160,7 +184,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         }
         return Ok(Status::OverBudget);
     };
-    let held = Held {
+    let mut held = Held {
         ledger,
         reservation,
     };
@@ -168,7 +192,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
         drop(held);
         return Ok(Status::Child(u8::try_from(128 + signal).unwrap_or(255)));
     }
-    let code = gate::run(&args.command);
+    let code = gate::run(&args.command, &mut |child| held.started(child));
     drop(held);
     Ok(Status::Child(code?))
 }

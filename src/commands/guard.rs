@@ -1,5 +1,5 @@
-//! `budget guard`: checks the flags, settles the budget (flag, or live balance minus the gates'
-//! reservations), opens the state (in-process or Redis) and the journal, serves until SIGINT or
+//! `budget guard`: checks the flags, settles the budget (flag, or live balance minus what gates
+//! and other guards hold), holds it in the reservation ledger while it runs, opens the state (in-process or Redis) and the journal, serves until SIGINT or
 //! SIGTERM (a second one stops at once), then prints the spend.
 
 use std::io::Write;
@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use crate::account::{self, ApiKey, AuthMethod, Backoff, Client};
 use crate::cli::{Auth, Global, GuardArgs};
+use crate::guard::hold::{LedgerHold, Releasing};
 use crate::guard::redis::{Joined, RedisState};
 use crate::guard::{Backend, Config, Guard, GuardError, Journal, MemoryState, State};
+use crate::ledger::{Claim, HolderKind};
 use crate::pricing::Pricing;
 use crate::workflow::Reserve;
 use crate::{report, Error, Status};
@@ -94,16 +96,25 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         })?;
     // Guards sharing one API key meet under the same Redis keys (a hash of the key).
     let account_id = crate::account::account_id(Some(&key));
-    // A live budget leaves out what running gates of the same account have reserved (the
-    // `--redis` ledger when given, else this machine's): their jobs spend from the same units.
-    let gates_reserved = match args.budget {
-        Some(_) => 0,
-        None => crate::ledger::open(global.redis.as_deref())?.reserved(&account_id)?,
-    };
+    // The guard's hold in the reservation ledger (the `--redis` one when given, else this
+    // machine's; see `guard::hold`): a live budget leaves out what gates and other guards of
+    // the same account hold, and they leave out the guard's unspent budget while it runs.
+    let ledger = super::open_ledger(global)?;
+    let warn = super::warnings_to_stderr();
+    let claim = Claim::new(
+        &account_id,
+        HolderKind::Guard,
+        Vec::new(),
+        format!("budget guard on {listen}"),
+    );
     let result = runtime.block_on(async move {
         // The budget: the flag, or the live balance minus the reserve and the gates' reservations.
-        let (budget, budget_source) = match args.budget {
-            Some(budget) => (budget, "--budget".to_string()),
+        let (budget, budget_source, hold) = match args.budget {
+            Some(budget) => {
+                // A flag budget is spent from the same account: held too (fails closed).
+                let (hold, _) = LedgerHold::take(ledger, &claim, |_| budget)?;
+                (budget, "--budget".to_string(), hold)
+            }
             None => {
                 let config = account::Config::new(&global.api_url, key.clone(), auth, global.retries, global.timeout)?;
                 // Both pools: the subscription's credits and the wallet's.
@@ -122,16 +133,20 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
                 if let Some(r) = reserve {
                     source.push_str(&format!(" − reserve {r}"));
                 }
+                let (hold, others) = LedgerHold::take(ledger, &claim, |reserved| {
+                    left.saturating_sub(kept).saturating_sub(reserved)
+                })?;
                 source.push_str(&format!(
-                    " − {} reserved by running gates",
-                    report::thousands(gates_reserved)
+                    " − {} reserved by running jobs",
+                    report::thousands(others)
                 ));
-                (left.saturating_sub(kept).saturating_sub(gates_reserved), source)
+                (hold.units(), source, hold)
             }
         };
+        let hold = Releasing(Arc::new(hold));
         let hold_ttl = crate::guard::hold_ttl(global.retries.max(1), max_wait, timeout);
-        let (backend, state_text, budget) = match &global.redis {
-            None => (Backend::Memory(MemoryState::new(budget)), "this process".to_string(), budget),
+        let (backend, state_text, budget, shares) = match &global.redis {
+            None => (Backend::Memory(MemoryState::new(budget)), "this process".to_string(), budget, None),
             Some(url) => {
                 let redis = RedisState::connect(url, &account_id, hold_ttl).await.map_err(GuardError::from)?;
                 let joined = redis.join(budget).await.map_err(GuardError::from)?;
@@ -146,7 +161,8 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
                         left,
                     ),
                 };
-                (Backend::Redis(Box::new(redis)), text, u64::try_from(left).unwrap_or(0))
+                let shares = Some(redis.left_key().to_string());
+                (Backend::Redis(Box::new(redis)), text, u64::try_from(left).unwrap_or(0), shares)
             }
         };
         let state = Arc::new(State::new(backend, rps, max_wait, args.max_queue));
@@ -165,6 +181,14 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             .map_or_else(|_| "the API".to_string(), |u| crate::guard::shown_url(&u));
         let guard = Guard::bind(listen, config, state.clone(), journal.clone()).await?;
         let addr = guard.local_addr()?;
+        hold.0.follow(
+            state.clone(),
+            crate::guard::hold::REFRESH,
+            format!("budget guard on http://{addr}"),
+            shares,
+            warn,
+        );
+        let ledger_location = hold.0.location();
         // Installed before the startup text, which tells a supervisor the guard is ready.
         let mut signals = Signals::install();
         if !global.quiet {
@@ -181,6 +205,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
                     rps,
                     state: &state_text,
                     journal: journal_path.as_deref(),
+                    ledger: &ledger_location,
                     token,
                 },
             )?;
@@ -216,6 +241,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             }
             busy = stop => Some(busy),
         };
+        let released = hold.0.release();
         let left = state.left().await.ok();
         let mut out = std::io::stdout().lock();
         report::guard_summary(&mut out, global.format, &journal.totals(), left)?;
@@ -225,6 +251,9 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             notes.push(format!(
                 "budget guard stopped at once on a second signal: {busy} calls in flight were abandoned; they have no journal line and their units stay reserved (in Redis they count as spent once their hold times out)"
             ));
+        }
+        if let Err(e) = released {
+            notes.push(format!("warning: cannot release the guard's hold: {e}; it is dropped once this process has ended"));
         }
         if journal.write_failed() {
             notes.push(format!(

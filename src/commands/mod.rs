@@ -2,12 +2,14 @@
 //! formatting live here; those belong to `forecast` and `report`.
 
 pub mod balance;
+mod calibrate;
 mod ci;
 mod forecast;
 mod gate;
 mod guard;
 mod overage;
 mod plan;
+mod reconcile;
 
 use crate::cli::{Cli, Command};
 use crate::pricing::Pricing;
@@ -24,28 +26,30 @@ pub fn run(cli: Cli) -> Result<Status, Error> {
 }
 
 fn dispatch(cli: &Cli) -> Result<Status, Error> {
-    let global = &cli.global;
+    let global = &cli.global();
     match &cli.command {
         Command::Plan(args) => plan::run(global, args, false),
         Command::Check(args) => plan::run(global, args, true),
-        Command::Prices => {
+        Command::Prices(_) => {
             let pricing = Pricing::load(global.pricing.as_deref())?;
             to_stdout(|out| report::prices(out, global.format, &pricing))?;
             Ok(Status::Ok)
         }
         Command::Overage(args) => overage::run(global, args),
         Command::Forecast(args) => forecast::run(global, args),
-        Command::Balance => balance::run(global),
+        Command::Balance(_) => balance::run(global),
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
-        Command::Reservations => {
-            let ledger = crate::ledger::open(global.redis.as_deref())?;
+        Command::Reconcile(args) => reconcile::run(global, args),
+        Command::Calibrate(args) => calibrate::run(global, args),
+        Command::Reservations(_) => {
+            let ledger = open_ledger(global)?;
             let list = ledger.list()?;
             to_stdout(|out| report::reservations(out, global.format, &ledger.location(), &list))?;
             Ok(Status::Ok)
         }
-        Command::Schema => {
-            to_stdout(|out| report::schema(out))?;
+        Command::Schema(args) => {
+            to_stdout(|out| report::schema(out, args.draft))?;
             Ok(Status::Ok)
         }
         Command::Completions(args) => {
@@ -81,4 +85,22 @@ pub(crate) fn to_stdout(
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// What a ledger warns about (a lapsed lease, a state directory others can write to), on
+/// stderr.
+pub(crate) fn warnings_to_stderr() -> crate::ledger::Warn {
+    std::sync::Arc::new(|warning: &str| {
+        report::notes(&mut std::io::stderr().lock(), &[warning.to_string()]);
+    })
+}
+
+/// The reservation ledger `--redis` selects, its warnings on stderr.
+pub(crate) fn open_ledger(
+    global: &crate::cli::Global,
+) -> Result<Box<dyn crate::ledger::Ledger>, Error> {
+    Ok(crate::ledger::open_with_warnings(
+        global.redis.as_deref(),
+        warnings_to_stderr(),
+    )?)
 }

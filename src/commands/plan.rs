@@ -8,7 +8,7 @@ use crate::estimate::{self, Assessment, Balance, Verdict, WorkflowEstimate};
 use crate::pricing::Pricing;
 use crate::report::{self, PlanReport};
 use crate::workflow::{self, Reserve, Workflow};
-use crate::{ledger, Error, Status};
+use crate::{Error, Status};
 
 use super::ci;
 
@@ -20,9 +20,17 @@ pub struct Planned {
     pub total: estimate::Totals,
 }
 
-/// Loads pricing and workflows and forecasts them; warnings go to stderr.
-pub fn estimate_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<Planned, Error> {
+/// Loads pricing and workflows and forecasts them, the expected band from a usage profile when
+/// one is given; warnings and the profile's notes go to stderr.
+pub fn estimate_files(
+    global: &Global,
+    paths: &[std::path::PathBuf],
+    profile: Option<&std::path::Path>,
+) -> Result<Planned, Error> {
     let pricing = Pricing::load(global.pricing.as_deref())?;
+    let profile = profile
+        .map(|path| Ok::<_, Error>((path, crate::reconcile::profile::load(path)?)))
+        .transpose()?;
     let mut workflows = Vec::with_capacity(paths.len());
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -41,10 +49,21 @@ pub fn estimate_files(global: &Global, paths: &[std::path::PathBuf]) -> Result<P
     if !errors.is_empty() {
         return Err(Error::Workflows { errors });
     }
-    let forecasts = workflows
+    let applied = profile.as_ref().map(|(path, profile)| {
+        let app = crate::reconcile::profile::apply(&mut workflows, profile);
+        if !global.quiet {
+            let notes = report::profile_notes(&workflows, &app, &path.display().to_string());
+            report::notes(&mut std::io::stderr().lock(), &notes);
+        }
+        app.applied
+    });
+    let mut forecasts = workflows
         .iter()
         .map(|w| estimate::workflow(w, pricing.requests_per_second))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(applied) = &applied {
+        crate::reconcile::profile::mark(&mut forecasts, applied);
+    }
     let total = estimate::totals(&forecasts)?;
     Ok(Planned {
         pricing,
@@ -63,6 +82,8 @@ pub struct Checked {
     pub account: String,
     pub api_key: Option<ApiKey>,
     pub comparison: Option<Comparison>,
+    /// `--offline`: why no balance is known, when none is.
+    pub offline: bool,
 }
 
 impl Checked {
@@ -85,6 +106,7 @@ impl Checked {
             workflows: &self.planned.forecasts,
             total: &self.planned.total,
             assessment,
+            offline: self.offline,
         }
     }
 }
@@ -109,7 +131,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
             message: format!("--max-increase: {e}"),
         })?;
     let saved = args.compare_to.as_deref().map(baseline::load).transpose()?;
-    let planned = estimate_files(global, &args.workflows)?;
+    let planned = estimate_files(global, &args.workflows, args.profile.as_deref())?;
     if let Some(warning) = estimate::overage_account(&planned.workflows).warning() {
         if !global.quiet {
             report::notes(
@@ -134,6 +156,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         account,
         api_key,
         comparison,
+        offline: global.offline,
     })
 }
 
@@ -141,7 +164,7 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     let checked = prepare(global, args)?;
     // Reservations matter only against a balance; without one the ledger is not touched.
     let reserved = match &checked.balance {
-        Some(_) => ledger::open(global.redis.as_deref())?.reserved(&checked.account)?,
+        Some(_) => super::open_ledger(global)?.reserved(&checked.account)?,
         None => 0,
     };
     let assessment = checked.assess(reserved);
@@ -155,7 +178,9 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
     let exceeded = comparison.is_some_and(|c| c.exceeded);
     match assessment.verdict {
         Verdict::OverBudget => Ok(Status::OverBudget),
-        Verdict::Unknown if require_balance => Err(Error::BalanceUnknown),
+        Verdict::Unknown if require_balance => Err(Error::BalanceUnknown {
+            offline: global.offline,
+        }),
         _ if exceeded => Ok(Status::OverBudget),
         Verdict::Fits | Verdict::Unknown => Ok(Status::Ok),
     }

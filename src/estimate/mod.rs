@@ -34,6 +34,18 @@ pub struct StepEstimate {
     pub records: u64,
     pub units: u64,
     pub units_expected: u64,
+    /// Where the expected band comes from when not from the workflow file itself (absent: the
+    /// step's own `expected_rows`, or the worst case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_from: Option<ExpectedFrom>,
+}
+
+/// The source of a step's expected band other than its workflow file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExpectedFrom {
+    /// A usage profile's p90 rows per target (`budget plan --profile`).
+    Profile,
 }
 
 /// The cost of one workflow.
@@ -201,6 +213,7 @@ fn estimate_step(step: &Step) -> Result<StepEstimate, &'static str> {
         records,
         units: mul(billed, e.units, "units")?,
         units_expected: mul(billed_expected, e.units, "units")?,
+        expected_from: None,
     })
 }
 

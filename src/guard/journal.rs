@@ -4,11 +4,15 @@
 //! A line holds what was asked and what it cost, never the key nor the query (which may carry
 //! `apikey`): `time`, `method`, `endpoint`, `targets`, `status`, `units_reserved`,
 //! `units_charged`, `latency_ms` (arrival to reply, waits included), `attempts` (upstream
-//! attempts, 0 when refused locally) and `outcome`. This module does not render tables.
+//! attempts, 0 when refused locally) and `outcome`; then, when known, what `budget reconcile`
+//! reads to set calls against a plan ([`super::tags`]): `workflow` and `step` (the client's tags),
+//! `source`, `rows` (rows in a 2xx reply of a row endpoint), `target_hash` and `continues`
+//! (paged endpoints). This module does not render tables.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -47,6 +51,24 @@ pub struct Entry {
     pub latency_ms: f64,
     pub attempts: u32,
     pub outcome: Outcome,
+    /// The client's `X-Budget-Workflow` tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// The client's `X-Budget-Step` tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The regional database, for endpoints that take one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Rows in the 2xx reply of a row endpoint, when the reply shows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Paged endpoints: a digest of the one target the call names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_hash: Option<String>,
+    /// Paged endpoints: the call asks for a later page of a listing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub continues: bool,
 }
 
 /// Totals of one endpoint.
@@ -81,9 +103,11 @@ impl Journal {
         let file = match path {
             None => None,
             Some(path) => {
+                // 0600: the journal records the account's calls (see `crate::ledger` on files).
                 let file = OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(path)
                     .map_err(|e| JournalError::Open {
                         path: path.to_path_buf(),
@@ -159,6 +183,12 @@ mod tests {
             latency_ms: 1.5,
             attempts: 1,
             outcome,
+            workflow: None,
+            step: None,
+            source: None,
+            rows: None,
+            target_hash: None,
+            continues: false,
         }
     }
 
@@ -170,12 +200,32 @@ mod tests {
         journal.record(&entry("backlinks/summary", 200, 200, Outcome::Charged));
         journal.record(&entry("backlinks/summary", 402, 0, Outcome::OverBudget));
         journal.record(&entry("backlinks/all", 500, 0, Outcome::Released));
+        journal.record(&Entry {
+            workflow: Some("Audit".into()),
+            step: Some("2".into()),
+            source: Some("us".into()),
+            rows: Some(40),
+            target_hash: Some("d6c1754dbbf0bc91".into()),
+            continues: true,
+            ..entry("domain/keywords", 200, 100, Outcome::Charged)
+        });
         let text = std::fs::read_to_string(&path).expect("read");
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
+        // Created 0600: only its owner reads the account's calls.
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).expect("metadata").permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
             lines[0],
             r#"{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"latency_ms":1.5,"attempts":1,"outcome":"charged"}"#
+        );
+        // The fields for `budget reconcile` follow, each only when known.
+        assert!(
+            lines[3].ends_with(r#""outcome":"charged","workflow":"Audit","step":"2","source":"us","rows":40,"target_hash":"d6c1754dbbf0bc91","continues":true}"#),
+            "{}",
+            lines[3]
         );
         let totals = journal.totals();
         assert_eq!(

@@ -8,7 +8,9 @@
 //! (through the account transport, `crate::account::transport`, which retries and classifies
 //! replies as it does for every call to the API), then settles the reservation: a 2xx is
 //! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
-//! released. Every call becomes a journal line ([`journal`]).
+//! released. Every call becomes a journal line ([`journal`]), with the workflow and step the
+//! client tagged it with (`X-Budget-Workflow`, `X-Budget-Step`: read by [`tags`], never
+//! forwarded).
 //!
 //! Each call runs in a task of its own, so a client that hangs up mid-call cannot stop it from
 //! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
@@ -17,11 +19,13 @@
 //! back to clients (every reply body goes through the account's scrubber). This module renders
 //! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
+pub mod hold;
 pub mod journal;
 pub mod price;
 mod proxy;
 pub mod redis;
 pub mod state;
+pub mod tags;
 
 use std::future::Future;
 use std::net::SocketAddr;

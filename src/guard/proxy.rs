@@ -16,6 +16,7 @@ use serde_json::json;
 use super::journal::{Entry, Journal, Outcome};
 use super::price::{self, PriceError};
 use super::state::{Hold, RateError, State, StateError};
+use super::tags::{self, Facts, Tags};
 use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER};
 use crate::account::transport::{self, Policy, SetupError, Transport};
 
@@ -116,6 +117,12 @@ struct Call {
     reserved: u64,
     charged: u64,
     attempts: u32,
+    tags: Tags,
+    facts: Facts,
+    /// A row endpoint: its 2xx replies' rows are journaled.
+    row_endpoint: bool,
+    /// Rows in the 2xx reply.
+    rows: Option<u64>,
 }
 
 async fn handle(AxumState(app): AxumState<Arc<App>>, request: Request) -> Response {
@@ -154,6 +161,10 @@ impl App {
             reserved: 0,
             charged: 0,
             attempts: 0,
+            tags: Tags::default(),
+            facts: Facts::default(),
+            row_endpoint: false,
+            rows: None,
         };
         let (response, outcome) = self.process(&parts, body, &mut call).await;
         let mut response = self.scrubbed(response).await;
@@ -173,6 +184,12 @@ impl App {
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
+            workflow: call.tags.workflow,
+            step: call.tags.step,
+            source: call.facts.source,
+            rows: call.rows,
+            target_hash: call.facts.target_hash,
+            continues: call.facts.continues,
         });
         response
     }
@@ -258,6 +275,17 @@ impl App {
                 Outcome::Rejected,
             );
         }
+        // The guard's own tag headers: recorded, never forwarded (see `tags`).
+        match tags::read(&parts.headers) {
+            Ok(tags) => call.tags = tags,
+            Err(e) => {
+                let text = format!("{e}; the call was not sent to the API");
+                return (
+                    envelope(StatusCode::BAD_REQUEST, "Bad Request", &text),
+                    Outcome::Rejected,
+                );
+            }
+        }
         let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
             return (
                 envelope(
@@ -289,6 +317,10 @@ impl App {
         };
         call.endpoint = priced.endpoint.clone();
         call.targets = priced.targets;
+        if let Some(endpoint) = self.config.pricing.endpoint(&priced.endpoint) {
+            call.facts = tags::facts(endpoint, &pairs, &body);
+            call.row_endpoint = endpoint.record == crate::pricing::RecordKind::Row;
+        }
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
             Err(StateError::Exceeded { needed, left }) => {
@@ -330,8 +362,13 @@ impl App {
                 Outcome::Failed,
             ),
             Ok(up) if (200..300).contains(&up.status) => {
+                // Row endpoints: the rows in the reply, for the journal (and the charge below).
+                call.rows = call
+                    .row_endpoint
+                    .then(|| price::records_in_reply(&up.body))
+                    .flatten();
                 let counted = units_per_row
-                    .and_then(|per| price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per)));
+                    .and_then(|per| call.rows.and_then(|n| n.checked_mul(per)));
                 let charged = counted.map_or(hold.units, |c| c.min(hold.units));
                 (charged, self.reply(up), Outcome::Charged)
             }

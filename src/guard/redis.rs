@@ -68,6 +68,15 @@ end
 return redis.call('GET', KEYS[1])
 ";
 
+/// Units not yet charged: what may still be reserved plus what calls in flight hold.
+const UNSPENT: &str = r"
+local left = redis.call('GET', KEYS[1])
+if not left then return nil end
+local sum = tonumber(left)
+for _, units in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(units) end
+return string.format('%.0f', sum)
+";
+
 const SLOT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -258,6 +267,22 @@ impl RedisState {
         left.ok_or_else(|| self.gone())
     }
 
+    /// Units of the shared budget not charged yet (left plus the holds of calls in flight),
+    /// for the guards' hold in the reservation ledger (`super::hold`).
+    pub async fn unspent(&self) -> Result<i64, StateError> {
+        let unspent: Option<String> = self
+            .invoke(
+                Script::new(UNSPENT)
+                    .key(&self.keys.left)
+                    .key(&self.keys.holds),
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        unspent
+            .and_then(|u| u.parse().ok())
+            .ok_or_else(|| self.gone())
+    }
+
     fn gone(&self) -> StateError {
         StateError::Redis {
             reason: format!(
@@ -277,8 +302,8 @@ impl RedisState {
                     .key(&self.keys.expiry)
                     .arg(units)
                     .arg(&id)
-                    .arg(self.hold_ttl.as_millis() as u64)
-                    .arg(KEEP.as_millis() as u64),
+                    .arg(crate::count::millis(self.hold_ttl))
+                    .arg(crate::count::millis(KEEP)),
             )
             .await
             .map_err(|e| self.error(&e))?;
@@ -324,7 +349,7 @@ impl RedisState {
                 self.slot
                     .key(&self.keys.window)
                     .arg(rps)
-                    .arg(WINDOW.as_micros() as u64)
+                    .arg(crate::count::micros(WINDOW))
                     .arg(self.id()),
             )
             .await
@@ -332,7 +357,7 @@ impl RedisState {
                 reason: redis_reason(&self.shown, &e),
             })?;
         Ok(if wait_us > 0 {
-            Slot::Wait(Duration::from_micros(wait_us as u64))
+            Slot::Wait(Duration::from_micros(wait_us.unsigned_abs()))
         } else {
             Slot::Granted {
                 at_us: u64::try_from(now_us).unwrap_or(0),
@@ -381,6 +406,8 @@ mod tests {
         let server = RedisServer::start();
         let state = shared(&server, "acct1", 1000, 10).await;
         let a = state.try_reserve(600).await.expect("600 of 1000");
+        // Unspent (the guard's hold in the ledger): 400 left + 600 in flight = 1,000.
+        assert_eq!(state.unspent().await, Ok(1000));
         assert_eq!(
             state.try_reserve(500).await,
             Err(StateError::Exceeded {
@@ -391,8 +418,11 @@ mod tests {
         // 600 held, 250 charged: 350 come back → 750 left.
         state.settle(&a, 250).await.expect("settle");
         assert_eq!(state.left().await, Ok(750));
+        // 1,000 − 250 charged = 750 unspent; reserving more does not change it.
+        assert_eq!(state.unspent().await, Ok(750));
         let b = state.try_reserve(750).await.expect("all of it");
         assert_eq!(state.left().await, Ok(0));
+        assert_eq!(state.unspent().await, Ok(750));
         state.release(&b).await.expect("release");
         assert_eq!(state.left().await, Ok(750));
     }

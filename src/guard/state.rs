@@ -97,6 +97,15 @@ impl State {
         }
     }
 
+    /// Units not charged yet: left plus what calls in flight hold. Never grows (a settled call
+    /// gives back only what it was not charged), so a figure read earlier is never too small.
+    pub async fn unspent(&self) -> Result<u64, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.unspent()),
+            Backend::Redis(r) => Ok(u64::try_from(r.unspent().await?).unwrap_or(0)),
+        }
+    }
+
     pub async fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
         match &self.backend {
             Backend::Memory(m) => m.try_reserve(units),
@@ -133,7 +142,7 @@ impl State {
             });
         }
         let timeout = || RateError::Timeout {
-            waited_ms: started.elapsed().as_millis() as u64,
+            waited_ms: crate::count::millis(started.elapsed()),
             rps: self.rps,
         };
         let _first = tokio::time::timeout_at(deadline.into(), self.line.lock())
@@ -203,6 +212,13 @@ impl MemoryState {
         i64::try_from(self.lock().left).unwrap_or(i64::MAX)
     }
 
+    fn unspent(&self) -> u64 {
+        let m = self.lock();
+        m.holds
+            .values()
+            .fold(m.left, |sum, units| sum.saturating_add(*units))
+    }
+
     fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
         let mut m = self.lock();
         let Some(left) = m.left.checked_sub(units) else {
@@ -267,6 +283,8 @@ pub(crate) mod tests {
     async fn reserve_settle_release_by_hand() {
         let state = memory(1000, 10);
         let a = state.try_reserve(600).await.expect("600 of 1000");
+        // Unspent (the guard's hold in the ledger): 400 left + 600 in flight = 1,000.
+        assert_eq!(state.unspent().await, Ok(1000));
         // 400 left: 500 does not fit.
         assert_eq!(
             state.try_reserve(500).await,
@@ -278,8 +296,11 @@ pub(crate) mod tests {
         // the 600 call returned 250 records: 350 come back, 750 left.
         state.settle(&a, 250).await.expect("settle");
         assert_eq!(state.left().await, Ok(750));
+        // 1,000 − 250 charged = 750 unspent; reserving more does not change it.
+        assert_eq!(state.unspent().await, Ok(750));
         let b = state.try_reserve(750).await.expect("all of it");
         assert_eq!(state.left().await, Ok(0));
+        assert_eq!(state.unspent().await, Ok(750));
         state.release(&b).await.expect("release");
         assert_eq!(state.left().await, Ok(750));
         // settling twice gives nothing back twice.

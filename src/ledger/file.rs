@@ -3,16 +3,30 @@
 //! Layout: `DIR/reservations.json` holds `{"version": 1, "accounts": {ACCOUNT: [reservation…]}}`;
 //! `DIR/reservations.lock` is the lock file. A change is written to a temporary file and renamed
 //! over the ledger, so a crash never leaves half a file behind.
+//!
+//! Every file is created 0600 (the temporary file exclusively, so a link planted under its
+//! name is never followed) and the directory 0700. An existing directory that other users may
+//! write to is reported once per ledger through its [`Warn`] callback: they could replace or
+//! remove the reservations. One that they may only read is not: they see the names of 0600
+//! files and nothing else.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{process_alive, Claim, Ledger, LedgerError, Reservation};
+use super::{held, process, Claim, Ledger, LedgerError, Reservation, Warn};
+
+/// Mode of every file the ledger creates.
+pub const FILE_MODE: u32 = 0o600;
+/// Mode of the state directory when the ledger creates it.
+pub const DIR_MODE: u32 = 0o700;
 
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
@@ -21,6 +35,10 @@ pub struct FileLedger {
     dir: PathBuf,
     /// How long to wait for another process's lock before giving up.
     lock_wait: Duration,
+    /// Told of a state directory that other users may write to.
+    warn: Warn,
+    /// Whether the directory was checked (once per ledger).
+    checked: AtomicBool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -34,12 +52,29 @@ impl FileLedger {
         FileLedger {
             dir,
             lock_wait: LOCK_WAIT,
+            warn: Arc::new(|_: &str| {}),
+            checked: AtomicBool::new(false),
         }
     }
 
     /// The same ledger with another lock wait (tests).
     pub fn with_lock_wait(self, lock_wait: Duration) -> Self {
         FileLedger { lock_wait, ..self }
+    }
+
+    /// The same ledger, telling `warn` about an unsafe state directory.
+    pub fn with_warnings(self, warn: Warn) -> Self {
+        FileLedger { warn, ..self }
+    }
+
+    /// Warns (once) when other users may write to the directory.
+    fn check_dir(&self) {
+        if self.checked.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(warning) = dir_warning(&self.dir) {
+            (self.warn)(&warning);
+        }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -59,13 +94,17 @@ impl FileLedger {
         change: impl FnOnce(&mut Contents) -> Result<(T, bool), LedgerError>,
     ) -> Result<T, LedgerError> {
         create_private_dir(&self.dir).map_err(|e| self.io(&self.dir, &e))?;
+        self.check_dir();
         let lock_path = self.dir.join("reservations.lock");
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(FILE_MODE)
             .open(&lock_path)
             .map_err(|e| self.io(&lock_path, &e))?;
+        // A lock file made by an older version (0644) is made private too; it holds nothing.
+        let _ = lock.set_permissions(std::fs::Permissions::from_mode(FILE_MODE));
         let started = Instant::now();
         loop {
             match lock.try_lock() {
@@ -84,8 +123,11 @@ impl FileLedger {
         }
         let mut contents = self.read()?;
         let before: usize = contents.accounts.values().map(Vec::len).sum();
+        // This machine's ledger: a reservation from another kernel boot (or pid namespace)
+        // cannot have a live holder here.
+        let here = process::host();
         for list in contents.accounts.values_mut() {
-            list.retain(|r| process_alive(r.pid));
+            list.retain(|r| r.live_from(here.as_deref()) == Some(true));
         }
         contents.accounts.retain(|_, list| !list.is_empty());
         let cleaned = contents.accounts.values().map(Vec::len).sum::<usize>() != before;
@@ -135,7 +177,7 @@ impl FileLedger {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let mut file = File::create(&temp).map_err(|e| self.io(&temp, &e))?;
+        let mut file = create_exclusive(&temp).map_err(|e| self.io(&temp, &e))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(|e| self.io(&temp, &e))?;
@@ -147,45 +189,79 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(DIR_MODE)
         .create(dir)
 }
 
+/// Creates `path` 0600, failing rather than following anything already there; a leftover (a
+/// temporary file of a crashed process with the same pid, or a planted link) is removed first.
+fn create_exclusive(path: &Path) -> std::io::Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path)?;
+            open()
+        }
+        other => other,
+    }
+}
+
+/// What to tell the user about a state directory that other users may write to, if anything.
+pub fn dir_warning(dir: &Path) -> Option<String> {
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode() & 0o777;
+    (mode & 0o022 != 0).then(|| {
+        format!(
+            "warning: other users can write to the state directory {} (mode {mode:03o}): they could change or remove the reservations; run `chmod 700 {}`",
+            dir.display(),
+            dir.display()
+        )
+    })
+}
+
 fn sum(account: &str, list: Option<&Vec<Reservation>>) -> Result<u64, LedgerError> {
-    list.into_iter()
-        .flatten()
-        .try_fold(0u64, |sum, r| sum.checked_add(r.units))
-        .ok_or_else(|| LedgerError::Overflow {
-            account: account.to_string(),
-        })
+    held(list.into_iter().flatten()).ok_or_else(|| LedgerError::Overflow {
+        account: account.to_string(),
+    })
 }
 
 impl Ledger for FileLedger {
     fn reserve(
         &self,
         claim: &Claim,
-        admit: &mut dyn FnMut(u64) -> bool,
+        admit: &mut dyn FnMut(u64) -> Option<u64>,
     ) -> Result<Option<Reservation>, LedgerError> {
         self.locked(|contents| {
             let reserved = sum(&claim.account, contents.accounts.get(&claim.account))?;
-            if !admit(reserved) {
+            let Some(units) = admit(reserved) else {
                 return Ok((None, false));
-            }
-            let reservation = Reservation {
-                id: super::reservation_id(claim.pid),
-                account: claim.account.clone(),
-                pid: claim.pid,
-                units: claim.units,
-                workflows: claim.workflows.clone(),
-                command: claim.command.clone(),
-                started: chrono::Utc::now(),
             };
+            let reservation = claim.reservation(units);
             contents
                 .accounts
                 .entry(claim.account.clone())
                 .or_default()
                 .push(reservation.clone());
             Ok((Some(reservation), true))
+        })
+    }
+
+    fn update(&self, reservation: &Reservation) -> Result<(), LedgerError> {
+        self.locked(|contents| {
+            let list = contents
+                .accounts
+                .entry(reservation.account.clone())
+                .or_default();
+            match list.iter_mut().find(|r| r.id == reservation.id) {
+                Some(r) => *r = reservation.clone(),
+                None => list.push(reservation.clone()),
+            }
+            Ok(((), true))
         })
     }
 

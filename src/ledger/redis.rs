@@ -9,6 +9,15 @@
 //! reservation gone (its lease ran out while Redis was unreachable), is reported through the
 //! ledger's [`Warn`] callback, and a gone reservation is written again: its job still runs.
 //!
+//! A gate that is `kill -9`ed renews nothing: its reservation lapses at most [`LEASE`] later.
+//! Its command does not outlive it by that long: it is killed with the gate (`crate::gate`,
+//! `PR_SET_PDEATHSIG`). Readers on the holder's own machine (same [`super::process::host`])
+//! do better than the lease: they drop a reservation whose holder and child are both gone
+//! (pid and start time) at once, before the lease runs out.
+//!
+//! The units hash holds `UNITS` or, for holders of one shared budget, `UNITS SHARES` (see
+//! [`Reservation::shares`]): the scripts count each shared budget once, at its largest hold.
+//!
 //! `reserve` is optimistic: one script drops expired leases and returns the reserved sum, the
 //! caller decides with it, and a second script records the claim only if the sum is still the
 //! same (else it tries again). Both run atomically in Redis. Counts above 2^53 are not supported
@@ -43,7 +52,17 @@ for _, id in ipairs(gone) do
   redis.call('ZREM', KEYS[3], id)
 end
 local sum = 0
-for _, units in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(units) end
+local shared = {}
+for _, held in ipairs(redis.call('HVALS', KEYS[2])) do
+  local units, share = string.match(held, '^(%d+) ?(%S*)$')
+  units = tonumber(units) or 0
+  if share and share ~= '' then
+    if (shared[share] or 0) < units then shared[share] = units end
+  else
+    sum = sum + units
+  end
+end
+for _, units in pairs(shared) do sum = sum + units end
 "
     };
 }
@@ -63,9 +82,10 @@ return 1
 "
 );
 
-/// KEYS: reservations, reserved units, leases, accounts. ARGV: id, lease ms, units, JSON,
-/// account. Renews the lease; a reservation that is gone (or whose lease ran out) is written
-/// again. Returns 1 when it was still there, 0 when it was written again.
+/// KEYS: reservations, reserved units, leases, accounts. ARGV: id, lease ms, units (as stored),
+/// JSON, account. Renews the lease and writes the reservation as given; a reservation that is
+/// gone (or whose lease ran out) is written again. Returns 1 when it was still there, 0 when it
+/// was written again.
 const RENEW: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -93,10 +113,32 @@ fn keys(account: &str) -> Keys {
     }
 }
 
-/// A lease renewer: its stop flag and its thread.
+/// A lease renewer: its stop flag, what it writes, and its thread.
 struct Renewer {
     stop: Arc<AtomicBool>,
+    stored: Arc<Mutex<Stored>>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// A reservation as stored: its JSON and its value in the units hash.
+#[derive(Debug, Clone)]
+struct Stored {
+    json: String,
+    units: String,
+}
+
+impl Stored {
+    fn of(reservation: &Reservation, shown: &str) -> Result<Stored, LedgerError> {
+        let json = serde_json::to_string(reservation).map_err(|e| LedgerError::Redis {
+            at: shown.to_string(),
+            reason: e.to_string(),
+        })?;
+        let units = match &reservation.shares {
+            Some(shares) => format!("{} {}", reservation.units, shares.replace(' ', "_")),
+            None => reservation.units.to_string(),
+        };
+        Ok(Stored { json, units })
+    }
 }
 
 /// Reservations in Redis.
@@ -108,6 +150,8 @@ pub struct RedisLedger {
     /// The lease renewers of the reservations this process holds.
     renewers: Mutex<HashMap<String, Renewer>>,
     warn: Warn,
+    /// This machine ([`super::process::host`]): reservations written here are checked by pid.
+    host: Option<String>,
 }
 
 impl RedisLedger {
@@ -132,6 +176,7 @@ impl RedisLedger {
             lease,
             renewers: Mutex::new(HashMap::new()),
             warn,
+            host: super::process::host(),
         })
     }
 
@@ -147,7 +192,40 @@ impl RedisLedger {
         f(&mut conn).map_err(|e| self.error(&e))
     }
 
+    /// Drops the reservations of `account` written on this machine whose holder and child are
+    /// both gone, without waiting for their leases to run out.
+    fn drop_dead_here(&self, account: &str) -> Result<(), LedgerError> {
+        let Some(here) = self.host.as_deref() else {
+            return Ok(());
+        };
+        let k = keys(account);
+        let stored: HashMap<String, String> = self.with_conn(|c| c.hgetall(&k.data))?;
+        let dead: Vec<&String> = stored
+            .iter()
+            .filter(|(_, json)| {
+                serde_json::from_str::<Reservation>(json).is_ok_and(|r| {
+                    r.host.as_deref() == Some(here) && r.live_from(Some(here)) == Some(false)
+                })
+            })
+            .map(|(id, _)| id)
+            .collect();
+        if dead.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(|c| {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for id in &dead {
+                pipe.hdel(&k.data, *id)
+                    .hdel(&k.units, *id)
+                    .zrem(&k.leases, *id);
+            }
+            pipe.query::<()>(c)
+        })
+    }
+
     fn sum(&self, account: &str) -> Result<u64, LedgerError> {
+        self.drop_dead_here(account)?;
         let k = keys(account);
         let text: String = self.with_conn(|c| {
             Script::new(SUM)
@@ -161,19 +239,18 @@ impl RedisLedger {
         })
     }
 
-    /// Renews the lease of `reservation` (`json` is its stored form) until its flag is set
-    /// (release, or this ledger dropped), writing it again should it be gone.
-    fn renew_while_held(&self, reservation: &Reservation, json: String) {
+    /// Renews the lease of `reservation` (`stored` is its stored form, which [`Ledger::update`]
+    /// may change) until its flag is set (release, or this ledger dropped), writing it again
+    /// should it be gone.
+    fn renew_while_held(&self, reservation: &Reservation, stored: Stored) {
         let stop = Arc::new(AtomicBool::new(false));
+        let stored = Arc::new(Mutex::new(stored));
         let (client, shown, warn) = (self.client.clone(), self.shown.clone(), self.warn.clone());
         let k = keys(&reservation.account);
-        let (id, units, account) = (
-            reservation.id.clone(),
-            reservation.units,
-            reservation.account.clone(),
-        );
+        let (id, account) = (reservation.id.clone(), reservation.account.clone());
         let lease = self.lease;
         let flag = stop.clone();
+        let current = stored.clone();
         let thread = std::thread::spawn(move || {
             let step = Duration::from_millis(10);
             let mut conn = None;
@@ -186,6 +263,8 @@ impl RedisLedger {
                     std::thread::sleep(step);
                     waited += step;
                 }
+                let now = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let units = now.units.split(' ').next().unwrap_or_default().to_string();
                 if conn.is_none() {
                     match connect(&client, &shown) {
                         Ok(c) => conn = Some(c),
@@ -202,9 +281,9 @@ impl RedisLedger {
                     .key(&k.leases)
                     .key(ACCOUNTS)
                     .arg(&id)
-                    .arg(lease.as_millis() as u64)
-                    .arg(units)
-                    .arg(&json)
+                    .arg(crate::count::millis(lease))
+                    .arg(&now.units)
+                    .arg(&now.json)
                     .arg(&account)
                     .invoke(c);
                 match renewed {
@@ -226,7 +305,14 @@ impl RedisLedger {
         self.renewers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(reservation.id.clone(), Renewer { stop, thread });
+            .insert(
+                reservation.id.clone(),
+                Renewer {
+                    stop,
+                    stored,
+                    thread,
+                },
+            );
     }
 
     /// Stops the renewer of `id` and waits for it, so that no renewal writes the reservation
@@ -289,27 +375,16 @@ impl Ledger for RedisLedger {
     fn reserve(
         &self,
         claim: &Claim,
-        admit: &mut dyn FnMut(u64) -> bool,
+        admit: &mut dyn FnMut(u64) -> Option<u64>,
     ) -> Result<Option<Reservation>, LedgerError> {
         let k = keys(&claim.account);
         for _ in 0..TRIES {
             let reserved = self.sum(&claim.account)?;
-            if !admit(reserved) {
+            let Some(units) = admit(reserved) else {
                 return Ok(None);
-            }
-            let reservation = Reservation {
-                id: super::reservation_id(claim.pid),
-                account: claim.account.clone(),
-                pid: claim.pid,
-                units: claim.units,
-                workflows: claim.workflows.clone(),
-                command: claim.command.clone(),
-                started: chrono::Utc::now(),
             };
-            let json = serde_json::to_string(&reservation).map_err(|e| LedgerError::Redis {
-                at: self.shown.clone(),
-                reason: e.to_string(),
-            })?;
+            let reservation = claim.reservation(units);
+            let stored = Stored::of(&reservation, &self.shown)?;
             let added: i64 = self.with_conn(|c| {
                 Script::new(ADD)
                     .key(&k.data)
@@ -318,14 +393,14 @@ impl Ledger for RedisLedger {
                     .key(ACCOUNTS)
                     .arg(reserved.to_string())
                     .arg(&reservation.id)
-                    .arg(reservation.units)
-                    .arg(&json)
-                    .arg(self.lease.as_millis() as u64)
+                    .arg(&stored.units)
+                    .arg(&stored.json)
+                    .arg(crate::count::millis(self.lease))
                     .arg(&claim.account)
                     .invoke(c)
             })?;
             if added == 1 {
-                self.renew_while_held(&reservation, json);
+                self.renew_while_held(&reservation, stored);
                 return Ok(Some(reservation));
             }
         }
@@ -335,6 +410,34 @@ impl Ledger for RedisLedger {
                 "the reservations changed {TRIES} times while this gate decided; try again"
             ),
         })
+    }
+
+    fn update(&self, reservation: &Reservation) -> Result<(), LedgerError> {
+        let stored = Stored::of(reservation, &self.shown)?;
+        // The renewer writes the new form from now on, so it never puts the old one back.
+        if let Some(renewer) = self
+            .renewers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&reservation.id)
+        {
+            *renewer.stored.lock().unwrap_or_else(|p| p.into_inner()) = stored.clone();
+        }
+        let k = keys(&reservation.account);
+        self.with_conn(|c| {
+            Script::new(RENEW)
+                .key(&k.data)
+                .key(&k.units)
+                .key(&k.leases)
+                .key(ACCOUNTS)
+                .arg(&reservation.id)
+                .arg(crate::count::millis(self.lease))
+                .arg(&stored.units)
+                .arg(&stored.json)
+                .arg(&reservation.account)
+                .invoke::<i64>(c)
+        })
+        .map(|_| ())
     }
 
     fn release(&self, reservation: &Reservation) -> Result<(), LedgerError> {
@@ -387,15 +490,61 @@ mod tests {
 
     use super::*;
     use crate::ledger::redis_server::RedisServer;
+    use crate::ledger::tests as conformance;
+    use crate::ledger::tests::{claim, take};
+    use crate::ledger::{HolderKind, ProcessId};
 
-    fn claim(account: &str, units: u64) -> Claim {
-        Claim {
-            account: account.into(),
-            pid: std::process::id(),
-            units,
-            workflows: vec!["Audit".into()],
-            command: "./job.sh".into(),
-        }
+    #[test]
+    fn redis_backend_conformance() {
+        let server = RedisServer::start();
+        let ledger = RedisLedger::connect(&server.url()).expect("connect");
+        conformance::a_reused_pid_does_not_keep_a_reservation(&ledger);
+        conformance::a_running_child_keeps_the_reservation(&ledger);
+        conformance::holders_of_one_shared_budget_count_once(&ledger);
+        conformance::an_update_changes_the_units_held(&ledger);
+    }
+
+    /// Invariant: a holder on another machine cannot be checked by pid here; its lease alone
+    /// decides (a dead pid *here* means nothing about a process *there*).
+    #[test]
+    fn a_holder_on_another_machine_lives_by_its_lease() {
+        let server = RedisServer::start();
+        let ledger = RedisLedger::connect(&server.url()).expect("connect");
+        let mut remote = claim("acct");
+        remote.holder = ProcessId::of(conformance::dead_pid());
+        let mut held = ledger
+            .reserve(&remote, &mut take(400))
+            .expect("reserve")
+            .expect("admitted");
+        held.host = Some("another-machine/pid:[1]".into());
+        ledger.update(&held).expect("update");
+        assert_eq!(ledger.reserved("acct").expect("sum"), 400);
+        // The same entry written on this machine: its dead holder is dropped at once.
+        held.host = crate::ledger::process::host();
+        ledger.update(&held).expect("update");
+        assert_eq!(ledger.reserved("acct").expect("sum"), 0);
+    }
+
+    /// Invariant: a renewal writes the reservation as last updated, never an older form (a
+    /// guard's hold would grow back to its first size).
+    #[test]
+    fn renewals_keep_the_updated_units() {
+        let server = RedisServer::start();
+        let ledger = RedisLedger::with_lease(&server.url(), Duration::from_millis(150), quiet())
+            .expect("connect");
+        let mut held = ledger
+            .reserve(
+                &Claim::new("acct", HolderKind::Guard, Vec::new(), "guard".into()),
+                &mut take(30_000),
+            )
+            .expect("reserve")
+            .expect("admitted");
+        held.units = 1_000;
+        ledger.update(&held).expect("update");
+        // Two leases later (renewed every 50 ms), still the updated figure.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(ledger.reserved("acct").expect("sum"), 1_000);
+        assert_eq!(ledger.list().expect("list"), vec![held]);
     }
 
     #[test]
@@ -403,18 +552,18 @@ mod tests {
         let server = RedisServer::start();
         let ledger = RedisLedger::connect(&server.url()).expect("connect");
         // 1,000 units of room; 600 fit, then 300 fit (900), then 200 do not (1,100).
-        let fits = |units: u64| move |reserved: u64| reserved + units <= 1000;
+        let fits = |units: u64| move |reserved: u64| (reserved + units <= 1000).then_some(units);
         let a = ledger
-            .reserve(&claim("acct", 600), &mut fits(600))
+            .reserve(&claim("acct"), &mut fits(600))
             .expect("reserve")
             .expect("admitted");
         let b = ledger
-            .reserve(&claim("acct", 300), &mut fits(300))
+            .reserve(&claim("acct"), &mut fits(300))
             .expect("reserve")
             .expect("admitted");
         assert_eq!(
             ledger
-                .reserve(&claim("acct", 200), &mut fits(200))
+                .reserve(&claim("acct"), &mut fits(200))
                 .expect("reserve"),
             None
         );
@@ -439,7 +588,7 @@ mod tests {
                 RedisLedger::with_lease(&server.url(), Duration::from_millis(150), quiet())
                     .expect("connect");
             ledger
-                .reserve(&claim("acct", 500), &mut |_| true)
+                .reserve(&claim("acct"), &mut take(500))
                 .expect("reserve");
             // renewed while held: still there after two leases.
             std::thread::sleep(Duration::from_millis(300));
@@ -480,7 +629,7 @@ mod tests {
         let ledger = RedisLedger::with_lease(&server.url(), Duration::from_millis(300), warn)
             .expect("connect");
         let held = ledger
-            .reserve(&claim("acct", 500), &mut |_| true)
+            .reserve(&claim("acct"), &mut take(500))
             .expect("reserve")
             .expect("admitted");
         // the lease ran out while Redis was unreachable, and another gate dropped it.
@@ -523,7 +672,7 @@ mod tests {
         let ledger = RedisLedger::with_lease(&server.url(), Duration::from_millis(150), warn)
             .expect("connect");
         ledger
-            .reserve(&claim("acct", 500), &mut |_| true)
+            .reserve(&claim("acct"), &mut take(500))
             .expect("reserve");
         drop(server); // Redis goes away
         eventually("a warning", || !heard.lock().unwrap().is_empty());
@@ -548,7 +697,9 @@ mod tests {
                 let ledger = machines[i % 2].clone();
                 std::thread::spawn(move || {
                     ledger
-                        .reserve(&claim("acct", 300), &mut |reserved| reserved + 300 <= 1000)
+                        .reserve(&claim("acct"), &mut |reserved| {
+                            (reserved + 300 <= 1000).then_some(300)
+                        })
                         .expect("reserve")
                         .is_some()
                 })

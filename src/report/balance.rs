@@ -5,8 +5,7 @@ use std::io::{self, Write};
 use chrono::NaiveDateTime;
 use serde_json::{json, Value};
 
-use super::Format;
-use super::{csv_row, markdown_table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, thousands, Cell, Format};
 use crate::account::AccountBalance;
 
 /// What the balance report shows, derived from a balance at a moment.
@@ -26,7 +25,7 @@ pub fn figures(s: &AccountBalance, now: NaiveDateTime) -> BalanceFigures {
     let used_basis_points = (s.subscription_limit > 0).then(|| {
         let (used, limit) = (u128::from(units_used), u128::from(s.subscription_limit));
         // round(used × 10000 / limit), half up, in integers.
-        ((used * 20_000 + limit) / (2 * limit)) as u64
+        u64::try_from((used * 20_000 + limit) / (2 * limit)).unwrap_or(u64::MAX)
     });
     let days_left = s.expires.map(|e| (e - now).num_days().max(0));
     BalanceFigures {
@@ -113,7 +112,11 @@ pub fn balance(
     let f = figures(s, now);
     let expires = match (s.expires, f.days_left) {
         (Some(_), Some(1)) => format!("{} (1 day left)", date(s.expires)),
-        (Some(_), Some(n)) => format!("{} ({} days left)", date(s.expires), thousands(n as u64)),
+        (Some(_), Some(n)) => format!(
+            "{} ({} days left)",
+            date(s.expires),
+            thousands(n.unsigned_abs())
+        ),
         _ => date(s.expires),
     };
     let mut rows = vec![("status", status_text(s))];
@@ -135,12 +138,10 @@ pub fn balance(
         ("expires", expires),
     ]);
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &balance_json(s, now))?;
-            writeln!(out)
-        }
+        Format::Json => safe::json(out, &balance_json(s, now)),
         Format::Table => {
             for (name, value) in rows {
+                let value = safe::terminal(&value);
                 writeln!(out, "{:<12} {value}", format!("{name}:"))?;
             }
             Ok(())
@@ -148,30 +149,25 @@ pub fn balance(
         Format::Markdown => {
             let rows: Vec<Vec<String>> = rows
                 .into_iter()
-                .map(|(n, v)| vec![n.to_string(), v])
+                .map(|(n, v)| vec![n.to_string(), safe::markdown(&v)])
                 .collect();
             markdown_table(out, &["", "balance"], &[false, true], &rows)
         }
         Format::Csv => {
             let json = balance_json(s, now);
-            let cells = |json: &Value| -> Vec<String> {
-                CSV_KEYS
-                    .iter()
-                    .map(|&k| {
-                        let value = match k {
-                            "subscription" | "wallet" => &json["pools"][k],
-                            _ => &json[k],
-                        };
-                        match value {
-                            Value::Null => String::new(),
-                            Value::String(text) => text.clone(),
-                            other => other.to_string(),
-                        }
-                    })
-                    .collect()
-            };
-            csv_row(out, &CSV_KEYS.map(String::from))?;
-            csv_row(out, &cells(&json))
+            csv_header(out, &CSV_KEYS)?;
+            let cells = CSV_KEYS.map(|k| {
+                let value = match k {
+                    "subscription" | "wallet" => &json["pools"][k],
+                    _ => &json[k],
+                };
+                match value {
+                    Value::Null => Cell::number(""),
+                    Value::String(text) => Cell::text(text.as_str()),
+                    other => Cell::number(other),
+                }
+            });
+            csv_row(out, &cells)
         }
     }
 }

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use super::{markdown_table, table, thousands};
+use super::{markdown_table, safe, table, thousands};
 use crate::baseline::{Change, Comparison};
 
 /// `+12,000`, `-250`, `0`.
@@ -65,13 +65,14 @@ pub fn limit_line(c: &Comparison) -> Option<String> {
     })
 }
 
-fn rows(c: &Comparison) -> Vec<Vec<String>> {
+/// One row per workflow and the total; `name` dresses the workflow name for the format.
+fn rows(c: &Comparison, name: fn(&str) -> String) -> Vec<Vec<String>> {
     c.workflows
         .iter()
         .chain(std::iter::once(&c.total))
         .map(|w| {
             vec![
-                w.name.clone(),
+                name(&w.name),
                 units(w.before),
                 units(w.after),
                 signed(w.delta()),
@@ -85,19 +86,23 @@ pub fn comparison_table(out: &mut dyn Write, c: &Comparison) -> io::Result<()> {
     let mut all = vec![["workflow", "before", "after", "change", "%"]
         .map(String::from)
         .to_vec()];
-    all.extend(rows(c));
+    all.extend(rows(c, str::to_string));
     writeln!(out, "{}", table(all, 1))?;
-    writeln!(out, "{}", headline(c))?;
+    writeln!(out, "{}", safe::terminal(&headline(c)))?;
     if let Some(line) = limit_line(c) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", safe::terminal(&line))?;
     }
     Ok(())
 }
 
 pub fn comparison_markdown(out: &mut dyn Write, c: &Comparison) -> io::Result<()> {
-    writeln!(out, "#### Change against `{}`", c.baseline.display())?;
+    writeln!(
+        out,
+        "#### Change against {}",
+        safe::markdown_code(&c.baseline.display().to_string())
+    )?;
     writeln!(out)?;
-    let mut all = rows(c);
+    let mut all = rows(c, safe::markdown);
     if let Some(total) = all.last_mut() {
         total[0] = "**total**".into();
         total[3] = format!("**{}**", total[3]);
@@ -109,10 +114,15 @@ pub fn comparison_markdown(out: &mut dyn Write, c: &Comparison) -> io::Result<()
         &all,
     )?;
     writeln!(out)?;
-    writeln!(out, "**{}**", headline(c))?;
+    writeln!(out, "**{}**", safe::markdown(&headline(c)))?;
     if let Some(line) = limit_line(c) {
         writeln!(out)?;
-        writeln!(out, "{} {line}", if c.exceeded { "❌" } else { "✅" })?;
+        writeln!(
+            out,
+            "{} {}",
+            if c.exceeded { "❌" } else { "✅" },
+            safe::markdown(&line)
+        )?;
     }
     writeln!(out)
 }

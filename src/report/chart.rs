@@ -1,4 +1,5 @@
-//! The burn-down chart of `budget forecast --chart FILE.svg`.
+//! The burn-up chart of `budget forecast --chart FILE.svg`: cumulative projected units rising
+//! towards the `units_left` line (a burn-up, not a burn-down: nothing is plotted falling).
 //!
 //! Drawn with plotters' SVG backend only: no system libraries and no font files. Text is written
 //! as SVG `<text>` elements that the viewer renders with its own sans-serif font (plotters only
@@ -37,9 +38,14 @@ fn render(p: &Projection) -> io::Result<String> {
     let days = i64::try_from(p.days.len()).map_err(plot_error)?;
     let top = p.total.units.max(p.spendable.unwrap_or(0)).max(1) as f64 * 1.12;
     let long = days > 366;
-    let names: Vec<&str> = p.workflows.iter().map(|w| w.name.as_str()).collect();
+    // plotters escapes XML's markup characters; control characters (invalid in XML) are ours.
+    let names: Vec<String> = p
+        .workflows
+        .iter()
+        .map(|w| super::safe::visible(&w.name))
+        .collect();
     let caption = format!(
-        "Burn-down: {} ({} to {})",
+        "Burn-up: {} ({} to {})",
         names.join(", "),
         start,
         p.period_end.format("%Y-%m-%d")
@@ -64,7 +70,7 @@ fn render(p: &Projection) -> io::Result<String> {
                 date.format("%b %d").to_string()
             }
         };
-        let units_label = |y: &f64| thousands(y.max(0.0).round() as u64);
+        let units_label = |y: &f64| thousands(crate::count::ceil_u64(y.max(0.0).round()));
         chart
             .configure_mesh()
             .x_labels(12)
@@ -189,6 +195,7 @@ mod tests {
             .filter_map(|n| n.text())
             .collect();
         for label in [
+            "Burn-up: Daily (2026-11-26 to 2026-12-26)",
             "units_left 10,000",
             "exhausted on 2026-12-06",
             "period end 2026-12-26 00:00",

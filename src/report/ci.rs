@@ -1,24 +1,14 @@
-//! GitHub Actions workflow commands (`::error file=…,line=…::message`).
+//! GitHub Actions workflow commands (`::error file=…,line=…::message`): the only lines the tool
+//! starts with `::`. Messages and properties are neutralised by [`safe::annotation_data`] and
+//! [`safe::annotation_property`] (GitHub's escaping, on one line).
 
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::PlanReport;
+use super::{safe, PlanReport};
 use crate::baseline::Comparison;
 use crate::estimate::Verdict;
 use crate::Error;
-
-/// Escapes a workflow command's message: `%`, CR and LF.
-pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// Escapes a workflow command's property value: as data, plus `:` and `,`.
-pub fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
-}
 
 /// One `::error` line; `file` and `line` are left out when unknown.
 pub fn annotation(
@@ -31,7 +21,7 @@ pub fn annotation(
     if let Some(file) = file {
         properties.push(format!(
             "file={}",
-            escape_property(&file.display().to_string())
+            safe::annotation_property(&file.display().to_string())
         ));
         if let Some(line) = line {
             properties.push(format!("line={line}"));
@@ -45,7 +35,7 @@ pub fn annotation(
     writeln!(
         out,
         "::error{properties}::{}",
-        escape_data(message.trim_end())
+        safe::annotation_data(message.trim_end())
     )
 }
 
@@ -91,15 +81,9 @@ pub fn verdict_annotations(
 pub fn error_annotations(err: &mut dyn Write, error: &Error) {
     match error {
         Error::Workflows { errors } => {
+            // The message ends with the diagnostic's code (`… [W031]`), as in the text output.
             for problem in errors.iter().flat_map(|e| e.problems()) {
-                let mut message = String::new();
-                if let Some(step) = &problem.step {
-                    message.push_str(&format!("step {} ({}): ", step.number, step.name));
-                }
-                if !problem.field.is_empty() {
-                    message.push_str(&format!("field `{}`: ", problem.field));
-                }
-                message.push_str(&problem.message);
+                let message = problem.describe();
                 let _ = annotation(err, Some(&problem.path), problem.line, &message);
             }
         }
@@ -112,12 +96,6 @@ pub fn error_annotations(err: &mut dyn Write, error: &Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escaping_by_hand() {
-        assert_eq!(escape_data("50% used\r\nnext"), "50%25 used%0D%0Anext");
-        assert_eq!(escape_property("a:b,c%"), "a%3Ab%2Cc%25");
-    }
 
     #[test]
     fn annotation_lines() {
@@ -133,7 +111,7 @@ mod tests {
         annotation(&mut out, None, Some(3), "plain").unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "::error file=dir/a%2Cb%3Ac.yaml,line=7::bad: 1,2%0Amore\n::error file=w.yaml::x\n::error::plain\n"
+            "::error file=dir/a%2Cb%3Ac.yaml,line=7::bad: 1,2\\nmore\n::error file=w.yaml::x\n::error::plain\n"
         );
     }
 }

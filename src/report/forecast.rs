@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::overage::money;
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{rfc3339, PoolSpend, Projection, ProjectionCost};
 
@@ -25,6 +24,8 @@ pub struct ForecastReport<'a> {
     pub pools: Option<&'a PoolSpend>,
     /// Things the reader should know (no account, no schedule ...).
     pub notes: &'a [String],
+    /// The run was `--offline`: that is why no balance is known, when none is.
+    pub offline: bool,
 }
 
 fn source_name(source: BalanceSource) -> &'static str {
@@ -98,10 +99,7 @@ pub fn forecast_json(report: &ForecastReport) -> Value {
 
 pub fn forecast(out: &mut dyn Write, format: Format, report: &ForecastReport) -> io::Result<()> {
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &forecast_json(report))?;
-            writeln!(out)
-        }
+        Format::Json => safe::json(out, &forecast_json(report)),
         Format::Csv => forecast_csv(out, report),
         Format::Table | Format::Markdown => forecast_text(out, format, report),
     }
@@ -168,8 +166,14 @@ fn forecast_text(out: &mut dyn Write, format: Format, report: &ForecastReport) -
         rfc3339(p.period_end)
     );
     if format == Format::Markdown {
-        writeln!(out, "### {heading}")?;
+        writeln!(out, "### {}", safe::markdown(&heading))?;
         writeln!(out)?;
+        for row in &mut rows {
+            row[0] = safe::markdown(&row[0]);
+        }
+        if let Some(total) = rows.last_mut() {
+            total[0] = "**total**".into();
+        }
         markdown_table(
             out,
             &HEADER,
@@ -178,21 +182,22 @@ fn forecast_text(out: &mut dyn Write, format: Format, report: &ForecastReport) -
         )?;
         writeln!(out)?;
         for line in summary_lines(report) {
-            writeln!(out, "- {line}")?;
+            writeln!(out, "- {}", safe::markdown(&line))?;
         }
         return Ok(());
     }
-    writeln!(out, "{heading}")?;
+    writeln!(out, "{}", safe::terminal(&heading))?;
     let mut all = vec![HEADER.map(String::from).to_vec()];
     all.extend(rows);
     writeln!(out, "{}", table(all, 2))?;
     for line in summary_lines(report) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", safe::terminal(&line))?;
     }
     Ok(())
 }
 
-/// The balance, the verdict in words, then the notes.
+/// The balance, the verdict in words, then the notes: raw text, neutralised by the caller per
+/// line.
 pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
     let p = report.projection;
     let mut lines = Vec::new();
@@ -214,6 +219,10 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
         lines.push(line);
     }
     match (p.spendable, p.total.exhausted_on) {
+        (None, _) if report.offline => lines.push(format!(
+            "balance unknown: {} units projected; --offline reads no balance: pass --units-left N to see when it runs out",
+            thousands(p.total.units)
+        )),
         (None, _) => lines.push(format!(
             "balance unknown: {} units projected; pass --units-left N or set SERANKING_API_KEY to see when it runs out",
             thousands(p.total.units)
@@ -288,29 +297,32 @@ fn forecast_csv(out: &mut dyn Write, report: &ForecastReport) -> io::Result<()> 
         "overage_units",
         "overage_usd",
     ];
-    csv_row(out, &header.map(String::from))?;
+    csv_header(out, &header)?;
     for (i, w) in p.workflows.iter().enumerate() {
         csv_row(
             out,
             &[
-                w.name.clone(),
-                report
-                    .paths
-                    .get(i)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                w.schedule.to_string(),
-                w.runs.to_string(),
-                w.units_per_run.to_string(),
-                w.units.to_string(),
-                w.first_run.map(rfc3339).unwrap_or_default(),
-                w.exhausted_on.map(|d| d.to_string()).unwrap_or_default(),
-                w.overage_units.map(|n| n.to_string()).unwrap_or_default(),
-                report
-                    .cost
-                    .and_then(|c| c.workflows.get(i))
-                    .map(|usd| money(*usd))
-                    .unwrap_or_default(),
+                Cell::text(w.name.as_str()),
+                Cell::text(
+                    report
+                        .paths
+                        .get(i)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                ),
+                Cell::text(w.schedule.to_string()),
+                Cell::number(w.runs),
+                Cell::number(w.units_per_run),
+                Cell::number(w.units),
+                Cell::text(w.first_run.map(rfc3339).unwrap_or_default()),
+                Cell::text(w.exhausted_on.map(|d| d.to_string()).unwrap_or_default()),
+                Cell::optional(w.overage_units),
+                Cell::optional(
+                    report
+                        .cost
+                        .and_then(|c| c.workflows.get(i))
+                        .map(|usd| money(*usd)),
+                ),
             ],
         )?;
     }

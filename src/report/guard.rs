@@ -6,8 +6,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::guard::EndpointTotals;
 
 /// Facts for the startup line.
@@ -23,22 +22,30 @@ pub struct GuardStarted<'a> {
     /// `this process`, or `Redis at HOST:PORT (…)`.
     pub state: &'a str,
     pub journal: Option<&'a str>,
+    /// Where the guard holds its unspent budget (`crate::guard::hold`).
+    pub ledger: &'a str,
     pub token: bool,
 }
 
 pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
-    writeln!(err, "budget guard listening on {} → {}", s.url, s.api)?;
-    writeln!(
-        err,
+    let line = format!("budget guard listening on {} → {}", s.url, s.api);
+    writeln!(err, "{}", safe::terminal(&line))?;
+    let line = format!(
         "  budget {} units ({}), {} requests/second, state in {}",
         thousands(s.budget),
         s.budget_source,
         s.rps,
         s.state
-    )?;
+    );
+    writeln!(err, "{}", safe::terminal(&line))?;
     if let Some(journal) = s.journal {
-        writeln!(err, "  journal: {journal}")?;
+        writeln!(err, "  journal: {}", safe::visible(journal))?;
     }
+    let line = format!(
+        "  holding its unspent budget in the reservation ledger ({}): gates, plans and other guards of this account leave it out",
+        s.ledger
+    );
+    writeln!(err, "{}", safe::terminal(&line))?;
     if s.token {
         writeln!(
             err,
@@ -48,7 +55,7 @@ pub fn guard_started(err: &mut dyn Write, s: &GuardStarted) -> io::Result<()> {
     writeln!(
         err,
         "  point jobs at SERANKING_API_URL={}; stop with Ctrl-C",
-        s.url
+        safe::visible(s.url)
     )
 }
 
@@ -86,7 +93,7 @@ pub fn guard_summary(
         ]
     };
     let left_text = match left {
-        Some(left) if left >= 0 => thousands(left as u64),
+        Some(left) if left >= 0 => thousands(left.unsigned_abs()),
         Some(left) => format!("-{}", thousands(left.unsigned_abs())),
         None => "unknown".into(),
     };
@@ -100,7 +107,10 @@ pub fn guard_summary(
             writeln!(out, "units left in the guard's budget: {left_text}")
         }
         Format::Markdown => {
-            let mut rows: Vec<Vec<String>> = totals.iter().map(|(name, t)| row(name, t)).collect();
+            let mut rows: Vec<Vec<String>> = totals
+                .iter()
+                .map(|(name, t)| row(&safe::markdown(name), t))
+                .collect();
             let mut total = row("**total**", &sum);
             total[5] = format!("**{}**", total[5]);
             rows.push(total);
@@ -111,18 +121,17 @@ pub fn guard_summary(
             writeln!(out, "Units left in the guard's budget: {left_text}")
         }
         Format::Csv => {
-            let names: Vec<String> = [
-                "endpoint",
-                "calls",
-                "charged",
-                "over_budget",
-                "other",
-                "units_charged",
-            ]
-            .iter()
-            .map(|h| h.to_string())
-            .collect();
-            csv_row(out, &names)?;
+            csv_header(
+                out,
+                &[
+                    "endpoint",
+                    "calls",
+                    "charged",
+                    "over_budget",
+                    "other",
+                    "units_charged",
+                ],
+            )?;
             for (name, t) in totals
                 .iter()
                 .map(|(n, t)| (n.as_str(), t))
@@ -131,12 +140,12 @@ pub fn guard_summary(
                 csv_row(
                     out,
                     &[
-                        name.to_string(),
-                        t.calls.to_string(),
-                        t.charged_calls.to_string(),
-                        t.over_budget.to_string(),
-                        t.other.to_string(),
-                        t.units_charged.to_string(),
+                        Cell::text(name),
+                        Cell::number(t.calls),
+                        Cell::number(t.charged_calls),
+                        Cell::number(t.over_budget),
+                        Cell::number(t.other),
+                        Cell::number(t.units_charged),
                     ],
                 )?;
             }
@@ -148,8 +157,7 @@ pub fn guard_summary(
                 .map(|(name, t)| (name.clone(), json!(t)))
                 .collect();
             let value = json!({"endpoints": endpoints, "total": sum, "units_left": left});
-            serde_json::to_writer_pretty(&mut *out, &value)?;
-            writeln!(out)
+            safe::json(out, &value)
         }
     }
 }

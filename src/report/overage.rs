@@ -5,8 +5,7 @@ use std::io::{self, Write};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::finance::{Amount, OverageQuote, TierQuote};
 use crate::pricing::{Billing, OverageRate};
 
@@ -40,10 +39,7 @@ pub fn overage_json(q: &OverageQuote) -> Value {
 
 pub fn overage(out: &mut dyn Write, format: Format, q: &OverageQuote) -> io::Result<()> {
     match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &overage_json(q))?;
-            writeln!(out)
-        }
+        Format::Json => safe::json(out, &overage_json(q)),
         Format::Csv => {
             let header = [
                 "tier",
@@ -55,18 +51,18 @@ pub fn overage(out: &mut dyn Write, format: Format, q: &OverageQuote) -> io::Res
                 "usd_per_million",
                 "usd",
             ];
-            csv_row(out, &header.map(String::from))?;
+            csv_header(out, &header)?;
             csv_row(
                 out,
                 &[
-                    q.tier.clone(),
-                    q.billing.as_str().into(),
-                    q.rate.as_str().into(),
-                    q.usage.map(|n| n.to_string()).unwrap_or_default(),
-                    q.included.map(|n| n.to_string()).unwrap_or_default(),
-                    q.units.to_string(),
-                    money(q.usd_per_million),
-                    money(q.usd),
+                    Cell::text(q.tier.as_str()),
+                    Cell::text(q.billing.as_str()),
+                    Cell::text(q.rate.as_str()),
+                    Cell::optional(q.usage),
+                    Cell::optional(q.included),
+                    Cell::number(q.units),
+                    Cell::number(money(q.usd_per_million)),
+                    Cell::number(money(q.usd)),
                 ],
             )
         }
@@ -85,6 +81,9 @@ pub fn overage(out: &mut dyn Write, format: Format, q: &OverageQuote) -> io::Res
                 vec!["overage cost".into(), format!("${}", money(q.usd))],
             ];
             if format == Format::Markdown {
+                // The tier is the user's or the pricing file's text; the rest are figures.
+                let mut rows = rows;
+                rows[0][1] = safe::markdown(&rows[0][1]);
                 markdown_table(out, &["", "overage"], &[false, true], &rows)
             } else {
                 let mut all = vec![vec![String::from("overage"), String::new()]];
@@ -104,7 +103,8 @@ fn rate_key(billing: Billing, rate: OverageRate) -> &'static str {
     }
 }
 
-/// The across-tiers table. `selected` marks the user's tier, when given.
+/// The across-tiers table. `selected` marks the user's tier, when given, in every format: a
+/// `*` in tables, `"selected": true` in JSON, a `selected` column in CSV.
 pub fn overage_tiers(
     out: &mut dyn Write,
     format: Format,
@@ -116,6 +116,7 @@ pub fn overage_tiers(
         Amount::Usage(n) => (Some(n), None),
         Amount::Units(n) => (None, Some(n)),
     };
+    let marked = |t: &TierQuote| selected.is_some_and(|s| s.eq_ignore_ascii_case(&t.tier));
     match format {
         Format::Json => {
             let value = json!({
@@ -130,6 +131,7 @@ pub fn overage_tiers(
                         .collect();
                     json!({
                         "tier": t.tier,
+                        "selected": marked(t),
                         "included": t.included,
                         "units": t.units,
                         "usd_per_million": rates,
@@ -137,8 +139,7 @@ pub fn overage_tiers(
                     })
                 }).collect::<Vec<_>>(),
             });
-            serde_json::to_writer_pretty(&mut *out, &value)?;
-            writeln!(out)
+            safe::json(out, &value)
         }
         Format::Csv => {
             let header = [
@@ -149,11 +150,17 @@ pub fn overage_tiers(
                 "usd_plan_yearly",
                 "usd_addon",
                 "usd_addon_yearly",
+                "selected",
             ];
-            csv_row(out, &header.map(String::from))?;
+            csv_header(out, &header)?;
             for t in tiers {
-                let mut row = vec![t.tier.clone(), t.included.to_string(), t.units.to_string()];
-                row.extend(t.rates.iter().map(|r| money(r.usd)));
+                let mut row = vec![
+                    Cell::text(t.tier.as_str()),
+                    Cell::number(t.included),
+                    Cell::number(t.units),
+                ];
+                row.extend(t.rates.iter().map(|r| Cell::number(money(r.usd))));
+                row.push(Cell::number(marked(t)));
                 csv_row(out, &row)?;
             }
             Ok(())
@@ -171,12 +178,14 @@ pub fn overage_tiers(
             let rows: Vec<Vec<String>> = tiers
                 .iter()
                 .map(|t| {
-                    let marked = selected.is_some_and(|s| s.eq_ignore_ascii_case(&t.tier));
+                    let tier = match marked(t) {
+                        true => format!("{} *", t.tier),
+                        false => t.tier.clone(),
+                    };
                     let mut row = vec![
-                        if marked {
-                            format!("{} *", t.tier)
-                        } else {
-                            t.tier.clone()
+                        match format {
+                            Format::Markdown => safe::markdown(&tier),
+                            _ => tier,
                         },
                         thousands(t.included),
                         thousands(t.units),
@@ -215,7 +224,11 @@ pub fn overage_tiers(
                 writeln!(out, "{line}")?;
             }
             if selected.is_some() {
-                writeln!(out, "* your tier")?;
+                // In Markdown a line starting with `*` would be a list item.
+                match format {
+                    Format::Markdown => writeln!(out, "\\* your tier")?,
+                    _ => writeln!(out, "* your tier")?,
+                }
             }
             writeln!(out, "enterprise: credits and rate by contract (use --tier enterprise --usd-per-million X)")
         }

@@ -2,8 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::Format;
-use super::{csv_row, duration, markdown_table, table, thousands};
+use super::{csv_header, csv_row, duration, markdown_table, safe, table, thousands, Cell, Format};
 use crate::baseline::Comparison;
 use crate::estimate::{Assessment, BalanceSource, Totals, Verdict, WorkflowEstimate};
 use crate::pricing::Pricing;
@@ -14,6 +13,8 @@ pub struct PlanReport<'a> {
     pub workflows: &'a [WorkflowEstimate],
     pub total: &'a Totals,
     pub assessment: &'a Assessment,
+    /// The run was `--offline`: that is why no balance is known, when none is.
+    pub offline: bool,
 }
 
 pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Result<()> {
@@ -40,8 +41,13 @@ pub fn plan_compared(
         Format::Json => {
             let mut view = plan_json_view(report);
             view.baseline = comparison.map(super::baseline::comparison_json);
-            serde_json::to_writer_pretty(&mut *out, &view)?;
-            writeln!(out)
+            // An exceeded --max-increase exits 1 (over budget) whatever the balance says: the
+            // JSON says the same.
+            if comparison.is_some_and(|c| c.exceeded) {
+                view.failed_by.push("max_increase");
+                view.verdict = Verdict::OverBudget;
+            }
+            safe::json(out, &view)
         }
         Format::Markdown => plan_markdown(out, report, comparison),
         Format::Csv => plan_csv(out, report),
@@ -57,6 +63,10 @@ struct PlanJson<'a> {
     total: &'a Totals,
     balance: &'a Option<crate::estimate::BalanceView>,
     verdict: Verdict,
+    /// Why the verdict is `over_budget` (empty otherwise): `usable` (the total above the usable
+    /// balance), `max_units` (a workflow above its `budget.max_units`), `max_increase` (the
+    /// increase above `--max-increase`).
+    failed_by: Vec<&'static str>,
     over_by: u64,
     over_max_units: &'a [crate::estimate::OverMaxUnits],
     overage: &'a Option<crate::estimate::OverageCost>,
@@ -83,6 +93,13 @@ fn plan_json_view<'a>(report: &'a PlanReport) -> PlanJson<'a> {
         total: report.total,
         balance: &a.balance,
         verdict: a.verdict,
+        failed_by: [
+            (a.over_by > 0, "usable"),
+            (!a.over_max_units.is_empty(), "max_units"),
+        ]
+        .into_iter()
+        .filter_map(|(failed, why)| failed.then_some(why))
+        .collect(),
         over_by: a.over_by,
         over_max_units: &a.over_max_units,
         overage: &a.overage,
@@ -95,13 +112,33 @@ const STEP_HEADER: [&str; 7] = [
     "#", "step", "endpoint", "requests", "records", "units", "expected",
 ];
 
-/// One row per step and a total row, every column of [`STEP_HEADER`]; `endpoint` and `strong`
-/// dress the endpoint and the total units for the format.
-fn step_rows(
-    w: &WorkflowEstimate,
+/// How one format writes the cells of a step table.
+struct Dress {
+    /// A step name.
+    text: fn(&str) -> String,
+    /// An endpoint.
     endpoint: fn(&str) -> String,
+    /// The total's label and units.
     strong: fn(&str) -> String,
-) -> Vec<Vec<String>> {
+}
+
+/// The terminal's: [`table`] neutralises every cell itself.
+const PLAIN: Dress = Dress {
+    text: str::to_string,
+    endpoint: str::to_string,
+    strong: str::to_string,
+};
+
+/// Markdown's: names escaped, endpoints as code, the total in bold.
+const MARKDOWN: Dress = Dress {
+    text: safe::markdown,
+    endpoint: safe::markdown_code,
+    strong: |total| format!("**{total}**"),
+};
+
+/// One row per step and a total row, every column of [`STEP_HEADER`], dressed for the format.
+fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
+    let (endpoint, strong) = (dress.endpoint, dress.strong);
     let mut rows: Vec<Vec<String>> = w
         .steps
         .iter()
@@ -109,12 +146,15 @@ fn step_rows(
         .map(|(i, s)| {
             vec![
                 (i + 1).to_string(),
-                s.name.clone(),
+                (dress.text)(&s.name),
                 endpoint(&s.endpoint),
                 thousands(s.requests),
                 thousands(s.records),
                 thousands(s.units),
-                thousands(s.units_expected),
+                match s.expected_from {
+                    Some(_) => format!("{} *", thousands(s.units_expected)),
+                    None => thousands(s.units_expected),
+                },
             ]
         })
         .collect();
@@ -131,19 +171,34 @@ fn step_rows(
 }
 
 fn shows_expected(w: &WorkflowEstimate) -> bool {
-    w.steps.iter().any(|s| s.units_expected != s.units)
+    w.steps
+        .iter()
+        .any(|s| s.units_expected != s.units || s.expected_from.is_some())
 }
+
+/// Whether a step's expected units came from a usage profile (marked `*`).
+fn from_profile(w: &WorkflowEstimate) -> bool {
+    w.steps.iter().any(|s| s.expected_from.is_some())
+}
+
+/// The legend of the `*` mark.
+const PROFILE_LEGEND: &str =
+    "* expected from the usage profile (--profile): p90 rows per target seen by the guard";
 
 fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     for w in report.workflows {
-        writeln!(out, "{} ({})", w.name, w.path.display())?;
+        let title = format!("{} ({})", w.name, w.path.display());
+        writeln!(out, "{}", safe::terminal(&title))?;
         let mut rows = vec![STEP_HEADER.map(String::from).to_vec()];
-        rows.extend(step_rows(w, |e| e.to_string(), |total| total.to_string()));
+        rows.extend(step_rows(w, &PLAIN));
         if !shows_expected(w) {
             rows.iter_mut()
                 .for_each(|row| row.truncate(STEP_HEADER.len() - 1));
         }
         writeln!(out, "{}", table(rows, 3))?;
+        if from_profile(w) {
+            writeln!(out, "{PROFILE_LEGEND}")?;
+        }
         writeln!(
             out,
             "{} {} {} at {} requests/second",
@@ -187,7 +242,7 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
             thousands(b.units_left)
         )?;
         if let Some(pools) = pools_text(b.pools.as_ref(), b.status.as_deref()) {
-            write!(out, " ({pools})")?;
+            write!(out, " ({})", safe::terminal(&pools))?;
         }
         if b.reserve > 0 {
             write!(out, ", reserve {}", thousands(b.reserve))?;
@@ -198,7 +253,7 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
         writeln!(out, ", {} usable", thousands(b.usable))?;
     }
     for line in verdict_lines(report) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", safe::terminal(&line))?;
     }
     Ok(())
 }
@@ -233,21 +288,21 @@ pub fn plan_brief(
         return plan_compared(out, format, report, comparison);
     }
     for w in report.workflows {
-        writeln!(
-            out,
+        let line = format!(
             "{} ({}): {} units in {} request{}",
             w.name,
             w.path.display(),
             thousands(w.units),
             thousands(w.requests),
             if w.requests == 1 { "" } else { "s" }
-        )?;
+        );
+        writeln!(out, "{}", safe::terminal(&line))?;
     }
     balance_and_verdict(out, report)?;
     if let Some(c) = comparison {
-        writeln!(out, "{}", super::baseline::headline(c))?;
+        writeln!(out, "{}", safe::terminal(&super::baseline::headline(c)))?;
         if let Some(line) = super::baseline::limit_line(c) {
-            writeln!(out, "{line}")?;
+            writeln!(out, "{}", safe::terminal(&line))?;
         }
     }
     Ok(())
@@ -264,7 +319,8 @@ pub fn max_units_line(m: &crate::estimate::OverMaxUnits) -> String {
     )
 }
 
-/// The verdict in words: the first line says it all.
+/// The verdict in words: the first line says it all. Raw text (workflow names included): each
+/// format neutralises the whole line as it writes it.
 pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
     let a = report.assessment;
     let units = report.total.units;
@@ -284,6 +340,10 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
         )),
         // Over budget within the balance: a workflow's max_units, said by the lines below.
         (Verdict::OverBudget, _) => {}
+        (_, _) if report.offline => lines.push(format!(
+            "balance unknown: {} units planned; --offline reads no balance: pass --units-left N to compare",
+            thousands(units)
+        )),
         (_, _) => lines.push(format!(
             "balance unknown: {} units planned; pass --units-left N or set SERANKING_API_KEY to compare",
             thousands(units)
@@ -323,11 +383,11 @@ fn plan_markdown(
     writeln!(
         out,
         "### {icon} budget: {}",
-        lines.first().map(String::as_str).unwrap_or("")
+        safe::markdown(lines.first().map(String::as_str).unwrap_or(""))
     )?;
     writeln!(out)?;
     for line in lines.iter().skip(1) {
-        writeln!(out, "- {line}")?;
+        writeln!(out, "- {}", safe::markdown(line))?;
     }
     if lines.len() > 1 {
         writeln!(out)?;
@@ -339,7 +399,7 @@ fn plan_markdown(
         };
         let mut left = format!("{} units left", thousands(b.units_left));
         if let Some(pools) = pools_text(b.pools.as_ref(), b.status.as_deref()) {
-            left.push_str(&format!(" ({pools})"));
+            left.push_str(&format!(" ({})", safe::markdown(&pools)));
         }
         let mut parts = vec![left];
         if b.reserve > 0 {
@@ -362,8 +422,8 @@ fn plan_markdown(
             .iter()
             .map(|w| {
                 vec![
-                    w.name.clone(),
-                    format!("`{}`", w.path.display()),
+                    safe::markdown(&w.name),
+                    safe::markdown_code(&w.path.display().to_string()),
                     thousands(w.requests),
                     thousands(w.units),
                     thousands(w.units_expected),
@@ -395,12 +455,17 @@ fn plan_markdown(
             writeln!(
                 out,
                 "<details><summary>{} — {} units</summary>",
-                html_escape(&w.name),
+                safe::html(&w.name),
                 thousands(w.units)
             )?;
             writeln!(out)?;
         } else {
-            writeln!(out, "#### {} (`{}`)", w.name, w.path.display())?;
+            writeln!(
+                out,
+                "#### {} ({})",
+                safe::markdown(&w.name),
+                safe::markdown_code(&w.path.display().to_string())
+            )?;
             writeln!(out)?;
         }
         let columns = if shows_expected(w) {
@@ -408,7 +473,7 @@ fn plan_markdown(
         } else {
             STEP_HEADER.len() - 1
         };
-        let rows = step_rows(w, |e| format!("`{e}`"), |total| format!("**{total}**"));
+        let rows = step_rows(w, &MARKDOWN);
         let rows: Vec<Vec<String>> = rows
             .into_iter()
             .map(|mut row| {
@@ -418,8 +483,22 @@ fn plan_markdown(
             .collect();
         let header = &STEP_HEADER[..columns];
         let right = &[true, false, false, true, true, true, true][..columns];
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|mut row| {
+                // The expected column's profile mark, which Markdown would read as emphasis.
+                if let Some(cell) = row.get_mut(6).filter(|c| c.ends_with(" *")) {
+                    cell.insert(cell.len() - 1, '\\');
+                }
+                row
+            })
+            .collect();
         markdown_table(out, header, right, &rows)?;
         writeln!(out)?;
+        if from_profile(w) {
+            writeln!(out, "{}", PROFILE_LEGEND.replacen('*', "\\*", 1))?;
+            writeln!(out)?;
+        }
         writeln!(
             out,
             "{} request{}, about {} at {} requests/second.",
@@ -440,12 +519,6 @@ fn plan_markdown(
     Ok(())
 }
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn plan_csv(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
     let header = [
         "workflow",
@@ -463,29 +536,29 @@ fn plan_csv(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         "units",
         "units_expected",
     ];
-    csv_row(out, &header.map(String::from))?;
+    csv_header(out, &header)?;
     for w in report.workflows {
         for (i, s) in w.steps.iter().enumerate() {
             csv_row(
                 out,
                 &[
-                    w.name.clone(),
-                    w.path.display().to_string(),
-                    (i + 1).to_string(),
-                    s.name.clone(),
-                    s.endpoint.clone(),
-                    match s.per {
-                        crate::pricing::Per::Record => "record".into(),
-                        crate::pricing::Per::Request => "request".into(),
-                    },
-                    s.unit_cost.to_string(),
-                    s.targets.to_string(),
-                    s.sources.to_string(),
-                    s.repeat.to_string(),
-                    s.requests.to_string(),
-                    s.records.to_string(),
-                    s.units.to_string(),
-                    s.units_expected.to_string(),
+                    Cell::text(w.name.as_str()),
+                    Cell::text(w.path.display().to_string()),
+                    Cell::number(i + 1),
+                    Cell::text(s.name.as_str()),
+                    Cell::text(s.endpoint.as_str()),
+                    Cell::text(match s.per {
+                        crate::pricing::Per::Record => "record",
+                        crate::pricing::Per::Request => "request",
+                    }),
+                    Cell::number(s.unit_cost),
+                    Cell::number(s.targets),
+                    Cell::number(s.sources),
+                    Cell::number(s.repeat),
+                    Cell::number(s.requests),
+                    Cell::number(s.records),
+                    Cell::number(s.units),
+                    Cell::number(s.units_expected),
                 ],
             )?;
         }

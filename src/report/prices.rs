@@ -4,8 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::Format;
-use super::{csv_row, markdown_table, table, thousands};
+use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::pricing::{Endpoint, Per, Pricing, RecordKind};
 
 fn endpoint_row(e: &Endpoint) -> Vec<String> {
@@ -79,11 +78,11 @@ fn tier_rows(pricing: &Pricing) -> Vec<Vec<String>> {
 pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Result<()> {
     match format {
         Format::Table => {
-            writeln!(
-                out,
+            let title = format!(
                 "{} (effective {}), {}",
                 pricing.name, pricing.effective, pricing.origin
-            )?;
+            );
+            writeln!(out, "{}", safe::terminal(&title))?;
             let mut rows = vec![ENDPOINT_HEADER.map(String::from).to_vec()];
             rows.extend(pricing.endpoints.values().map(endpoint_row));
             writeln!(out, "{}", table(rows, 2))?;
@@ -92,15 +91,16 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                 "rate limit: {} requests/second per key",
                 pricing.requests_per_second
             )?;
+            let sources = pricing
+                .sources
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
             writeln!(
                 out,
-                "regional databases: {}",
-                pricing
-                    .sources
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                "{}",
+                safe::terminal(&format!("regional databases: {sources}"))
             )?;
             writeln!(out)?;
             writeln!(
@@ -117,10 +117,20 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
             writeln!(
                 out,
                 "### {} (effective {})",
-                pricing.name, pricing.effective
+                safe::markdown(&pricing.name),
+                pricing.effective
             )?;
             writeln!(out)?;
-            let rows: Vec<Vec<String>> = pricing.endpoints.values().map(endpoint_row).collect();
+            // The first column (endpoint, tier) is the pricing file's text; the rest are figures.
+            let escaped = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
+                rows.into_iter()
+                    .map(|mut row| {
+                        row[0] = safe::markdown(&row[0]);
+                        row
+                    })
+                    .collect()
+            };
+            let rows = escaped(pricing.endpoints.values().map(endpoint_row).collect());
             markdown_table(
                 out,
                 &ENDPOINT_HEADER,
@@ -132,11 +142,11 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                 out,
                 &TIER_HEADER,
                 &[false, true, true, true, true, true],
-                &tier_rows(pricing),
+                &escaped(tier_rows(pricing)),
             )
         }
         Format::Csv => {
-            csv_row(
+            csv_header(
                 out,
                 &[
                     "endpoint",
@@ -148,22 +158,21 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                     "limit_max",
                     "paged",
                     "source",
-                ]
-                .map(String::from),
+                ],
             )?;
             for e in pricing.endpoints.values() {
                 csv_row(
                     out,
                     &[
-                        e.name.clone(),
-                        format!("{:?}", e.per).to_lowercase(),
-                        e.units.to_string(),
-                        format!("{:?}", e.record).to_lowercase(),
-                        e.max_batch.to_string(),
-                        e.limit.map(|l| l.default.to_string()).unwrap_or_default(),
-                        e.limit.map(|l| l.max.to_string()).unwrap_or_default(),
-                        e.paged.to_string(),
-                        e.source.to_string(),
+                        Cell::text(e.name.as_str()),
+                        Cell::text(format!("{:?}", e.per).to_lowercase()),
+                        Cell::number(e.units),
+                        Cell::text(format!("{:?}", e.record).to_lowercase()),
+                        Cell::number(e.max_batch),
+                        Cell::optional(e.limit.map(|l| l.default)),
+                        Cell::optional(e.limit.map(|l| l.max)),
+                        Cell::text(e.paged.to_string()),
+                        Cell::text(e.source.to_string()),
                     ],
                 )?;
             }
@@ -188,8 +197,7 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                     "enterprise": "custom",
                 },
             });
-            serde_json::to_writer_pretty(&mut *out, &value)?;
-            writeln!(out)
+            safe::json(out, &value)
         }
     }
 }

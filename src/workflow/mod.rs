@@ -5,7 +5,15 @@
 //! the field, with what to do about it. This module is pure: it reads the workflow file and the
 //! targets files it names, and nothing else. It never prices anything (see `forecast`).
 
-pub(crate) mod parse;
+mod account;
+mod check;
+mod diagnostic;
+mod document;
+mod fields;
+mod outline;
+mod sources;
+mod steps;
+mod target_count;
 mod targets;
 
 use std::fmt;
@@ -15,8 +23,11 @@ use rust_decimal::Decimal;
 
 use crate::pricing::{Billing, Endpoint, OverageRate, Pricing};
 
-pub use parse::parse;
-pub use targets::{count_targets, TargetCount};
+pub use diagnostic::{Code, Diagnostic, Problem, Severity, StepRef, Warning, WorkflowError};
+#[cfg(test)]
+pub(crate) use fields::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
+pub use outline::MAX_DEPTH;
+pub use target_count::{count_targets, TargetCount};
 
 /// A validated workflow, every default resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,92 +169,6 @@ impl fmt::Display for Schedule {
     }
 }
 
-/// Where in a workflow a problem is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepRef {
-    /// 1-based, as a person counts.
-    pub number: usize,
-    pub name: String,
-}
-
-/// One thing wrong with a workflow file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: PathBuf,
-    pub step: Option<StepRef>,
-    pub field: String,
-    pub message: String,
-    /// 1-based line, when known (for CI annotations).
-    pub line: Option<usize>,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        if let Some(step) = &self.step {
-            write!(f, ": step {} ({})", step.number, step.name)?;
-        }
-        if self.field.is_empty() {
-            write!(f, ": {}", self.message)
-        } else {
-            write!(f, ": field `{}`: {}", self.field, self.message)
-        }
-    }
-}
-
-/// Something worth telling the user that does not stop the plan.
-pub type Warning = Problem;
-
-#[derive(Debug, thiserror::Error)]
-pub enum WorkflowError {
-    #[error("cannot read workflow {path}: {reason}")]
-    Read { path: PathBuf, reason: String },
-    #[error("{path}: invalid YAML{location}: {message}")]
-    Syntax {
-        path: PathBuf,
-        location: String,
-        line: Option<usize>,
-        message: String,
-    },
-    #[error("{} problem{} in {}:\n{}", problems.len(), if problems.len() == 1 { "" } else { "s" }, path.display(),
-        problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Problem>,
-    },
-}
-
-impl WorkflowError {
-    /// Every problem with a location, for CI annotations.
-    pub fn problems(&self) -> Vec<Problem> {
-        match self {
-            Self::Read { path, reason } => vec![Problem {
-                path: path.clone(),
-                step: None,
-                field: String::new(),
-                message: format!("cannot read: {reason}"),
-                line: None,
-            }],
-            Self::Syntax {
-                path,
-                line,
-                message,
-                ..
-            } => vec![Problem {
-                path: path.clone(),
-                step: None,
-                field: String::new(),
-                message: format!("invalid YAML: {message}"),
-                line: *line,
-            }],
-            Self::Invalid { problems, .. } => problems.clone(),
-        }
-    }
-}
-
 /// A workflow and the warnings found while loading it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -253,15 +178,34 @@ pub struct Loaded {
 
 /// Reads and validates a workflow file.
 pub fn load(path: &Path, pricing: &Pricing) -> Result<Loaded, WorkflowError> {
-    let text = std::fs::read(path).map_err(|e| WorkflowError::Read {
-        path: path.to_path_buf(),
-        reason: crate::io_reason(&e),
+    let bytes = std::fs::read(path).map_err(|e| WorkflowError::Read {
+        source: crate::files::FileError::Io {
+            kind: crate::files::FileKind::Workflow,
+            path: path.to_path_buf(),
+            reason: crate::io_reason(&e),
+        },
     })?;
-    let text = String::from_utf8(text).map_err(|_| WorkflowError::Read {
-        path: path.to_path_buf(),
-        reason: "the file is not UTF-8 text".into(),
-    })?;
+    let text = document::text(bytes, path)?;
     parse(&text, path, pricing)
+}
+
+/// Parses and validates workflow text. `path` names the file in messages and anchors relative
+/// targets files.
+pub fn parse(text: &str, path: &Path, pricing: &Pricing) -> Result<Loaded, WorkflowError> {
+    let document = document::parse(text, path)?;
+    let mut check = check::Check::new(path, pricing, &document.outline);
+    check.tags(&document);
+    let workflow = check.workflow(&document.root);
+    match workflow {
+        Some(workflow) if check.problems.is_empty() => Ok(Loaded {
+            workflow,
+            warnings: check.warnings,
+        }),
+        _ => Err(WorkflowError::Invalid {
+            path: path.to_path_buf(),
+            problems: check.problems,
+        }),
+    }
 }
 
 #[cfg(test)]

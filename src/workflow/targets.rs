@@ -1,149 +1,125 @@
-//! Targets files: one target per line, blank lines and `#` comments ignored.
-//!
-//! Files can hold millions of targets, so they are streamed, never held whole: only a 64-bit
-//! hash of each line is kept, to count duplicates.
+//! A step's `targets`: a count, an inline list, or `{file: path}` (a targets file, relative to
+//! the workflow file). Repeated targets are counted (the job calls them) and warned about.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hasher};
-use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 
-/// Targets counted in a file or list. Duplicates are included in `targets`: the job will call
-/// them, so they cost; they are reported as a warning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TargetCount {
-    pub targets: u64,
-    pub duplicates: u64,
-}
+use serde_yaml::{Mapping, Value};
 
-/// The set's keys are already 64-bit hashes of the lines: hashing them again would only cost.
-#[derive(Default)]
-struct PassThrough(u64);
+use super::check::Check;
+use super::diagnostic::{Diagnostic, StepRef};
+use super::fields::TARGETS_FIELDS;
+use super::target_count::{count_list, count_targets, TargetCount};
 
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `HashSet<u64>`; fold anything else in anyway.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// Longest line accepted, in bytes: a target is a domain, host or URL.
-pub const MAX_LINE: usize = 4096;
-
-/// Counts targets in lines of text. A line longer than [`MAX_LINE`] is an `InvalidData` error
-/// (a binary or minified file is not a targets list), so memory stays bounded.
-pub fn count_targets(reader: impl Read) -> std::io::Result<TargetCount> {
-    let hasher = BuildHasherDefault::<DefaultHasher>::default();
-    let mut seen: HashSet<u64, BuildHasherDefault<PassThrough>> = HashSet::default();
-    let mut count = TargetCount {
-        targets: 0,
-        duplicates: 0,
-    };
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut line = Vec::with_capacity(256);
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let limit = u64::try_from(MAX_LINE).unwrap_or(u64::MAX) + 1;
-        if (&mut reader).take(limit).read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        number += 1;
-        if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("line {number} is longer than {MAX_LINE} bytes; a targets file lists one domain, host or URL per line"),
-            ));
-        }
-        let target = line.trim_ascii();
-        if target.is_empty() || target.starts_with(b"#") {
-            continue;
-        }
-        count.targets += 1;
-        if !seen.insert(hasher.hash_one(target)) {
-            count.duplicates += 1;
-        }
-    }
-    Ok(count)
-}
-
-/// Counts targets given inline.
-pub fn count_list<'a>(targets: impl Iterator<Item = &'a str>) -> TargetCount {
-    let mut seen = HashSet::new();
-    let mut count = TargetCount {
-        targets: 0,
-        duplicates: 0,
-    };
-    for target in targets {
-        count.targets += 1;
-        if !seen.insert(target.trim()) {
-            count.duplicates += 1;
-        }
-    }
-    count
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn comments_blanks_and_duplicates() {
-        let text = "# clients\nexample.com\n\n  example.org  \nexample.com\r\n# end\nexample.net";
-        // example.com, example.org, example.com (duplicate), example.net -> 4 targets, 1 duplicate
-        let count = count_targets(text.as_bytes()).unwrap();
-        assert_eq!(
-            count,
-            TargetCount {
-                targets: 4,
-                duplicates: 1
+impl Check<'_> {
+    pub(super) fn targets(&mut self, value: Option<&Value>, s: Option<&StepRef>) -> Option<u64> {
+        let count = match value {
+            None => return Some(1),
+            Some(value @ (Value::Number(_) | Value::String(_))) => {
+                return match crate::count::from_yaml(value) {
+                    Ok(0) => {
+                        self.problem(s, "targets", Diagnostic::NoTargets);
+                        None
+                    }
+                    Ok(n) => Some(n),
+                    Err(reason) => {
+                        self.problem(s, "targets", Diagnostic::BadTargetCount { reason });
+                        None
+                    }
+                };
             }
-        );
-    }
-
-    #[test]
-    fn empty_file() {
-        assert_eq!(
-            count_targets(&b"\n\n# nothing\n"[..]).unwrap(),
-            TargetCount {
-                targets: 0,
-                duplicates: 0
+            Some(Value::Sequence(list)) => {
+                let names: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+                if names.len() != list.len() {
+                    self.problem(s, "targets", Diagnostic::TargetNotText);
+                    return None;
+                }
+                if names.is_empty() {
+                    self.problem(s, "targets", Diagnostic::EmptyTargetList);
+                    return None;
+                }
+                if let Some(blank) = names.iter().position(|n| n.trim().is_empty()) {
+                    self.problem(s, "targets", Diagnostic::BlankTarget { number: blank + 1 });
+                    return None;
+                }
+                let count = count_list(names.into_iter());
+                self.duplicates(s, "the list", count);
+                count
             }
-        );
-    }
-
-    #[test]
-    fn overlong_lines_are_refused() {
-        let mut text = "a.com\n".to_string();
-        text.push_str(&"x".repeat(MAX_LINE + 1));
-        let e = count_targets(text.as_bytes()).unwrap_err();
-        assert!(
-            e.to_string().contains("line 2 is longer than 4096 bytes"),
-            "{e}"
-        );
-        // exactly MAX_LINE bytes plus its newline is fine
-        let ok = format!("{}\n", "y".repeat(MAX_LINE));
-        assert_eq!(count_targets(ok.as_bytes()).unwrap().targets, 1);
-    }
-
-    #[test]
-    fn inline_list() {
-        let count = count_list(["a.com", "b.com", "a.com", "a.com"].into_iter());
-        assert_eq!(
-            count,
-            TargetCount {
-                targets: 4,
-                duplicates: 2
+            Some(Value::Mapping(m)) => self.targets_file(m, s)?,
+            Some(other) => {
+                self.problem(
+                    s,
+                    "targets",
+                    Diagnostic::TargetsWrongType {
+                        found: crate::yaml_inline(other),
+                    },
+                );
+                return None;
             }
-        );
+        };
+        Some(count.targets)
+    }
+
+    fn targets_file(&mut self, m: &Mapping, s: Option<&StepRef>) -> Option<TargetCount> {
+        self.unknown_fields(m, s, "targets.", TARGETS_FIELDS);
+        let Some(file) = m.get("file").and_then(Value::as_str) else {
+            self.problem(s, "targets.file", Diagnostic::TargetsFileMissing);
+            return None;
+        };
+        let base = self.path.parent().unwrap_or(Path::new(""));
+        let resolved = base.join(file);
+        let unreadable = |reason: String| Diagnostic::TargetsFileUnreadable { reason };
+        let reader = match std::fs::File::open(&resolved) {
+            Ok(reader) => reader,
+            Err(e) => {
+                let reason = format!(
+                    "cannot read targets file {}: {} (the path is relative to the workflow file)",
+                    resolved.display(),
+                    crate::io_reason(&e)
+                );
+                self.problem(s, "targets.file", unreadable(reason));
+                return None;
+            }
+        };
+        if reader.metadata().is_ok_and(|m| !m.is_file()) {
+            let reason = format!(
+                "{} is not a regular file; name a text file with one target per line",
+                resolved.display()
+            );
+            self.problem(s, "targets.file", unreadable(reason));
+            return None;
+        }
+        let count = match count_targets(reader) {
+            Ok(count) => count,
+            Err(e) => {
+                let reason = format!(
+                    "cannot read targets file {}: {}",
+                    resolved.display(),
+                    crate::io_reason(&e)
+                );
+                self.problem(s, "targets.file", unreadable(reason));
+                return None;
+            }
+        };
+        if count.targets == 0 {
+            let path = resolved.display().to_string();
+            self.problem(s, "targets.file", Diagnostic::TargetsFileEmpty { path });
+            return None;
+        }
+        self.duplicates(s, &resolved.display().to_string(), count);
+        Some(count)
+    }
+
+    fn duplicates(&mut self, s: Option<&StepRef>, origin: &str, count: TargetCount) {
+        if count.duplicates > 0 {
+            self.warn(
+                s,
+                "targets",
+                Diagnostic::DuplicateTargets {
+                    origin: origin.to_string(),
+                    duplicates: count.duplicates,
+                },
+            );
+        }
     }
 }

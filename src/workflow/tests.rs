@@ -41,20 +41,63 @@ fn defaults_are_resolved() {
     );
 }
 
-#[test]
-fn step_lines_are_found() {
-    let p = problems("name: x\n# comment\nsteps:\n  - endpoint: backlinks/summary\n    batch: 500\n\n  - endpoint: nope\n");
-    let lines: Vec<Option<usize>> = p.iter().map(|p| p.line).collect();
-    assert_eq!(lines, vec![Some(4), Some(7)]);
+/// (field, line) of each problem of `yaml`.
+#[track_caller]
+fn lines(yaml: &str) -> Vec<(String, Option<usize>)> {
+    problems(yaml)
+        .into_iter()
+        .map(|p| (p.field, p.line))
+        .collect()
+}
+
+#[track_caller]
+fn at(field: &str, line: usize) -> (String, Option<usize>) {
+    (field.to_string(), Some(line))
 }
 
 #[test]
-fn problem_display_names_file_step_and_field() {
+fn problems_point_at_their_fields_own_line() {
+    // Invariant: a problem's line is its field's line, not its step's (the step is line 4 here).
+    assert_eq!(
+        lines("name: x\n# comment\nsteps:\n  - endpoint: backlinks/summary\n    targets: 5\n\n    batch: 500\n  - endpoint: nope\n"),
+        vec![at("batch", 7), at("endpoint", 8)]
+    );
+    // Top-level and nested fields.
+    assert_eq!(
+        lines("version: 2\naccount:\n  tier: 1M\n  billing: weekly\nbudget:\n  rps: 0\nsteps:\n  - endpoint: backlinks/count\n"),
+        vec![at("version", 1), at("account.billing", 4), at("budget.rps", 6)]
+    );
+    // Flow style: each field on its own line too.
+    assert_eq!(
+        lines("steps: [\n  {endpoint: backlinks/summary,\n   batch: 500},\n  {name: B, endpoint: backlinks/all,\n   rows: 2000, limit: 100}]\n"),
+        vec![at("batch", 3), at("limit", 5)]
+    );
+    // A missing field points at its step; a field of `targets: {file: …}` at itself.
+    assert_eq!(
+        lines("steps:\n  - name: A\n    batch: 3\n  - endpoint: backlinks/count\n    targets:\n      colour: red\n"),
+        vec![at("endpoint", 2), at("targets.colour", 6), at("targets.file", 5)]
+    );
+    // A compact sequence (items at the key's indent), quoted keys, comments and block scalars.
+    assert_eq!(
+        lines("steps:\n- endpoint: backlinks/summary\n  \"batch\": 500 # too many\n- name: |\n    endpoint: not a key\n  endpoint: nope\n"),
+        vec![at("batch", 3), at("endpoint", 6)]
+    );
+}
+
+#[test]
+fn step_lines_are_recorded() {
+    let wf = load("steps:\n  - endpoint: backlinks/count\n\n  -\n    endpoint: backlinks/count\n  - {endpoint: backlinks/count}\n").workflow;
+    let lines: Vec<Option<usize>> = wf.steps.iter().map(|s| s.line).collect();
+    assert_eq!(lines, vec![Some(2), Some(4), Some(6)]);
+}
+
+#[test]
+fn problem_display_names_file_line_step_field_and_code() {
     let p =
         problems("steps:\n  - name: Summaries\n    endpoint: backlinks/summary\n    batch: 500\n");
     assert_eq!(
         p[0].to_string(),
-        "wf.yaml:2: step 1 (Summaries): field `batch`: 500 targets per request is above backlinks/summary's max_batch of 100; set batch to 100 or less"
+        "wf.yaml:4: step 1 (Summaries): field `batch`: 500 targets per request is above backlinks/summary's max_batch of 100; set batch to 100 or less [W032]"
     );
 }
 

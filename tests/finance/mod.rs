@@ -301,15 +301,47 @@ fn overage_all_tiers() {
     assert_eq!(lines.len(), 13); // header + 12 tiers
     assert_eq!(
         lines[0],
-        "tier,included,units,usd_plan,usd_plan_yearly,usd_addon,usd_addon_yearly"
+        "tier,included,units,usd_plan,usd_plan_yearly,usd_addon,usd_addon_yearly,selected"
     );
-    assert_eq!(lines[1], "1M,1000000,1500000,149.99,119.99,74.99,59.99");
-    assert_eq!(lines[2], "2M,2000000,500000,30.00,24.00,22.50,18.00");
+    assert_eq!(
+        lines[1],
+        "1M,1000000,1500000,149.99,119.99,74.99,59.99,false"
+    );
+    assert_eq!(lines[2], "2M,2000000,500000,30.00,24.00,22.50,18.00,false");
 
     run(&["overage", "--all-tiers", "--usage", "2.5M", "--tier", "2M"])
         .code(0)
         .stdout_has("2M *")
         .stdout_has("no overage from the 3M tier up");
+}
+
+/// Invariant: `--tier` with `--all-tiers` marks the user's row in every format, not only in
+/// the tables: `"selected": true` in JSON, a `selected` column in CSV.
+#[test]
+fn the_selected_tier_is_marked_in_every_format() {
+    let args = ["overage", "--all-tiers", "--usage", "2.5M", "--tier", "2m"];
+    let json = run(&[&args[..], &["--format", "json"]].concat())
+        .code(0)
+        .json();
+    let selected: Vec<bool> = json["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["selected"].as_bool().unwrap())
+        .collect();
+    // 12 tiers, the second (2M) selected; the tier name is matched without regard to case.
+    let mut expected = vec![false; 12];
+    expected[1] = true;
+    assert_eq!(selected, expected);
+    let csv = run(&[&args[..], &["--format", "csv"]].concat());
+    let lines: Vec<&str> = csv.code(0).stdout.lines().collect();
+    assert_eq!(lines[2], "2M,2000000,500000,30.00,24.00,22.50,18.00,true");
+    assert!(lines[1].ends_with(",false") && lines[3].ends_with(",false"));
+    // Markdown: the footnote is text, not a list item.
+    run(&[&args[..], &["--format", "markdown"]].concat())
+        .code(0)
+        .stdout_has("| 2M \\* | 2,000,000 |")
+        .stdout_has("\n\\* your tier\n");
     // 600M is above every tier's credits
     run(&["overage", "--all-tiers", "--usage", "600M"])
         .code(0)
@@ -606,7 +638,7 @@ fn forecast_input_errors_exit_2() {
         END,
     ])
     .code(2)
-    .stderr_has("cannot read workflow no-such.yaml");
+    .stderr_has("cannot read the workflow file no-such.yaml: no such file [W001]");
     let bad = s.file(
         "bad.yaml",
         "schedule: hourly\nsteps:\n  - endpoint: backlinks/summary\n",

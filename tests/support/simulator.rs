@@ -151,8 +151,13 @@ pub struct State {
     pub log: Vec<String>,
     /// Requests answered 429 by the rolling window (not by injected faults).
     pub rate_limited: u64,
+    /// Requests that carried a header of the guard's own (`X-Budget-…`), which must never
+    /// reach the API.
+    pub budget_headers: u64,
     /// Data endpoints: catalogue, billed units and calls (see `data.rs`).
     pub data: super::data::DataState,
+    /// The balance shows charges late, in batches, like the live meter; `None`: at once.
+    pub settling: Option<Settling>,
     window: VecDeque<Instant>,
 }
 
@@ -179,7 +184,9 @@ impl Default for State {
             query_auth: 0,
             log: Vec::new(),
             rate_limited: 0,
+            budget_headers: 0,
             data: super::data::DataState::default(),
+            settling: None,
             window: VecDeque::new(),
         }
     }
@@ -201,7 +208,17 @@ impl State {
         let from_subscription = units.min(self.units_left);
         self.units_left -= from_subscription;
         self.wallet_left -= units - from_subscription;
+        if let Some(settling) = &mut self.settling {
+            settling.charged(Instant::now(), units);
+        }
         Ok(())
+    }
+
+    /// `units_left` as the subscription endpoint shows it at `now`: charges not yet settled are
+    /// not taken off.
+    pub fn shown_units_left(&self, now: Instant) -> u64 {
+        let hidden = self.settling.as_ref().map_or(0, |s| s.hidden(now));
+        self.units_left.saturating_add(hidden)
     }
 
     fn next_fault(&mut self) -> Option<Fault> {
@@ -225,6 +242,46 @@ impl State {
         }
         self.window.push_back(now);
         true
+    }
+}
+
+/// A meter that settles late: a charge shows in the balance only once `delay` has passed, at the
+/// next multiple of `batch` since the meter started (the live balance settles 20–60 s after a
+/// call, in batches). Tests use a few hundred milliseconds.
+#[derive(Debug, Clone)]
+pub struct Settling {
+    pub delay: Duration,
+    pub batch: Duration,
+    started: Instant,
+    /// Charges and when they show.
+    pending: Vec<(Instant, u64)>,
+}
+
+impl Settling {
+    pub fn new(delay: Duration, batch: Duration) -> Settling {
+        Settling {
+            delay,
+            batch,
+            started: Instant::now(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn charged(&mut self, at: Instant, units: u64) {
+        let due = (at + self.delay).duration_since(self.started);
+        let batch = self.batch.as_nanos().max(1);
+        let batches = due.as_nanos().div_ceil(batch);
+        let shows = self.started + Duration::from_nanos((batches * batch) as u64);
+        self.pending.push((shows, units));
+    }
+
+    /// Units charged that do not show yet.
+    fn hidden(&self, now: Instant) -> u64 {
+        self.pending
+            .iter()
+            .filter(|(shows, _)| *shows > now)
+            .map(|(_, units)| units)
+            .sum()
     }
 }
 
@@ -358,7 +415,7 @@ async fn credits(AxumState(state): AxumState<Shared>) -> Response {
     Json(json!({
         "totals": {
             "subscription": {
-                "remaining": s.units_left,
+                "remaining": s.shown_units_left(Instant::now()),
                 "total": s.units_limit,
                 "expire_at": s.expiration_date,
             },
@@ -380,7 +437,10 @@ async fn subscription(AxumState(state): AxumState<Shared>) -> Response {
     info.insert("start_date".into(), json!(s.start_date));
     info.insert(expiry.into(), json!(s.expiration_date));
     info.insert("units_limit".into(), json!(s.units_limit));
-    info.insert("units_left".into(), json!(s.units_left));
+    info.insert(
+        "units_left".into(),
+        json!(s.shown_units_left(Instant::now())),
+    );
     Json(json!({ "subscription_info": info })).into_response()
 }
 
@@ -413,6 +473,12 @@ async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next:
         s.header_auth += u64::from(header_key.is_some());
         s.query_auth += u64::from(query_key.is_some());
         s.log.push(request.uri().to_string());
+        s.budget_headers += u64::from(
+            request
+                .headers()
+                .keys()
+                .any(|name| name.as_str().starts_with("x-budget-")),
+        );
         (s.delay, s.next_fault())
     };
     if let Some(delay) = delay {

@@ -1,0 +1,829 @@
+//! Every problem a workflow file can have: one variant each, with named fields, a stable code
+//! (`W001`…) and its wording — all here, so the messages read alike and a code never changes
+//! meaning. The codes are listed in docs/diagnostics.md (a test keeps the two equal).
+//!
+//! Adding a check: add a variant at the end of [`Diagnostic`] with the next free code in
+//! [`Diagnostic::code`], word it in `Display`, list it in docs/diagnostics.md and in the test's
+//! sample list below; then raise it from the validation with `Check::problem`. A code is never
+//! reused, even when its check is removed.
+//!
+//! Layer 2 (workflow): no I/O, no output; `report` renders these.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::files::FileError;
+
+/// A diagnostic's stable code, shown as `W001`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Code(pub u16);
+
+impl Code {
+    /// [`Diagnostic::Unreadable`]'s code, also shown by [`WorkflowError::Read`].
+    pub const UNREADABLE: Self = Self(1);
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "W{:03}", self.0)
+    }
+}
+
+/// Whether a diagnostic stops the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One thing wrong with (or worth saying about) a workflow file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Diagnostic {
+    // ---- the file and its YAML ----------------------------------------------------------
+    /// The workflow file cannot be read (missing, a directory, a device, too large).
+    Unreadable {
+        reason: String,
+    },
+    /// The file is not UTF-8 text.
+    NotUtf8 {
+        line: usize,
+    },
+    /// Nested deeper than the scan allows (`outline::MAX_DEPTH`).
+    TooDeep {
+        max: usize,
+    },
+    /// serde_yaml refused the text.
+    Syntax {
+        message: String,
+    },
+    /// A key set twice in one mapping.
+    DuplicateKey {
+        key: String,
+    },
+    /// A custom tag such as `!foo`.
+    CustomTag {
+        tag: String,
+    },
+    /// A YAML merge key (`<<: *base`).
+    MergeKey,
+    /// The document is not a mapping.
+    NotAWorkflow {
+        found: String,
+    },
+    // ---- fields of any mapping ------------------------------------------------------------
+    /// A key not in the mapping's field list.
+    UnknownField {
+        suggestion: Option<&'static str>,
+        known: &'static [&'static str],
+    },
+    /// A field that takes text holds something else.
+    ExpectedText {
+        found: String,
+    },
+    /// A count that does not parse (`count::parse` says why).
+    BadCount {
+        reason: String,
+    },
+    /// A count below the field's minimum.
+    CountBelow {
+        min: u64,
+        found: u64,
+    },
+    // ---- top-level fields -----------------------------------------------------------------
+    UnsupportedVersion {
+        found: String,
+    },
+    BadSchedule {
+        reason: String,
+    },
+    // ---- account and budget ---------------------------------------------------------------
+    AccountNotMapping,
+    TierMissing {
+        tiers: String,
+    },
+    UnknownTier {
+        tier: String,
+        tiers: String,
+    },
+    UnknownBilling {
+        billing: String,
+    },
+    UnknownOverage {
+        overage: String,
+    },
+    BadRate {
+        reason: String,
+    },
+    EnterpriseWithoutRate,
+    BudgetNotMapping,
+    BadReserve {
+        reason: String,
+    },
+    ReserveWrongType {
+        found: String,
+    },
+    RpsTooLarge {
+        rps: u64,
+    },
+    // ---- steps and endpoints --------------------------------------------------------------
+    NoSteps,
+    StepsNotAList {
+        found: String,
+    },
+    StepNotMapping,
+    EndpointMissing,
+    EndpointNotText,
+    UnknownEndpoint {
+        endpoint: String,
+        suggestion: Option<String>,
+    },
+    BatchAboveMax {
+        batch: u64,
+        endpoint: String,
+        max_batch: u64,
+    },
+    /// `rows`, `expected_rows` or `limit` on an endpoint billed per target.
+    NotARowEndpoint {
+        endpoint: String,
+        field: &'static str,
+    },
+    RowsAboveMax {
+        rows: u64,
+        endpoint: String,
+        max: u64,
+        /// An endpoint that pages, to suggest instead.
+        paged_alternative: Option<&'static str>,
+    },
+    LimitAboveMax {
+        limit: u64,
+        endpoint: String,
+        max: u64,
+    },
+    LimitBelowRows {
+        endpoint: String,
+        limit: u64,
+        rows: u64,
+    },
+    ExpectedAboveRows {
+        expected: u64,
+        rows: u64,
+    },
+    // ---- regional databases ---------------------------------------------------------------
+    SourceAndSources,
+    EmptySources,
+    SourceNotText {
+        found: String,
+    },
+    UnknownSource {
+        code: String,
+        suggestion: Option<String>,
+    },
+    SourceNotTaken {
+        endpoint: String,
+        field: String,
+    },
+    SourceMissing {
+        endpoint: String,
+    },
+    SourceTwice {
+        code: String,
+    },
+    // ---- targets --------------------------------------------------------------------------
+    NoTargets,
+    BadTargetCount {
+        reason: String,
+    },
+    TargetNotText,
+    EmptyTargetList,
+    BlankTarget {
+        number: usize,
+    },
+    TargetsWrongType {
+        found: String,
+    },
+    TargetsFileMissing,
+    /// The targets file cannot be read or is not a targets list (`reason` names the file).
+    TargetsFileUnreadable {
+        reason: String,
+    },
+    TargetsFileEmpty {
+        path: String,
+    },
+    /// A warning: targets listed more than once.
+    DuplicateTargets {
+        origin: String,
+        duplicates: u64,
+    },
+}
+
+impl Diagnostic {
+    /// The stable code. Never reuse a number.
+    pub fn code(&self) -> Code {
+        use Diagnostic as D;
+        Code(match self {
+            D::Unreadable { .. } => Code::UNREADABLE.0,
+            D::NotUtf8 { .. } => 2,
+            D::TooDeep { .. } => 3,
+            D::Syntax { .. } => 4,
+            D::DuplicateKey { .. } => 5,
+            D::CustomTag { .. } => 6,
+            D::MergeKey => 7,
+            D::NotAWorkflow { .. } => 8,
+            D::UnknownField { .. } => 9,
+            D::ExpectedText { .. } => 10,
+            D::BadCount { .. } => 11,
+            D::CountBelow { .. } => 12,
+            D::UnsupportedVersion { .. } => 13,
+            D::BadSchedule { .. } => 14,
+            D::AccountNotMapping => 15,
+            D::TierMissing { .. } => 16,
+            D::UnknownTier { .. } => 17,
+            D::UnknownBilling { .. } => 18,
+            D::UnknownOverage { .. } => 19,
+            D::BadRate { .. } => 20,
+            D::EnterpriseWithoutRate => 21,
+            D::BudgetNotMapping => 22,
+            D::BadReserve { .. } => 23,
+            D::ReserveWrongType { .. } => 24,
+            D::RpsTooLarge { .. } => 25,
+            D::NoSteps => 26,
+            D::StepsNotAList { .. } => 27,
+            D::StepNotMapping => 28,
+            D::EndpointMissing => 29,
+            D::EndpointNotText => 30,
+            D::UnknownEndpoint { .. } => 31,
+            D::BatchAboveMax { .. } => 32,
+            D::NotARowEndpoint { .. } => 33,
+            D::RowsAboveMax { .. } => 34,
+            D::LimitAboveMax { .. } => 35,
+            D::LimitBelowRows { .. } => 36,
+            D::ExpectedAboveRows { .. } => 37,
+            D::SourceAndSources => 38,
+            D::EmptySources => 39,
+            D::SourceNotText { .. } => 40,
+            D::UnknownSource { .. } => 41,
+            D::SourceNotTaken { .. } => 42,
+            D::SourceMissing { .. } => 43,
+            D::SourceTwice { .. } => 44,
+            D::NoTargets => 45,
+            D::BadTargetCount { .. } => 46,
+            D::TargetNotText => 47,
+            D::EmptyTargetList => 48,
+            D::BlankTarget { .. } => 49,
+            D::TargetsWrongType { .. } => 50,
+            D::TargetsFileMissing => 51,
+            D::TargetsFileUnreadable { .. } => 52,
+            D::TargetsFileEmpty { .. } => 53,
+            D::DuplicateTargets { .. } => 54,
+        })
+    }
+
+    pub fn severity(&self) -> Severity {
+        match self {
+            Self::DuplicateTargets { .. } => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+
+    /// Problems with the file as a whole (it could not be read or parsed): printed on their own
+    /// rather than in a list.
+    pub fn is_document(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreadable { .. }
+                | Self::NotUtf8 { .. }
+                | Self::TooDeep { .. }
+                | Self::Syntax { .. }
+                | Self::DuplicateKey { .. }
+        )
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Diagnostic as D;
+        match self {
+            D::Unreadable { reason } => f.write_str(reason),
+            D::NotUtf8 { line } => write!(
+                f,
+                "the file is not UTF-8 text (line {line}); save it as UTF-8"
+            ),
+            D::TooDeep { max } => write!(
+                f,
+                "nested more than {max} levels deep; a workflow needs 4 (workflow, steps, step, targets)"
+            ),
+            D::Syntax { message } => write!(f, "invalid YAML: {message}"),
+            D::DuplicateKey { key } => write!(
+                f,
+                "invalid YAML: `{key}` is set twice in one mapping; keep one"
+            ),
+            D::CustomTag { tag } => write!(
+                f,
+                "the custom tag `{tag}` is not supported; remove it (workflow values are plain YAML)"
+            ),
+            D::MergeKey => f.write_str(
+                "merge keys (`<<`) are not supported; write the fields out in each place",
+            ),
+            D::NotAWorkflow { found } => write!(
+                f,
+                "a workflow is a mapping with a `steps` list, found {found}"
+            ),
+            D::UnknownField { suggestion, known } => match suggestion {
+                Some(near) => write!(f, "unknown field; did you mean `{near}`?"),
+                None => write!(f, "unknown field; known fields: {}", known.join(", ")),
+            },
+            D::ExpectedText { found } => write!(f, "expected text, found {found}"),
+            D::BadCount { reason } => f.write_str(reason),
+            D::CountBelow { min, found } => write!(f, "must be at least {min}, found {found}"),
+            D::UnsupportedVersion { found } => {
+                write!(f, "unsupported version {found}; 1 is the only version")
+            }
+            D::BadSchedule { reason } => f.write_str(reason),
+            D::AccountNotMapping => {
+                f.write_str("must be a mapping such as `{tier: 1M, billing: monthly}`")
+            }
+            D::TierMissing { tiers } => write!(f, "missing; use one of: {tiers}"),
+            D::UnknownTier { tier, tiers } => {
+                write!(f, "unknown tier `{tier}`; use one of: {tiers}")
+            }
+            D::UnknownBilling { billing } => {
+                write!(f, "unknown billing `{billing}`; use monthly or yearly")
+            }
+            D::UnknownOverage { overage } => {
+                write!(f, "unknown overage rate `{overage}`; use plan or addon")
+            }
+            D::BadRate { reason } => f.write_str(reason),
+            D::EnterpriseWithoutRate => f.write_str(
+                "enterprise overage is priced by contract: set `usd_per_million` to your rate (e.g. \"30.00\")",
+            ),
+            D::BudgetNotMapping => {
+                f.write_str("must be a mapping such as `{max_units: 50000, reserve: 10%}`")
+            }
+            D::BadReserve { reason } => f.write_str(reason),
+            D::ReserveWrongType { found } => {
+                write!(f, "expected units or a percentage, found {found}")
+            }
+            D::RpsTooLarge { rps } => {
+                write!(f, "{rps} requests per second is more than any API allows")
+            }
+            D::NoSteps => f.write_str(
+                "the workflow has no steps; add a `steps:` list with at least one `- endpoint: …`",
+            ),
+            D::StepsNotAList { found } => write!(f, "must be a list of steps, found {found}"),
+            D::StepNotMapping => f.write_str("a step is a mapping with at least `endpoint: …`"),
+            D::EndpointMissing => f.write_str(
+                "missing; name the API endpoint, e.g. `endpoint: backlinks/summary`",
+            ),
+            D::EndpointNotText => {
+                f.write_str("expected an endpoint path such as backlinks/summary")
+            }
+            D::UnknownEndpoint {
+                endpoint,
+                suggestion,
+            } => match suggestion {
+                Some(near) => write!(f, "unknown endpoint `{endpoint}`; did you mean `{near}`?"),
+                None => write!(
+                    f,
+                    "unknown endpoint `{endpoint}`; run `budget prices` for the catalogue"
+                ),
+            },
+            D::BatchAboveMax {
+                batch,
+                endpoint,
+                max_batch,
+            } => write!(
+                f,
+                "{batch} targets per request is above {endpoint}'s max_batch of {max_batch}; set batch to {max_batch} or less"
+            ),
+            D::NotARowEndpoint { endpoint, field } => write!(
+                f,
+                "{endpoint} returns one record per target, not rows; remove `{field}` (use `targets` and `batch`)"
+            ),
+            D::RowsAboveMax {
+                rows,
+                endpoint,
+                max,
+                paged_alternative,
+            } => {
+                write!(
+                    f,
+                    "{rows} rows per target is above the {max} that {endpoint} returns (it is not paged); set rows to {max} or less"
+                )?;
+                match paged_alternative {
+                    Some(paged) => write!(f, ", or use {paged}, which pages"),
+                    None => Ok(()),
+                }
+            }
+            D::LimitAboveMax {
+                limit,
+                endpoint,
+                max,
+            } => write!(
+                f,
+                "{limit} rows per request is above {endpoint}'s maximum of {max}; set limit to {max} or less"
+            ),
+            D::LimitBelowRows {
+                endpoint,
+                limit,
+                rows,
+            } => write!(
+                f,
+                "{endpoint} is not paged, so one request per target returns at most {limit} rows, fewer than rows {rows}; raise limit to {rows} or lower rows"
+            ),
+            D::ExpectedAboveRows { expected, rows } => write!(
+                f,
+                "{expected} is more than rows {rows}; expected_rows is the likely case and rows the worst case, so expected_rows ≤ rows"
+            ),
+            D::SourceAndSources => f.write_str("both `source` and `sources` are set; keep one"),
+            D::EmptySources => {
+                f.write_str("the list is empty; name at least one regional database")
+            }
+            D::SourceNotText { found } => {
+                write!(f, "expected a regional database code, found {found}")
+            }
+            D::UnknownSource { code, suggestion } => {
+                write!(f, "unknown regional database `{code}`; ")?;
+                if let Some(near) = suggestion {
+                    write!(f, "did you mean `{near}`? ")?;
+                }
+                f.write_str("use a two-letter country code such as us, de or gb, or ww (`budget prices` lists them)")
+            }
+            D::SourceNotTaken { endpoint, field } => write!(
+                f,
+                "{endpoint} takes no regional database (`source`); remove `{field}` from this step"
+            ),
+            D::SourceMissing { endpoint } => write!(
+                f,
+                "{endpoint} needs a regional database; add `source: us` (or another code) to this step or to the workflow"
+            ),
+            D::SourceTwice { code } => {
+                write!(f, "`{code}` is listed twice; each source runs the step once")
+            }
+            D::NoTargets => {
+                f.write_str("must be at least 1 (remove the step if it has nothing to do)")
+            }
+            D::BadTargetCount { reason } => write!(
+                f,
+                "{reason}; or give a list of targets, or `{{file: targets.txt}}`"
+            ),
+            D::TargetNotText => {
+                f.write_str("every target in the list must be text (a domain, host or URL)")
+            }
+            D::EmptyTargetList => f.write_str("the list is empty; give at least one target"),
+            D::BlankTarget { number } => write!(
+                f,
+                "target #{number} is empty; remove it or write the domain"
+            ),
+            D::TargetsWrongType { found } => write!(
+                f,
+                "expected a count, a list or `{{file: path}}`, found {found}"
+            ),
+            D::TargetsFileMissing => {
+                f.write_str("missing; write `targets: {file: path/to/targets.txt}`")
+            }
+            D::TargetsFileUnreadable { reason } => f.write_str(reason),
+            D::TargetsFileEmpty { path } => {
+                write!(f, "{path} lists no targets (only blank lines or # comments)")
+            }
+            D::DuplicateTargets { origin, duplicates } => {
+                let n = *duplicates;
+                write!(
+                    f,
+                    "{origin} repeats {n} target{}; {} counted (and paid) as many times as listed",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it is" } else { "they are" }
+                )
+            }
+        }
+    }
+}
+
+/// Where in a workflow a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRef {
+    /// 1-based, as a person counts.
+    pub number: usize,
+    pub name: String,
+}
+
+/// A diagnostic and where it is: the file, the step, the field and the field's own line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub step: Option<StepRef>,
+    /// The field as written in the file (`batch`, `account.tier`, `targets.file`); empty for
+    /// the step or the file as a whole.
+    pub field: String,
+    /// 1-based line, when known (for CI annotations).
+    pub line: Option<usize>,
+    /// 1-based column, when known (YAML syntax errors).
+    pub column: Option<usize>,
+    pub diagnostic: Diagnostic,
+}
+
+impl Problem {
+    pub fn code(&self) -> Code {
+        self.diagnostic.code()
+    }
+
+    /// The diagnostic's text alone.
+    pub fn message(&self) -> String {
+        self.diagnostic.to_string()
+    }
+
+    /// Everything but the file and line: `step 1 (x): field `batch`: … [W032]`. CI annotations
+    /// carry the file and line as properties and this as their text.
+    pub fn describe(&self) -> String {
+        let mut text = String::new();
+        if let Some(step) = &self.step {
+            text.push_str(&format!("step {} ({}): ", step.number, step.name));
+        }
+        if !self.field.is_empty() {
+            text.push_str(&format!("field `{}`: ", self.field));
+        }
+        text.push_str(&format!("{} [{}]", self.diagnostic, self.code()));
+        text
+    }
+}
+
+/// `file:line:column: step …: field `…`: message [Wnnn]`.
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.describe())
+    }
+}
+
+/// Something worth telling the user that does not stop the plan.
+pub type Warning = Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    /// The file cannot be read at all (missing, not a regular file, too large).
+    #[error("{source} [{}]", Code::UNREADABLE)]
+    Read { source: FileError },
+    /// Problems in the text, never an empty list.
+    #[error("{}", invalid(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One problem with the whole document alone; otherwise a counted list.
+fn invalid(path: &std::path::Path, problems: &[Problem]) -> String {
+    if let [only] = problems {
+        if only.diagnostic.is_document() {
+            return only.to_string();
+        }
+    }
+    format!(
+        "{} problem{} in {}:\n{}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        path.display(),
+        problems
+            .iter()
+            .map(|p| format!("  - {p}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    )
+}
+
+impl WorkflowError {
+    /// Every problem with a location, for CI annotations.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            Self::Read { source } => vec![Problem {
+                path: source.path().to_path_buf(),
+                step: None,
+                field: String::new(),
+                line: None,
+                column: None,
+                diagnostic: Diagnostic::Unreadable {
+                    reason: source.to_string(),
+                },
+            }],
+            Self::Invalid { problems, .. } => problems.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// One of each variant. `covered` makes the compiler ask for a new variant here.
+    fn samples() -> Vec<Diagnostic> {
+        use Diagnostic as D;
+        let s = || String::from("x");
+        vec![
+            D::Unreadable { reason: s() },
+            D::NotUtf8 { line: 1 },
+            D::TooDeep { max: 32 },
+            D::Syntax { message: s() },
+            D::DuplicateKey { key: s() },
+            D::CustomTag { tag: s() },
+            D::MergeKey,
+            D::NotAWorkflow { found: s() },
+            D::UnknownField {
+                suggestion: None,
+                known: &[],
+            },
+            D::ExpectedText { found: s() },
+            D::BadCount { reason: s() },
+            D::CountBelow { min: 1, found: 0 },
+            D::UnsupportedVersion { found: s() },
+            D::BadSchedule { reason: s() },
+            D::AccountNotMapping,
+            D::TierMissing { tiers: s() },
+            D::UnknownTier {
+                tier: s(),
+                tiers: s(),
+            },
+            D::UnknownBilling { billing: s() },
+            D::UnknownOverage { overage: s() },
+            D::BadRate { reason: s() },
+            D::EnterpriseWithoutRate,
+            D::BudgetNotMapping,
+            D::BadReserve { reason: s() },
+            D::ReserveWrongType { found: s() },
+            D::RpsTooLarge { rps: 1 },
+            D::NoSteps,
+            D::StepsNotAList { found: s() },
+            D::StepNotMapping,
+            D::EndpointMissing,
+            D::EndpointNotText,
+            D::UnknownEndpoint {
+                endpoint: s(),
+                suggestion: None,
+            },
+            D::BatchAboveMax {
+                batch: 2,
+                endpoint: s(),
+                max_batch: 1,
+            },
+            D::NotARowEndpoint {
+                endpoint: s(),
+                field: "rows",
+            },
+            D::RowsAboveMax {
+                rows: 2,
+                endpoint: s(),
+                max: 1,
+                paged_alternative: None,
+            },
+            D::LimitAboveMax {
+                limit: 2,
+                endpoint: s(),
+                max: 1,
+            },
+            D::LimitBelowRows {
+                endpoint: s(),
+                limit: 1,
+                rows: 2,
+            },
+            D::ExpectedAboveRows {
+                expected: 2,
+                rows: 1,
+            },
+            D::SourceAndSources,
+            D::EmptySources,
+            D::SourceNotText { found: s() },
+            D::UnknownSource {
+                code: s(),
+                suggestion: None,
+            },
+            D::SourceNotTaken {
+                endpoint: s(),
+                field: s(),
+            },
+            D::SourceMissing { endpoint: s() },
+            D::SourceTwice { code: s() },
+            D::NoTargets,
+            D::BadTargetCount { reason: s() },
+            D::TargetNotText,
+            D::EmptyTargetList,
+            D::BlankTarget { number: 1 },
+            D::TargetsWrongType { found: s() },
+            D::TargetsFileMissing,
+            D::TargetsFileUnreadable { reason: s() },
+            D::TargetsFileEmpty { path: s() },
+            D::DuplicateTargets {
+                origin: s(),
+                duplicates: 2,
+            },
+        ]
+    }
+
+    /// Exhaustive on purpose: a new variant fails to compile until it is added to `samples`.
+    #[allow(dead_code)]
+    fn covered(d: &Diagnostic) {
+        use Diagnostic as D;
+        match d {
+            D::Unreadable { .. }
+            | D::NotUtf8 { .. }
+            | D::TooDeep { .. }
+            | D::Syntax { .. }
+            | D::DuplicateKey { .. }
+            | D::CustomTag { .. }
+            | D::MergeKey
+            | D::NotAWorkflow { .. }
+            | D::UnknownField { .. }
+            | D::ExpectedText { .. }
+            | D::BadCount { .. }
+            | D::CountBelow { .. }
+            | D::UnsupportedVersion { .. }
+            | D::BadSchedule { .. }
+            | D::AccountNotMapping
+            | D::TierMissing { .. }
+            | D::UnknownTier { .. }
+            | D::UnknownBilling { .. }
+            | D::UnknownOverage { .. }
+            | D::BadRate { .. }
+            | D::EnterpriseWithoutRate
+            | D::BudgetNotMapping
+            | D::BadReserve { .. }
+            | D::ReserveWrongType { .. }
+            | D::RpsTooLarge { .. }
+            | D::NoSteps
+            | D::StepsNotAList { .. }
+            | D::StepNotMapping
+            | D::EndpointMissing
+            | D::EndpointNotText
+            | D::UnknownEndpoint { .. }
+            | D::BatchAboveMax { .. }
+            | D::NotARowEndpoint { .. }
+            | D::RowsAboveMax { .. }
+            | D::LimitAboveMax { .. }
+            | D::LimitBelowRows { .. }
+            | D::ExpectedAboveRows { .. }
+            | D::SourceAndSources
+            | D::EmptySources
+            | D::SourceNotText { .. }
+            | D::UnknownSource { .. }
+            | D::SourceNotTaken { .. }
+            | D::SourceMissing { .. }
+            | D::SourceTwice { .. }
+            | D::NoTargets
+            | D::BadTargetCount { .. }
+            | D::TargetNotText
+            | D::EmptyTargetList
+            | D::BlankTarget { .. }
+            | D::TargetsWrongType { .. }
+            | D::TargetsFileMissing
+            | D::TargetsFileUnreadable { .. }
+            | D::TargetsFileEmpty { .. }
+            | D::DuplicateTargets { .. } => {}
+        }
+    }
+
+    #[test]
+    fn codes_are_unique_and_documented() {
+        let samples = samples();
+        let codes: BTreeSet<String> = samples.iter().map(|d| d.code().to_string()).collect();
+        assert_eq!(codes.len(), samples.len(), "two diagnostics share a code");
+        // docs/diagnostics.md has one table row per code: `| W001 | … |`.
+        let doc = include_str!("../../docs/diagnostics.md");
+        let documented: BTreeSet<String> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| W"))
+            .map(|l| format!("W{}", &l[..3]))
+            .collect();
+        assert_eq!(
+            codes, documented,
+            "docs/diagnostics.md and the codes differ"
+        );
+    }
+
+    #[test]
+    fn messages_carry_their_code() {
+        let p = Problem {
+            path: "wf.yaml".into(),
+            step: Some(StepRef {
+                number: 2,
+                name: "Sums".into(),
+            }),
+            field: "batch".into(),
+            line: Some(7),
+            column: None,
+            diagnostic: Diagnostic::CountBelow { min: 1, found: 0 },
+        };
+        assert_eq!(
+            p.to_string(),
+            "wf.yaml:7: step 2 (Sums): field `batch`: must be at least 1, found 0 [W012]"
+        );
+        assert_eq!(
+            p.describe(),
+            "step 2 (Sums): field `batch`: must be at least 1, found 0 [W012]"
+        );
+    }
+}
