@@ -1,6 +1,7 @@
 //! The key never leaves `budget`, in any form a server, a proxy or a shell may give it: for each
 //! encoding below, the real binary's whole output is searched — `balance`'s stdout and stderr,
-//! the guard's replies (2xx included), stdout, stderr and journal, the gate's stdout, stderr,
+//! the guard's replies (2xx included), stdout, stderr and journal (call tags included), the gate's
+//! stdout, stderr,
 //! `reservations.json` and `budget reservations` (README "Security").
 
 use std::io::{BufRead, BufReader, Read};
@@ -261,7 +262,10 @@ fn the_guard_never_shows_the_key_in_any_encoding() {
         let scratch = Scratch::new();
         let journal = scratch.path().join("calls.jsonl");
         let sim = Simulator::start_data(1_000_000);
-        sim.set(|s| s.key = key.to_string());
+        sim.set(|s| {
+            s.key = key.to_string();
+            s.rate_limit = None;
+        });
         // KEY comes from a key file with a byte order mark, SLASH_KEY from the environment.
         let bom = forms.iter().find(|f| f.bom_file).unwrap_or(&forms[0]);
         let guard = Guard::start(with_key(bom, &scratch, &["guard"]), sim.url(), &journal);
@@ -289,6 +293,14 @@ fn the_guard_never_shows_the_key_in_any_encoding() {
             }
             let path = format!("/v1/backlinks/{}", path_encoded(&form.text));
             replies.push(raw_get(guard.addr, &path, &[]).1);
+            // … and in the call tags the guard journals (what a header can carry).
+            if form.text.bytes().all(|b| b.is_ascii_graphic()) {
+                let tagged = [
+                    ("X-Budget-Workflow", "w"),
+                    ("X-Budget-Step", form.text.as_str()),
+                ];
+                replies.push(raw_get(guard.addr, "/v1/backlinks/summary?target=a.com", &tagged).1);
+            }
         }
         let (stdout, stderr) = guard.stop();
         let journal = std::fs::read_to_string(&journal).expect("journal");
@@ -394,6 +406,8 @@ fn the_guard_forwards_no_spelling_of_a_client_key_parameter() {
     for auth in ["header", "query"] {
         let scratch = Scratch::new();
         let sim = Simulator::start_data(1_000_000);
+        // Not a test of the rate window: a 429 and its retry would add a request to the log.
+        sim.set(|s| s.rate_limit = None);
         let mut cmd = budget();
         cmd.env("SERANKING_API_KEY", KEY)
             .args(["guard", "--auth", auth]);
@@ -405,7 +419,7 @@ fn the_guard_forwards_no_spelling_of_a_client_key_parameter() {
         }
         guard.stop();
         let log = sim.read(|s| s.log.clone());
-        assert_eq!(log.len(), spellings.len());
+        assert_eq!(log.len(), spellings.len(), "{log:#?}");
         for (uri, spelling) in log.iter().zip(spellings) {
             let query = uri.split_once('?').map_or("", |(_, q)| q);
             assert!(

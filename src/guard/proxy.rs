@@ -173,6 +173,9 @@ impl App {
                 .headers_mut()
                 .insert("x-budget-units-charged", value);
         }
+        // What a client wrote (tags, the source parameter) is journaled scrubbed, as its path is.
+        let scrub =
+            |text: Option<String>| text.map(|t| self.transport.scrubber().scrub(&t).into_owned());
         self.journal.record(&Entry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             method: call.method,
@@ -184,9 +187,9 @@ impl App {
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
-            workflow: call.tags.workflow,
-            step: call.tags.step,
-            source: call.facts.source,
+            workflow: scrub(call.tags.workflow),
+            step: scrub(call.tags.step),
+            source: scrub(call.facts.source),
             rows: call.rows,
             target_hash: call.facts.target_hash,
             continues: call.facts.continues,
