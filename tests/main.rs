@@ -16,6 +16,7 @@ mod support;
 mod action;
 mod architecture;
 mod baseline;
+mod bounds;
 mod calibrate;
 mod ci;
 mod finance;

@@ -470,8 +470,8 @@ fn missing_targets_file() {
     invalid(
         "steps: [{endpoint: backlinks/summary, targets: {file: nowhere.txt}}]",
         &[
-            "field `targets.file`: cannot read targets file",
-            "nowhere.txt: no such file (the path is relative to the workflow file)",
+            "field `targets.file`: cannot read the targets file",
+            "nowhere.txt: no such file (the path is relative to the workflow file) [W052]",
         ],
     );
 }
@@ -828,7 +828,7 @@ fn more_input_problems() {
     );
     run(&["plan", &wf])
         .code(2)
-        .stderr_has("adir is not a regular file");
+        .stderr_has("adir is a directory, not a regular file; give the path of a file [W052]");
     s.file("long.txt", &format!("a.com\n{}\n", "x".repeat(5000)));
     let wf = s.file(
         "l.yaml",
@@ -847,7 +847,9 @@ fn more_input_problems() {
         .code(2)
         .stderr_has("the file is not UTF-8 text");
     let dir = s.path().join("adir").display().to_string();
-    run(&["plan", &dir]).code(2).stderr_has("it is a directory");
+    run(&["plan", &dir])
+        .code(2)
+        .stderr_has("is a directory, not a regular file; give the path of a file [W001]");
     // 1e3 is a whole number: 1000 × 100 units
     let wf = s.file(
         "e.yaml",

@@ -16,6 +16,8 @@ pub use verdict::{
 
 use std::path::PathBuf;
 
+use rust_decimal::Decimal;
+
 use crate::pricing::{Endpoint, Per, RecordKind};
 use crate::workflow::{Step, Workflow};
 
@@ -126,7 +128,7 @@ pub fn workflow(workflow: &Workflow, default_rps: u32) -> Result<WorkflowEstimat
         records,
         units,
         units_expected,
-        duration_seconds: requests as f64 / f64::from(rps),
+        duration_seconds: seconds(&[(requests, rps)]),
         max_units: workflow.max_units,
         rps,
         steps,
@@ -146,8 +148,29 @@ pub fn totals(workflows: &[WorkflowEstimate]) -> Result<Totals, EstimateError> {
         records: sum("records", |w| w.records)?,
         units: sum("units", |w| w.units)?,
         units_expected: sum("expected units", |w| w.units_expected)?,
-        duration_seconds: workflows.iter().map(|w| w.duration_seconds).sum(),
+        duration_seconds: seconds(
+            &workflows
+                .iter()
+                .map(|w| (w.requests, w.rps))
+                .collect::<Vec<_>>(),
+        ),
     })
+}
+
+/// Seconds that `(requests, rps)` runs take one after another, each to the millisecond, summed
+/// in decimal: the f64 is the nearest to that short decimal, so JSON prints `0.3`, never
+/// `0.30000000000000004` (the noise of adding floats).
+fn seconds(runs: &[(u64, u32)]) -> f64 {
+    use rust_decimal::prelude::ToPrimitive;
+    let total = runs
+        .iter()
+        .filter_map(|&(requests, rps)| {
+            Decimal::from(requests)
+                .checked_div(Decimal::from(rps.max(1)))
+                .map(|s| s.round_dp(3))
+        })
+        .fold(Decimal::ZERO, |sum, s| sum.saturating_add(s));
+    total.to_f64().unwrap_or(f64::MAX)
 }
 
 /// The arithmetic table of DESIGN §3. `Err` names the quantity that overflowed.

@@ -8,8 +8,14 @@
 //! reads to set calls against a plan ([`super::tags`]): `workflow` and `step` (the client's tags),
 //! `source`, `rows` (rows in a 2xx reply of a row endpoint), `target_hash` and `continues`
 //! (paged endpoints). This module does not render tables.
+//!
+//! A refused call may carry any path a client sent, 64 KB of it or a new one each time. So its
+//! journal line keeps at most [`MAX_ENDPOINT_CHARS`] characters of the path (cut with `…`), and in
+//! the totals it counts under its endpoint only when that endpoint has been priced in this run
+//! (it is in the catalogue); otherwise under one [`UNKNOWN_ENDPOINT`] row. The totals hold at
+//! most the catalogue's endpoints plus that row, whatever clients send (README "Security").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -71,6 +77,13 @@ pub struct Entry {
     pub continues: bool,
 }
 
+/// The totals row of refused calls whose path is no endpoint priced in this run.
+pub const UNKNOWN_ENDPOINT: &str = "(unknown endpoint)";
+
+/// The most characters of a refused call's path a journal line keeps (catalogue names are
+/// under 40).
+pub const MAX_ENDPOINT_CHARS: usize = 128;
+
 /// Totals of one endpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct EndpointTotals {
@@ -93,8 +106,28 @@ pub enum JournalError {
 /// The journal file (if any) and the totals.
 pub struct Journal {
     file: Option<(PathBuf, Mutex<File>)>,
-    totals: Mutex<BTreeMap<String, EndpointTotals>>,
+    totals: Mutex<Totals>,
     write_failed: std::sync::atomic::AtomicBool,
+}
+
+/// Totals by row, and the endpoints priced so far (a refused call's path counts under its own
+/// row only when it is one of them).
+#[derive(Default)]
+struct Totals {
+    rows: BTreeMap<String, EndpointTotals>,
+    priced: BTreeSet<String>,
+}
+
+/// Whether the guard priced the call, so that its endpoint is a catalogue name; refused and
+/// unauthorised calls carry the path as the client sent it.
+fn priced(outcome: Outcome) -> bool {
+    !matches!(outcome, Outcome::Rejected | Outcome::Unauthorized)
+}
+
+/// `endpoint` cut to [`MAX_ENDPOINT_CHARS`] characters, marked with `…` when cut.
+fn shortened(endpoint: &str) -> Option<String> {
+    let (cut, _) = endpoint.char_indices().nth(MAX_ENDPOINT_CHARS)?;
+    Some(format!("{}…", &endpoint[..cut]))
 }
 
 impl Journal {
@@ -118,7 +151,7 @@ impl Journal {
         };
         Ok(Journal {
             file,
-            totals: Mutex::new(BTreeMap::new()),
+            totals: Mutex::new(Totals::default()),
             write_failed: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -132,7 +165,17 @@ impl Journal {
     pub fn record(&self, entry: &Entry) {
         {
             let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
-            let t = totals.entry(entry.endpoint.clone()).or_default();
+            let row = if priced(entry.outcome) {
+                if !totals.priced.contains(&entry.endpoint) {
+                    totals.priced.insert(entry.endpoint.clone());
+                }
+                entry.endpoint.clone()
+            } else if totals.priced.contains(&entry.endpoint) {
+                entry.endpoint.clone()
+            } else {
+                UNKNOWN_ENDPOINT.to_string()
+            };
+            let t = totals.rows.entry(row).or_default();
             t.calls += 1;
             match entry.outcome {
                 Outcome::Charged => t.charged_calls += 1,
@@ -142,7 +185,14 @@ impl Journal {
             t.units_charged = t.units_charged.saturating_add(entry.units_charged);
         }
         if let Some((_, file)) = &self.file {
-            let mut line = serde_json::to_vec(entry).unwrap_or_default();
+            let short = match shortened(&entry.endpoint) {
+                Some(endpoint) if !priced(entry.outcome) => Some(Entry {
+                    endpoint,
+                    ..entry.clone()
+                }),
+                _ => None,
+            };
+            let mut line = serde_json::to_vec(short.as_ref().unwrap_or(entry)).unwrap_or_default();
             line.push(b'\n');
             let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
             // One write per line: with O_APPEND, lines of concurrent calls never interleave.
@@ -158,11 +208,12 @@ impl Journal {
         self.write_failed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Totals by endpoint, in name order.
+    /// Totals by endpoint, in name order ([`UNKNOWN_ENDPOINT`] first).
     pub fn totals(&self) -> BTreeMap<String, EndpointTotals> {
         self.totals
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .rows
             .clone()
     }
 }
@@ -239,6 +290,37 @@ mod tests {
             }
         );
         assert_eq!(totals["backlinks/all"].other, 1);
+    }
+
+    #[test]
+    fn refused_paths_are_bucketed_and_cut() {
+        // Invariant: whatever paths clients send, the totals hold the priced endpoints plus one
+        // row, and a journal line holds at most 128 characters of a path. The old code made a
+        // row of every rejected path (a 65 KB path made a 1.1 MB summary).
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("calls.jsonl");
+        let journal = Journal::open(Some(&path)).expect("open");
+        let long = "x".repeat(65_000);
+        journal.record(&entry(&long, 400, 0, Outcome::Rejected));
+        journal.record(&entry("nope/1", 400, 0, Outcome::Rejected));
+        journal.record(&entry("nope/2", 401, 0, Outcome::Unauthorized));
+        // Before backlinks/summary is priced, a refused call to it is unknown too; after, its own.
+        journal.record(&entry("backlinks/summary", 405, 0, Outcome::Rejected));
+        journal.record(&entry("backlinks/summary", 200, 200, Outcome::Charged));
+        journal.record(&entry("backlinks/summary", 405, 0, Outcome::Rejected));
+        let totals = journal.totals();
+        assert_eq!(
+            totals.keys().collect::<Vec<_>>(),
+            vec![UNKNOWN_ENDPOINT, "backlinks/summary"]
+        );
+        assert_eq!(totals[UNKNOWN_ENDPOINT].calls, 4);
+        assert_eq!(totals[UNKNOWN_ENDPOINT].other, 4);
+        assert_eq!(totals["backlinks/summary"].calls, 2);
+        let text = std::fs::read_to_string(&path).expect("read");
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        // 128 x's and the mark.
+        assert_eq!(first["endpoint"], format!("{}…", "x".repeat(128)));
+        assert!(text.len() < 2_000, "{} bytes", text.len());
     }
 
     #[test]

@@ -93,7 +93,20 @@ pub fn error(error: &Error, err: &mut dyn Write) {
                             if problems.len() == 1 { "" } else { "s" },
                             safe::terminal(&path.display().to_string())
                         ));
-                        lines.extend(problems.iter().map(|p| format!("  - {}", problem(p))));
+                        // The first MAX_SHOWN; a broken file can hold 100,000 problems.
+                        let shown = crate::workflow::MAX_SHOWN;
+                        lines.extend(
+                            problems
+                                .iter()
+                                .take(shown)
+                                .map(|p| format!("  - {}", problem(p))),
+                        );
+                        if problems.len() > shown {
+                            lines.push(format!(
+                                "  … and {} more (fix these first)",
+                                problems.len() - shown
+                            ));
+                        }
                     }
                     other => lines.push(safe::terminal(&other.to_string())),
                 }
@@ -118,15 +131,17 @@ fn problem(p: &crate::workflow::Problem) -> String {
             text.push_str(&format!(":{column}"));
         }
     }
+    // Names and fields from the file are clipped as the diagnostic's own values are.
+    let clip = |text: &str| crate::workflow::Clip(text).to_string();
     if let Some(step) = &p.step {
         text.push_str(&format!(
             ": step {} ({})",
             step.number,
-            safe::visible(&step.name)
+            safe::visible(&clip(&step.name))
         ));
     }
     if !p.field.is_empty() {
-        text.push_str(&format!(": field `{}`", safe::visible(&p.field)));
+        text.push_str(&format!(": field `{}`", safe::visible(&clip(&p.field))));
     }
     text.push_str(&format!(": {} [{}]", safe::visible(&p.message()), p.code()));
     text

@@ -23,11 +23,13 @@ use rust_decimal::Decimal;
 
 use crate::pricing::{Billing, Endpoint, OverageRate, Pricing};
 
-pub use diagnostic::{Code, Diagnostic, Problem, Severity, StepRef, Warning, WorkflowError};
+pub use diagnostic::{
+    Clip, Code, Diagnostic, Problem, Severity, StepRef, Warning, WorkflowError, MAX_SHOWN,
+};
 #[cfg(test)]
 pub(crate) use fields::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
 pub use outline::MAX_DEPTH;
-pub use target_count::{count_targets, TargetCount};
+pub use target_count::{count_targets, TargetCount, TargetsError, MAX_LINE};
 
 /// A validated workflow, every default resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,11 +149,13 @@ impl Schedule {
             ["every", n, "days" | "day"] => match n.parse::<u32>() {
                 Ok(n) if n > 0 => Ok(Self::EveryDays(n)),
                 _ => Err(format!(
-                    "{text:?}: the number of days must be a whole number of 1 or more"
+                    "\"{}\": the number of days must be a whole number of 1 or more",
+                    diagnostic::Clip(text)
                 )),
             },
             _ => Err(format!(
-                "{text:?} is not a schedule; use once, daily, weekly, monthly or \"every N days\""
+                "\"{}\" is not a schedule; use once, daily, weekly, monthly or \"every N days\"",
+                diagnostic::Clip(text)
             )),
         }
     }
@@ -178,13 +182,9 @@ pub struct Loaded {
 
 /// Reads and validates a workflow file.
 pub fn load(path: &Path, pricing: &Pricing) -> Result<Loaded, WorkflowError> {
-    let bytes = std::fs::read(path).map_err(|e| WorkflowError::Read {
-        source: crate::files::FileError::Io {
-            kind: crate::files::FileKind::Workflow,
-            path: path.to_path_buf(),
-            reason: crate::io_reason(&e),
-        },
-    })?;
+    // Bounded: a regular file of at most the workflow cap (README "Security").
+    let bytes = crate::files::read(path, crate::files::FileKind::Workflow)
+        .map_err(|source| WorkflowError::Read { source })?;
     let text = document::text(bytes, path)?;
     parse(&text, path, pricing)
 }
