@@ -421,7 +421,7 @@ async fn settle(
     let started = Instant::now();
     let mut settler = Settler::new(settings.interval, settings.timeout, away_from);
     loop {
-        let units_left = client.subscription().await?.units_left;
+        let units_left = client.balance().await?.require_usable()?.units_left();
         match settler.read(units_left, started.elapsed()) {
             Next::Wait(wait) => tokio::time::sleep(wait).await,
             Next::Settled(v) => return Ok(Wait::Settled(v)),

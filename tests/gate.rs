@@ -306,7 +306,7 @@ fn the_key_is_blanked_out_of_the_recorded_command() {
         .output()
         .expect("run");
     let r = Run::from(r);
-    r.code(0).stderr_has("[api key]");
+    r.code(0).stderr_has("[redacted]");
     assert!(!r.stderr.contains("SECRET"), "{}", r.stderr);
 }
 
@@ -524,7 +524,7 @@ fn the_gate_reads_the_live_balance_and_keys_reservations_by_account() {
     // … so a second one on the same key is refused: 30,000 − 26,000 = 4,000 usable.
     let second = Run::from(live(&args(&["true"])).output().expect("run"));
     second.code(1).stderr_has(
-        "balance (live): 30,000 units left, 26,000 reserved by running jobs, 4,000 usable",
+        "balance (live): 30,000 units left (subscription 30,000 + wallet 0), 26,000 reserved by running jobs, 4,000 usable",
     );
     assert!(!second.stderr.contains(KEY));
     // The account is the key's hash, never the key.

@@ -141,9 +141,10 @@ fn forecast() {
     }
 }
 
-/// The simulator's subscription: 4,975,033 of 5,000,000 left → 24,967 used = 0.49934% → 0.50%;
-/// started 2024-01-18 14:20:02; expires 10 days and 1 hour from now → "10 days left" (the date
-/// itself is replaced by `[expires]`, as it moves with the clock).
+/// The simulator's balance (`/v1/account/credits`): subscription 4,975,033 of 5,000,000 left →
+/// 24,967 used = 0.49934% → 0.50%, wallet 0 → units_left 4,975,033 + 0; no start date (the
+/// credits reply has none); expires 10 days and 1 hour from now → "10 days left" (the date itself
+/// is replaced by `[expires]`, as it moves with the clock).
 #[test]
 fn balance() {
     let sim = Simulator::start();

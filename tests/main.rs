@@ -30,3 +30,4 @@ mod packaging;
 mod plan;
 mod reconcile;
 mod schema;
+mod secrets;

@@ -105,7 +105,7 @@ pub fn run(global: &Global, args: &CalibrateArgs) -> Result<Status, Error> {
         );
     }
     let measured = account::block_on(async {
-        let units_left = client.subscription().await?.units_left;
+        let units_left = client.balance().await?.require_usable()?.units_left();
         if plan.worst > units_left {
             return Ok(Err(units_left));
         }

@@ -95,6 +95,11 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
     let overage_off = account.is_none_or(|(_, a)| a.overage.is_none());
 
     let paths: Vec<_> = planned.workflows.iter().map(|w| w.path.clone()).collect();
+    // Subscription credits expire at the period end, the wallet's don't: spent first.
+    let pools = balance.as_ref().and_then(|b| {
+        b.pools
+            .map(|pools| finance::pool_spend(&projection, pools, b.reserved))
+    });
     let view = ForecastReport {
         projection: &projection,
         paths: &paths,
@@ -102,6 +107,7 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         period_end_source,
         cost: cost.as_ref(),
         overage_off,
+        pools: pools.as_ref(),
         notes: &notes,
         offline: global.offline,
     };

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 
 use rust_decimal::Decimal;
 
+use crate::account::{ApiKey, Scrubber};
 use crate::cli::{GateArgs, Global};
 use crate::estimate::Assessment;
 use crate::gate::{self, Decision};
@@ -49,13 +50,11 @@ impl Drop for Held {
     }
 }
 
-/// The command for the ledger and messages, with the API key (should CMD carry it) blanked out.
-fn command_text(command: &[OsString], api_key: Option<&str>) -> String {
+/// The command for the ledger and messages, scrubbed: should CMD carry the API key in any form
+/// (or an `apikey=` value), `reservations.json` and the messages show `[redacted]` instead.
+fn command_text(command: &[OsString], api_key: Option<&ApiKey>) -> String {
     let text = gate::display_command(command);
-    match api_key {
-        Some(key) if !key.is_empty() => text.replace(key, "[api key]"),
-        _ => text,
-    }
+    Scrubber::for_key(api_key).scrub(&text).into_owned()
 }
 
 pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
@@ -88,10 +87,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             offline: global.offline,
         });
     }
-    let command = command_text(
-        &args.command,
-        checked.api_key.as_ref().map(crate::account::ApiKey::expose),
-    );
+    let command = command_text(&args.command, checked.api_key.as_ref());
     gate::catch_signals()?;
     let ledger = super::open_ledger(global)?;
     let claim = Claim::new(

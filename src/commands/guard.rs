@@ -116,10 +116,19 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             }
             None => {
                 let config = account::Config::new(&global.api_url, key.clone(), auth, global.retries, global.timeout)?;
-                let subscription = Client::new(config)?.subscription().await?;
-                let left = subscription.units_left;
+                // Both pools: the subscription's credits and the wallet's.
+                let live = Client::new(config)?.balance().await?.require_usable()?;
+                let left = live.units_left();
                 let kept = reserve.map_or(0, |r| r.of(left));
                 let mut source = format!("live units_left {}", report::thousands(left));
+                let pools = live.pools();
+                if let Some(wallet) = pools.wallet.filter(|w| *w > 0) {
+                    source.push_str(&format!(
+                        " (subscription {} + wallet {})",
+                        report::thousands(pools.subscription),
+                        report::thousands(wallet)
+                    ));
+                }
                 if let Some(r) = reserve {
                     source.push_str(&format!(" − reserve {r}"));
                 }

@@ -14,7 +14,7 @@ pub use requests::{price, range_periods, Band, PriceError, Requests, Shape, Stop
 
 pub use verdict::{
     assess, overage_account, overage_cost, stops_at, Assessment, Balance, BalanceSource,
-    BalanceView, OverMaxUnits, OverageCost, StopsAt, Verdict,
+    BalanceView, OverMaxUnits, OverageCost, Pools, StopsAt, Verdict,
 };
 
 use std::path::PathBuf;

@@ -17,12 +17,31 @@ pub enum BalanceSource {
     Flag,
 }
 
+/// The two pools a live balance is made of: the subscription's credits, which expire at the end
+/// of the billing period, and the wallet's, which don't. `wallet` is `None` when the API reported
+/// the subscription alone (no `/v1/account/credits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Pools {
+    pub subscription: u64,
+    pub wallet: Option<u64>,
+}
+
+impl Pools {
+    /// Both pools together (what `units_left` is).
+    pub fn total(&self) -> u64 {
+        self.subscription.saturating_add(self.wallet.unwrap_or(0))
+    }
+}
+
 /// A known balance, before the reserve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Balance {
     pub source: BalanceSource,
     pub status: Option<String>,
+    /// Everything usable: both pools together when they are known.
     pub units_left: u64,
+    /// The pools `units_left` is made of; `None` for `--units-left`.
+    pub pools: Option<Pools>,
     pub units_limit: Option<u64>,
     pub expires: Option<NaiveDateTime>,
     /// Units held by reservations of other running jobs on the same account.
@@ -36,6 +55,7 @@ impl Balance {
             source: BalanceSource::Flag,
             status: None,
             units_left,
+            pools: None,
             units_limit: None,
             expires: None,
             reserved: 0,
@@ -49,6 +69,7 @@ pub struct BalanceView {
     pub source: BalanceSource,
     pub status: Option<String>,
     pub units_left: u64,
+    pub pools: Option<Pools>,
     pub units_limit: Option<u64>,
     pub reserve: u64,
     pub reserved: u64,
@@ -195,6 +216,7 @@ pub fn assess(
             source: balance.source,
             status: balance.status,
             units_left: balance.units_left,
+            pools: balance.pools,
             units_limit: balance.units_limit,
             reserve: reserve_units,
             reserved: balance.reserved,

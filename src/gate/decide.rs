@@ -58,6 +58,7 @@ mod tests {
                 source: BalanceSource::Flag,
                 status: None,
                 units_left: 100_000,
+                pools: None,
                 units_limit: None,
                 reserve: 0,
                 reserved: 0,

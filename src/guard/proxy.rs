@@ -154,8 +154,13 @@ impl App {
         let (parts, body) = request.into_parts();
         let mut call = Call {
             method: parts.method.to_string(),
-            // As the catalogue names it, so refused and charged calls group together.
-            endpoint: crate::pricing::normalize_endpoint(parts.uri.path()).to_string(),
+            // As the catalogue names it, so refused and charged calls group together; scrubbed,
+            // since a client's path goes to the journal and the summary.
+            endpoint: self
+                .transport
+                .scrubber()
+                .scrub(crate::pricing::normalize_endpoint(parts.uri.path()))
+                .into_owned(),
             targets: 0,
             reserved: 0,
             charged: 0,
@@ -166,12 +171,16 @@ impl App {
             row_endpoint: false,
             rows: None,
         };
-        let (mut response, outcome) = self.process(&parts, body, &mut call).await;
+        let (response, outcome) = self.process(&parts, body, &mut call).await;
+        let mut response = self.scrubbed(response).await;
         if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
             response
                 .headers_mut()
                 .insert("x-budget-units-charged", value);
         }
+        // What a client wrote (tags, the source parameter) is journaled scrubbed, as its path is.
+        let scrub =
+            |text: Option<String>| text.map(|t| self.transport.scrubber().scrub(&t).into_owned());
         self.journal.record(&Entry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             method: call.method,
@@ -184,14 +193,46 @@ impl App {
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
-            workflow: call.tags.workflow,
-            step: call.tags.step,
-            source: call.facts.source,
+            workflow: scrub(call.tags.workflow),
+            step: scrub(call.tags.step),
+            source: scrub(call.facts.source),
             rows: call.rows,
             target_hash: call.facts.target_hash,
             continues: call.facts.continues,
         });
         response
+    }
+}
+
+/// Marks a response whose body was scrubbed already (the API's replies, in [`App::reply`]).
+#[derive(Clone, Copy)]
+struct Scrubbed;
+
+/// The guard's own messages are small; one larger than this is replaced, not scrubbed.
+const MAX_OWN_MESSAGE: usize = 1 << 20;
+
+impl App {
+    /// Every reply leaves the guard scrubbed of the key: the API's (scrubbed and marked in
+    /// [`App::reply`]) and the guard's own messages, which may quote a client's path or
+    /// parameters.
+    async fn scrubbed(&self, response: Response) -> Response {
+        if response.extensions().get::<Scrubbed>().is_some() {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_OWN_MESSAGE).await else {
+            return envelope(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "the guard's message could not be checked for the key",
+            );
+        };
+        let body = match self.transport.scrubber().scrub_bytes(&bytes) {
+            std::borrow::Cow::Borrowed(_) => bytes,
+            std::borrow::Cow::Owned(scrubbed) => Bytes::from(scrubbed),
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        Response::from_parts(parts, Body::from(body))
     }
 }
 
@@ -438,6 +479,7 @@ impl App {
             std::borrow::Cow::Owned(scrubbed) => scrubbed,
         };
         let mut response = (status, body).into_response();
+        response.extensions_mut().insert(Scrubbed);
         match up.content_type {
             Some(ct) => {
                 response.headers_mut().insert(header::CONTENT_TYPE, ct);

@@ -301,6 +301,9 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
             "balance ({source}): {} units left",
             thousands(b.units_left)
         )?;
+        if let Some(pools) = pools_text(b.pools.as_ref(), b.status.as_deref()) {
+            write!(out, " ({})", safe::terminal(&pools))?;
+        }
         if b.reserve > 0 {
             write!(out, ", reserve {}", thousands(b.reserve))?;
         }
@@ -313,6 +316,24 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
         writeln!(out, "{}", safe::terminal(&line))?;
     }
     Ok(())
+}
+
+/// What a live balance is made of: `subscription 10,000 + wallet 20,000`, with the subscription's
+/// status when it is not active (the wallet then pays alone); `None` for `--units-left`.
+pub fn pools_text(pools: Option<&crate::estimate::Pools>, status: Option<&str>) -> Option<String> {
+    let pools = pools?;
+    let mut text = match pools.wallet {
+        Some(wallet) => format!(
+            "subscription {} + wallet {}",
+            thousands(pools.subscription),
+            thousands(wallet)
+        ),
+        None => "subscription only: the API reports no wallet".to_string(),
+    };
+    if let Some(status) = status.filter(|s| !s.eq_ignore_ascii_case("active")) {
+        text.push_str(&format!("; the subscription is {status}, the wallet pays"));
+    }
+    Some(text)
 }
 
 /// A few lines for `budget gate`: units per workflow, the balance and the verdict (the step
@@ -482,7 +503,11 @@ fn plan_markdown(
             BalanceSource::Live => "live",
             BalanceSource::Flag => "`--units-left`",
         };
-        let mut parts = vec![format!("{} units left", thousands(b.units_left))];
+        let mut left = format!("{} units left", thousands(b.units_left));
+        if let Some(pools) = pools_text(b.pools.as_ref(), b.status.as_deref()) {
+            left.push_str(&format!(" ({})", safe::markdown(&pools)));
+        }
+        let mut parts = vec![left];
         if b.reserve > 0 {
             parts.push(format!("reserve {}", thousands(b.reserve)));
         }
