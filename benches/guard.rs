@@ -58,6 +58,7 @@ fn config(api_url: &str) -> Config {
         },
         client_token: None,
         limits: budget::guard::Limits::default(),
+        on_overrun: None,
     }
 }
 

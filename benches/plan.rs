@@ -1,7 +1,11 @@
-//! `cargo bench`: the engine on large inputs, in-process and as a whole `budget plan` process.
+//! `cargo bench --bench plan`: the engine on large inputs, in-process and as a whole
+//! `budget plan` process, beside `wc -l` on the same targets files; and hostile inputs, which
+//! must be refused fast (README "Performance" and "Security").
 //!
-//! Fixtures are generated into a temporary directory: a 10,000-step workflow and a workflow with
-//! one step whose targets file has 1,000,000 lines.
+//! Fixtures are generated into a temporary directory: a 10,000-step workflow, workflows with one
+//! step whose targets file has 1,000,000 or 10,000,000 lines (27 and 280 MB), and the hostile
+//! files. Peak memory is not measured here: run the release binary under `/usr/bin/time -f %M`
+//! (README "Performance").
 // Test and benchmark code may panic on a broken fixture and print what it measured; the
 // library's lints (Cargo.toml) are for code that runs in users' hands.
 #![allow(
@@ -31,7 +35,32 @@ const ENDPOINTS: [&str; 5] = [
     "keywords/export",
 ];
 
-fn write_fixtures(dir: &Path) -> (PathBuf, PathBuf) {
+struct Fixtures {
+    many_steps: PathBuf,
+    million: PathBuf,
+    million_txt: PathBuf,
+    ten_million: PathBuf,
+    ten_million_txt: PathBuf,
+}
+
+/// A targets file of `lines` distinct hosts, and a workflow planning it.
+fn targets_fixture(dir: &Path, name: &str, lines: usize) -> (PathBuf, PathBuf) {
+    let txt = dir.join(format!("{name}.txt"));
+    let mut targets = String::with_capacity(lines * 27);
+    for i in 0..lines {
+        writeln!(targets, "client-{i:08}.example.com").unwrap();
+    }
+    std::fs::write(&txt, targets).unwrap();
+    let wf = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &wf,
+        format!("name: {name}\nsteps:\n  - endpoint: backlinks/summary\n    targets: {{file: {name}.txt}}\n"),
+    )
+    .unwrap();
+    (wf, txt)
+}
+
+fn write_fixtures(dir: &Path) -> Fixtures {
     let mut many = String::from("name: Ten thousand steps\nsource: us\nsteps:\n");
     for i in 0..10_000 {
         let endpoint = ENDPOINTS[i % ENDPOINTS.len()];
@@ -48,31 +77,94 @@ fn write_fixtures(dir: &Path) -> (PathBuf, PathBuf) {
         )
         .unwrap();
     }
-    let many_path = dir.join("ten-thousand-steps.yaml");
-    std::fs::write(&many_path, many).unwrap();
-
-    let mut targets = String::with_capacity(24_000_000);
-    for i in 0..1_000_000 {
-        writeln!(targets, "client-{i:07}.example.com").unwrap();
+    let many_steps = dir.join("ten-thousand-steps.yaml");
+    std::fs::write(&many_steps, many).unwrap();
+    let (million, million_txt) = targets_fixture(dir, "million", 1_000_000);
+    let (ten_million, ten_million_txt) = targets_fixture(dir, "ten-million", 10_000_000);
+    Fixtures {
+        many_steps,
+        million,
+        million_txt,
+        ten_million,
+        ten_million_txt,
     }
-    std::fs::write(dir.join("million.txt"), targets).unwrap();
-    let million_path = dir.join("million-targets.yaml");
-    std::fs::write(
-        &million_path,
-        "name: One million targets\nsteps:\n  - endpoint: backlinks/summary\n    targets: {file: million.txt}\n",
-    )
-    .unwrap();
-    (many_path, million_path)
+}
+
+/// Hostile inputs: each must be refused (exit 2) in well under a second.
+fn hostile_fixtures(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let fifo = dir.join("fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let huge = dir.join("huge.yaml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    vec![
+        ("workflow /dev/zero", PathBuf::from("/dev/zero")),
+        ("workflow FIFO", fifo.clone()),
+        ("workflow of 1 GiB", huge),
+        (
+            "targets file FIFO",
+            write(
+                "fifo-targets.yaml",
+                format!(
+                    "steps: [{{endpoint: backlinks/summary, targets: {{file: {:?}}}}}]",
+                    fifo.display().to_string()
+                ),
+            ),
+        ),
+        (
+            "200 KB [[[[…]]]]",
+            write(
+                "deep-seq.yaml",
+                format!("steps: {}{}", "[".repeat(100_000), "]".repeat(100_000)),
+            ),
+        ),
+        (
+            "250 KB {a: {a: …}}",
+            write(
+                "deep-map.yaml",
+                format!("name: {}x{}", "{a: ".repeat(50_000), "}".repeat(50_000)),
+            ),
+        ),
+        (
+            "4 MiB of [] at depth 32",
+            write(
+                "wide.yaml",
+                format!(
+                    "steps:\n{}",
+                    format!("- {}{}\n", "[".repeat(30), "]".repeat(30)).repeat((4 << 20) / 64 - 1)
+                ),
+            ),
+        ),
+        (
+            "1 MB endpoint name",
+            write(
+                "long-name.yaml",
+                format!("steps: [{{endpoint: {}}}]", "x".repeat(1 << 20)),
+            ),
+        ),
+    ]
 }
 
 fn benches(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let (many, million) = write_fixtures(dir.path());
+    let f = write_fixtures(dir.path());
     let pricing = Pricing::embedded().unwrap();
 
     let mut group = c.benchmark_group("in-process");
     group.sample_size(20);
-    for (name, path) in [("10k steps", &many), ("1M-line targets file", &million)] {
+    for (name, path) in [
+        ("10k steps", &f.many_steps),
+        ("1M-line targets file", &f.million),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let loaded = workflow::load(path, &pricing).unwrap();
@@ -84,7 +176,11 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("whole process: budget plan");
     group.sample_size(10);
-    for (name, path) in [("10k steps", &many), ("1M-line targets file", &million)] {
+    for (name, path) in [
+        ("10k steps", &f.many_steps),
+        ("1M-line targets file", &f.million),
+        ("10M-line targets file", &f.ten_million),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let status = Command::new(env!("CARGO_BIN_EXE_budget"))
@@ -94,6 +190,46 @@ fn benches(c: &mut Criterion) {
                     .status()
                     .unwrap();
                 assert_eq!(status.code(), Some(0));
+            })
+        });
+    }
+    group.finish();
+
+    // The yardstick of README "Performance": planning a targets file within 8× `wc -l` on it.
+    let mut group = c.benchmark_group("reference: wc -l");
+    group.sample_size(10);
+    for (name, path) in [
+        ("1M-line targets file", &f.million_txt),
+        ("10M-line targets file", &f.ten_million_txt),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let status = Command::new("wc")
+                    .arg("-l")
+                    .arg(path)
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            })
+        });
+    }
+    group.finish();
+
+    let hostile = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("hostile input, refused: budget plan");
+    group.sample_size(10);
+    for (name, path) in hostile_fixtures(hostile.path()) {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let status = Command::new(env!("CARGO_BIN_EXE_budget"))
+                    .args(["plan", "--offline"])
+                    .arg(&path)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .unwrap();
+                assert_eq!(status.code(), Some(2), "{name}");
             })
         });
     }

@@ -4,21 +4,35 @@
 //! Reads only the baseline file it is given (a saved `budget plan --format json` result) and
 //! computes; it prints nothing. Workflows are matched by path, then by name.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
 use crate::estimate::{Totals, WorkflowEstimate};
+use crate::files::{self, FileError, FileKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    #[error("cannot read baseline {path}: {reason}; save one with `budget plan WF... --format json > FILE`")]
-    Read { path: PathBuf, reason: String },
-    #[error("baseline {path} is not JSON ({reason}); it must be a saved `budget plan --format json` result")]
+    /// Missing, not a regular file, or larger than the baseline cap (README "Security").
+    #[error("{source}; save one with `budget plan WF... --format json > FILE`")]
+    Read { source: FileError },
+    #[error("baseline {} is not JSON ({reason}); it must be a saved `budget plan --format json` result", path.display())]
     Syntax { path: PathBuf, reason: String },
-    #[error("baseline {path} is not a saved `budget plan --format json` result: {what}")]
+    #[error("baseline {} is not a saved `budget plan --format json` result: {what}", path.display())]
     Shape { path: PathBuf, what: String },
+    #[error("baseline {} has version {found}; this budget reads version 1 (save the baseline again with this budget)", path.display())]
+    Version { path: PathBuf, found: String },
+    #[error("baseline {}: its workflows add up to {} units but its total says {}; was it edited? Save it again", path.display(), crate::count::thousands(*sum), crate::count::thousands(*total))]
+    Totals { path: PathBuf, sum: u64, total: u64 },
+    #[error("baseline {}: workflow {workflow:?} is listed twice (entries {first} and {second}); a saved plan lists each workflow once", path.display())]
+    Duplicate {
+        path: PathBuf,
+        workflow: String,
+        first: usize,
+        second: usize,
+    },
 }
 
 /// One workflow of a saved plan.
@@ -104,20 +118,32 @@ pub struct Comparison {
     pub exceeded: bool,
 }
 
-/// Reads a saved `--format json` plan.
+/// Reads a saved `--format json` plan: a regular file within the baseline cap, JSON (a UTF-8
+/// byte order mark is fine), version 1, each workflow once, workflows that add up to the total.
+/// A baseline that breaks these would make every figure of the comparison wrong, so it is
+/// refused rather than compared with.
 pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
-    let text = std::fs::read(path).map_err(|e| BaselineError::Read {
-        path: path.to_path_buf(),
-        reason: crate::io_reason(&e),
-    })?;
-    let root: Value = serde_json::from_slice(&text).map_err(|e| BaselineError::Syntax {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let bytes =
+        files::read(path, FileKind::Baseline).map_err(|source| BaselineError::Read { source })?;
+    let root: Value =
+        serde_json::from_slice(files::strip_bom(&bytes)).map_err(|e| BaselineError::Syntax {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     let shape = |what: &str| BaselineError::Shape {
         path: path.to_path_buf(),
         what: what.to_string(),
     };
+    match root.get("version") {
+        Some(v) if v.as_u64() == Some(1) => {}
+        Some(v) => {
+            return Err(BaselineError::Version {
+                path: path.to_path_buf(),
+                found: v.to_string(),
+            })
+        }
+        None => return Err(shape("`version` is missing")),
+    }
     let total_units = root
         .pointer("/total/units")
         .and_then(Value::as_u64)
@@ -147,11 +173,52 @@ pub fn load(path: &Path) -> Result<Baseline, BaselineError> {
             units,
         });
     }
+    check_workflows(path, &workflows, total_units)?;
     Ok(Baseline {
         path: path.to_path_buf(),
         workflows,
         total_units,
     })
+}
+
+/// Each workflow once (by path, or by name when it has none), and units that add up.
+fn check_workflows(
+    path: &Path,
+    workflows: &[SavedWorkflow],
+    total: u64,
+) -> Result<(), BaselineError> {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(workflows.len());
+    for (i, w) in workflows.iter().enumerate() {
+        let key = if w.path.is_empty() {
+            ("", w.name.as_str())
+        } else {
+            (w.path.as_str(), "")
+        };
+        if let Some(first) = seen.insert(key, i + 1) {
+            return Err(BaselineError::Duplicate {
+                path: path.to_path_buf(),
+                workflow: if w.path.is_empty() {
+                    w.name.clone()
+                } else {
+                    w.path.clone()
+                },
+                first,
+                second: i + 1,
+            });
+        }
+    }
+    // A sum beyond u64 cannot equal the total either.
+    let sum = workflows
+        .iter()
+        .try_fold(0u64, |sum, w| sum.checked_add(w.units));
+    match sum {
+        Some(sum) if sum == total => Ok(()),
+        sum => Err(BaselineError::Totals {
+            path: path.to_path_buf(),
+            sum: sum.unwrap_or(u64::MAX),
+            total,
+        }),
+    }
 }
 
 /// Compares forecasts with a baseline.

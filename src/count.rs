@@ -40,9 +40,18 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// `text` as an error message quotes it: at most 40 characters, cut with `…`.
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
 /// Parses a count from text.
 pub fn parse(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
+    let shown = quoted(trimmed);
     check_separators(trimmed)?;
     let cleaned: String = trimmed.chars().filter(|c| *c != '_' && *c != ',').collect();
     let (digits, factor) = match cleaned.chars().last() {
@@ -50,7 +59,7 @@ pub fn parse(text: &str) -> Result<u64, String> {
         Some('M') => (&cleaned[..cleaned.len() - 1], 1_000_000),
         Some('m') => {
             return Err(format!(
-                "{trimmed:?}: write millions with a capital M (\"{}M\")",
+                "{shown}: write millions with a capital M (\"{}M\")",
                 &cleaned[..cleaned.len() - 1]
             ))
         }
@@ -59,29 +68,28 @@ pub fn parse(text: &str) -> Result<u64, String> {
     let hint = "write a whole number such as 250, \"10_000\", \"250k\" or \"1.5M\"";
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
         if digits.starts_with('-') {
-            return Err(format!("{trimmed:?} is negative; {hint}"));
+            return Err(format!("{shown} is negative; {hint}"));
         }
-        return Err(format!("{trimmed:?} is not a count; {hint}"));
+        return Err(format!("{shown} is not a count; {hint}"));
     }
     if factor == 1 {
         return digits
             .parse::<u64>()
             .map_err(|_| match digits.contains('.') {
-                true => format!("{trimmed:?} is not a whole number; {hint}"),
-                false => format!("{trimmed:?} is too large (the maximum is {})", u64::MAX),
+                true => format!("{shown} is not a whole number; {hint}"),
+                false => format!("{shown} is too large (the maximum is {})", u64::MAX),
             });
     }
     let mantissa: Decimal = digits
         .parse()
-        .map_err(|_| format!("{trimmed:?} is not a count; {hint}"))?;
+        .map_err(|_| format!("{shown} is not a count; {hint}"))?;
     let value = mantissa
         .checked_mul(Decimal::from(factor))
-        .ok_or_else(|| format!("{trimmed:?} is too large"))?;
+        .ok_or_else(|| format!("{shown} is too large"))?;
     if !value.fract().is_zero() {
-        return Err(format!("{trimmed:?} is not a whole number; {hint}"));
+        return Err(format!("{shown} is not a whole number; {hint}"));
     }
-    u64::try_from(value)
-        .map_err(|_| format!("{trimmed:?} is too large (the maximum is {})", u64::MAX))
+    u64::try_from(value).map_err(|_| format!("{shown} is too large (the maximum is {})", u64::MAX))
 }
 
 /// A unit count or a percentage of some base: `"50k"` or `"10%"`.
@@ -97,6 +105,7 @@ pub fn units_or_percent(
     max_percent: Option<Decimal>,
 ) -> Result<UnitsOrPercent, String> {
     let text = text.trim();
+    let shown = quoted(text);
     let Some(number) = text.strip_suffix('%') else {
         return parse(text)
             .map(UnitsOrPercent::Units)
@@ -105,12 +114,12 @@ pub fn units_or_percent(
     let percent: Decimal = number
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a percentage; write it like \"10%\""))?;
+        .map_err(|_| format!("{shown} is not a percentage; write it like \"10%\""))?;
     if percent.is_sign_negative() {
-        return Err(format!("{text:?} is negative; a percentage is 0% or more"));
+        return Err(format!("{shown} is negative; a percentage is 0% or more"));
     }
     match max_percent {
-        Some(max) if percent > max => Err(format!("{text:?} is not between 0% and {max}%")),
+        Some(max) if percent > max => Err(format!("{shown} is not between 0% and {max}%")),
         _ => Ok(UnitsOrPercent::Percent(percent)),
     }
 }
@@ -123,7 +132,8 @@ fn check_separators(text: &str) -> Result<(), String> {
     let whole = whole.trim_end_matches(['k', 'K', 'M', 'm']);
     let bad = |why: &str| {
         Err(format!(
-            "{text:?}: {why}; write it like \"10,000\", \"10_000\" or \"1.5k\""
+            "{}: {why}; write it like \"10,000\", \"10_000\" or \"1.5k\"",
+            quoted(text)
         ))
     };
     if text
@@ -152,6 +162,9 @@ fn check_separators(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest whole number a YAML float (`1e3`, `2.5e6`) holds exactly: 2⁵³.
+const EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
+
 /// Parses a count from a YAML scalar (a number or a string).
 pub fn from_yaml(value: &Value) -> Result<u64, String> {
     match value {
@@ -162,8 +175,16 @@ pub fn from_yaml(value: &Value) -> Result<u64, String> {
             )),
             // `1e3` is a whole number written as a float; accept it while it is exact.
             None => match n.as_f64() {
-                Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 => {
-                    Ok(ceil_u64(f))
+                Some(f) if f.is_sign_negative() && f != 0.0 => Err(format!(
+                    "{n} is negative; write a whole number of 0 or more"
+                )),
+                Some(f) if f.fract() == 0.0 && f <= EXACT_FLOAT => Ok(ceil_u64(f)),
+                // Whole, but past what a float holds exactly (`1e16`, `1e30`, `.inf`).
+                Some(f) if f.is_infinite() || (f.fract() == 0.0 && f > EXACT_FLOAT) => {
+                    Err(format!(
+                        "{n} is too large for a number in exponent form (at most {}); write the digits, e.g. \"10_000_000_000_000_000\"",
+                        thousands(1 << 53)
+                    ))
                 }
                 _ => Err(format!("{n} is not a whole number")),
             },
@@ -249,5 +270,31 @@ mod tests {
         assert!(from_yaml(&Value::Bool(true))
             .unwrap_err()
             .contains("expected a count"));
+    }
+
+    #[track_caller]
+    fn yaml_err(text: &str, phrase: &str) {
+        let value: Value = serde_yaml::from_str(text).unwrap();
+        let e = from_yaml(&value).unwrap_err();
+        assert!(e.contains(phrase), "input {text}: {e}");
+    }
+
+    #[test]
+    fn yaml_floats_say_what_is_wrong() {
+        // Invariant: a whole number too large for a float is "too large", not "not a whole
+        // number" (the old message for 1e16 and 1e30); a negative one is "negative".
+        yaml_err(
+            "1e16",
+            "1e16 is too large for a number in exponent form (at most 9,007,199,254,740,992)",
+        );
+        yaml_err("1e30", "1e30 is too large");
+        yaml_err(".inf", "is too large");
+        yaml_err("-2.5", "-2.5 is negative");
+        yaml_err("-1e3", "is negative");
+        yaml_err("2.5", "2.5 is not a whole number");
+        yaml_err(".nan", "is not a whole number");
+        // 2^53 itself is exact: 9007199254740992.
+        let exact: Value = serde_yaml::from_str("9.007199254740992e15").unwrap();
+        assert_eq!(from_yaml(&exact), Ok(9_007_199_254_740_992));
     }
 }

@@ -29,6 +29,8 @@ pub enum FileKind {
     Targets,
     Profile,
     Clients,
+    /// The reservation ledger of running gates (`reservations.json`).
+    Ledger,
 }
 
 const KIB: u64 = 1 << 10;
@@ -43,6 +45,8 @@ impl FileKind {
             Self::KeyFile | Self::TokenFile => 4 * KIB,
             // A saved `plan --format json` of 10,000 steps is about 3 MiB.
             Self::Baseline | Self::Plan => 32 * MIB,
+            // A reservation is about 200 bytes: 32 MiB is over 100,000 running gates.
+            Self::Ledger => 32 * MIB,
             // Streamed: the cap bounds the time a run can spend on one file (about 10 million
             // journal lines), not the memory.
             Self::Journal => 4096 * MIB,
@@ -65,6 +69,7 @@ impl FileKind {
             Self::Targets => "targets file",
             Self::Profile => "usage profile",
             Self::Clients => "clients file",
+            Self::Ledger => "reservation ledger",
         }
     }
 }

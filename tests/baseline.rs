@@ -84,12 +84,12 @@ fn bad_baselines_and_flags_exit_2() {
     let s = Scratch::new();
     run(&["plan", DOCS, "--compare-to", "nope.json"])
         .code(2)
-        .stderr_has("cannot read baseline nope.json: no such file");
+        .stderr_has("cannot read the baseline file nope.json: no such file");
     let text = s.file("text.json", "not json");
     run(&["plan", DOCS, "--compare-to", &text])
         .code(2)
         .stderr_has("is not JSON");
-    let other = s.file("other.json", r#"{"units": 5}"#);
+    let other = s.file("other.json", r#"{"version": 1, "units": 5}"#);
     run(&["plan", DOCS, "--compare-to", &other])
         .code(2)
         .stderr_has("is not a saved `budget plan --format json` result: `total.units` is missing");
@@ -100,6 +100,55 @@ fn bad_baselines_and_flags_exit_2() {
     run(&["plan", DOCS, "--compare-to", &old, "--max-increase", "lots"])
         .code(2)
         .stderr_has("--max-increase: \"lots\" is not a count");
+}
+
+/// A saved plan of the docs example (26,000 units) edited by `edit`.
+fn edited(s: &Scratch, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut json = run(&["plan", DOCS, "--format", "json"]).code(0).json();
+    edit(&mut json);
+    s.file(name, &json.to_string())
+}
+
+#[test]
+fn baselines_that_do_not_add_up_are_refused() {
+    // Invariant: a comparison is only made with a baseline whose figures are its own; the old
+    // code took version 99, showed "+2599900%" beside "unchanged" for a total that disagreed with
+    // its workflows, and listed a workflow saved twice as "removed" once per copy.
+    let s = Scratch::new();
+    let future = edited(&s, "v99.json", |j| j["version"] = 99.into());
+    run(&["plan", DOCS, "--compare-to", &future])
+        .code(2)
+        .stderr_has("v99.json has version 99; this budget reads version 1");
+    // The workflow says 26,000 and the total 1.
+    let off = edited(&s, "off.json", |j| j["total"]["units"] = 1.into());
+    run(&["plan", DOCS, "--compare-to", &off])
+        .code(2)
+        .stderr_has("off.json: its workflows add up to 26,000 units but its total says 1");
+    let twice = edited(&s, "twice.json", |j| {
+        let first = j["workflows"][0].clone();
+        j["workflows"].as_array_mut().unwrap().push(first);
+        j["total"]["units"] = 52_000.into();
+    });
+    run(&["plan", DOCS, "--compare-to", &twice])
+        .code(2)
+        .stderr_has(
+        "twice.json: workflow \"workflows/docs-example.yaml\" is listed twice (entries 1 and 2)",
+    );
+}
+
+#[test]
+fn a_baseline_with_a_byte_order_mark_is_read() {
+    // A BOM (a baseline saved by a Windows editor) is not "not JSON".
+    let s = Scratch::new();
+    let saved = run(&["plan", DOCS, "--format", "json"])
+        .code(0)
+        .stdout
+        .clone();
+    let old = s.path().join("bom.json");
+    std::fs::write(&old, format!("\u{feff}{saved}")).unwrap();
+    run(&["plan", DOCS, "--compare-to", &old.display().to_string()])
+        .code(0)
+        .stdout_has("unchanged");
 }
 
 /// Invariant: the JSON verdict agrees with the exit code. An exceeded `--max-increase` exits 1,

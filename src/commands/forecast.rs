@@ -91,20 +91,23 @@ pub fn run(global: &Global, args: &ForecastArgs) -> Result<Status, Error> {
         Some((_, a)) => finance::projection_cost(&projection, a, &planned.pricing)?,
         None => None,
     };
-    if account.is_none() && projection.total.overage_units.is_some_and(|u| u > 0) {
-        notes.push(
-            "overage cost unknown: no workflow names an account tier; add `account: {tier: 1M}` (your tier) to price it"
-                .into(),
-        );
-    }
+    // Overage is off unless the account declares it: the jobs stop instead of running over.
+    let overage_off = account.is_none_or(|(_, a)| a.overage.is_none());
 
     let paths: Vec<_> = planned.workflows.iter().map(|w| w.path.clone()).collect();
+    // Subscription credits expire at the period end, the wallet's don't: spent first.
+    let pools = balance.as_ref().and_then(|b| {
+        b.pools
+            .map(|pools| finance::pool_spend(&projection, pools, b.reserved))
+    });
     let view = ForecastReport {
         projection: &projection,
         paths: &paths,
         balance: balance.as_ref(),
         period_end_source,
         cost: cost.as_ref(),
+        overage_off,
+        pools: pools.as_ref(),
         notes: &notes,
         offline: global.offline,
     };

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 
 use rust_decimal::Decimal;
 
+use crate::account::{ApiKey, Scrubber};
 use crate::cli::{GateArgs, Global};
 use crate::estimate::Assessment;
 use crate::gate::{self, Decision};
@@ -28,9 +29,7 @@ impl Held {
         if let Err(e) = self.ledger.update(&self.reservation) {
             report::notes(
                 &mut std::io::stderr().lock(),
-                &[format!(
-                    "warning: {e}; the reservation is kept while this gate runs (its command is stopped with it)"
-                )],
+                &[report::gate_update_failed(&e)],
             );
         }
     }
@@ -41,21 +40,17 @@ impl Drop for Held {
         if let Err(e) = self.ledger.release(&self.reservation) {
             report::notes(
                 &mut std::io::stderr().lock(),
-                &[format!(
-                    "warning: {e}; the reservation is dropped by the next budget run once this process has ended"
-                )],
+                &[report::gate_release_failed(&e)],
             );
         }
     }
 }
 
-/// The command for the ledger and messages, with the API key (should CMD carry it) blanked out.
-fn command_text(command: &[OsString], api_key: Option<&str>) -> String {
+/// The command for the ledger and messages, scrubbed: should CMD carry the API key in any form
+/// (or an `apikey=` value), `reservations.json` and the messages show `[redacted]` instead.
+fn command_text(command: &[OsString], api_key: Option<&ApiKey>) -> String {
     let text = gate::display_command(command);
-    match api_key {
-        Some(key) if !key.is_empty() => text.replace(key, "[api key]"),
-        _ => text,
-    }
+    Scrubber::for_key(api_key).scrub(&text).into_owned()
 }
 
 pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
@@ -78,15 +73,17 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             message: "--max-overage-usd needs an overage tier to price units: add `account: {tier: 1M}` (your tier) to a workflow".into(),
         });
     }
+    if max_overage_usd.is_some() && account.is_some_and(|a| a.overage.is_none()) {
+        return Err(Error::Usage {
+            message: "--max-overage-usd needs an account with overage on: the workflow's account has overage off (the default: at zero balance calls fail with \"Insufficient funds\"); add `overage: plan` (or `addon`) to its `account` if Support enabled overage".into(),
+        });
+    }
     if checked.balance.is_none() {
         return Err(Error::BalanceUnknown {
             offline: global.offline,
         });
     }
-    let command = command_text(
-        &args.command,
-        checked.api_key.as_ref().map(crate::account::ApiKey::expose),
-    );
+    let command = command_text(&args.command, checked.api_key.as_ref());
     gate::catch_signals()?;
     let ledger = super::open_ledger(global)?;
     let claim = Claim::new(
@@ -102,6 +99,8 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
     );
     let units = checked.planned.total.units;
     let exceeded = checked.comparison.as_ref().is_some_and(|c| c.exceeded);
+    let uncertain =
+        args.plan.strict_prices && crate::estimate::uncertain_prices(&checked.planned.forecasts);
     let mut judged: Option<(Assessment, Decision)> = None;
     let reservation = ledger.reserve(&claim, &mut |reserved| {
         let assessment = checked.assess(reserved);
@@ -111,7 +110,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             account,
             &checked.planned.pricing,
         );
-        let admit = !exceeded && !matches!(decision, Decision::Refuse { .. });
+        let admit = !exceeded && !uncertain && !matches!(decision, Decision::Refuse { .. });
         judged = Some((assessment, decision));
         admit.then_some(units)
     })?;
@@ -122,55 +121,26 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
     };
     let report = checked.report(&assessment);
     let comparison = checked.comparison.as_ref();
-    let mut notes = Vec::new();
-    if exceeded {
-        notes.push(format!(
-            "budget gate: the increase is above --max-increase; not running {command}"
-        ));
-    }
-    match &decision {
-        Decision::Run | Decision::RunWithOverage { .. } if exceeded => {}
-        Decision::Run => notes.push(format!("budget gate: running {command}")),
-        Decision::RunWithOverage { cost, max_usd } => notes.push(format!(
-            "budget gate: running {command}: the {} units beyond usable cost ${} at the {} {} {} rate, within --max-overage-usd ${max_usd}",
-            report::thousands(cost.units),
-            cost.usd,
-            cost.tier,
-            cost.billing.as_str(),
-            cost.rate.as_str()
-        )),
-        Decision::Refuse { priced } => {
-            notes.push(format!("budget gate: over budget; not running {command}"));
-            if assessment.balance.as_ref().is_some_and(|b| b.reserved > 0) {
-                // Name who holds the units (a listing that fails only loses this note).
-                if let Some(note) = ledger
-                    .list()
-                    .ok()
-                    .and_then(|list| report::held_by(&checked.account, &list))
-                {
-                    notes.push(note);
-                }
-            }
-            if let Some(cost) = priced {
-                notes.push(match max_overage_usd {
-                    Some(max) => format!(
-                        "the {} units beyond usable would cost ${}, above --max-overage-usd ${max}",
-                        report::thousands(cost.units),
-                        cost.usd
-                    ),
-                    None => format!(
-                        "the {} units beyond usable would cost ${} at the {} {} {} rate; --max-overage-usd {} lets it run",
-                        report::thousands(cost.units),
-                        cost.usd,
-                        cost.tier,
-                        cost.billing.as_str(),
-                        cost.rate.as_str(),
-                        cost.usd
-                    ),
-                });
-            }
+    // Name who holds the units when they stand in the way (a listing that fails only loses this
+    // note).
+    let held_by = match &decision {
+        Decision::Refuse { .. } if assessment.balance.as_ref().is_some_and(|b| b.reserved > 0) => {
+            ledger
+                .list()
+                .ok()
+                .and_then(|list| report::held_by(&checked.account, &list))
         }
-    }
+        _ => None,
+    };
+    let notes = report::gate_notes(&report::GateNotes {
+        command: &command,
+        decision: &decision,
+        exceeded,
+        uncertain,
+        held_by,
+        max_overage_usd,
+        report: &report,
+    });
     let refused = reservation.is_none();
     {
         let mut err = std::io::stderr().lock();

@@ -9,11 +9,10 @@ use crate::account::{AccountError, ApiKey, AuthMethod, Backoff};
 use crate::cli::{Auth, Global, GuardArgs};
 use crate::guard::config::Flags;
 use crate::guard::{GuardError, Signals, Start};
-use crate::pricing::Pricing;
 use crate::{report, Error, Status};
 
 pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
-    let pricing = Pricing::load(global.pricing.as_deref())?;
+    let pricing = super::load_pricing(global)?;
     let settings = Flags {
         listen: args.listen.clone(),
         budget: args.budget,
@@ -48,6 +47,10 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         backoff: Backoff::from_env()?,
         ledger: super::open_ledger(global)?,
         warn: super::warnings_to_stderr(),
+        on_overrun: Some(std::sync::Arc::new(|overrun: &crate::guard::Overrun| {
+            // Warnings are not silenced by --quiet: an overrun is money.
+            let _ = report::guard_overrun(&mut std::io::stderr().lock(), overrun);
+        })),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -6,7 +6,7 @@
 //! concurrent calls never interleave). A line is a **call** when it has an `endpoint`; other
 //! lines have a `kind` and readers that want calls skip them:
 //! - call: `time`, `method`, `endpoint`, `targets`, `status`, `units_reserved`, `units_charged`,
-//!   `latency_ms` (arrival to reply, waits included), `attempts` (upstream attempts, 0 when
+//!   `overrun` (units billed beyond the call's price, charged all the same), `latency_ms` (arrival to reply, waits included), `attempts` (upstream attempts, 0 when
 //!   refused locally), `outcome`, `epoch` (the budget it was spent from) and `hold` (the id of
 //!   its `hold` line, when it had one); then, when known, what `budget reconcile` reads to set
 //!   calls against a plan ([`super::tags`]): `workflow` and `step` (the client's tags), `source`,
@@ -22,7 +22,9 @@
 //!   pricing (no token, not an API path, unknown endpoint, too large …), at most one line per
 //!   [`SUMMARY_EVERY`], so that a flood of bad calls cannot fill the disk.
 //!
-//! Never the key nor the query (which may carry `apikey`). This module does not render tables.
+//! Never the key nor the query (which may carry `apikey`). The totals hold the catalogue's
+//! endpoints only, whatever paths clients send: a refused call counts under its reason, never
+//! under a path of its own (README "Security"). This module does not render tables.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -52,6 +54,8 @@ pub enum Outcome {
     OverBudget,
     /// Refused by the guard: no slot in the rate window in time, or the queue was full (503).
     RateQueue,
+    /// Refused by the guard at pricing: a catalogue endpoint it cannot price exactly (400).
+    Rejected,
     /// The API could not be reached (502), the shared state failed, or the hold could not be
     /// written to the journal (503).
     Failed,
@@ -111,6 +115,8 @@ pub struct Entry {
     pub status: u16,
     pub units_reserved: u64,
     pub units_charged: u64,
+    /// Units billed beyond what the call was priced at (charged all the same); 0 normally.
+    pub overrun: u64,
     pub latency_ms: f64,
     pub attempts: u32,
     pub outcome: Outcome,
@@ -199,6 +205,8 @@ pub struct EndpointTotals {
     /// Other calls that were not charged.
     pub other: u64,
     pub units_charged: u64,
+    /// Units charged beyond the calls' prices.
+    pub overrun: u64,
 }
 
 /// What a guard did while it ran: priced calls by endpoint, refusals before pricing by reason.
@@ -410,6 +418,7 @@ impl Journal {
                 _ => t.other += 1,
             }
             t.units_charged = t.units_charged.saturating_add(entry.units_charged);
+            t.overrun = t.overrun.saturating_add(entry.overrun);
         }
         let _ = self.write_line(&CallLine {
             entry,
@@ -473,6 +482,7 @@ mod tests {
             status,
             units_reserved: 200,
             units_charged: charged,
+            overrun: 0,
             latency_ms: 1.5,
             attempts: 1,
             outcome,
@@ -558,7 +568,7 @@ mod tests {
         assert_eq!(
             lines[2],
             format!(
-                r#"{{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"latency_ms":1.5,"attempts":1,"outcome":"charged","hold":"{hold}","epoch":"e1"}}"#
+                r#"{{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"overrun":0,"latency_ms":1.5,"attempts":1,"outcome":"charged","hold":"{hold}","epoch":"e1"}}"#
             )
         );
         // The fields for `budget reconcile` follow, each only when known.
@@ -575,7 +585,8 @@ mod tests {
                 charged_calls: 1,
                 over_budget: 1,
                 other: 0,
-                units_charged: 200
+                units_charged: 200,
+                overrun: 0
             }
         );
         assert_eq!(totals.endpoints["backlinks/all"].other, 1);

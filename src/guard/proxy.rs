@@ -19,7 +19,7 @@ use super::price::{self, PriceError, Priced};
 use super::server::{Busy, Limits, Tracked};
 use super::state::{Hold, RateError, State, StateError};
 use super::tags::{self, Facts, Tags};
-use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, TOKEN_HEADER};
+use super::{same_secret, Config, GuardError, Overrun, MAX_REPLY_BYTES, TOKEN_HEADER};
 use crate::account::transport::{self, Policy, SetupError, Transport};
 
 pub(crate) struct App {
@@ -138,6 +138,8 @@ struct Call {
     targets: u64,
     reserved: u64,
     charged: u64,
+    /// Units billed beyond what the call was priced at (charged all the same).
+    overrun: u64,
     attempts: u32,
     hold: Option<String>,
     tags: Tags,
@@ -161,9 +163,13 @@ struct Accepted {
     _buffered: Option<OwnedSemaphorePermit>,
 }
 
-/// A refusal before pricing: counted in the journal's summary, answered with `response`.
+/// A call the guard does not forward: counted in the journal's summary when refused before
+/// pricing (`why`), or journaled as `rejected` when its endpoint is known but the call cannot
+/// be priced exactly (`endpoint`: the catalogue's name); answered with `response`.
 struct Refused {
-    why: Refusal,
+    why: Option<Refusal>,
+    endpoint: Option<String>,
+    tags: Tags,
     response: Response,
 }
 
@@ -179,7 +185,12 @@ fn refused(why: Refusal, status: StatusCode, message: &str, description: &str) -
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    Refused { why, response }
+    Refused {
+        why: Some(why),
+        endpoint: None,
+        tags: Tags::default(),
+        response,
+    }
 }
 
 impl App {
@@ -194,8 +205,15 @@ impl App {
         let accepted = match self.accept(&parts, body).await {
             Ok(accepted) => accepted,
             Err(refused) => {
-                self.journal.refuse(refused.why);
-                return refused.response.map(|inner| Tracked { inner, _busy: None });
+                match (refused.why, refused.endpoint) {
+                    (Some(why), _) => self.journal.refuse(why),
+                    (None, Some(endpoint)) => {
+                        self.reject(&parts, endpoint, refused.tags, &refused.response, started)
+                    }
+                    (None, None) => {}
+                }
+                let response = self.scrubbed(refused.response).await;
+                return response.map(|inner| Tracked { inner, _busy: None });
             }
         };
         // From here the call holds its connection (the cap does not close it) until its reply
@@ -262,23 +280,53 @@ impl App {
         let (body, buffered) = self.read_body(&parts.headers, body).await?;
         let raw_query = parts.uri.query().unwrap_or("").to_string();
         let pairs = query_pairs(&raw_query);
-        let priced = price::price(&self.config.pricing, parts.uri.path(), &pairs, Some(&body))
-            .map_err(|e| {
-                let (why, status, message) = match e {
-                    PriceError::NotApi { .. } => {
-                        (Refusal::NotApi, StatusCode::NOT_FOUND, "Not Found")
-                    }
-                    PriceError::UnknownEndpoint { .. } => (
-                        Refusal::UnknownEndpoint,
-                        StatusCode::BAD_REQUEST,
-                        "Unknown endpoint",
-                    ),
-                    PriceError::Overflow { .. } => {
-                        (Refusal::Malformed, StatusCode::BAD_REQUEST, "Bad Request")
-                    }
-                };
-                refused(why, status, message, &e.to_string())
-            })?;
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let call_to_price = price::Call {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: &pairs,
+            content_type,
+            body: &body,
+            today: chrono::Utc::now().date_naive(),
+        };
+        let priced = price::price(&self.config.pricing, &call_to_price).map_err(|e| {
+            let text = e.to_string();
+            match e {
+                // Not an endpoint of the catalogue: refused before pricing, counted.
+                PriceError::NotApi { .. } => {
+                    refused(Refusal::NotApi, StatusCode::NOT_FOUND, "Not Found", &text)
+                }
+                PriceError::UnknownEndpoint { .. } => refused(
+                    Refusal::UnknownEndpoint,
+                    StatusCode::BAD_REQUEST,
+                    "Unknown endpoint",
+                    &text,
+                ),
+                // A catalogue endpoint the guard cannot price exactly: journaled as rejected,
+                // under the catalogue's name.
+                PriceError::PriceUnknown { endpoint } => Refused {
+                    why: None,
+                    endpoint: Some(endpoint),
+                    tags: tags.clone(),
+                    response: envelope(StatusCode::BAD_REQUEST, "Price unknown", &text),
+                },
+                PriceError::Unreadable { endpoint, .. } => Refused {
+                    why: None,
+                    endpoint: Some(endpoint),
+                    tags: tags.clone(),
+                    response: envelope(StatusCode::BAD_REQUEST, "Cannot price this call", &text),
+                },
+                PriceError::Overflow { endpoint, .. } => Refused {
+                    why: None,
+                    endpoint: Some(endpoint),
+                    tags: tags.clone(),
+                    response: envelope(StatusCode::BAD_REQUEST, "Bad Request", &text),
+                },
+            }
+        })?;
         let (facts, row_endpoint) = match self.config.pricing.endpoint(&priced.endpoint) {
             Some(endpoint) => (
                 tags::facts(endpoint, &pairs, &body),
@@ -387,6 +435,39 @@ impl App {
         }
     }
 
+    /// The journal line of a call rejected at pricing (a catalogue endpoint it cannot price).
+    fn reject(
+        &self,
+        parts: &axum::http::request::Parts,
+        endpoint: String,
+        tags: Tags,
+        response: &Response,
+        started: Instant,
+    ) {
+        let scrub =
+            |text: Option<String>| text.map(|t| self.transport.scrubber().scrub(&t).into_owned());
+        self.journal.record(&Entry {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            method: parts.method.to_string(),
+            endpoint,
+            targets: 0,
+            status: response.status().as_u16(),
+            units_reserved: 0,
+            units_charged: 0,
+            overrun: 0,
+            latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
+            attempts: 0,
+            outcome: Outcome::Rejected,
+            workflow: scrub(tags.workflow),
+            step: scrub(tags.step),
+            source: None,
+            rows: None,
+            target_hash: None,
+            continues: false,
+            hold: None,
+        });
+    }
+
     /// One priced call from reservation to journal line.
     async fn call(
         &self,
@@ -400,6 +481,7 @@ impl App {
             targets: accepted.priced.targets,
             reserved: 0,
             charged: 0,
+            overrun: 0,
             attempts: 0,
             hold: None,
             tags: accepted.tags.clone(),
@@ -407,12 +489,16 @@ impl App {
             row_endpoint: accepted.row_endpoint,
             rows: None,
         };
-        let (mut response, outcome) = self.process(&parts, accepted, &mut call).await;
+        let (response, outcome) = self.process(&parts, accepted, &mut call).await;
+        let mut response = self.scrubbed(response).await;
         if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
             response
                 .headers_mut()
                 .insert("x-budget-units-charged", value);
         }
+        // What a client wrote (tags, the source parameter) is journaled scrubbed, as its path is.
+        let scrub =
+            |text: Option<String>| text.map(|t| self.transport.scrubber().scrub(&t).into_owned());
         self.journal.record(&Entry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             method: call.method,
@@ -421,12 +507,13 @@ impl App {
             status: response.status().as_u16(),
             units_reserved: call.reserved,
             units_charged: call.charged,
+            overrun: call.overrun,
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
-            workflow: call.tags.workflow,
-            step: call.tags.step,
-            source: call.facts.source,
+            workflow: scrub(call.tags.workflow),
+            step: scrub(call.tags.step),
+            source: scrub(call.facts.source),
             rows: call.rows,
             target_hash: call.facts.target_hash,
             continues: call.facts.continues,
@@ -443,6 +530,38 @@ fn stopping_refusal() -> Refused {
         "Service Unavailable",
         "the guard is stopping and takes no new calls",
     )
+}
+
+/// Marks a response whose body was scrubbed already (the API's replies, in [`App::reply`]).
+#[derive(Clone, Copy)]
+struct Scrubbed;
+
+/// The guard's own messages are small; one larger than this is replaced, not scrubbed.
+const MAX_OWN_MESSAGE: usize = 1 << 20;
+
+impl App {
+    /// Every reply leaves the guard scrubbed of the key: the API's (scrubbed and marked in
+    /// [`App::reply`]) and the guard's own messages, which may quote a client's path or
+    /// parameters.
+    async fn scrubbed(&self, response: Response) -> Response {
+        if response.extensions().get::<Scrubbed>().is_some() {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_OWN_MESSAGE).await else {
+            return envelope(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "the guard's message could not be checked for the key",
+            );
+        };
+        let body = match self.transport.scrubber().scrub_bytes(&bytes) {
+            std::borrow::Cow::Borrowed(_) => bytes,
+            std::borrow::Cow::Owned(scrubbed) => Bytes::from(scrubbed),
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        Response::from_parts(parts, Body::from(body))
+    }
 }
 
 /// The API's reply to one attempt.
@@ -480,10 +599,18 @@ impl App {
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
             Err(StateError::Exceeded { needed, left }) => {
-                let text = format!(
-                    "this {} call needs {needed} units, {left} left of the guard's budget; it was not sent to the API",
-                    priced.endpoint
-                );
+                let text = if left < 0 {
+                    format!(
+                        "this {} call needs {needed} units, and the guard's budget is overdrawn by {} units (calls were billed more than they were priced at); it was not sent to the API",
+                        priced.endpoint,
+                        left.unsigned_abs()
+                    )
+                } else {
+                    format!(
+                        "this {} call needs {needed} units, {left} left of the guard's budget; it was not sent to the API",
+                        priced.endpoint
+                    )
+                };
                 return (
                     envelope(StatusCode::PAYMENT_REQUIRED, "Budget exceeded", &text),
                     Outcome::OverBudget,
@@ -531,14 +658,17 @@ impl App {
                 Outcome::Failed,
             ),
             Ok(up) if (200..300).contains(&up.status) => {
-                // Row endpoints: the rows in the reply, for the journal (and the charge below).
+                // What was billed: the records counted in the reply (row endpoints: journaled as
+                // `rows` too), even beyond what the call was priced at (an overrun is charged,
+                // never forgiven), else the price.
                 call.rows = call
                     .row_endpoint
                     .then(|| price::records_in_reply(&up.body))
                     .flatten();
-                let counted = units_per_row
-                    .and_then(|per| call.rows.and_then(|n| n.checked_mul(per)));
-                let charged = counted.map_or(hold.units, |c| c.min(hold.units));
+                let counted = units_per_row.and_then(|per| {
+                    price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per))
+                });
+                let charged = counted.unwrap_or(hold.units);
                 (charged, self.reply(up), Outcome::Charged)
             }
             Ok(up) if up.too_large => (
@@ -581,10 +711,22 @@ impl App {
         };
         // Settling is retried (Redis); when it still fails, the hold stays and, once timed out,
         // counts as spent in full: the budget keeps the worst case, and so does the journal.
-        call.charged = match self.state.settle(&hold, charged).await {
+        call.overrun = charged.saturating_sub(hold.units);
+        let settled = self.state.settle(&hold, charged).await;
+        call.charged = match settled {
             Ok(()) => charged,
             Err(_) => hold.units,
         };
+        if call.overrun > 0 {
+            if let Some(warn) = &self.config.on_overrun {
+                warn(&Overrun {
+                    endpoint: call.endpoint.clone(),
+                    priced: hold.units,
+                    billed: charged,
+                    settled: settled.is_ok(),
+                });
+            }
+        }
         (response, outcome)
     }
 
@@ -597,6 +739,7 @@ impl App {
             std::borrow::Cow::Owned(scrubbed) => scrubbed,
         };
         let mut response = (status, body).into_response();
+        response.extensions_mut().insert(Scrubbed);
         match up.content_type {
             Some(ct) => {
                 response.headers_mut().insert(header::CONTENT_TYPE, ct);

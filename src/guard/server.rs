@@ -449,6 +449,7 @@ mod tests {
             backoff: Backoff::default(),
             client_token: None,
             limits,
+            on_overrun: None,
         };
         let state = Arc::new(State::new(
             Backend::Memory(MemoryState::new(1000)),

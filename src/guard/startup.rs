@@ -34,6 +34,7 @@ use super::server::Limits;
 use super::state::{Backend, MemoryState, State};
 use super::{Config, Guard, GuardError};
 use crate::account::{self, ApiKey, AuthMethod, Backoff};
+use crate::estimate::Pools;
 use crate::ledger::{Claim, HolderKind, Ledger, Warn};
 use crate::pricing::Pricing;
 use crate::workflow::Reserve;
@@ -53,6 +54,8 @@ pub struct Start {
     /// The reservation ledger the guard holds its budget in (see `super::hold`).
     pub ledger: Box<dyn Ledger>,
     pub warn: Warn,
+    /// Told about every call billed beyond its price.
+    pub on_overrun: Option<super::OverrunHook>,
 }
 
 /// Where the figure a guard spends from comes from.
@@ -63,6 +66,8 @@ pub enum BudgetOrigin {
     /// The live balance.
     Live {
         units_left: u64,
+        /// The subscription's and the wallet's credits, when the wallet holds some.
+        wallet: Option<(u64, u64)>,
         reserve: Option<Reserve>,
         /// Units the reserve keeps.
         kept: u64,
@@ -185,6 +190,7 @@ pub fn budget_figure(
                 figure,
                 BudgetOrigin::Live {
                     units_left,
+                    wallet: None,
                     reserve,
                     kept,
                     others,
@@ -206,6 +212,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         backoff,
         ledger,
         warn,
+        on_overrun,
     } = start;
     // Guards sharing one API key meet under the same Redis keys and journal budgets (a hash
     // of the key, never the key).
@@ -251,7 +258,8 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             (Some(_), None) => {} // a first start
         }
     }
-    let units_left = match (settings.budget, shared) {
+    // Both pools: the subscription's credits and the wallet's.
+    let pools = match (settings.budget, shared) {
         (BudgetRule::Live { .. }, None) => {
             let config = account::Config {
                 api_url: api_url.clone(),
@@ -262,12 +270,21 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
                 backoff,
             };
             account::Client::new(config)?
-                .subscription()
+                .balance()
                 .await?
-                .units_left
+                .require_usable()?
+                .pools()
         }
-        _ => 0,
+        _ => Pools {
+            subscription: 0,
+            wallet: None,
+        },
     };
+    let units_left = pools.total();
+    let wallet = pools
+        .wallet
+        .filter(|w| *w > 0)
+        .map(|w| (pools.subscription, w));
     // In this process, a journal with this account's budget is continued (unless told not to).
     let continued = match (&redis, settings.new_budget, &history.last) {
         (None, false, Some(past)) => Some(past.clone()),
@@ -287,7 +304,24 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     let (hold, _) = LedgerHold::take(ledger, &claim, |others| {
         let (figure, from) =
             budget_figure(settings.budget, shared, units_left, others, recent, spent);
-        origin = from;
+        origin = match from {
+            BudgetOrigin::Live {
+                units_left,
+                reserve,
+                kept,
+                others,
+                recent,
+                ..
+            } => BudgetOrigin::Live {
+                units_left,
+                wallet,
+                reserve,
+                kept,
+                others,
+                recent,
+            },
+            other => other,
+        };
         figure
     })?;
     let mut figure = hold.units();
@@ -383,6 +417,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         backoff,
         client_token: settings.client_token.clone(),
         limits,
+        on_overrun,
     };
     let token = config.client_token.is_some();
     let api = reqwest::Url::parse(api_url.trim())
@@ -540,6 +575,7 @@ mod tests {
                 22_300,
                 BudgetOrigin::Live {
                     units_left: 30_000,
+                    wallet: None,
                     reserve,
                     kept: 3_000,
                     others: 4_000,

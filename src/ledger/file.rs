@@ -142,8 +142,8 @@ impl FileLedger {
 
     fn read(&self) -> Result<Contents, LedgerError> {
         let path = self.path();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        // Read under the lock, so no other `budget` removes it between the two calls.
+        match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Contents {
                     version: 1,
@@ -151,11 +151,30 @@ impl FileLedger {
                 })
             }
             Err(e) => return Err(self.io(&path, &e)),
-        };
-        let contents: Contents = serde_json::from_str(&text).map_err(|e| LedgerError::Damaged {
-            path: path.clone(),
-            reason: e.to_string(),
+            Ok(_) => {}
+        }
+        // Bounded like every file `budget` reads (README "Security"): a regular file within its cap.
+        let text = crate::files::read(&path, crate::files::FileKind::Ledger).map_err(|e| {
+            let reason = match e {
+                crate::files::FileError::Io { reason, .. } => reason,
+                crate::files::FileError::NotRegular { found, .. } => {
+                    format!("it is {found}, not a regular file")
+                }
+                crate::files::FileError::TooLarge { kind, .. } => format!(
+                    "it is larger than {} MiB; delete it when no `budget gate` is running",
+                    kind.cap() >> 20
+                ),
+            };
+            LedgerError::Io {
+                path: path.clone(),
+                reason,
+            }
         })?;
+        let contents: Contents =
+            serde_json::from_slice(&text).map_err(|e| LedgerError::Damaged {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         if contents.version != 1 {
             return Err(LedgerError::Damaged {
                 path,

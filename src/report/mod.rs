@@ -29,6 +29,7 @@ mod calibrate;
 mod chart;
 mod ci;
 mod forecast;
+mod gate;
 mod guard;
 mod overage;
 mod plan;
@@ -51,9 +52,12 @@ pub use calibrate::{
 pub use chart::forecast_chart;
 pub use ci::{annotation, error_annotations, verdict_annotations};
 pub use forecast::{forecast, ForecastReport};
-pub use guard::{guard_started, guard_stopped, guard_stopping, guard_summary};
+pub use gate::{gate_notes, gate_release_failed, gate_update_failed, GateNotes};
+pub use guard::{guard_overrun, guard_started, guard_stopped, guard_stopping, guard_summary};
 pub use overage::{overage, overage_tiers};
-pub use plan::{max_units_line, plan, plan_brief, plan_compared, verdict_lines, PlanReport};
+pub use plan::{
+    max_units_line, plan, plan_brief, plan_compared, strict_prices_lines, verdict_lines, PlanReport,
+};
 pub use prices::prices;
 pub use profile::{profile, profile_notes, profile_written};
 pub use reconcile::{journal_warnings, reconcile, reconcile_json, reconcile_lines};
@@ -93,7 +97,20 @@ pub fn error(error: &Error, err: &mut dyn Write) {
                             if problems.len() == 1 { "" } else { "s" },
                             safe::terminal(&path.display().to_string())
                         ));
-                        lines.extend(problems.iter().map(|p| format!("  - {}", problem(p))));
+                        // The first MAX_SHOWN; a broken file can hold 100,000 problems.
+                        let shown = crate::workflow::MAX_SHOWN;
+                        lines.extend(
+                            problems
+                                .iter()
+                                .take(shown)
+                                .map(|p| format!("  - {}", problem(p))),
+                        );
+                        if problems.len() > shown {
+                            lines.push(format!(
+                                "  … and {} more (fix these first)",
+                                problems.len() - shown
+                            ));
+                        }
                     }
                     other => lines.push(safe::terminal(&other.to_string())),
                 }
@@ -118,15 +135,17 @@ fn problem(p: &crate::workflow::Problem) -> String {
             text.push_str(&format!(":{column}"));
         }
     }
+    // Names and fields from the file are clipped as the diagnostic's own values are.
+    let clip = |text: &str| crate::workflow::Clip(text).to_string();
     if let Some(step) = &p.step {
         text.push_str(&format!(
             ": step {} ({})",
             step.number,
-            safe::visible(&step.name)
+            safe::visible(&clip(&step.name))
         ));
     }
     if !p.field.is_empty() {
-        text.push_str(&format!(": field `{}`", safe::visible(&p.field)));
+        text.push_str(&format!(": field `{}`", safe::visible(&clip(&p.field))));
     }
     text.push_str(&format!(": {} [{}]", safe::visible(&p.message()), p.code()));
     text

@@ -88,6 +88,7 @@ impl Fixture {
             total: &self.total,
             assessment: &self.assessment,
             offline: false,
+            strict_failed: false,
         }
     }
 
@@ -507,7 +508,7 @@ proptest! {
         let totals = crate::guard::Totals {
             endpoints: endpoints
                 .iter()
-                .map(|e| (e.clone(), EndpointTotals { calls: 1, charged_calls: 1, over_budget: 0, other: 0, units_charged: 7 }))
+                .map(|e| (e.clone(), EndpointTotals { calls: 1, charged_calls: 1, over_budget: 0, other: 0, units_charged: 7, overrun: 0 }))
                 .collect(),
             refused: Default::default(),
         };

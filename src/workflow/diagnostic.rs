@@ -12,6 +12,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::target_count::{TargetsError, MAX_LINE};
 use crate::files::FileError;
 
 /// A diagnostic's stable code, shown as `W001`.
@@ -202,9 +203,9 @@ pub enum Diagnostic {
         found: String,
     },
     TargetsFileMissing,
-    /// The targets file cannot be read or is not a targets list (`reason` names the file).
+    /// The targets file cannot be opened: missing, not a regular file.
     TargetsFileUnreadable {
-        reason: String,
+        error: FileError,
     },
     TargetsFileEmpty {
         path: String,
@@ -213,6 +214,52 @@ pub enum Diagnostic {
     DuplicateTargets {
         origin: String,
         duplicates: u64,
+    },
+    /// The targets file is not a list of targets (encoding, binary bytes, a line too long).
+    BadTargetsFile {
+        path: String,
+        error: TargetsError,
+    },
+    /// More mappings and lists than the scan allows (`outline::MAX_COLLECTIONS`).
+    TooManyCollections {
+        max: usize,
+    },
+    // ---- prices and date ranges -----------------------------------------------------------
+    /// An endpoint whose price no source publishes (`units: unknown` in the catalogue).
+    PriceUnknown {
+        endpoint: String,
+    },
+    /// `date_from`, `date_to` or `granularity` on an endpoint without a date range.
+    NotARangeEndpoint {
+        endpoint: String,
+        field: &'static str,
+    },
+    /// A date that is not `YYYY-MM-DD`.
+    BadDate {
+        found: String,
+    },
+    /// One end of a date range without the other.
+    HalfRange {
+        missing: &'static str,
+    },
+    /// A range that ends before it starts.
+    DatesBackwards {
+        from: String,
+        to: String,
+    },
+    /// A granularity other than by_day, by_week or by_month.
+    BadGranularity {
+        found: String,
+    },
+    /// `granularity` on an endpoint that returns a row per day whatever is asked.
+    GranularityNotTaken {
+        endpoint: String,
+    },
+    /// Two spellings of one regional database (`uk` and `gb`).
+    SameDatabase {
+        first: String,
+        second: String,
+        code: String,
     },
 }
 
@@ -275,6 +322,16 @@ impl Diagnostic {
             D::TargetsFileUnreadable { .. } => 52,
             D::TargetsFileEmpty { .. } => 53,
             D::DuplicateTargets { .. } => 54,
+            D::BadTargetsFile { .. } => 55,
+            D::TooManyCollections { .. } => 56,
+            D::PriceUnknown { .. } => 57,
+            D::NotARangeEndpoint { .. } => 58,
+            D::BadDate { .. } => 59,
+            D::HalfRange { .. } => 60,
+            D::DatesBackwards { .. } => 61,
+            D::BadGranularity { .. } => 62,
+            D::GranularityNotTaken { .. } => 63,
+            D::SameDatabase { .. } => 64,
         })
     }
 
@@ -293,6 +350,7 @@ impl Diagnostic {
             Self::Unreadable { .. }
                 | Self::NotUtf8 { .. }
                 | Self::TooDeep { .. }
+                | Self::TooManyCollections { .. }
                 | Self::Syntax { .. }
                 | Self::DuplicateKey { .. }
         )
@@ -315,28 +373,31 @@ impl fmt::Display for Diagnostic {
             D::Syntax { message } => write!(f, "invalid YAML: {message}"),
             D::DuplicateKey { key } => write!(
                 f,
-                "invalid YAML: `{key}` is set twice in one mapping; keep one"
+                "invalid YAML: `{key}` is set twice in one mapping; keep one",
+                key = Clip(key)
             ),
             D::CustomTag { tag } => write!(
                 f,
-                "the custom tag `{tag}` is not supported; remove it (workflow values are plain YAML)"
+                "the custom tag `{tag}` is not supported; remove it (workflow values are plain YAML)",
+                tag = Clip(tag)
             ),
             D::MergeKey => f.write_str(
                 "merge keys (`<<`) are not supported; write the fields out in each place",
             ),
             D::NotAWorkflow { found } => write!(
                 f,
-                "a workflow is a mapping with a `steps` list, found {found}"
+                "a workflow is a mapping with a `steps` list, found {found}",
+                found = Clip(found)
             ),
             D::UnknownField { suggestion, known } => match suggestion {
                 Some(near) => write!(f, "unknown field; did you mean `{near}`?"),
                 None => write!(f, "unknown field; known fields: {}", known.join(", ")),
             },
-            D::ExpectedText { found } => write!(f, "expected text, found {found}"),
+            D::ExpectedText { found } => write!(f, "expected text, found {}", Clip(found)),
             D::BadCount { reason } => f.write_str(reason),
             D::CountBelow { min, found } => write!(f, "must be at least {min}, found {found}"),
             D::UnsupportedVersion { found } => {
-                write!(f, "unsupported version {found}; 1 is the only version")
+                write!(f, "unsupported version {}; 1 is the only version", Clip(found))
             }
             D::BadSchedule { reason } => f.write_str(reason),
             D::AccountNotMapping => {
@@ -344,13 +405,17 @@ impl fmt::Display for Diagnostic {
             }
             D::TierMissing { tiers } => write!(f, "missing; use one of: {tiers}"),
             D::UnknownTier { tier, tiers } => {
-                write!(f, "unknown tier `{tier}`; use one of: {tiers}")
+                write!(f, "unknown tier `{}`; use one of: {tiers}", Clip(tier))
             }
             D::UnknownBilling { billing } => {
-                write!(f, "unknown billing `{billing}`; use monthly or yearly")
+                write!(f, "unknown billing `{}`; use monthly or yearly", Clip(billing))
             }
             D::UnknownOverage { overage } => {
-                write!(f, "unknown overage rate `{overage}`; use plan or addon")
+                write!(
+                    f,
+                    "unknown overage `{}`; use off (the default), plan or addon",
+                    Clip(overage)
+                )
             }
             D::BadRate { reason } => f.write_str(reason),
             D::EnterpriseWithoutRate => f.write_str(
@@ -361,7 +426,7 @@ impl fmt::Display for Diagnostic {
             }
             D::BadReserve { reason } => f.write_str(reason),
             D::ReserveWrongType { found } => {
-                write!(f, "expected units or a percentage, found {found}")
+                write!(f, "expected units or a percentage, found {}", Clip(found))
             }
             D::RpsTooLarge { rps } => {
                 write!(f, "{rps} requests per second is more than any API allows")
@@ -369,7 +434,7 @@ impl fmt::Display for Diagnostic {
             D::NoSteps => f.write_str(
                 "the workflow has no steps; add a `steps:` list with at least one `- endpoint: …`",
             ),
-            D::StepsNotAList { found } => write!(f, "must be a list of steps, found {found}"),
+            D::StepsNotAList { found } => write!(f, "must be a list of steps, found {}", Clip(found)),
             D::StepNotMapping => f.write_str("a step is a mapping with at least `endpoint: …`"),
             D::EndpointMissing => f.write_str(
                 "missing; name the API endpoint, e.g. `endpoint: backlinks/summary`",
@@ -381,10 +446,15 @@ impl fmt::Display for Diagnostic {
                 endpoint,
                 suggestion,
             } => match suggestion {
-                Some(near) => write!(f, "unknown endpoint `{endpoint}`; did you mean `{near}`?"),
+                Some(near) => write!(
+                    f,
+                    "unknown endpoint `{}`; did you mean `{near}`?",
+                    Clip(endpoint)
+                ),
                 None => write!(
                     f,
-                    "unknown endpoint `{endpoint}`; run `budget prices` for the catalogue"
+                    "unknown endpoint `{}`; run `budget prices` for the catalogue",
+                    Clip(endpoint)
                 ),
             },
             D::BatchAboveMax {
@@ -439,14 +509,14 @@ impl fmt::Display for Diagnostic {
                 f.write_str("the list is empty; name at least one regional database")
             }
             D::SourceNotText { found } => {
-                write!(f, "expected a regional database code, found {found}")
+                write!(f, "expected a regional database code, found {}", Clip(found))
             }
             D::UnknownSource { code, suggestion } => {
-                write!(f, "unknown regional database `{code}`; ")?;
+                write!(f, "unknown regional database `{}`; ", Clip(code))?;
                 if let Some(near) = suggestion {
                     write!(f, "did you mean `{near}`? ")?;
                 }
-                f.write_str("use a two-letter country code such as us, de or gb, or ww (`budget prices` lists them)")
+                f.write_str("use a two-letter country code such as us, de or uk, or ww (`budget prices` lists them)")
             }
             D::SourceNotTaken { endpoint, field } => write!(
                 f,
@@ -457,7 +527,7 @@ impl fmt::Display for Diagnostic {
                 "{endpoint} needs a regional database; add `source: us` (or another code) to this step or to the workflow"
             ),
             D::SourceTwice { code } => {
-                write!(f, "`{code}` is listed twice; each source runs the step once")
+                write!(f, "`{}` is listed twice; each source runs the step once", Clip(code))
             }
             D::NoTargets => {
                 f.write_str("must be at least 1 (remove the step if it has nothing to do)")
@@ -476,12 +546,24 @@ impl fmt::Display for Diagnostic {
             ),
             D::TargetsWrongType { found } => write!(
                 f,
-                "expected a count, a list or `{{file: path}}`, found {found}"
+                "expected a count, a list or `{{file: path}}`, found {}",
+                Clip(found)
             ),
             D::TargetsFileMissing => {
                 f.write_str("missing; write `targets: {file: path/to/targets.txt}`")
             }
-            D::TargetsFileUnreadable { reason } => f.write_str(reason),
+            D::TargetsFileUnreadable { error } => match error {
+                FileError::Io { .. } => {
+                    write!(f, "{error} (the path is relative to the workflow file)")
+                }
+                _ => write!(f, "{error}"),
+            },
+            D::BadTargetsFile { path, error } => write!(f, "the targets file {path}: {error}"),
+            D::TooManyCollections { max } => write!(
+                f,
+                "holds more than {} mappings and lists; a workflow needs about one per step",
+                crate::count::thousands(*max as u64)
+            ),
             D::TargetsFileEmpty { path } => {
                 write!(f, "{path} lists no targets (only blank lines or # comments)")
             }
@@ -494,6 +576,94 @@ impl fmt::Display for Diagnostic {
                     if n == 1 { "it is" } else { "they are" }
                 )
             }
+            D::PriceUnknown { endpoint } => write!(
+                f,
+                "the price of {endpoint} is unknown (no source publishes it); set it in a pricing overlay, {}, holding `endpoints: {{{endpoint}: {{units: N, evidence: docs, ref: \"where the figure comes from\"}}}}`, or remove the step",
+                crate::pricing::OVERLAY_FLAG
+            ),
+            D::NotARangeEndpoint { endpoint, field } => write!(
+                f,
+                "{endpoint} takes no date range; remove `{field}`"
+            ),
+            D::BadDate { found } => write!(
+                f,
+                "{} is not a date; write it like 2026-10-01",
+                Clip(found)
+            ),
+            D::HalfRange { missing } => write!(
+                f,
+                "a date range needs both ends: add `{missing}`, or remove both for the endpoint's default range"
+            ),
+            D::DatesBackwards { from, to } => write!(
+                f,
+                "the range ends ({to}) before it starts ({from}); set date_from on or before date_to"
+            ),
+            D::BadGranularity { found } => write!(
+                f,
+                "{} is not a granularity; use {}",
+                Clip(found),
+                crate::pricing::GRANULARITIES
+            ),
+            D::GranularityNotTaken { endpoint } => write!(
+                f,
+                "{endpoint} returns a row per day whatever the granularity; remove `granularity`"
+            ),
+            D::SameDatabase {
+                first,
+                second,
+                code,
+            } => write!(
+                f,
+                "`{}` and `{}` are the same regional database ({code}); each source runs the step once, so keep one",
+                Clip(first),
+                Clip(second)
+            ),
+        }
+    }
+}
+
+/// Why a targets file is refused, after "the targets file PATH: ".
+impl fmt::Display for TargetsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const ONE_PER_LINE: &str = "a targets file lists one domain, host or URL per line";
+        match self {
+            Self::Io { reason } => write!(f, "cannot read it: {reason}"),
+            Self::Utf16 => f.write_str(
+                "is UTF-16 text (what PowerShell's `>` writes); save it as UTF-8, e.g. `Out-File -Encoding utf8`",
+            ),
+            Self::Utf32 => f.write_str("is UTF-32 text; save it as UTF-8"),
+            Self::Nul { line } => write!(
+                f,
+                "line {line} holds a NUL byte: is it a binary or UTF-16 file? {ONE_PER_LINE}, as UTF-8 text"
+            ),
+            Self::NotUtf8 { line } => {
+                write!(f, "line {line} is not UTF-8 text; save the file as UTF-8")
+            }
+            Self::Control { line, found } => write!(
+                f,
+                "line {line} holds the control character {found}; {ONE_PER_LINE}"
+            ),
+            Self::TooLong { line } => write!(
+                f,
+                "line {line} is longer than {MAX_LINE} bytes; {ONE_PER_LINE}"
+            ),
+        }
+    }
+}
+
+/// A value from the file as messages show it: at most [`Clip::MAX`] characters, cut with `…`.
+/// A 1 MB endpoint name is a typo of nothing, and a message a megabyte long helps nobody.
+pub struct Clip<'a>(pub &'a str);
+
+impl Clip<'_> {
+    pub const MAX: usize = 80;
+}
+
+impl fmt::Display for Clip<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(Self::MAX) {
+            Some((cut, _)) => write!(f, "{}…", &self.0[..cut]),
+            None => f.write_str(self.0),
         }
     }
 }
@@ -536,10 +706,10 @@ impl Problem {
     pub fn describe(&self) -> String {
         let mut text = String::new();
         if let Some(step) = &self.step {
-            text.push_str(&format!("step {} ({}): ", step.number, step.name));
+            text.push_str(&format!("step {} ({}): ", step.number, Clip(&step.name)));
         }
         if !self.field.is_empty() {
-            text.push_str(&format!("field `{}`: ", self.field));
+            text.push_str(&format!("field `{}`: ", Clip(&self.field)));
         }
         text.push_str(&format!("{} [{}]", self.diagnostic, self.code()));
         text
@@ -576,6 +746,10 @@ pub enum WorkflowError {
     },
 }
 
+/// At most this many problems of one file are listed (and annotated in CI); the rest are
+/// counted. A broken 4 MiB file can hold 100,000 problems, and nobody reads past the first.
+pub const MAX_SHOWN: usize = 100;
+
 /// One problem with the whole document alone; otherwise a counted list.
 fn invalid(path: &std::path::Path, problems: &[Problem]) -> String {
     if let [only] = problems {
@@ -583,21 +757,29 @@ fn invalid(path: &std::path::Path, problems: &[Problem]) -> String {
             return only.to_string();
         }
     }
-    format!(
+    let mut text = format!(
         "{} problem{} in {}:\n{}",
         problems.len(),
         if problems.len() == 1 { "" } else { "s" },
         path.display(),
         problems
             .iter()
+            .take(MAX_SHOWN)
             .map(|p| format!("  - {p}"))
             .collect::<Vec<_>>()
             .join("\n")
-    )
+    );
+    if problems.len() > MAX_SHOWN {
+        text.push_str(&format!(
+            "\n  … and {} more (fix these first)",
+            problems.len() - MAX_SHOWN
+        ));
+    }
+    text
 }
 
 impl WorkflowError {
-    /// Every problem with a location, for CI annotations.
+    /// The problems with a location, for CI annotations: the first [`MAX_SHOWN`].
     pub fn problems(&self) -> Vec<Problem> {
         match self {
             Self::Read { source } => vec![Problem {
@@ -610,7 +792,7 @@ impl WorkflowError {
                     reason: source.to_string(),
                 },
             }],
-            Self::Invalid { problems, .. } => problems.clone(),
+            Self::Invalid { problems, .. } => problems.iter().take(MAX_SHOWN).cloned().collect(),
         }
     }
 }
@@ -715,11 +897,37 @@ mod tests {
             D::BlankTarget { number: 1 },
             D::TargetsWrongType { found: s() },
             D::TargetsFileMissing,
-            D::TargetsFileUnreadable { reason: s() },
+            D::TargetsFileUnreadable {
+                error: FileError::NotRegular {
+                    kind: crate::files::FileKind::Targets,
+                    path: "x".into(),
+                    found: "a FIFO",
+                },
+            },
             D::TargetsFileEmpty { path: s() },
             D::DuplicateTargets {
                 origin: s(),
                 duplicates: 2,
+            },
+            D::BadTargetsFile {
+                path: s(),
+                error: TargetsError::Utf16,
+            },
+            D::TooManyCollections { max: 1 },
+            D::PriceUnknown { endpoint: s() },
+            D::NotARangeEndpoint {
+                endpoint: s(),
+                field: "date_from",
+            },
+            D::BadDate { found: s() },
+            D::HalfRange { missing: "date_to" },
+            D::DatesBackwards { from: s(), to: s() },
+            D::BadGranularity { found: s() },
+            D::GranularityNotTaken { endpoint: s() },
+            D::SameDatabase {
+                first: s(),
+                second: s(),
+                code: s(),
             },
         ]
     }
@@ -782,7 +990,17 @@ mod tests {
             | D::TargetsFileMissing
             | D::TargetsFileUnreadable { .. }
             | D::TargetsFileEmpty { .. }
-            | D::DuplicateTargets { .. } => {}
+            | D::DuplicateTargets { .. }
+            | D::BadTargetsFile { .. }
+            | D::TooManyCollections { .. }
+            | D::PriceUnknown { .. }
+            | D::NotARangeEndpoint { .. }
+            | D::BadDate { .. }
+            | D::HalfRange { .. }
+            | D::DatesBackwards { .. }
+            | D::BadGranularity { .. }
+            | D::GranularityNotTaken { .. }
+            | D::SameDatabase { .. } => {}
         }
     }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_yaml::Value;
 
 use super::diagnostic::{Diagnostic, Problem, WorkflowError};
-use super::outline::{self, Outline};
+use super::outline::{self, Outline, Refused};
 
 /// A parsed workflow document.
 pub(super) struct Document {
@@ -66,19 +66,28 @@ pub(super) fn text(bytes: Vec<u8>, path: &Path) -> Result<String, WorkflowError>
 /// Parses workflow text (a leading byte order mark is ignored).
 pub(super) fn parse(text: &str, path: &Path) -> Result<Document, WorkflowError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let outline = outline::scan(text).map_err(|deep| {
-        problem(
+    let outline = outline::scan(text).map_err(|refused| match refused {
+        Refused::TooDeep { line } => problem(
             path,
-            Some(deep.line),
+            Some(line),
             None,
             Diagnostic::TooDeep {
                 max: outline::MAX_DEPTH,
             },
-        )
+        ),
+        Refused::TooMany { line } => problem(
+            path,
+            Some(line),
+            None,
+            Diagnostic::TooManyCollections {
+                max: outline::MAX_COLLECTIONS,
+            },
+        ),
     })?;
     let root: Value = serde_yaml::from_str(text).map_err(|e| syntax(&e, path, &outline))?;
+    let mut root = root;
     let mut tags = Vec::new();
-    let root = untag(root, &mut Vec::new(), &mut tags);
+    untag(&mut root, &mut Vec::new(), &mut tags);
     Ok(Document {
         root,
         outline,
@@ -112,39 +121,64 @@ fn syntax(e: &serde_yaml::Error, path: &Path, outline: &Outline) -> WorkflowErro
     problem(path, line, column, Diagnostic::Syntax { message })
 }
 
-/// `value` with every tag taken off; each custom tag is noted with where it was.
-fn untag(value: Value, at: &mut Vec<Segment>, tags: &mut Vec<(Vec<Segment>, String)>) -> Value {
-    match value {
-        Value::Tagged(tagged) => {
-            tags.push((at.clone(), tagged.tag.to_string()));
-            untag(tagged.value, at, tags)
+/// A step of the path to the node being untagged, borrowed from the document.
+enum Step<'v> {
+    Key(&'v Value),
+    Index(usize),
+}
+
+/// The path as owned segments, for a tag's report.
+fn owned(at: &[Step<'_>]) -> Vec<Segment> {
+    at.iter()
+        .map(|s| match s {
+            Step::Key(key) => Segment::Key(
+                key.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| crate::yaml_inline(key)),
+            ),
+            Step::Index(i) => Segment::Index(*i),
+        })
+        .collect()
+}
+
+/// Takes every tag off `value`, in place (the tree is not rebuilt: a 10,000-step workflow
+/// would pay for it); each custom tag is noted with where it was.
+fn untag<'v>(value: &'v mut Value, at: &mut Vec<Step<'v>>, tags: &mut Vec<(Vec<Segment>, String)>) {
+    while let Value::Tagged(_) = value {
+        if let Value::Tagged(tagged) = std::mem::take(value) {
+            tags.push((owned(at), tagged.tag.to_string()));
+            *value = tagged.value;
         }
-        Value::Sequence(list) => Value::Sequence(
-            list.into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    at.push(Segment::Index(i));
-                    let item = untag(item, at, tags);
-                    at.pop();
-                    item
-                })
-                .collect(),
-        ),
-        Value::Mapping(map) => Value::Mapping(
-            map.into_iter()
-                .map(|(key, item)| {
-                    let key = untag(key, at, tags);
-                    at.push(Segment::Key(
-                        key.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| crate::yaml_inline(&key)),
-                    ));
-                    let item = untag(item, at, tags);
-                    at.pop();
-                    (key, item)
-                })
-                .collect(),
-        ),
-        other => other,
+    }
+    match value {
+        Value::Sequence(list) => {
+            for (i, item) in list.iter_mut().enumerate() {
+                at.push(Step::Index(i));
+                untag(item, at, tags);
+                at.pop();
+            }
+        }
+        Value::Mapping(map) => {
+            if map.keys().any(|k| matches!(k, Value::Tagged(_))) {
+                // Rare: a tagged key. The mapping is rebuilt with its keys untagged.
+                let old = std::mem::take(map);
+                *map = old
+                    .into_iter()
+                    .map(|(mut key, item)| {
+                        while let Value::Tagged(tagged) = key {
+                            tags.push((owned(at), tagged.tag.to_string()));
+                            key = tagged.value;
+                        }
+                        (key, item)
+                    })
+                    .collect();
+            }
+            for (key, item) in map.iter_mut() {
+                at.push(Step::Key(key));
+                untag(item, at, tags);
+                at.pop();
+            }
+        }
+        _ => {}
     }
 }

@@ -19,15 +19,18 @@ mod targets;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::pricing::{Billing, Endpoint, OverageRate, Pricing};
+use crate::pricing::{Billing, Endpoint, Granularity, OverageRate, Pricing};
 
-pub use diagnostic::{Code, Diagnostic, Problem, Severity, StepRef, Warning, WorkflowError};
+pub use diagnostic::{
+    Clip, Code, Diagnostic, Problem, Severity, StepRef, Warning, WorkflowError, MAX_SHOWN,
+};
 #[cfg(test)]
 pub(crate) use fields::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
 pub use outline::MAX_DEPTH;
-pub use target_count::{count_targets, TargetCount};
+pub use target_count::{count_targets, TargetCount, TargetsError, MAX_LINE};
 
 /// A validated workflow, every default resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +59,11 @@ pub struct Step {
     pub sources: Vec<String>,
     pub calls: Option<u64>,
     pub repeat: u64,
+    /// Period and day endpoints: the date range asked for (`date_from`, `date_to`); `None` asks
+    /// for the endpoint's default range.
+    pub dates: Option<(NaiveDate, NaiveDate)>,
+    /// Period endpoints: how rows are grouped (`by_day` unless the step says otherwise).
+    pub granularity: Granularity,
     /// 1-based line of the step in its file, when it could be found.
     pub line: Option<usize>,
 }
@@ -66,22 +74,21 @@ pub struct Account {
     /// A tier of the pricing file (`1M` … `500M`) or `enterprise`.
     pub tier: String,
     pub billing: Billing,
-    pub overage: OverageRate,
+    /// The overage rate, when overage is on; `None` (`overage: off`, the default): the vendor's
+    /// default, where calls fail with "Insufficient funds" once the balance is spent.
+    pub overage: Option<OverageRate>,
     pub usd_per_million: Option<Decimal>,
 }
 
 impl Account {
     /// USD per 1M overage units: the account's own `usd_per_million`, else its tier's table
-    /// rate for its billing and overage kind. `None` when the tier is not in `pricing`.
+    /// rate for its billing and overage kind. `None` when overage is off or the tier is not in
+    /// `pricing`.
     pub fn usd_per_million(&self, pricing: &Pricing) -> Option<Decimal> {
+        let rate = self.overage?;
         match self.usd_per_million {
-            Some(rate) => Some(rate),
-            None => Some(
-                pricing
-                    .overage
-                    .tier(&self.tier)?
-                    .rate(self.billing, self.overage),
-            ),
+            Some(usd) => Some(usd),
+            None => Some(pricing.overage.tier(&self.tier)?.rate(self.billing, rate)),
         }
     }
 }
@@ -147,11 +154,13 @@ impl Schedule {
             ["every", n, "days" | "day"] => match n.parse::<u32>() {
                 Ok(n) if n > 0 => Ok(Self::EveryDays(n)),
                 _ => Err(format!(
-                    "{text:?}: the number of days must be a whole number of 1 or more"
+                    "\"{}\": the number of days must be a whole number of 1 or more",
+                    diagnostic::Clip(text)
                 )),
             },
             _ => Err(format!(
-                "{text:?} is not a schedule; use once, daily, weekly, monthly or \"every N days\""
+                "\"{}\" is not a schedule; use once, daily, weekly, monthly or \"every N days\"",
+                diagnostic::Clip(text)
             )),
         }
     }
@@ -178,13 +187,9 @@ pub struct Loaded {
 
 /// Reads and validates a workflow file.
 pub fn load(path: &Path, pricing: &Pricing) -> Result<Loaded, WorkflowError> {
-    let bytes = std::fs::read(path).map_err(|e| WorkflowError::Read {
-        source: crate::files::FileError::Io {
-            kind: crate::files::FileKind::Workflow,
-            path: path.to_path_buf(),
-            reason: crate::io_reason(&e),
-        },
-    })?;
+    // Bounded: a regular file of at most the workflow cap (README "Security").
+    let bytes = crate::files::read(path, crate::files::FileKind::Workflow)
+        .map_err(|source| WorkflowError::Read { source })?;
     let text = document::text(bytes, path)?;
     parse(&text, path, pricing)
 }

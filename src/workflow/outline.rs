@@ -30,6 +30,11 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 /// The deepest nesting accepted (README "Security"). A workflow needs 4.
 pub const MAX_DEPTH: usize = 32;
 
+/// The most mappings and lists accepted (README "Security"). A step is one mapping (two or three
+/// with `sources` and `targets` lists), and a 4 MiB workflow of plain steps holds about 150,000;
+/// 2,000,000 nested `[]` in 4 MiB took serde_yaml 1.4 s and 960 MB.
+pub const MAX_COLLECTIONS: usize = 250_000;
+
 /// At most this many duplicate keys are remembered (only the first one is ever reported).
 const MAX_DUPLICATES: usize = 16;
 
@@ -104,14 +109,17 @@ impl Outline {
     }
 }
 
-/// The document nests deeper than [`MAX_DEPTH`]; `line` is where it went too deep.
+/// Why the scan refused a document; `line` is where it went over the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooDeep {
-    pub line: usize,
+pub enum Refused {
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep { line: usize },
+    /// More than [`MAX_COLLECTIONS`] mappings and lists.
+    TooMany { line: usize },
 }
 
 /// Scans `text` (without a byte order mark). Linear in its length.
-pub fn scan(text: &str) -> Result<Outline, TooDeep> {
+pub fn scan(text: &str) -> Result<Outline, Refused> {
     let mut scanner = Scanner::default();
     for (number, line) in Lines::new(text.as_bytes()) {
         scanner.line = u32::try_from(number).unwrap_or(u32::MAX);
@@ -222,6 +230,8 @@ struct Scanner {
     quote: Option<u8>,
     /// Inside a block scalar (`|`, `>`): lines indented more than this belong to it.
     block_scalar: Option<usize>,
+    /// Mappings and lists opened so far.
+    collections: usize,
     out: Outline,
 }
 
@@ -271,12 +281,12 @@ fn quoted_end(line: &[u8], start: usize, quote: u8) -> Option<usize> {
 }
 
 /// Text of a key as written, without its quotes.
-fn key_text(raw: &[u8]) -> String {
+fn key_text(raw: &[u8]) -> std::borrow::Cow<'_, str> {
     let raw = match raw {
         [b'"', inner @ .., b'"'] | [b'\'', inner @ .., b'\''] => inner,
         other => other,
     };
-    String::from_utf8_lossy(raw).into_owned()
+    String::from_utf8_lossy(raw)
 }
 
 impl Scanner {
@@ -284,11 +294,15 @@ impl Scanner {
         self.block.len() + self.flow.len()
     }
 
-    fn too_deep(&self) -> Result<(), TooDeep> {
+    /// Counts a collection just opened; refuses when there are too many or they nest too deep.
+    fn opened(&mut self) -> Result<(), Refused> {
+        let line = self.line as usize;
+        self.collections += 1;
+        if self.collections > MAX_COLLECTIONS {
+            return Err(Refused::TooMany { line });
+        }
         if self.depth() > MAX_DEPTH {
-            return Err(TooDeep {
-                line: self.line as usize,
-            });
+            return Err(Refused::TooDeep { line });
         }
         Ok(())
     }
@@ -305,11 +319,11 @@ impl Scanner {
         if duplicate && self.out.duplicates.len() < MAX_DUPLICATES {
             self.out
                 .duplicates
-                .push((key_text(raw), self.line as usize));
+                .push((key_text(raw).into_owned(), self.line as usize));
         }
     }
 
-    fn scan_line(&mut self, line: &[u8]) -> Result<(), TooDeep> {
+    fn scan_line(&mut self, line: &[u8]) -> Result<(), Refused> {
         let mut pos = 0;
         if let Some(quote) = self.quote {
             match quoted_end(line, 0, quote) {
@@ -388,7 +402,7 @@ impl Scanner {
     }
 
     /// The block collection of `kind` at column `col`: the open one, or a new one at `node`.
-    fn block_at(&mut self, col: usize, kind: Kind, node: Option<PathId>) -> Result<usize, TooDeep> {
+    fn block_at(&mut self, col: usize, kind: Kind, node: Option<PathId>) -> Result<usize, Refused> {
         let open = self
             .block
             .last()
@@ -402,7 +416,7 @@ impl Scanner {
                 next_index: 0,
                 keys: IdSet::default(),
             });
-            self.too_deep()?;
+            self.opened()?;
             self.record(path);
         }
         Ok(self.block.len() - 1)
@@ -418,7 +432,7 @@ impl Scanner {
         mut node: Option<PathId>,
         mut parent: usize,
         mut may_block: bool,
-    ) -> Result<(), TooDeep> {
+    ) -> Result<(), Refused> {
         let mut after_key = false;
         loop {
             pos = skip_blanks(line, pos);
@@ -544,7 +558,7 @@ impl Scanner {
         start: usize,
         end: usize,
         node: Option<PathId>,
-    ) -> Result<PathId, TooDeep> {
+    ) -> Result<PathId, Refused> {
         let at = self.block_at(start, Kind::Map, node)?;
         let raw = &line[start..end];
         let map = &mut self.block[at];
@@ -557,7 +571,7 @@ impl Scanner {
         Ok(path)
     }
 
-    fn open_flow(&mut self, kind: Kind, path: PathId) -> Result<(), TooDeep> {
+    fn open_flow(&mut self, kind: Kind, path: PathId) -> Result<(), Refused> {
         self.flow.push(Flow {
             kind,
             path,
@@ -565,7 +579,7 @@ impl Scanner {
             key: None,
             keys: IdSet::default(),
         });
-        self.too_deep()?;
+        self.opened()?;
         self.record(path);
         Ok(())
     }
@@ -605,7 +619,7 @@ impl Scanner {
 
     /// Flow-context text from `pos` to the end of the line (`None`), or until the outermost flow
     /// collection closes (`Some` of the position after it).
-    fn flow_chars(&mut self, line: &[u8], mut pos: usize) -> Result<Option<usize>, TooDeep> {
+    fn flow_chars(&mut self, line: &[u8], mut pos: usize) -> Result<Option<usize>, Refused> {
         loop {
             pos = skip_blanks(line, pos);
             let Some(&c) = line.get(pos) else {
@@ -690,6 +704,182 @@ impl Scanner {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn depth_ok(text: &str) {
+        assert!(scan(text).is_ok(), "refused: {text:.80?}");
+    }
+
+    #[track_caller]
+    fn too_deep(text: &str, line: usize) {
+        assert_eq!(
+            scan(text).err(),
+            Some(Refused::TooDeep { line }),
+            "{text:.80?}"
+        );
+    }
+
+    /// `key: ` nested `n` flow levels deep (the root mapping is one more).
+    fn flow(n: usize) -> String {
+        format!("key: {}{}", "[".repeat(n), "]".repeat(n))
+    }
+
+    #[test]
+    fn depth_is_counted_in_flow_and_block_style() {
+        // The root mapping is level 1: 31 brackets make 32 (accepted), 32 make 33.
+        depth_ok(&flow(MAX_DEPTH - 1));
+        too_deep(&flow(MAX_DEPTH), 1);
+        too_deep(&format!("a: {}", "{b: ".repeat(40)), 1);
+        // Block sequences nested on one line, and mappings by indentation.
+        too_deep(&format!("a:\n{}x", "- ".repeat(40)), 2);
+        let indented: String = (0..40)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        too_deep(&indented, 33);
+        // Block and flow add up: root, `a` (2), `b` (3) + 30 brackets = 33.
+        too_deep(&format!("a:\n  b:\n    - {}", "[".repeat(30)), 3);
+    }
+
+    #[test]
+    fn collections_are_counted() {
+        // 250,000 empty lists in one flow list: with the outer list and the root mapping that
+        // is 250,002 collections, over the cap; 249,998 make exactly 250,000.
+        let list = |n: usize| format!("a: [{}]", vec!["[]"; n].join(","));
+        assert!(scan(&list(MAX_COLLECTIONS - 2)).is_ok());
+        assert_eq!(
+            scan(&list(MAX_COLLECTIONS)).err(),
+            Some(Refused::TooMany { line: 1 })
+        );
+    }
+
+    #[test]
+    fn brackets_that_are_not_structure_are_not_counted() {
+        let deep = "[".repeat(40);
+        // In quotes (one line or several), comments, plain scalars and block scalars.
+        depth_ok(&format!("a: \"{deep}\"\nb: '{deep}'\nc: \"x\n  {deep}\"\n"));
+        depth_ok(&format!("a: 1 # {deep}\n# {deep}\nb: x{deep}\n"));
+        depth_ok(&format!("a: |\n  {deep}\n  more\nb: >\n  {deep}\n"));
+        depth_ok(&format!("a: [\"{deep}\", '{deep}', {{k: \"{deep}\"}}]\n"));
+        // Escaped quotes do not end a quoted scalar early.
+        depth_ok(&format!("a: \"\\\"{deep}\"\nb: 'it''s {deep}'\n"));
+    }
+
+    #[test]
+    fn nesting_cannot_hide_behind_odd_structure() {
+        // A flow key followed by a value, an alias key, tags and anchors, explicit keys.
+        too_deep(&format!("[a]: {}", "[".repeat(40)), 1);
+        too_deep(&format!("*a : {}", "[".repeat(40)), 1);
+        too_deep(&format!("a: !t &x {}", "[".repeat(40)), 1);
+        too_deep(&format!("? {}", "[".repeat(40)), 1);
+        // Every line break libyaml knows: CR, NEL, LS, PS.
+        for brk in ["\r", "\u{85}", "\u{2028}", "\u{2029}"] {
+            too_deep(&format!("a: x{brk}b: {}", "[".repeat(40)), 2);
+        }
+    }
+
+    #[test]
+    fn keys_are_placed_on_their_lines() {
+        let text = "name: x\r\nsteps:\r\n- endpoint: a\r\n  \"batch\": 5\r\n- {endpoint: b,\r\n   rows: 7}\r\n";
+        let outline = scan(text).unwrap();
+        let steps = PathId::ROOT.key("steps");
+        let line = |p: PathId| outline.line(p);
+        assert_eq!(line(PathId::ROOT.key("name")), Some(1));
+        assert_eq!(line(steps), Some(2));
+        assert_eq!(line(steps.index(0)), Some(3));
+        assert_eq!(line(steps.index(0).key("batch")), Some(4));
+        assert_eq!(line(steps.index(1)), Some(5));
+        assert_eq!(line(steps.index(1).key("rows")), Some(6));
+        assert_eq!(line(steps.index(2)), None);
+    }
+
+    #[test]
+    fn duplicate_keys_are_placed_on_their_second_line() {
+        let outline = scan("a: 1\nb:\n  c: 1\n  c: 2\nd: {e: 1, e: 2}\n").unwrap();
+        assert_eq!(outline.duplicate("c"), Some(4));
+        assert_eq!(outline.duplicate("e"), Some(5));
+        assert_eq!(outline.duplicate("a"), None);
+    }
+}
+
+#[cfg(test)]
+mod laws {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The scan takes any text built from YAML's structural characters without panicking,
+        /// and a nesting of `n` flow brackets is refused exactly when `n + 1 > MAX_DEPTH`.
+        #[test]
+        fn any_text_scans(
+            text in "[\\[\\]{}:,'\"#!&*|>?a \n\r\t\\-]{0,200}",
+            n in 0usize..64,
+        ) {
+            let _ = scan(&text);
+            let nested = format!("k: {}{}", "[".repeat(n), "]".repeat(n));
+            prop_assert_eq!(scan(&nested).is_ok(), n < MAX_DEPTH);
+        }
+
+        /// The scan's depth is serde_yaml's: a document is refused exactly when it nests deeper
+        /// than MAX_DEPTH, written in block style (as serde_yaml writes it) or in flow style
+        /// (JSON). The trees are wrapped in a chain of 20–40 one-item lists and mappings, so the
+        /// limit is crossed often.
+        #[test]
+        fn depth_matches_the_documents(tree in tree(), chain in 20usize..40) {
+            let mut value = tree;
+            for i in 0..chain {
+                value = if i % 2 == 0 {
+                    Value::Sequence(vec![value])
+                } else {
+                    Value::Mapping([(Value::from("k"), value)].into_iter().collect())
+                };
+            }
+            let expected = depth(&value) <= MAX_DEPTH;
+            let block = serde_yaml::to_string(&value).unwrap();
+            prop_assert_eq!(scan(&block).is_ok(), expected, "block:\n{}", block);
+            let flow = serde_json::to_string(&value).unwrap();
+            prop_assert_eq!(scan(&flow).is_ok(), expected, "flow: {}", flow);
+        }
+    }
+
+    use serde_yaml::Value;
+
+    fn tree() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            "[a-z]{1,4}".prop_map(Value::from),
+            any::<u16>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(12, 64, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Sequence),
+                prop::collection::vec(("[a-z]{1,3}", inner), 0..3).prop_map(|entries| {
+                    Value::Mapping(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (Value::from(k), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    /// Nesting as serde_yaml counts it: each list or mapping is one level.
+    fn depth(value: &Value) -> usize {
+        match value {
+            Value::Sequence(list) => 1 + list.iter().map(depth).max().unwrap_or(0),
+            Value::Mapping(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+            _ => 0,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::check::Check;
 use super::diagnostic::{Diagnostic, StepRef};
 use super::fields::TARGETS_FIELDS;
 use super::target_count::{count_list, count_targets, TargetCount};
+use crate::files::FileKind;
 
 impl Check<'_> {
     pub(super) fn targets(&mut self, value: Option<&Value>, s: Option<&StepRef>) -> Option<u64> {
@@ -68,36 +69,28 @@ impl Check<'_> {
         };
         let base = self.path.parent().unwrap_or(Path::new(""));
         let resolved = base.join(file);
-        let unreadable = |reason: String| Diagnostic::TargetsFileUnreadable { reason };
-        let reader = match std::fs::File::open(&resolved) {
+        // Opened without blocking and checked to be a regular file: a FIFO or a device named
+        // as a targets file is refused at once instead of hanging or reading forever.
+        let reader = match crate::files::open(&resolved, FileKind::Targets) {
             Ok(reader) => reader,
-            Err(e) => {
-                let reason = format!(
-                    "cannot read targets file {}: {} (the path is relative to the workflow file)",
-                    resolved.display(),
-                    crate::io_reason(&e)
+            Err(error) => {
+                self.problem(
+                    s,
+                    "targets.file",
+                    Diagnostic::TargetsFileUnreadable { error },
                 );
-                self.problem(s, "targets.file", unreadable(reason));
                 return None;
             }
         };
-        if reader.metadata().is_ok_and(|m| !m.is_file()) {
-            let reason = format!(
-                "{} is not a regular file; name a text file with one target per line",
-                resolved.display()
-            );
-            self.problem(s, "targets.file", unreadable(reason));
-            return None;
-        }
         let count = match count_targets(reader) {
             Ok(count) => count,
-            Err(e) => {
-                let reason = format!(
-                    "cannot read targets file {}: {}",
-                    resolved.display(),
-                    crate::io_reason(&e)
+            Err(error) => {
+                let path = resolved.display().to_string();
+                self.problem(
+                    s,
+                    "targets.file",
+                    Diagnostic::BadTargetsFile { path, error },
                 );
-                self.problem(s, "targets.file", unreadable(reason));
                 return None;
             }
         };

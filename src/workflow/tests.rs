@@ -127,3 +127,20 @@ fn schedule_forms() {
         .unwrap_err()
         .contains("not a schedule"));
 }
+
+#[test]
+fn a_long_list_of_problems_is_cut_short() {
+    // 150 unknown fields: the first 100 are listed, the other 50 counted.
+    let fields: String = (0..150).map(|i| format!("  zz{i}: 1\n")).collect();
+    let yaml = format!("steps:\n- endpoint: backlinks/count\n{fields}");
+    let p = Pricing::embedded().unwrap();
+    let e = parse(&yaml, Path::new("wf.yaml"), &p).unwrap_err();
+    let text = e.to_string();
+    assert!(text.starts_with("150 problems in wf.yaml:\n"), "{text:.80}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("  - ")).count(), 100);
+    assert!(
+        text.ends_with("\n  … and 50 more (fix these first)"),
+        "{text}"
+    );
+    assert_eq!(e.problems().len(), 100);
+}
