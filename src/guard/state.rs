@@ -23,7 +23,11 @@
 //! own clock, from before the request to Redis, so the round trip is included); otherwise the
 //! slot is left unused (it still counts) and another is taken. Then every send happens at or
 //! after its grant and at or before its recorded time, and any `rps + 1` sends span at least
-//! the window. `slack` is [`SEND_SLACK`] plus twice the smoothed round trip to Redis.
+//! the window. `slack` is [`SEND_SLACK`] plus twice the smoothed round trip to Redis. "Send"
+//! is the hand-off to the HTTP client: a call that must first open a connection to the API
+//! (after an idle spell, or when more calls run at once than connections are pooled) leaves
+//! later by the handshake, which only the margin absorbs; on a network where a TLS handshake to
+//! the API takes longer than 25 ms, raise `--rate-margin`.
 //!
 //! This module prices nothing and does no HTTP.
 
