@@ -13,7 +13,7 @@ mod laws;
 pub use requests::{price, range_periods, Band, PriceError, Requests, Shape, Stop};
 
 pub use verdict::{
-    assess, overage_account, overage_cost, stops_at, Assessment, Balance, BalanceSource,
+    assess, overage_account, overage_cost, stops_at, usable, Assessment, Balance, BalanceSource,
     BalanceView, OverMaxUnits, OverageCost, Pools, StopsAt, Verdict,
 };
 

@@ -63,6 +63,13 @@ impl Balance {
     }
 }
 
+/// What a balance leaves to spend: `units_left` less the reserve and what running jobs hold,
+/// never below zero. The one definition `plan`, `check`, `gate` and a guard on the live balance
+/// share.
+pub fn usable(units_left: u64, reserve: u64, reserved: u64) -> u64 {
+    units_left.saturating_sub(reserve).saturating_sub(reserved)
+}
+
 /// The balance as reported: with the reserve and what is usable.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BalanceView {
@@ -190,10 +197,7 @@ pub fn assess(
                 .max()
         })
         .unwrap_or(0);
-    let usable = balance
-        .units_left
-        .saturating_sub(reserve_units)
-        .saturating_sub(balance.reserved);
+    let usable = usable(balance.units_left, reserve_units, balance.reserved);
     let over_by = total.units.saturating_sub(usable);
     let spendable = balance.units_left.saturating_sub(balance.reserved);
     // Beyond what the account can spend: priced at its overage rate when overage is on, else the

@@ -182,10 +182,7 @@ pub fn budget_figure(
         ),
         (None, BudgetRule::Live { reserve }) => {
             let kept = reserve.map_or(0, |r| r.of(units_left));
-            let figure = units_left
-                .saturating_sub(kept)
-                .saturating_sub(others)
-                .saturating_sub(recent);
+            let figure = crate::estimate::usable(units_left, kept, others).saturating_sub(recent);
             (
                 figure,
                 BudgetOrigin::Live {
