@@ -154,6 +154,10 @@ impl Error {
                 Ga::Wait { .. } | Ga::Signals { .. } => exit::RUNTIME,
             },
             Self::Guard { source } => match source {
+                // A journal the guard cannot write to at start is its own work failing.
+                Gu::Journal {
+                    source: crate::guard::journal::JournalError::Write { .. },
+                } => exit::RUNTIME,
                 Gu::Setting { .. }
                 | Gu::Settings { .. }
                 | Gu::ApiUrl { .. }

@@ -115,6 +115,12 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
             thousands(past.spent()),
             past.started
         ),
+        (Record::Continued { past }, Some(j)) if matches!(s.origin, BudgetOrigin::Live { .. }) => {
+            format!(
+                "  journal: {j}; continuing its record (since {}): the live balance shows what was spent before, the journal what it may not show yet",
+                past.started
+            )
+        }
         (Record::Continued { past }, Some(j)) => {
             let mut line = format!(
                 "  journal: {j}; continuing its budget (since {}): {} units spent before this start",
@@ -398,6 +404,109 @@ mod tests {
         let mut out = Vec::new();
         guard_summary(&mut out, format, &totals(), left).expect("render");
         String::from_utf8(out).expect("utf-8")
+    }
+
+    fn startup(origin: BudgetOrigin, record: Record) -> Startup {
+        Startup {
+            url: "http://127.0.0.1:8787".into(),
+            api: "https://api.seranking.com".into(),
+            budget: 400,
+            origin,
+            record,
+            redis: None,
+            rps: 10,
+            window: std::time::Duration::from_millis(1025),
+            journal: Some("calls.jsonl".into()),
+            unreadable: 0,
+            torn: false,
+            ledger: "/state/reservations.json".into(),
+            token: false,
+            limits: crate::guard::Limits::default(),
+            connections_lowered: None,
+        }
+    }
+
+    fn started(s: &Startup) -> String {
+        let mut out = Vec::new();
+        guard_started(&mut out, s).expect("render");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn past(spent: u64, unsettled: u64, calls: u64) -> crate::guard::PastBudget {
+        crate::guard::PastBudget {
+            epoch: "e1".into(),
+            started: "2026-11-26T07:00:00.000Z".into(),
+            budget: Some(1000),
+            charged: spent - unsettled,
+            unsettled,
+            unsettled_calls: calls,
+            recent: 0,
+        }
+    }
+
+    /// What a start says it continues, sets aside or cannot keep.
+    #[test]
+    fn the_startup_text_says_what_survives() {
+        let flag = BudgetOrigin::Flag {
+            budget: 1000,
+            spent: 600,
+        };
+        let text = started(&startup(
+            flag.clone(),
+            Record::Continued {
+                past: past(600, 100, 1),
+            },
+        ));
+        assert!(text.contains("  budget 400 units (--budget 1,000 − 600 spent before this start), 10 requests/second (+25 ms margin), state in this process\n"), "{text}");
+        assert!(text.contains("  journal: calls.jsonl; continuing its budget (since 2026-11-26T07:00:00.000Z): 600 units spent before this start, 100 of them held by 1 calls that never ended (counted in full)\n"), "{text}");
+        let text = started(&startup(
+            BudgetOrigin::Flag {
+                budget: 1000,
+                spent: 0,
+            },
+            Record::Fresh {
+                replaced: Some(past(1000, 0, 0)),
+            },
+        ));
+        assert!(text.contains("a fresh budget (--new-budget): the 1,000 units spent under the previous one (since 2026-11-26T07:00:00.000Z) are not counted"), "{text}");
+        let mut none = startup(flag.clone(), Record::None);
+        none.journal = None;
+        none.torn = true;
+        none.unreadable = 2;
+        none.connections_lowered = Some((512, 256));
+        none.limits.max_connections = 64;
+        let text = started(&none);
+        assert!(
+            text.contains("  not durable: without --journal a restart grants this budget again\n"),
+            "{text}"
+        );
+        assert!(text.contains("warning: in the journal, its last line was torn (a crash mid-write) and 2 lines are not JSON"), "{text}");
+        assert!(text.contains("at most 64 client connections: the open-file limit is 256 (--max-connections 512 would exhaust it)"), "{text}");
+        let live = BudgetOrigin::Live {
+            units_left: 30_000,
+            wallet: Some((20_000, 10_000)),
+            reserve: None,
+            kept: 0,
+            others: 4_000,
+            recent: 700,
+        };
+        let text = started(&startup(
+            live,
+            Record::Continued {
+                past: past(600, 0, 0),
+            },
+        ));
+        assert!(text.contains("(live units_left 30,000 (subscription 20,000 + wallet 10,000) − 4,000 reserved by running jobs − 700 spent by this guard in the last minutes, not in the balance yet)"), "{text}");
+        assert!(text.contains("continuing its record (since 2026-11-26T07:00:00.000Z): the live balance shows what was spent before"), "{text}");
+        let mut joined = startup(
+            BudgetOrigin::Shared,
+            Record::Shared {
+                how: SharedHow::Joined,
+            },
+        );
+        joined.redis = Some(("127.0.0.1:6379".into(), "budget:{a}:left".into()));
+        let text = started(&joined);
+        assert!(text.contains("(the shared budget in Redis), 10 requests/second (+25 ms margin), state in Redis at 127.0.0.1:6379 (joined the shared budget set earlier; --new-budget replaces it, or delete budget:{a}:left to start over)"), "{text}");
     }
 
     #[test]
