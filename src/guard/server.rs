@@ -439,6 +439,18 @@ mod tests {
         let unused = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let api_url = format!("http://{}", unused.local_addr().expect("addr"));
         drop(unused);
+        guard_for(limits, api_url).await
+    }
+
+    /// As [`guard`], its API at `api_url`.
+    async fn guard_for(
+        limits: Limits,
+        api_url: String,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Served>,
+    ) {
         let config = Config {
             api_url,
             key: ApiKey::new("k3y", KeyOrigin::Env).expect("key"),
@@ -555,6 +567,42 @@ mod tests {
             text.is_empty() || text.starts_with("HTTP/1.1 503"),
             "{text}"
         );
+    }
+
+    /// Invariant: at the cap, a connection whose call is in progress is never closed to make
+    /// room; the newcomer gets a 503 and is counted, and the call goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn over_the_cap_with_every_connection_busy_is_a_503() {
+        // An API that takes the call and never answers (the guard's timeout is 1 s).
+        let api = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let api_url = format!("http://{}", api.local_addr().expect("addr"));
+        let limits = Limits {
+            max_connections: 1,
+            ..Limits::default()
+        };
+        let (addr, stop, served) = guard_for(limits, api_url).await;
+        let mut busy = TcpStream::connect(&addr).await.expect("connect");
+        busy.write_all(
+            b"GET /v1/backlinks/export/status?task_id=1 HTTP/1.1\r\nhost: g\r\nconnection: close\r\n\r\n",
+        )
+            .await
+            .expect("send");
+        // The call is at the API: its connection has a call in progress.
+        let (_upstream, _) = api.accept().await.expect("the call reaches the API");
+        let mut over = TcpStream::connect(&addr).await.expect("connect");
+        let text = answer(&mut over).await;
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        assert!(
+            text.contains("the guard has too many open connections"),
+            "{text}"
+        );
+        // The busy call ends with the API's silence (504 after the 1 s timeout), not a reset.
+        let text = answer(&mut busy).await;
+        assert!(text.starts_with("HTTP/1.1 504"), "{text}");
+        let _ = stop.send(());
+        assert_eq!(served.await.expect("served"), Served { abandoned: 0 });
     }
 
     #[tokio::test]
