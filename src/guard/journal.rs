@@ -7,7 +7,9 @@
 //! `latency_ms` (arrival to reply, waits included), `attempts` (upstream attempts, 0 when refused
 //! locally) and `outcome`; then, when known, what `budget reconcile` reads to set calls against a
 //! plan ([`super::tags`]): `workflow` and `step` (the client's tags), `source`, `rows` (rows in a
-//! 2xx reply of a row endpoint), `target_hash` and `continues` (paged endpoints). This module does
+//! 2xx reply of a row endpoint), `target_hash` and `continues` (paged endpoints); and `evidence`
+//! (where the price of a priced call comes from, `assumed` included) and `counted` (for a call
+//! billed by its reply's records, whether they were counted or the price charged). This module does
 //! not render tables.
 //!
 //! A refused call may carry any path a client sent, 64 KB of it or a new one each time. So its
@@ -72,6 +74,14 @@ pub struct Entry {
     /// Rows in the 2xx reply of a row endpoint, when the reply shows them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
+    /// Where the price of the call's catalogue entry comes from (`table`, `docs`, `measured`,
+    /// `assumed`), for a call the guard priced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::pricing::Evidence>,
+    /// A call billed by the records of its reply: `true` when they were counted, `false` when the
+    /// reply did not show them (e.g. `output=xml`) and the call was charged its price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted: Option<bool>,
     /// Paged endpoints: a digest of the one target the call names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_hash: Option<String>,
@@ -245,6 +255,8 @@ mod tests {
             step: None,
             source: None,
             rows: None,
+            evidence: None,
+            counted: None,
             target_hash: None,
             continues: false,
         }

@@ -30,6 +30,7 @@ mod proxy;
 pub mod redis;
 pub mod state;
 pub mod tags;
+pub mod wording;
 
 use std::future::Future;
 use std::net::SocketAddr;
