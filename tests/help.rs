@@ -112,5 +112,5 @@ fn meaningless_flags_are_refused() {
 fn quiet_goes_anywhere() {
     run(&["-q", "prices", "--format", "csv"])
         .code(0)
-        .stdout_has("endpoint,per,units");
+        .stdout_has("endpoint,methods,per,units");
 }

@@ -26,6 +26,7 @@ mod guard;
 mod help;
 mod hostile;
 mod live;
+mod mcp;
 mod packaging;
 mod plan;
 mod reconcile;

@@ -276,12 +276,19 @@ pub fn largest_fit(endpoint: &Endpoint, priced: &Priced, left: u64) -> Fit {
             smallest: priced.units,
         };
     };
+    // Never more than the endpoint takes: `max_batch` targets, `limit.max` rows.
+    let most = match endpoint.record {
+        RecordKind::Target => endpoint.max_batch,
+        RecordKind::Row => endpoint.limit.map_or(u64::MAX, |l| l.max),
+        RecordKind::Period | RecordKind::Day => u64::MAX,
+    };
+    let ceiling = asked.min(most.saturating_add(1));
     let smallest = cost(&with(1));
-    if smallest > left || asked <= 1 {
+    if smallest > left || ceiling <= 1 {
         return Fit::Nothing { smallest };
     }
-    // The price grows with the quantity: the largest k below `asked` whose price fits.
-    let (mut fits, mut over) = (1u64, asked);
+    // The price grows with the quantity: the largest k below `ceiling` whose price fits.
+    let (mut fits, mut over) = (1u64, ceiling);
     while over - fits > 1 {
         let mid = fits + (over - fits) / 2;
         if cost(&with(mid)) <= left {

@@ -964,6 +964,29 @@ fn largest_fits() {
             units: 3,
         },
     );
+    // 5 targets of backlinks/export (1,000 each, one per request) > 4,500: one target fits, the
+    // most the endpoint takes.
+    fit(
+        get(
+            "/v1/backlinks/export",
+            "target=a&target=b&target=c&target=d&target=e",
+        ),
+        4_500,
+        Fit::Targets {
+            targets: 1,
+            units: 1_000,
+        },
+    );
+    // limit 50,000 of backlinks/all (max 10,000) > 20,000: limit 10,000.
+    fit(
+        get("/v1/backlinks/all", "target=a&limit=50000"),
+        20_000,
+        Fit::Rows {
+            param: "limit".into(),
+            rows: 10_000,
+            units: 10_000,
+        },
+    );
     // per request: nothing smaller exists.
     fit(
         get("/v1/domain/keywords", "domain=a&source=us"),
