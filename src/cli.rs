@@ -391,7 +391,7 @@ pub struct GuardArgs {
     /// Append one JSON line per call to FILE (the call journal; `--ledger` is an old alias).
     #[arg(long, alias = "ledger", value_name = "FILE")]
     pub journal: Option<std::path::PathBuf>,
-    /// File holding a token every client must send (X-Budget-Token or Authorization: Bearer).
+    /// File holding a token every client must send (X-Budget-Token, or Authorization: Bearer or Token).
     #[arg(long, value_name = "FILE")]
     pub client_token_file: Option<std::path::PathBuf>,
     /// Longest a call waits for a slot in the rate window before a 503, in seconds.
