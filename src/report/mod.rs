@@ -29,6 +29,7 @@ mod calibrate;
 mod chart;
 mod ci;
 mod forecast;
+mod gate;
 mod guard;
 mod overage;
 mod plan;
@@ -51,6 +52,7 @@ pub use calibrate::{
 pub use chart::forecast_chart;
 pub use ci::{annotation, error_annotations, verdict_annotations};
 pub use forecast::{forecast, ForecastReport};
+pub use gate::{gate_notes, gate_release_failed, gate_update_failed, GateNotes};
 pub use guard::{guard_overrun, guard_started, guard_summary, GuardStarted};
 pub use overage::{overage, overage_tiers};
 pub use plan::{
