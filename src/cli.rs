@@ -539,8 +539,8 @@ pub struct ReportArgs {
     /// A guard call journal (`budget guard --journal FILE`) to reconcile; repeatable, oldest first.
     #[arg(long = "journal", value_name = "FILE")]
     pub journals: Vec<PathBuf>,
-    /// The saved plan (`budget plan --format json`) to reconcile the journals with; default: the
-    /// plan this page shows.
+    /// The plan saved before the run (`budget plan` as JSON) to reconcile the journals with;
+    /// default: the plan this page shows.
     #[arg(long, value_name = "PLAN.json", requires = "journals")]
     pub plan: Option<PathBuf>,
     #[command(flatten)]
