@@ -50,6 +50,7 @@ fn config(api_url: &str) -> Config {
             base: Duration::from_millis(100),
         },
         client_token: None,
+        on_overrun: None,
     }
 }
 

@@ -107,7 +107,8 @@ impl CalCall {
         match (self.endpoint.per, self.endpoint.record) {
             (Per::Request, _) => Some(1),
             (Per::Record, RecordKind::Target) => u64::try_from(self.targets.len()).ok(),
-            (Per::Record, RecordKind::Row) => rows,
+            // Rows, periods, days: as many records as the reply holds.
+            (Per::Record, RecordKind::Row | RecordKind::Period | RecordKind::Day) => rows,
         }
     }
 }
@@ -195,14 +196,34 @@ pub fn plan(
                 continue;
             }
             (RecordKind::Row, _) => Some(rows),
-            (RecordKind::Target, _) => None,
+            (RecordKind::Target | RecordKind::Period | RecordKind::Day, _) => None,
         };
-        let Ok(worst) = crate::estimate::price_request(endpoint, count, call_rows) else {
-            problems.push(format!(
-                "the worst case of the {} call overflows the largest count",
-                endpoint.name
-            ));
-            continue;
+        // The call's worst case by the pricing law (README "The arithmetic"); a call that names
+        // no dates asks for the endpoint's default range.
+        let shape = crate::estimate::Shape {
+            targets: count,
+            rows: call_rows,
+            periods: endpoint.record.ranged().then(|| {
+                crate::estimate::range_periods(endpoint, None, crate::pricing::Granularity::ByDay)
+            }),
+        };
+        let worst = match crate::estimate::price(endpoint, &shape) {
+            Ok(worst) => worst,
+            Err(crate::estimate::PriceError::Unknown { .. }) => {
+                problems.push(format!(
+                    "the price of {} is unknown, so the worst case of its call cannot be bounded; set an assumed price with {} (evidence: assumed) to calibrate it",
+                    endpoint.name,
+                    crate::pricing::OVERLAY_FLAG
+                ));
+                continue;
+            }
+            Err(crate::estimate::PriceError::Overflow { .. }) => {
+                problems.push(format!(
+                    "the worst case of the {} call overflows the largest count",
+                    endpoint.name
+                ));
+                continue;
+            }
         };
         calls.push(CalCall {
             endpoint: endpoint.clone(),
@@ -347,8 +368,8 @@ impl Measurement {
         let e = &self.call.endpoint;
         // What the catalogue bills for what was returned; the worst case when that is unknown.
         let catalogue_units = match e.per {
-            Per::Request => Some(e.units),
-            Per::Record => items.and_then(|n| n.checked_mul(e.units)),
+            Per::Request => e.units,
+            Per::Record => items.and_then(|n| e.units.and_then(|u| n.checked_mul(u))),
         }
         .unwrap_or(self.call.worst);
         let measured_unit_price = items.filter(|&n| n > 0).map(|n| {
@@ -400,7 +421,7 @@ async fn settle(
     let started = Instant::now();
     let mut settler = Settler::new(settings.interval, settings.timeout, away_from);
     loop {
-        let units_left = client.subscription().await?.units_left;
+        let units_left = client.balance().await?.require_usable()?.units_left();
         match settler.read(units_left, started.elapsed()) {
             Next::Wait(wait) => tokio::time::sleep(wait).await,
             Next::Settled(v) => return Ok(Wait::Settled(v)),
@@ -533,7 +554,12 @@ async fn measure_one(
     // The meter never shows a call at once: the first read waits one interval. When the
     // catalogue expects a charge, reads still at the balance from before do not settle it.
     tokio::time::sleep(settings.interval).await;
-    let away_from = (m.call.endpoint.units > 0).then_some(before);
+    let away_from = m
+        .call
+        .endpoint
+        .units
+        .is_some_and(|u| u > 0)
+        .then_some(before);
     m.outcome = match settle(client, settings, away_from).await {
         Ok(Wait::Settled(after)) => {
             m.after = Some(after);
@@ -637,10 +663,11 @@ mod tests {
             10,
         )
         .expect("plan");
-        // authority: 1 target × 1 unit; all: 10 rows × 1 unit; domain/keywords: 100 a request.
+        // authority: 1 target × 15 units (the measured price the catalogue keeps over the
+        // table's 1); all: 10 rows × 1 unit; domain/keywords: 100 a request. 15 + 10 + 100 = 125.
         let worst: Vec<u64> = p.calls.iter().map(|c| c.worst).collect();
-        assert_eq!(worst, [1, 10, 100]);
-        assert_eq!(p.worst, 111);
+        assert_eq!(worst, [15, 10, 100]);
+        assert_eq!(p.worst, 125);
         assert_eq!(p.calls[0].query(), "target=a.com");
         assert_eq!(p.calls[1].query(), "target=a.com&limit=10");
         assert_eq!(p.calls[2].query(), "domain=a.com&source=us&limit=10");
@@ -682,8 +709,12 @@ mod tests {
     fn measured(endpoint: &str, targets: usize, rows: Option<u64>, units: u64) -> Measurement {
         let endpoint = pricing().endpoint(endpoint).expect("endpoint").clone();
         let limit = (endpoint.record == RecordKind::Row).then_some(10);
-        let worst =
-            crate::estimate::price_request(&endpoint, targets as u64, limit).expect("price");
+        let shape = crate::estimate::Shape {
+            targets: targets as u64,
+            rows: limit,
+            periods: None,
+        };
+        let worst = crate::estimate::price(&endpoint, &shape).expect("price");
         Measurement {
             call: CalCall {
                 endpoint,
@@ -701,12 +732,23 @@ mod tests {
 
     #[test]
     fn verdicts_by_hand() {
-        // authority, 2 targets, table 1 per target = 2; billed 30: 15 per target, +28.
+        // authority, 2 targets, the catalogue's measured 15 per target = 30; billed 30: agrees.
         let v = measured("backlinks/authority", 2, None, 30)
             .verdict()
             .expect("verdict");
-        assert_eq!((v.items, v.catalogue_units, v.difference), (Some(2), 2, 28));
+        assert_eq!((v.items, v.catalogue_units, v.difference), (Some(2), 30, 0));
         assert_eq!(v.whole_unit_price(), Some(15));
+        assert!(v.agrees());
+        // authority/page, 2 targets, the assumed 5 per target = 10; billed 2 (the table's 1 per
+        // target): 2 − 10 = −8.
+        let v = measured("backlinks/authority/page", 2, None, 2)
+            .verdict()
+            .expect("verdict");
+        assert_eq!(
+            (v.items, v.catalogue_units, v.difference),
+            (Some(2), 10, -8)
+        );
+        assert_eq!(v.whole_unit_price(), Some(1));
         assert!(!v.agrees());
         // summary, 1 target: 100 = 100.
         let v = measured("backlinks/summary", 1, None, 100)

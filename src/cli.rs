@@ -48,6 +48,10 @@ pub struct PricingFlag {
     /// Pricing file to use instead of the embedded SE Ranking table.
     #[arg(long, value_name = "FILE")]
     pub pricing: Option<PathBuf>,
+    /// A pricing overlay: endpoints and tiers that add to or replace the active pricing's
+    /// (repeatable; applied in order).
+    #[arg(long = "pricing-overlay", value_name = "FILE")]
+    pub pricing_overlays: Vec<PathBuf>,
 }
 
 const DEFAULT_API_URL: &str = "https://api.seranking.com";
@@ -132,6 +136,7 @@ pub struct Shared {
 #[derive(Debug, Clone)]
 pub struct Global {
     pub pricing: Option<PathBuf>,
+    pub pricing_overlays: Vec<PathBuf>,
     pub format: Format,
     pub api_url: String,
     pub api_key_file: Option<PathBuf>,
@@ -188,6 +193,9 @@ impl Cli {
         let api = api.cloned().unwrap_or_default();
         Global {
             pricing: pricing.and_then(|p| p.pricing.clone()),
+            pricing_overlays: pricing
+                .map(|p| p.pricing_overlays.clone())
+                .unwrap_or_default(),
             format: output.format,
             api_url: api.api_url,
             api_key_file: api.api_key_file,
@@ -359,6 +367,9 @@ pub struct PlanArgs {
     /// Over budget (exit 1) when the total grows by more than N units or P% over --compare-to.
     #[arg(long, value_name = "N|P%", requires = "compare_to")]
     pub max_increase: Option<String>,
+    /// Fail (exit 1) when the verdict relies on a price that is assumed or disputed.
+    #[arg(long)]
+    pub strict_prices: bool,
     /// A usage profile (`reconcile --write-profile`): its p90 rows per target become the
     /// expected_rows of steps that state none. The worst case never changes.
     #[arg(long, value_name = "FILE")]
@@ -539,6 +550,9 @@ pub struct ReportArgs {
     /// A guard call journal (`budget guard --journal FILE`) to reconcile; repeatable, oldest first.
     #[arg(long = "journal", value_name = "FILE")]
     pub journals: Vec<PathBuf>,
+    /// Fail (exit 1) when the plan's verdict relies on a price that is assumed or disputed.
+    #[arg(long)]
+    pub strict_prices: bool,
     /// The plan saved before the run (`budget plan` as JSON) to reconcile the journals with;
     /// default: the plan this page shows.
     #[arg(long, value_name = "PLAN.json", requires = "journals")]

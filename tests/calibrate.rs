@@ -26,12 +26,15 @@ fn mispriced(units_left: u64) -> Simulator {
     sim
 }
 
-/// `budget calibrate ARGS` against `sim`, reading the balance every 0.2 s.
+/// `budget calibrate ARGS` against `sim`, reading the balance every 0.2 s, with the catalogue's
+/// backlinks/authority at the table's 1 unit per target (tests/data/authority-table-price.yaml;
+/// the embedded catalogue keeps the measured 15), which the simulator bills 15.
 fn calibrate(sim: &Simulator, args: &[&str]) -> Run {
     let output: Output = budget()
         .arg("calibrate")
         .args(args)
         .args(["--api-url", sim.url(), "--settle-interval", "0.2"])
+        .args(["--pricing-overlay", "tests/data/authority-table-price.yaml"])
         .env("SERANKING_API_KEY", KEY)
         .env("BUDGET_RETRY_BASE_MS", "5")
         .output()
@@ -113,25 +116,28 @@ fn calibrate_finds_the_true_price_after_the_settle_and_writes_an_overlay() {
         serde_yaml::Value::from(15)
     );
 
-    // Once `--pricing-overlay` exists (issue #9), plan must accept the overlay and price
-    // authority at 15 per target: 2 targets = 30 units.
-    let help = run(&["plan", "--help"]);
-    if help.stdout.contains("--pricing-overlay") {
-        let wf = scratch.file(
-            "authority.yaml",
-            "steps:\n  - endpoint: backlinks/authority\n    targets: [a.com, b.com]\n",
-        );
-        let planned = run(&[
-            "plan",
-            &wf,
-            "--pricing-overlay",
-            &overlay,
-            "--format",
-            "json",
-        ]);
-        planned.code(0);
-        assert_eq!(planned.json()["total"]["units"], 30);
-    }
+    // plan accepts the measured overlay on top of the table's price and prices authority at
+    // 15 per target: 2 targets = 30 units (the table alone: 2), on measured evidence.
+    let wf = scratch.file(
+        "authority.yaml",
+        "steps:\n  - endpoint: backlinks/authority\n    targets: [a.com, b.com]\n",
+    );
+    let table = "tests/data/authority-table-price.yaml";
+    let planned = run(&["plan", &wf, "--pricing-overlay", table, "--format", "json"]);
+    assert_eq!(planned.code(0).json()["total"]["units"], 2);
+    let planned = run(&[
+        "plan",
+        &wf,
+        "--pricing-overlay",
+        table,
+        "--pricing-overlay",
+        &overlay,
+        "--format",
+        "json",
+    ]);
+    let json = planned.code(0).json();
+    assert_eq!(json["total"]["units"], 30);
+    assert_eq!(json["workflows"][0]["steps"][0]["evidence"], "measured");
 }
 
 #[test]

@@ -117,7 +117,8 @@ fn markdown_is_a_pull_request_comment() {
         )
         .stdout_has("Balance (`--units-left`): 20,000 units left · **20,000** usable")
         .stdout_has("#### Docs example (`workflows/docs-example.yaml`)")
-        .stdout_has("|  | **total** |  | 6 | 252 | **26,000** |");
+        // records: 250 + 1 + 2 polls (each names at least one record) = 253.
+        .stdout_has("|  | **total** |  | 6 | 253 | **26,000** |");
 }
 
 #[test]

@@ -306,7 +306,7 @@ fn the_key_is_blanked_out_of_the_recorded_command() {
         .output()
         .expect("run");
     let r = Run::from(r);
-    r.code(0).stderr_has("[api key]");
+    r.code(0).stderr_has("[redacted]");
     assert!(!r.stderr.contains("SECRET"), "{}", r.stderr);
 }
 
@@ -348,7 +348,7 @@ fn a_damaged_ledger_fails_closed_with_exit_3() {
     run(&["plan", DOCS]).code(0);
 }
 
-const OVERAGE: &str = "name: Overage\naccount: {tier: 1M}\nsteps:\n  - endpoint: backlinks/summary\n    targets: 250\n";
+const OVERAGE: &str = "name: Overage\naccount: {tier: 1M, overage: plan}\nsteps:\n  - endpoint: backlinks/summary\n    targets: 250\n";
 
 #[test]
 fn max_overage_usd_lets_a_small_overage_run() {
@@ -390,6 +390,25 @@ fn max_overage_usd_errors() {
     ])
     .code(2)
     .stderr_has("--max-overage-usd needs an overage tier");
+    // an account whose overage is off (the default) cannot buy anything out.
+    let s = Scratch::new();
+    let off = s.file(
+        "off.yaml",
+        "account: {tier: 1M}\nsteps: [{endpoint: backlinks/summary, targets: 250}]",
+    );
+    run(&[
+        "gate",
+        &off,
+        "--units-left",
+        "5000",
+        "--max-overage-usd",
+        "5",
+        "--",
+        "true",
+    ])
+    .code(2)
+    .stderr_has("--max-overage-usd needs an account with overage on")
+    .stderr_has("add `overage: plan` (or `addon`)");
     run(&[
         "gate",
         DOCS,
@@ -505,7 +524,7 @@ fn the_gate_reads_the_live_balance_and_keys_reservations_by_account() {
     // … so a second one on the same key is refused: 30,000 − 26,000 = 4,000 usable.
     let second = Run::from(live(&args(&["true"])).output().expect("run"));
     second.code(1).stderr_has(
-        "balance (live): 30,000 units left, 26,000 reserved by running jobs, 4,000 usable",
+        "balance (live): 30,000 units left (subscription 30,000 + wallet 0), 26,000 reserved by running jobs, 4,000 usable",
     );
     assert!(!second.stderr.contains(KEY));
     // The account is the key's hash, never the key.

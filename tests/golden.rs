@@ -34,7 +34,12 @@ fn golden(args: &[&str], format: &str) -> (i32, String) {
 /// - total: 3 + 2 + 6 = 11 requests, 250 + 1,000 + 500 = 1,750 records, 25,000 + 1,000 + 600 =
 ///   26,600 units, 25,000 + 400 + 600 = 26,000 expected; 11 / 5 = 2.2 s.
 ///
-/// Against 30,000: fits with 30,000 − 26,600 = 3,400 to spare; against 20,000: over by 6,600.
+/// Against 30,000: fits with 30,000 − 26,600 = 3,400 to spare; against 20,000: over by 6,600,
+/// and with no account (overage off) the job stops where 20,000 runs out: the summaries' requests
+/// carry 100, 100 and 50 targets (10,000, 10,000, 5,000 units), so after 20,000 the third
+/// request of step 1 cannot be paid: "step 1 (Summaries), request 3 of 3".
+/// Keywords is priced on `docs` evidence disputed by an assumed 50 per request: marked `†`, with
+/// a footnote under its table.
 #[test]
 fn plan_one_workflow() {
     for format in FORMATS {
@@ -65,7 +70,8 @@ fn plan_two_workflows() {
 /// sorted by name; backlinks/all 1 unit per row record, batch 1, rows 100/10,000; summary 100
 /// per target record, batch 100, no rows; domain/keywords 100 per request, rows 100/1,000
 /// paged, the only one taking a source; 5 requests/second; sources `de us`; tiers 1M and 2M
-/// with their four rates as written, and the enterprise row "custom".
+/// with their four rates as written, and the enterprise row "custom". Evidence as written
+/// (table, table, docs disputed by an assumed 50), with the dispute as a note.
 #[test]
 fn prices() {
     for format in FORMATS {
@@ -135,9 +141,10 @@ fn forecast() {
     }
 }
 
-/// The simulator's subscription: 4,975,033 of 5,000,000 left → 24,967 used = 0.49934% → 0.50%;
-/// started 2024-01-18 14:20:02; expires 10 days and 1 hour from now → "10 days left" (the date
-/// itself is replaced by `[expires]`, as it moves with the clock).
+/// The simulator's balance (`/v1/account/credits`): subscription 4,975,033 of 5,000,000 left →
+/// 24,967 used = 0.49934% → 0.50%, wallet 0 → units_left 4,975,033 + 0; no start date (the
+/// credits reply has none); expires 10 days and 1 hour from now → "10 days left" (the date itself
+/// is replaced by `[expires]`, as it moves with the clock).
 #[test]
 fn balance() {
     let sim = Simulator::start();

@@ -148,10 +148,12 @@ impl Drop for GuardProc {
     }
 }
 
-/// One client call: method, path and query, extra headers, JSON body.
+/// One client call: method, path and query, extra headers, JSON body (or any body with its
+/// content type).
 #[derive(Clone)]
 pub(crate) struct Call {
     post: Option<String>,
+    raw: Option<(String, Vec<u8>)>,
     path: String,
     headers: Vec<(String, String)>,
 }
@@ -159,8 +161,17 @@ pub(crate) struct Call {
 pub(crate) fn get(path: &str) -> Call {
     Call {
         post: None,
+        raw: None,
         path: path.into(),
         headers: Vec::new(),
+    }
+}
+
+/// A POST of `body` bytes sent as `content_type`.
+fn post_raw(path: &str, content_type: &str, body: &[u8]) -> Call {
+    Call {
+        raw: Some((content_type.to_string(), body.to_vec())),
+        ..get(path)
     }
 }
 
@@ -197,12 +208,16 @@ pub(crate) fn run_clients(bases: &[String], clients: Vec<Vec<Call>>) -> Vec<Answ
                 let mut answers = Vec::new();
                 for call in calls {
                     let url = format!("{base}{}", call.path);
-                    let mut request = match &call.post {
-                        Some(body) => http
+                    let mut request = match (&call.post, &call.raw) {
+                        (_, Some((content_type, bytes))) => http
+                            .post(&url)
+                            .header("content-type", content_type.as_str())
+                            .body(bytes.clone()),
+                        (Some(body), None) => http
                             .post(&url)
                             .header("content-type", "application/json")
                             .body(body.clone()),
-                        None => http.get(&url),
+                        (None, None) => http.get(&url),
                     };
                     for (k, v) in &call.headers {
                         request = request.header(k.as_str(), v.as_str());
@@ -1322,6 +1337,371 @@ fn the_key_is_scrubbed_from_success_replies_in_every_encoding() {
     }
 }
 
+/// A JSON body of `n` targets for backlinks/summary.
+fn targets_json(n: usize) -> String {
+    let targets: Vec<String> = (0..n).map(|i| format!("\"t{i}.com\"")).collect();
+    format!("{{\"target\":[{}]}}", targets.join(","))
+}
+
+/// The calls of the issue's "Why" list that the guard used to misprice: each is refused with a
+/// 400 in the vendor's envelope saying what to change, and none reaches the API.
+fn unpriceable_calls() -> Vec<(Call, &'static str)> {
+    let bom = [b"\xEF\xBB\xBF".as_slice(), targets_json(100).as_bytes()].concat();
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(targets_json(100).encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let deep = format!(
+        "{{\"target\":{}\"x.com\"{}}}",
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    vec![
+        (
+            get("/v1/backlinks/all?target=a.com&limit=5000.0"),
+            "`limit` is \"5000.0\", not a whole number written with the digits 0-9",
+        ),
+        (
+            get("/v1/backlinks/all?target=a.com&limit=5e3"),
+            "`limit` is \"5e3\", not a whole number",
+        ),
+        (
+            get("/v1/backlinks/all?target=a.com&limit=5_000"),
+            "`limit` is \"5_000\", not a whole number",
+        ),
+        // ５０００ in full-width digits, percent-encoded as a client sends it.
+        (
+            get("/v1/backlinks/all?target=a.com&limit=%EF%BC%95%EF%BC%90%EF%BC%90%EF%BC%90"),
+            "not a whole number written with the digits 0-9",
+        ),
+        (
+            get("/v1/backlinks/all?target=a.com&limit=5000&limit=1"),
+            "`limit` is given twice with different values (5000 and 1)",
+        ),
+        (
+            post_raw(
+                "/v1/backlinks/summary?target=a.com",
+                "application/json",
+                &bom,
+            ),
+            "UTF-8 byte order mark",
+        ),
+        (
+            post_raw(
+                "/v1/backlinks/summary?target=a.com",
+                "application/json",
+                &utf16,
+            ),
+            "UTF-16 or UTF-32",
+        ),
+        (
+            post_raw(
+                "/v1/backlinks/summary?target=a.com",
+                "application/json",
+                deep.as_bytes(),
+            ),
+            "nested deeper than the guard reads",
+        ),
+        (
+            post_raw(
+                "/v1/backlinks/summary?target=a.com",
+                "application/x-www-form-urlencoded",
+                b"target=b.com&target=c.com",
+            ),
+            "form-encoded",
+        ),
+        (
+            Call {
+                post: Some(r#"{"target":["b.com","c.com"]}"#.into()),
+                ..get("/v1/backlinks/summary?target=a.com")
+            },
+            "targets are given both in the query and in the body",
+        ),
+    ]
+}
+
+#[test]
+fn calls_the_guard_cannot_price_exactly_are_refused() {
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "1M", "--journal", &journal]);
+    let cases = unpriceable_calls();
+    let count = cases.len();
+    for (call, phrase) in cases {
+        let path = call.path.clone();
+        let answer = one(&guard.url, call);
+        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        let error = &answer.json()["error"];
+        assert_eq!(error["code"], 400);
+        assert_eq!(error["message"], "Cannot price this call", "{path}");
+        let text = error["description"].as_str().unwrap_or_default();
+        assert!(text.contains(phrase), "{path}: {text:?} lacks {phrase:?}");
+        assert!(
+            text.contains("cannot be priced exactly, so it was not sent to the API"),
+            "{text}"
+        );
+    }
+    assert_eq!(sim.requests(), 0, "nothing refused reaches the API");
+    let stopped = guard.stop();
+    assert!(
+        stopped
+            .stdout
+            .contains("units left in the guard's budget: 1,000,000"),
+        "{}",
+        stopped.stdout
+    );
+    let lines = ledger_lines(&journal);
+    assert_eq!(lines.len(), count);
+    for line in &lines {
+        assert_eq!(line["outcome"], "rejected", "{line}");
+        assert_eq!(line["units_charged"], 0, "{line}");
+        // named as the catalogue names them, so refused calls group with the rest.
+        let endpoint = line["endpoint"].as_str().unwrap();
+        assert!(
+            endpoint == "backlinks/all" || endpoint == "backlinks/summary",
+            "{line}"
+        );
+    }
+}
+
+/// An overrun (a reply holding more records than the call was priced at) is charged in full,
+/// journaled, warned about, and takes the budget below zero so later calls are refused.
+fn an_overrun_is_charged(extra: &[&str]) {
+    let sim = Simulator::start_data(1_000_000);
+    // The API returns 5,000 rows whatever the limit (as it did for `limit=5000&limit=1`).
+    sim.set(|s| s.data.rows_override = Some(5_000));
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let mut args = vec!["--budget", "1000", "--journal", &journal];
+    args.extend_from_slice(extra);
+    let guard = GuardProc::start(sim.url(), &args);
+    // priced at 100 rows × 1 unit; billed 5,000: 1,000 − 5,000 = −4,000 left.
+    let answer = one(&guard.url, get("/v1/backlinks/all?target=a.com&limit=100"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.json()["backlinks"].as_array().map(Vec::len),
+        Some(5_000)
+    );
+    guard.stderr_until("the overrun warning", |e| {
+        e.contains("warning: a backlinks/all call")
+    });
+    let later = one(&guard.url, get("/v1/backlinks/summary?target=b.com"));
+    assert_eq!(later.status, 402);
+    assert!(
+        later
+            .body
+            .contains("needs 100 units, and the guard's budget is overdrawn by 4000 units"),
+        "{}",
+        later.body
+    );
+    assert_eq!(sim.charged(), 5_000);
+    let stopped = guard.stop();
+    assert!(
+        stopped.stderr.contains(
+            "warning: a backlinks/all call was priced at 100 units but its reply shows 5,000 billed; the 4,900 units over were charged to the guard's budget"
+        ),
+        "{}",
+        stopped.stderr
+    );
+    assert!(
+        stopped.stdout.contains(
+            "units left in the guard's budget: -4,000 (overdrawn: calls were billed more than they were priced at)"
+        ),
+        "{}",
+        stopped.stdout
+    );
+    assert!(
+        stopped
+            .stdout
+            .contains("4,900 units were charged beyond the calls' prices"),
+        "{}",
+        stopped.stdout
+    );
+    let lines = ledger_lines(&journal);
+    assert_eq!(lines[0]["units_reserved"], 100);
+    assert_eq!(lines[0]["units_charged"], 5_000);
+    assert_eq!(lines[0]["overrun"], 4_900);
+    assert_eq!(lines[1]["outcome"], "over_budget");
+    assert_eq!(lines[1]["overrun"], 0);
+}
+
+#[test]
+fn an_overrun_is_charged_in_memory() {
+    an_overrun_is_charged(&[]);
+}
+
+#[test]
+fn an_overrun_is_charged_in_redis() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    an_overrun_is_charged(&["--redis", &url]);
+}
+
+/// The issue's scenario: a 1,000-unit budget and seven calls that used to be priced below their
+/// bill (55,000 billed upstream while the guard said "399 left"). Now the seven are refused; a
+/// call whose reply runs past its price is charged what it billed; the calls after it are
+/// refused; the API's bill never exceeds what the guard recorded.
+#[test]
+fn the_seven_calls_of_the_issue_cannot_overspend() {
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--journal", &journal]);
+    let seven: Vec<Call> = unpriceable_calls()
+        .into_iter()
+        .map(|(call, _)| call)
+        .take(7)
+        .collect();
+    let answers = run_clients(std::slice::from_ref(&guard.url), vec![seven]);
+    assert!(answers.iter().all(|a| a.status == 400), "{answers:?}");
+    assert_eq!(sim.charged(), 0);
+    // A call the guard reads, whose reply holds 5,000 rows for a limit of 100.
+    sim.set(|s| s.data.rows_override = Some(5_000));
+    let answer = one(&guard.url, get("/v1/backlinks/all?target=a.com&limit=100"));
+    assert_eq!(answer.status, 200);
+    // Later calls: the budget is spent (overdrawn by 4,000), every one is refused.
+    let later = run_clients(
+        std::slice::from_ref(&guard.url),
+        vec![vec![
+            get("/v1/backlinks/summary?target=a.com"),
+            get("/v1/backlinks/all?target=a.com&limit=1"),
+            get("/v1/backlinks/export?target=a.com"),
+        ]],
+    );
+    assert!(later.iter().all(|a| a.status == 402), "{later:?}");
+    let stopped = guard.stop();
+    let recorded: u64 = ledger_lines(&journal)
+        .iter()
+        .map(|l| l["units_charged"].as_u64().unwrap())
+        .sum();
+    // billed 5,000 upstream; recorded 5,000.
+    assert_eq!(sim.charged(), 5_000);
+    assert!(
+        sim.charged() <= recorded,
+        "billed {} > recorded {recorded}",
+        sim.charged()
+    );
+    assert!(
+        stopped
+            .stdout
+            .contains("units left in the guard's budget: -4,000"),
+        "{}",
+        stopped.stdout
+    );
+}
+
+/// What SE Ranking's MCP server sends for keywords/export (tests/data/mcp-corpus.json): a
+/// multipart form with one `keywords[]` field per keyword and `source` in the query.
+#[test]
+fn multipart_keywords_are_counted() {
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--journal", &journal]);
+    let body = "------formdata-undici-0\r\nContent-Disposition: form-data; name=\"keywords[]\"\r\n\r\nseo tools\r\n\
+                ------formdata-undici-0\r\nContent-Disposition: form-data; name=\"keywords[]\"\r\n\r\nrank tracker\r\n\
+                ------formdata-undici-0\r\nContent-Disposition: form-data; name=\"keywords[]\"\r\n\r\nbacklink checker\r\n\
+                ------formdata-undici-0\r\nContent-Disposition: form-data; name=\"sort\"\r\n\r\ncpc\r\n\
+                ------formdata-undici-0--\r\n";
+    let answer = one(
+        &guard.url,
+        post_raw(
+            "/v1/keywords/export?source=uk",
+            "multipart/form-data; boundary=----formdata-undici-0",
+            body.as_bytes(),
+        ),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json().as_array().map(Vec::len), Some(3));
+    guard.stop();
+    let lines = ledger_lines(&journal);
+    // one request of 3 keywords: 100 units, billed and charged.
+    assert_eq!(lines[0]["targets"], 3);
+    assert_eq!(lines[0]["units_charged"], 100);
+    assert_eq!(sim.charged(), 100);
+}
+
+/// Endpoints added from the facts file, priced as documented; an unknown price is refused as
+/// unknown (never as an unknown endpoint) until an overlay sets it.
+#[test]
+fn new_catalogue_entries_through_the_guard() {
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(sim.url(), &["--budget", "1M", "--journal", &journal]);
+    let calls = vec![
+        // SERP task for 3 keywords: 3 × 10 = 30; its poll is free.
+        Call {
+            post: Some(r#"{"search_engine":"google","device":"desktop","language_code":"en","location_id":2840,"query":["a","b","c"]}"#.into()),
+            ..get("/v1/serp/classic/tasks")
+        },
+        get("/v1/serp/classic/tasks?task_id=987654321"),
+        // page authority history, Jan..Oct 2026 by month: 10 periods × 1 = 10.
+        get("/v1/backlinks/authority/page/history?target=https%3A%2F%2Fa.com%2Fp&date_from=2026-01-01&date_to=2026-10-31&granularity=by_month"),
+        // new/lost counts for October: 31 day rows × 100 = 3,100.
+        get("/v1/backlinks/history/count?target=a.com&mode=host&date_from=2026-10-01&date_to=2026-10-31&output=json"),
+        // domain overview takes no source: 100 per request.
+        get("/v1/domain/overview/worldwide?domain=a.com&currency=USD"),
+        // a standard audit of 5,000 pages: 2 × 5,000 = 10,000.
+        Call {
+            post: Some(r#"{"domain":"a.com","settings":{"max_pages":5000}}"#.into()),
+            ..get("/v1/site-audit/audits/standard")
+        },
+    ];
+    let answers = run_clients(std::slice::from_ref(&guard.url), vec![calls]);
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    // 30 + 0 + 10 + 3,100 + 100 + 10,000 = 13,240.
+    assert_eq!(sim.charged(), 13_240);
+    let unknown = one(&guard.url, get("/v1/domain/pages?target=a.com&source=us"));
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.json()["error"]["message"], "Price unknown");
+    assert!(
+        unknown
+            .body
+            .contains("the price of domain/pages is unknown (no source publishes it)"),
+        "{}",
+        unknown.body
+    );
+    assert!(
+        unknown.body.contains("--pricing-overlay FILE"),
+        "{}",
+        unknown.body
+    );
+    assert!(
+        !unknown.body.contains("Unknown endpoint"),
+        "{}",
+        unknown.body
+    );
+    assert_eq!(sim.requests(), 6);
+    guard.stop();
+    let charged: Vec<u64> = ledger_lines(&journal)
+        .iter()
+        .map(|l| l["units_charged"].as_u64().unwrap())
+        .collect();
+    assert_eq!(charged, vec![30, 0, 10, 3_100, 100, 10_000, 0]);
+
+    // With an overlay that sets the price, the same call is forwarded and charged.
+    let overlay = scratch.file(
+        "pages.yaml",
+        "endpoints:\n  domain/pages: {units: 100, evidence: docs, ref: \"our contract\"}\n",
+    );
+    let guard = GuardProc::start(
+        sim.url(),
+        &["--budget", "1000", "--pricing-overlay", &overlay],
+    );
+    let answer = one(&guard.url, get("/v1/domain/pages?target=a.com&source=us"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let stopped = guard.stop();
+    assert!(
+        stopped
+            .stdout
+            .contains("units left in the guard's budget: 900"),
+        "{}",
+        stopped.stdout
+    );
+}
+
 /// A billable call sent without a complete reply is never sent again and is charged its worst
 /// case (the API may have billed it). The invariant: the guard's transport never retries what
 /// may already have been billed.
@@ -1468,8 +1848,25 @@ fn a_hold_that_cannot_be_released_is_a_warning() {
     let guard = GuardProc::start(sim.url(), &["--budget", "1000"]);
     // The ledger becomes unusable under the running guard: its file is now a directory.
     let ledger = crate::support::state_home().join("budget/reservations.json");
-    std::fs::remove_file(&ledger).expect("remove the ledger");
-    std::fs::create_dir(&ledger).expect("a directory in its place");
+    // The guard rewrites the file every few seconds (temp file + rename), so it may come back
+    // between the two steps; once a directory stands there, a rename cannot replace it.
+    let mut replaced = false;
+    for _ in 0..100 {
+        match std::fs::remove_file(&ledger) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("remove the ledger: {e}"),
+        }
+        match std::fs::create_dir(&ledger) {
+            Ok(()) => {
+                replaced = true;
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!("a directory in its place: {e}"),
+        }
+    }
+    assert!(replaced, "the guard kept re-creating its ledger file");
     let stopped = guard.stop();
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);
     assert!(

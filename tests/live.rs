@@ -1,7 +1,7 @@
 //! The live API: the simulator itself, `budget balance`, live `plan`/`check`, retries, failures,
 //! and that the key never leaks.
 
-use crate::support::simulator::{self, raw_get, Fault, Simulator, KEY};
+use crate::support::simulator::{self, raw_get, CreditsRoute, Fault, Simulator, KEY};
 
 #[test]
 fn simulator_accepts_both_auth_methods_and_counts_them() {
@@ -146,12 +146,14 @@ fn balance_json_in_both_auth_modes() {
         let run = live(&sim, auth, &["balance", "--format", "json"]);
         let json = no_leak(run.code(0)).json();
         // used = 5,000,000 − 4,975,033 = 24,967 = 0.49934% → 0.5; expiry is 10 days 1 hour away.
+        // /v1/account/credits: both pools (the wallet empty), no start date.
         assert_eq!(
             json,
             serde_json::json!({
-                "status": "active", "units_left": 4975033, "units_limit": 5000000, "units_used": 24967,
-                "used_percent": 0.5, "start": "2024-01-18T14:20:02", "expires": expires.replace(' ', "T"),
-                "days_left": 10
+                "status": "active", "usable": true, "units_left": 4975033,
+                "pools": {"subscription": 4975033, "wallet": 0}, "units_limit": 5000000,
+                "units_used": 24967, "used_percent": 0.5, "start": null,
+                "expires": expires.replace(' ', "T"), "days_left": 10, "access": "active_subscription"
             }),
             "{auth}"
         );
@@ -164,10 +166,12 @@ fn balance_json_in_both_auth_modes() {
     }
 }
 
+/// Without `/v1/account/credits`, the subscription's reply, in either spelling of its expiry.
 #[test]
 fn balance_table_with_the_documented_expiry_spelling() {
     let sim = Simulator::start();
     sim.set(|s| {
+        s.credits = CreditsRoute::NotFound;
         s.expiry_key = simulator::ExpiryKey::Documented;
         s.units_left = 750_000;
         s.units_limit = 1_000_000;
@@ -177,8 +181,9 @@ fn balance_table_with_the_documented_expiry_spelling() {
         live(&sim, "header", &["balance"])
             .code(0)
             .stdout_has("status:      active\n")
-            .stdout_has("units_left:  750,000\n")
+            .stdout_has("units_left:  750,000 (subscription; the API reports no wallet)\n")
             .stdout_has("used:        250,000 (25.00%)\n")
+            .stdout_has("start:       2024-01-18 14:20:02\n")
             .stdout_has("expires:     2099-02-18 14:20:02 ("),
     );
 }
@@ -365,12 +370,19 @@ fn license_expired_and_inactive_subscriptions() {
         "license expired (HTTP 403): License expired; renew the SE Ranking API subscription",
         1,
     );
+    // The subscription's own status (an API without /v1/account/credits: 404, then the
+    // subscription): shown on stdout, the reason on stderr, exit 3.
     for status in ["expired", "inactive", "disabled"] {
         fails(
-            |sim| sim.set(|s| s.status = status.into()),
+            |sim| {
+                sim.set(|s| {
+                    s.credits = CreditsRoute::NotFound;
+                    s.status = status.into();
+                })
+            },
             &[],
             &format!("the subscription is \"{status}\", not active; renew or reactivate it"),
-            1,
+            2,
         );
     }
 }
@@ -397,14 +409,14 @@ fn a_key_echoed_by_the_server_is_scrubbed() {
     fails(
         |sim| sim.set(|s| s.always = Some(Fault::EchoKey)),
         &[],
-        "the API rejected the request (HTTP 400): bad request /v1/account/subscription",
+        "the API rejected the request (HTTP 400): bad request /v1/account/credits",
         1,
     );
     let sim = Simulator::start();
     sim.set(|s| s.always = Some(Fault::EchoKey));
     live(&sim, "query", &["balance"])
         .code(3)
-        .stderr_has("/v1/account/subscription?apikey=[redacted]");
+        .stderr_has("/v1/account/credits?apikey=[redacted]");
     let sim = Simulator::start();
     sim.set(|s| s.always = Some(Fault::EchoKey));
     live(&sim, "header", &["balance"])
@@ -421,7 +433,8 @@ fn a_wrong_path_is_rejected_not_retried() {
             run.code(3)
                 .stderr_has("the API rejected the request (HTTP 404): empty body"),
         );
-        assert_eq!(sim.requests(), 1, "a 404 is not retried");
+        // /credits 404 (read as "no such endpoint"), then /subscription 404: neither retried.
+        assert_eq!(sim.requests(), 2, "a 404 is not retried");
     }
 }
 
@@ -628,6 +641,7 @@ fn live_plan_reads_the_balance() {
         assert_eq!(
             json["balance"],
             serde_json::json!({"source": "live", "status": "active", "units_left": 4975033,
+                               "pools": {"subscription": 4975033, "wallet": 0},
                                "units_limit": 5000000, "reserve": 0, "reserved": 0, "usable": 4975033,
                                "expires": "2099-02-18T14:20:02"})
         );
@@ -699,8 +713,17 @@ fn plan_and_check_fail_closed_when_the_balance_cannot_be_read() {
                     .stderr_has("the API is failing (HTTP 503: Service Unavailable)"),
             );
             assert!(run.stdout.is_empty(), "no plan printed:\n{}", run.stdout);
+            // Expired, from /credits (its date has passed) and from /subscription (its status).
             let sim = Simulator::start();
-            sim.set(|s| s.status = "expired".into());
+            sim.set(|s| s.expiration_date = "2024-02-18 14:20:02".into());
+            no_leak(live(&sim, auth, &[command, DOCS]).code(3).stderr_has(
+                "the subscription is \"expired\", not active, and the wallet holds no credits",
+            ));
+            let sim = Simulator::start();
+            sim.set(|s| {
+                s.credits = CreditsRoute::NotFound;
+                s.status = "expired".into();
+            });
             no_leak(
                 live(&sim, auth, &[command, DOCS])
                     .code(3)
@@ -723,6 +746,257 @@ fn bad_workflows_fail_before_any_call() {
     let sim = Simulator::start();
     live(&sim, "header", &["plan", "no-such-workflow.yaml"]).code(2);
     assert_eq!(sim.requests(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Both balance pools: the subscription's (expires at the period end) and the wallet's (never).
+
+#[test]
+fn plan_and_check_fit_on_subscription_and_wallet_together() {
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.units_left = 10_000;
+        s.wallet_left = 20_000;
+    });
+    // 26,000 planned: the subscription's 10,000 alone would not do; 10,000 + 20,000 = 30,000 do.
+    let json = no_leak(live(&sim, "header", &["plan", DOCS, "--format", "json"]).code(0)).json();
+    assert_eq!(
+        json["balance"],
+        serde_json::json!({"source": "live", "status": "active", "units_left": 30000,
+                           "pools": {"subscription": 10000, "wallet": 20000},
+                           "units_limit": 5000000, "reserve": 0, "reserved": 0, "usable": 30000,
+                           "expires": "2099-02-18T14:20:02"})
+    );
+    assert_eq!(json["verdict"], "fits");
+    no_leak(
+        live(&sim, "header", &["check", DOCS])
+            .code(0)
+            .stdout_has(
+                "balance (live): 30,000 units left (subscription 10,000 + wallet 20,000), 30,000 usable",
+            )
+            .stdout_has("fits: 26,000 of 30,000 usable units (4,000 to spare)"),
+    );
+    // Without the wallet: 26,000 − 10,000 = over by 16,000.
+    sim.set(|s| s.wallet_left = 0);
+    let json = live(&sim, "header", &["check", DOCS, "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(json["over_by"], 16000);
+}
+
+#[test]
+fn balance_shows_both_pools_in_every_format() {
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.units_left = 10_000;
+        s.units_limit = 25_000;
+        s.wallet_left = 20_000;
+    });
+    // 10,000 + 20,000 = 30,000; used = 25,000 − 10,000 = 15,000 = 60.00% of the subscription.
+    no_leak(
+        live(&sim, "header", &["balance"])
+            .code(0)
+            .stdout_has("status:      active\n")
+            .stdout_has("access:      active_subscription\n")
+            .stdout_has("units_left:  30,000 (subscription 10,000 + wallet 20,000)\n")
+            .stdout_has("units_limit: 25,000\n")
+            .stdout_has("used:        15,000 (60.00%)\n"),
+    );
+    let json = live(&sim, "header", &["balance", "--format", "json"])
+        .code(0)
+        .json();
+    assert_eq!(
+        (&json["units_left"], &json["pools"]),
+        (
+            &serde_json::json!(30000),
+            &serde_json::json!({"subscription": 10000, "wallet": 20000})
+        )
+    );
+    live(&sim, "header", &["balance", "--format", "markdown"])
+        .code(0)
+        .stdout_has("| units_left | 30,000 (subscription 10,000 + wallet 20,000) |");
+    let csv = live(&sim, "header", &["balance", "--format", "csv"])
+        .code(0)
+        .stdout
+        .clone();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("status,usable,units_left,subscription,wallet,units_limit,units_used,used_percent,start,expires,days_left,access")
+    );
+    assert!(
+        lines.next().is_some_and(|row| row
+            .starts_with("active,true,30000,10000,20000,25000,15000,60.0,,2099-02-18T14:20:02,")),
+        "{csv}"
+    );
+}
+
+/// An API without `/v1/account/credits` answers 404, or the vendor's 400 "The requested resource
+/// could not be found.": the subscription is read instead, its pool alone.
+#[test]
+fn without_credits_the_subscription_is_read() {
+    for route in [CreditsRoute::NotFound, CreditsRoute::NotFound400] {
+        let sim = Simulator::start();
+        sim.set(|s| {
+            s.credits = route;
+            s.wallet_left = 20_000;
+        });
+        let json = no_leak(live(&sim, "header", &["balance", "--format", "json"]).code(0)).json();
+        assert_eq!(
+            (&json["units_left"], &json["pools"]),
+            (
+                &serde_json::json!(4975033),
+                &serde_json::json!({"subscription": 4975033, "wallet": null})
+            ),
+            "{route:?}"
+        );
+        assert_eq!(sim.requests(), 2, "{route:?}: /credits, then /subscription");
+        no_leak(live(&sim, "header", &["check", DOCS]).code(0).stdout_has(
+            "balance (live): 4,975,033 units left (subscription only: the API reports no wallet)",
+        ));
+    }
+    // Any other 400 is not "no such endpoint": no fallback.
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.always = Some(Fault::Raw {
+            status: 400,
+            body: r#"{"error_description": "Invalid request"}"#.into(),
+        })
+    });
+    live(&sim, "header", &["balance"])
+        .code(3)
+        .stderr_has("the API rejected the request (HTTP 400): Invalid request");
+    assert_eq!(sim.requests(), 1);
+}
+
+/// An expired subscription whose wallet has credits: the key still works, on the wallet alone,
+/// and every report says so.
+#[test]
+fn an_expired_subscription_with_wallet_credits_is_usable() {
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.expiration_date = "2024-02-18 14:20:02".into();
+        s.units_left = 500;
+        s.wallet_left = 30_000;
+    });
+    // The 500 expired with the subscription: 0 + 30,000 = 30,000.
+    no_leak(
+        live(&sim, "header", &["balance"])
+            .code(0)
+            .stdout_has("status:      expired (the wallet's 30,000 credits keep the key working)\n")
+            .stdout_has("access:      active_wallet\n")
+            .stdout_has("units_left:  30,000 (subscription 0 + wallet 30,000)\n"),
+    );
+    no_leak(
+        live(&sim, "header", &["check", DOCS])
+            .code(0)
+            .stdout_has("balance (live): 30,000 units left (subscription 0 + wallet 30,000; the subscription is expired, the wallet pays)")
+            .stdout_has("fits: 26,000 of 30,000 usable units"),
+    );
+}
+
+/// An account that cannot spend: `balance` shows its status (stdout) and the reason (stderr),
+/// exit 3 (README "`budget balance`").
+#[test]
+fn balance_of_an_account_that_cannot_spend_shows_it_and_exits_3() {
+    let sim = Simulator::start();
+    sim.set(|s| s.expiration_date = "2024-02-18 14:20:02".into());
+    no_leak(
+        live(&sim, "header", &["balance"])
+            .code(3)
+            .stdout_has("status:      expired (and no wallet credits: nothing can be spent)\n")
+            .stdout_has("units_left:  0 (subscription 0 + wallet 0)\n")
+            .stderr_has("the subscription is \"expired\", not active, and the wallet holds no credits; renew the subscription or top up the wallet"),
+    );
+    let run = live(&sim, "header", &["balance", "--format", "json"]);
+    let json = run.code(3).json();
+    assert_eq!(
+        (&json["status"], &json["usable"], &json["units_left"]),
+        (
+            &serde_json::json!("expired"),
+            &serde_json::json!(false),
+            &serde_json::json!(0)
+        )
+    );
+}
+
+/// `budget guard` without `--budget` holds both pools together.
+#[test]
+fn a_live_guard_budget_is_both_pools() {
+    use std::io::BufRead;
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.units_left = 1_000;
+        s.wallet_left = 500;
+    });
+    let mut child = budget()
+        .env("SERANKING_API_KEY", KEY)
+        .env("BUDGET_RETRY_BASE_MS", "1")
+        .args(["guard", "--listen", "127.0.0.1:0", "--api-url", sim.url()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start budget guard");
+    let stderr = child.stderr.take().expect("stderr");
+    let line = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("  budget "));
+    let _ = child.kill();
+    let _ = child.wait();
+    // 1,000 + 500 = 1,500.
+    let line = line.expect("the guard's budget line");
+    assert!(
+        line.starts_with(
+            "  budget 1,500 units (live units_left 1,500 (subscription 1,000 + wallet 500) − 0 reserved by running jobs)"
+        ),
+        "{line}"
+    );
+}
+
+/// `budget forecast` spends the subscription first (its credits expire at the period end) and
+/// says what of it would expire unused.
+#[test]
+fn forecast_spends_the_subscription_first_and_reports_what_expires_unused() {
+    let scratch = Scratch::new();
+    let workflow = scratch.file(
+        "daily.yaml",
+        "name: Daily\nschedule: daily\nsteps:\n  - endpoint: backlinks/summary\n    targets: 5\n",
+    );
+    let sim = Simulator::start();
+    sim.set(|s| {
+        s.units_left = 20_000;
+        s.wallet_left = 5_000;
+    });
+    let args = [
+        "forecast",
+        workflow.as_str(),
+        "--now",
+        "2026-11-26",
+        "--period-end",
+        "2026-12-26",
+    ];
+    // 5 targets × 100 = 500 units a run, daily from 26 Nov to 25 Dec = 30 runs = 15,000 units.
+    // Subscription first: 15,000 of its 20,000, so 20,000 − 15,000 = 5,000 expire unused; the
+    // wallet's 5,000 are not touched.
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let json = no_leak(live(&sim, "header", &json_args).code(0)).json();
+    assert_eq!(
+        json["pools"],
+        serde_json::json!({"subscription": 20000, "wallet": 5000, "subscription_spent": 15000,
+                           "subscription_expiring_unused": 5000, "wallet_spent": 0,
+                           "wallet_from": null})
+    );
+    assert_eq!(
+        json["balance"]["pools"],
+        serde_json::json!({"subscription": 20000, "wallet": 5000})
+    );
+    no_leak(live(&sim, "header", &args).code(0).stdout_has(
+        "subscription credits (spent first, they expire at the period end): 15,000 of 20,000 spent, \
+         5,000 expire unused; the wallet's 5,000 (which never expire) are not needed",
+    ));
 }
 
 /// Invariant: with a key set, `--offline` is why no balance is known, so the advice is about

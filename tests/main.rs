@@ -32,3 +32,4 @@ mod plan;
 mod reconcile;
 mod report;
 mod schema;
+mod secrets;

@@ -51,7 +51,7 @@ fn doc_override_reproduces_1032() {
     let json = run(&[
         "plan",
         "workflows/docs-example.yaml",
-        "--pricing",
+        "--pricing-overlay",
         "pricing/docs-example-1032.yaml",
         "--format",
         "json",
@@ -59,6 +59,8 @@ fn doc_override_reproduces_1032() {
     .code(0)
     .json();
     assert_eq!(json["total"]["units"], 1032);
+    // the overlay's evidence is the doc's worked example, not the table.
+    assert_eq!(json["workflows"][0]["steps"][0]["evidence"], "docs");
 }
 
 #[test]
@@ -233,7 +235,12 @@ fn overage_is_priced_at_the_account_tier() {
     // 26000 units, 6000 left: 20000 overage units
     let cases = [
         // 20000 × 99.99 / 1e6 = 1.9998 → $2.00
-        ("account: {tier: 1M}\n", "1M", "99.99", "2.00"),
+        (
+            "account: {tier: 1M, overage: plan}\n",
+            "1M",
+            "99.99",
+            "2.00",
+        ),
         // 20000 × 39.99 / 1e6 = 0.7998 → $0.80
         (
             "account: {tier: 1M, billing: yearly, overage: addon}\n",
@@ -242,10 +249,15 @@ fn overage_is_priced_at_the_account_tier() {
             "0.80",
         ),
         // 20000 × 46.67 / 1e6 = 0.9334 → $0.93
-        ("account: {tier: 3M}\n", "3M", "46.67", "0.93"),
+        (
+            "account: {tier: 3M, overage: plan}\n",
+            "3M",
+            "46.67",
+            "0.93",
+        ),
         // 20000 × 12.50 / 1e6 = 0.25
         (
-            "account: {tier: enterprise, usd_per_million: \"12.50\"}\n",
+            "account: {tier: enterprise, overage: plan, usd_per_million: \"12.50\"}\n",
             "enterprise",
             "12.50",
             "0.25",
@@ -262,7 +274,10 @@ fn overage_is_priced_at_the_account_tier() {
         assert_eq!(o["usd_per_million"], rate);
         assert_eq!(o["usd"], usd, "{account}");
     }
-    let wf = s.file("o.yaml", &format!("account: {{tier: 1M}}\n{body}"));
+    let wf = s.file(
+        "o.yaml",
+        &format!("account: {{tier: 1M, overage: plan}}\n{body}"),
+    );
     run(&["plan", &wf, "--units-left", "6000"])
         .code(1)
         .stdout_has("overage: 20,000 units beyond units_left would cost $2.00 at the 1M monthly plan rate ($99.99 per 1M)");
@@ -452,8 +467,8 @@ fn source_problems() {
         &["field `sources`: unknown regional database `xx`"],
     );
     invalid(
-        "source: uk\nsteps: [{endpoint: backlinks/count}]",
-        &["field `source`: unknown regional database `uk`"],
+        "source: zz\nsteps: [{endpoint: backlinks/count}]",
+        &["field `source`: unknown regional database `zz`"],
     );
     invalid(
         "steps: [{endpoint: domain/keywords, sources: [us, US]}]",
@@ -690,7 +705,7 @@ fn bad_pricing_file_is_exit_2() {
         .stderr_has("endpoint `backlinks/summary`: field `units`: -100 is negative");
     run(&["prices", "--pricing", "no/such/pricing.yaml"])
         .code(2)
-        .stderr_has("cannot read pricing file no/such/pricing.yaml");
+        .stderr_has("cannot read the pricing file no/such/pricing.yaml");
 }
 
 // ---- prices ------------------------------------------------------------------------------
@@ -706,14 +721,73 @@ fn prices_lists_endpoints_and_tiers() {
         .stdout_has("enterprise")
         .stdout_has("10 requests/second");
     let json = run(&["prices", "--format", "json"]).code(0).json();
-    assert_eq!(json["endpoints"].as_array().unwrap().len(), 34);
+    assert_eq!(json["endpoints"].as_array().unwrap().len(), 55);
     assert_eq!(json["overage"]["tiers"][0]["plan"], "99.99");
     let csv = run(&["prices", "--format", "csv"]);
     assert_eq!(
         csv.code(0).stdout.lines().count(),
-        35,
-        "header + 34 endpoints"
+        56,
+        "header + 55 endpoints"
     );
+}
+
+/// Every format shows where each price comes from: evidence, ref, notes and disputes.
+#[test]
+fn prices_show_evidence_and_notes_in_every_format() {
+    run(&["prices"])
+        .code(0)
+        .stdout_has("evidence")
+        .stdout_has("measured, disputed")
+        .stdout_has("notes:")
+        .stdout_has("backlinks/authority: disputed: 1 unit per target (table: vendor doc (Getting started), Cost per Record table); the catalogue uses 15 units, which forecasts more")
+        .stdout_has("units unknown: no source publishes the price")
+        .stdout_has("--pricing-overlay FILE");
+    let json = run(&["prices", "--format", "json"]).code(0).json();
+    let endpoints = json["endpoints"].as_array().unwrap();
+    for e in endpoints {
+        assert!(e["evidence"].is_string() && e["ref"].is_string(), "{e}");
+    }
+    let authority = endpoints
+        .iter()
+        .find(|e| e["name"] == "backlinks/authority")
+        .unwrap();
+    assert_eq!(authority["units"], 15);
+    assert_eq!(authority["evidence"], "measured");
+    assert_eq!(authority["disputes"][0]["evidence"], "table");
+    assert_eq!(authority["disputes"][0]["figure"], "1 unit per target");
+    let pages = endpoints
+        .iter()
+        .find(|e| e["name"] == "domain/pages")
+        .unwrap();
+    assert_eq!(pages["units"], "unknown");
+    assert_eq!(json["source_aliases"]["gb"], "uk");
+    let csv = run(&["prices", "--format", "csv"]).code(0).stdout.clone();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",evidence,ref,note,disputes"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("backlinks/authority,record,15,target,100,,,false,false,measured,"),
+        "{csv}"
+    );
+    run(&["prices", "--format", "markdown"])
+        .code(0)
+        .stdout_has("| evidence | ref |")
+        .stdout_has("- backlinks/authority: disputed: 1 unit per target");
+    // an overlay shows in the origin and in JSON.
+    let json = run(&[
+        "prices",
+        "--pricing-overlay",
+        "pricing/docs-example-1032.yaml",
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["overlays"][0], "pricing/docs-example-1032.yaml");
 }
 
 #[test]
@@ -810,7 +884,15 @@ fn more_input_problems() {
     );
     invalid(
         "steps: [{endpoint: domain/keywords, sources: [ww, worldwide]}]",
-        &["`ww` is listed twice"],
+        &["`ww` and `worldwide` are the same regional database (ww); each source runs the step once, so keep one [W064]"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords, sources: [uk, gb]}]",
+        &["`uk` and `gb` are the same regional database (uk)"],
+    );
+    invalid(
+        "steps: [{endpoint: domain/keywords, sources: [gb, GB]}]",
+        &["`uk` is listed twice; each source runs the step once [W044]"],
     );
     invalid(
         "steps: [{endpoint: backlinks/count, targets: 99999999999999999999}]",
@@ -866,7 +948,7 @@ fn workflows_naming_different_accounts_are_warned_about() {
     let s = Scratch::new();
     let a = s.file(
         "a.yaml",
-        "name: First\naccount: {tier: 1M}\nsteps: [{endpoint: backlinks/count}]",
+        "name: First\naccount: {tier: 1M, overage: plan}\nsteps: [{endpoint: backlinks/count}]",
     );
     let b = s.file(
         "b.yaml",
@@ -879,4 +961,299 @@ fn workflows_naming_different_accounts_are_warned_about() {
     let json = r.code(1).json();
     assert_eq!(json["overage"]["tier"], "1M");
     assert_eq!(json["overage"]["usd"], "0.01");
+}
+
+/// An endpoint whose price nobody publishes cannot be planned (exit 2, naming the endpoint and
+/// the overlay flag); an overlay of a few lines sets it, or adds a newly published endpoint.
+#[test]
+fn unknown_prices_and_pricing_overlays() {
+    let s = Scratch::new();
+    let wf = s.file(
+        "pages.yaml",
+        "source: us\nsteps:\n  - name: Pages\n    endpoint: domain/pages\n    targets: 3\n  - name: New\n    endpoint: keywords/new\n",
+    );
+    run(&["plan", &wf])
+        .code(2)
+        .stderr_has("unknown endpoint `keywords/new`");
+    let wf = s.file(
+        "pages.yaml",
+        "source: us\nsteps:\n  - name: Pages\n    endpoint: domain/pages\n    targets: 3\n",
+    );
+    run(&["plan", &wf])
+        .code(2)
+        .stderr_has("step 1 (Pages): field `endpoint`: the price of domain/pages is unknown (no source publishes it)")
+        .stderr_has("set it in a pricing overlay, --pricing-overlay FILE")
+        .stderr_has("[W057]");
+    let overlay = s.file(
+        "contract.yaml",
+        "endpoints:\n  domain/pages: {units: 100, evidence: docs, ref: \"our contract\"}\n  keywords/new:\n    units: 5\n    per: request\n    record: target\n    max_batch: 1\n    paged: false\n    source: true\n    evidence: docs\n    ref: release notes\n",
+    );
+    // domain/pages, 100 per request: 3 targets × 1 page of the default 100 rows = 300.
+    let json = run(&[
+        "plan",
+        &wf,
+        "--pricing-overlay",
+        &overlay,
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["total"]["units"], 300);
+    assert_eq!(json["workflows"][0]["steps"][0]["evidence"], "docs");
+    let new = s.file(
+        "new.yaml",
+        "source: us\nsteps:\n  - endpoint: keywords/new\n    targets: 4\n",
+    );
+    // 4 targets, 1 per request × 5 = 20.
+    let json = run(&[
+        "plan",
+        &new,
+        "--pricing-overlay",
+        &overlay,
+        "--format",
+        "json",
+    ])
+    .code(0)
+    .json();
+    assert_eq!(json["total"]["units"], 20);
+    let bad = s.file(
+        "bad.yaml",
+        "endpoints:\n  backlinks/summary: {units: 80, evidence: docs, ref: a}\n  /v1/backlinks/summary/: {units: 90, evidence: docs, ref: b}\n",
+    );
+    run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--pricing-overlay",
+        &bad,
+    ])
+    .code(2)
+    .stderr_has("bad.yaml: invalid pricing file")
+    .stderr_has("`backlinks/summary` and `/v1/backlinks/summary/` name the same endpoint");
+    run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--pricing-overlay",
+        "no/such/overlay.yaml",
+    ])
+    .code(2)
+    .stderr_has("cannot read the pricing overlay no/such/overlay.yaml: no such file");
+}
+
+/// Steps priced on assumed or disputed evidence are marked (table footnote, JSON `evidence`), and
+/// `--strict-prices` fails a verdict that relies on one.
+#[test]
+fn uncertain_prices_are_marked_and_strict_prices_fails() {
+    let s = Scratch::new();
+    let wf = s.file(
+        "authority.yaml",
+        "steps:\n  - name: Authority\n    endpoint: backlinks/authority\n    targets: 10\n  - name: Summaries\n    endpoint: backlinks/summary\n    targets: 10\n",
+    );
+    // authority: 10 targets × 15 (measured; the table says 1) = 150; summaries 10 × 100 = 1,000.
+    run(&["plan", &wf])
+        .code(0)
+        .stdout_has("backlinks/authority †")
+        .stdout_has("† backlinks/authority: 15 units per record, measured (third-party live measurement")
+        .stdout_has("; disputed: 1 unit per target (table: vendor doc (Getting started), Cost per Record table), the larger forecast is used")
+        .stdout_has("1,150");
+    let json = run(&["plan", &wf, "--format", "json"]).code(0).json();
+    let steps = &json["workflows"][0]["steps"];
+    assert_eq!(steps[0]["evidence"], "measured");
+    assert_eq!(steps[0]["disputed"], true);
+    assert_eq!(steps[0]["units"], 150);
+    assert_eq!(steps[1]["evidence"], "table");
+    assert_eq!(steps[1]["disputed"], false);
+    run(&["plan", &wf, "--format", "markdown"])
+        .code(0)
+        .stdout_has("| `backlinks/authority` † |")
+        .stdout_has("- † backlinks/authority: 15 units per record, measured");
+    // Fits 10,000 — but on a disputed price: exit 1 with --strict-prices, naming the step.
+    run(&["check", &wf, "--units-left", "10000", "--strict-prices"])
+        .code(1)
+        .stderr_has("--strict-prices: the verdict relies on prices that are assumed or disputed:")
+        .stderr_has("authority: step 1 (Authority): backlinks/authority (measured, disputed)")
+        .stderr_has("set them with evidence in a pricing overlay (--pricing-overlay FILE)");
+    run(&["check", &wf, "--units-left", "10000"]).code(0);
+    run(&[
+        "gate",
+        &wf,
+        "--units-left",
+        "10000",
+        "--strict-prices",
+        "--",
+        "true",
+    ])
+    .code(1)
+    .stderr_has("budget gate: not running true");
+    // Only table prices: strict passes (26,000 of 30,000).
+    run(&[
+        "check",
+        "workflows/docs-example.yaml",
+        "--units-left",
+        "30000",
+        "--strict-prices",
+    ])
+    .code(0);
+    // An overlay that states the price with evidence clears the mark.
+    let overlay = s.file(
+        "measured.yaml",
+        "endpoints:\n  backlinks/authority: {units: 15, evidence: measured, ref: \"our own measurement, 2026-11\"}\n",
+    );
+    run(&[
+        "check",
+        &wf,
+        "--units-left",
+        "10000",
+        "--strict-prices",
+        "--pricing-overlay",
+        &overlay,
+    ])
+    .code(0);
+}
+
+/// The first case: `{endpoint: backlinks/all, targets: 10, limit: 5000}` asks for 5,000
+/// rows per request, so the job can be billed 10 × 5,000 = 50,000 (not 10 × the default 100).
+#[test]
+fn rows_a_step_does_not_bound_are_bounded_by_its_limit() {
+    let s = Scratch::new();
+    let wf = s.file(
+        "all.yaml",
+        "steps:\n  - endpoint: backlinks/all\n    targets: 10\n    limit: 5000\n",
+    );
+    let json = run(&["plan", &wf, "--format", "json"]).code(0).json();
+    assert_eq!(json["total"]["units"], 50_000);
+    assert_eq!(json["workflows"][0]["steps"][0]["records"], 50_000);
+}
+
+#[test]
+fn date_range_problems() {
+    invalid(
+        "steps: [{endpoint: backlinks/all, date_from: 2026-01-01, date_to: 2026-02-01}]",
+        &[
+            "field `date_from`: backlinks/all takes no date range; remove `date_from` [W058]",
+            "field `date_to`: backlinks/all takes no date range; remove `date_to` [W058]",
+        ],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/history/count, date_from: 2026-10-01, date_to: 2026-10-31, granularity: by_week}]",
+        &["backlinks/history/count returns a row per day whatever the granularity; remove `granularity` [W063]"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/authority/page/history, date_from: \"2026-1-01\", date_to: 2026-10-31}]",
+        &["field `date_from`: \"2026-1-01\" is not a date; write it like 2026-10-01 [W059]"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/authority/page/history, date_from: 2026-01-01}]",
+        &["field `date_to`: a date range needs both ends: add `date_to`, or remove both for the endpoint's default range [W060]"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/history/count, date_from: 2026-10-31, date_to: 2026-10-01}]",
+        &["the range ends (2026-10-01) before it starts (2026-10-31); set date_from on or before date_to [W061]"],
+    );
+    invalid(
+        "steps: [{endpoint: backlinks/authority/page/history, granularity: hourly}]",
+        &["field `granularity`: \"hourly\" is not a granularity; use by_day, by_week or by_month [W062]"],
+    );
+    invalid(
+        "account: {tier: 1M, overage: sometimes}\nsteps: [{endpoint: backlinks/count}]",
+        &["field `account.overage`: unknown overage `sometimes`; use off (the default), plan or addon"],
+    );
+    // a valid range: 3 targets × Jan..Oct by month = 30 periods × 1 unit.
+    let s = Scratch::new();
+    let wf = s.file(
+        "history.yaml",
+        "steps:\n  - endpoint: backlinks/authority/page/history\n    targets: 3\n    date_from: 2026-01-01\n    date_to: 2026-10-31\n    granularity: by_month\n",
+    );
+    let json = run(&["plan", &wf, "--format", "json"]).code(0).json();
+    assert_eq!(json["total"]["units"], 30);
+}
+
+/// Overage is off unless declared: beyond the balance the plan is over budget with no dollar
+/// figure and says where the job stops; `overage: plan` prices it as before.
+#[test]
+fn beyond_the_balance_the_job_stops_unless_overage_is_on() {
+    let s = Scratch::new();
+    // summaries: 250 targets in requests of 100, 100, 50 → 10,000, 10,000, 5,000 units;
+    // export: 1 × 1,000. Total 26,000 against 12,000 left: after 10,000 the second summaries
+    // request (10,000 more) cannot be paid → step 1, request 2 of 3.
+    let body = "steps:\n  - {name: Summaries, endpoint: backlinks/summary, targets: 250}\n  - {endpoint: backlinks/export}\n";
+    let off = s.file(
+        "off.yaml",
+        &format!("name: Audit\naccount: {{tier: 1M}}\n{body}"),
+    );
+    let json = run(&["plan", &off, "--units-left", "12000", "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(json["verdict"], "over_budget");
+    assert!(json["overage"].is_null(), "{}", json["overage"]);
+    assert_eq!(json["stops_at"]["workflow"], "Audit");
+    assert_eq!(json["stops_at"]["step"], 1);
+    assert_eq!(json["stops_at"]["step_name"], "Summaries");
+    assert_eq!(json["stops_at"]["request"], 2);
+    assert_eq!(json["stops_at"]["requests"], 3);
+    let r = run(&["plan", &off, "--units-left", "12000"]);
+    r.code(1)
+        .stdout_has("over budget: 26,000 units planned, 12,000 usable (over by 14,000)")
+        .stdout_has("the job would stop at Audit, step 1 (Summaries), request 2 of 3: the balance runs out there and overage is off");
+    assert!(!r.stdout.contains('$'), "no dollar figure: {}", r.stdout);
+    // 24,000 left: the first two requests pay 20,000; the third would make 25,000 > 24,000:
+    // step 1, request 3 of 3.
+    let json = run(&["plan", &off, "--units-left", "24000", "--format", "json"]).json();
+    assert_eq!(json["stops_at"]["request"], 3);
+    // 25,500 left: all summaries (25,000); the export (1,000) does not fit → step 2, request 1.
+    let json = run(&["plan", &off, "--units-left", "25500", "--format", "json"]).json();
+    assert_eq!(
+        (
+            json["stops_at"]["step"].clone(),
+            json["stops_at"]["request"].clone()
+        ),
+        (2.into(), 1.into())
+    );
+    // no account at all: the vendor's default, off.
+    let none = s.file("none.yaml", body);
+    let json = run(&["plan", &none, "--units-left", "12000", "--format", "json"]).json();
+    assert_eq!(json["stops_at"]["request"], 2);
+    // overage: plan → priced: 26,000 − 12,000 = 14,000 × $99.99 / 1M = 1.39986 → $1.40.
+    let on = s.file(
+        "on.yaml",
+        &format!("account: {{tier: 1M, overage: plan}}\n{body}"),
+    );
+    let json = run(&["plan", &on, "--units-left", "12000", "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(json["overage"]["usd"], "1.40");
+    assert!(json["stops_at"].is_null());
+    // it fits: neither
+    let json = run(&["plan", &off, "--units-left", "26000", "--format", "json"])
+        .code(0)
+        .json();
+    assert!(json["stops_at"].is_null() && json["overage"].is_null());
+}
+
+#[test]
+fn pricing_files_that_are_not_text_are_exit_2() {
+    let s = Scratch::new();
+    std::fs::write(s.path().join("latin1.yaml"), b"endpoints:\n  caf\xe9: {}\n").unwrap();
+    let latin1 = s.path().join("latin1.yaml").display().to_string();
+    run(&["prices", "--pricing-overlay", &latin1])
+        .code(2)
+        .stderr_has("latin1.yaml: the file is not UTF-8 text");
+    // a UTF-8 byte order mark (as Windows editors write) is fine.
+    std::fs::write(
+        s.path().join("bom.yaml"),
+        b"\xEF\xBB\xBFendpoints:\n  backlinks/summary: {units: 80, evidence: docs, ref: contract}\n",
+    )
+    .unwrap();
+    let bom = s.path().join("bom.yaml").display().to_string();
+    let json = run(&["prices", "--pricing-overlay", &bom, "--format", "json"])
+        .code(0)
+        .json();
+    let summary = json["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "backlinks/summary")
+        .unwrap()
+        .clone();
+    assert_eq!(summary["units"], 80);
 }

@@ -95,6 +95,14 @@ pub fn same_plan(page: &str, plan: &Value) {
                 s["per"].as_str().unwrap()
             );
             assert_eq!(t.cell(row, "endpoint and unit cost"), endpoint);
+            // The evidence and its mark: `docs, disputed †`, `assumed †`, `table`.
+            let evidence = s["evidence"].as_str().unwrap();
+            let shown = match (s["disputed"] == true, evidence == "assumed") {
+                (true, _) => format!("{evidence}, disputed †"),
+                (false, true) => format!("{evidence} †"),
+                (false, false) => evidence.to_string(),
+            };
+            assert_eq!(t.cell(row, "price evidence"), shown);
             for (column, field) in [
                 ("targets", "targets"),
                 ("requests", "requests"),
@@ -723,14 +731,15 @@ fn a_page_that_cannot_be_written_is_exit_4_and_bad_flags_exit_2() {
     assert!(!out.exists());
 }
 
-/// With a key and no flags, the balance and the period end are the live subscription's: one
-/// read of the API for both.
+/// With a key and no flags, the balance (both pools) and the period end are the live
+/// account's: one read of the API for both.
 #[test]
-fn the_live_balance_and_period_end() {
+fn the_live_balance_its_pools_and_period_end() {
     let sim = Simulator::start();
     sim.set(|state| {
         state.units_left = 50_000;
         state.units_limit = 100_000;
+        state.wallet_left = 20_000;
         state.expiration_date = "2026-12-26 00:00:00".into();
     });
     let s = Scratch::new();
@@ -745,8 +754,8 @@ fn the_live_balance_and_period_end() {
         .output()
         .unwrap()
         .into();
-    // 5,000 a day for 30 days = 150,000 against 50,000: the 11th run (2026-12-06) is the first
-    // the balance cannot pay (10 × 5,000 = 50,000).
+    // 50,000 + 20,000 = 70,000 units; 5,000 a day for 30 days = 150,000: 14 runs are paid
+    // (70,000), the 15th (2026-12-10) is the first the balance cannot pay.
     r.code(1);
     assert_eq!(sim.requests(), 1, "one read of the API");
     let page = std::fs::read_to_string(&page).unwrap();
@@ -754,15 +763,75 @@ fn the_live_balance_and_period_end() {
     let tables = html::tables(&page);
     let b = table(&tables, "balance");
     assert_eq!(b.row("source")[1], "the live API");
-    assert_eq!(b.row("status")[1], "active");
-    assert_eq!(b.row("units left")[1], "50,000");
-    assert_eq!(b.row("units limit")[1], "100,000");
+    assert_eq!(b.row("units left")[1], "70,000");
+    assert_eq!(
+        b.row("of which the subscription (expires at the period end)")[1],
+        "50,000"
+    );
+    assert_eq!(b.row("of which the wallet (never expires)")[1], "20,000");
     assert_eq!(b.row("expires")[1], "2026-12-26T00:00:00Z");
     let f = table(&tables, "forecast");
-    assert_eq!(f.cell(&f.foot[0], "exhausted on"), "2026-12-06");
+    assert_eq!(f.cell(&f.foot[0], "exhausted on"), "2026-12-10");
+    let paragraphs = html::texts(&page, "p");
+    assert!(
+        paragraphs.iter().any(|p| p.starts_with(
+            "From 2026-11-26T00:00:00Z to 2026-12-26T00:00:00Z (period end from the subscription's expiry)"
+        )),
+        "{paragraphs:?}"
+    );
+    // The subscription is spent first (50,000 by the end of 2026-12-05, day 10); the wallet
+    // pays from day 11, 2026-12-06 (55,000 > 50,000), all of its 20,000.
+    let items = html::texts(&page, "li");
+    assert!(
+        items.contains(&"subscription credits (spent first, they expire at the period end): 50,000 of 50,000 spent, 0 expire unused; the wallet pays from 2026-12-06: 20,000 of its 20,000".to_string()),
+        "{items:?}"
+    );
+}
+
+/// Overage off (no account): a plan beyond the balance says where the job stops, in the
+/// verdict and under its workflow, and prices nothing.
+#[test]
+fn where_the_job_stops_when_overage_is_off() {
+    let s = Scratch::new();
+    let (r, page) = report(
+        &s,
+        &[
+            "workflows/docs-example.yaml",
+            "--units-left",
+            "15k",
+            "--offline",
+        ],
+    );
+    r.code(1).stderr_has("report.html: over budget");
+    let plan = json(
+        &[
+            "plan",
+            "workflows/docs-example.yaml",
+            "--units-left",
+            "15k",
+            "--offline",
+            "--format",
+            "json",
+        ],
+        1,
+    );
+    same_plan(&page, &plan);
+    // Summaries: 250 targets, 100 a request: 10,000 + 10,000 + 5,000 units. 15,000 pays the
+    // first request; the second needs 10,000 with 5,000 left: request 2 of 3.
+    assert_eq!(plan["stops_at"]["step"], 1);
+    assert_eq!(plan["stops_at"]["request"], 2);
+    let stop = html::texts(&page, "p")
+        .into_iter()
+        .find(|p| p.starts_with("Stops at step 1: "))
+        .expect("the stop under the workflow");
+    assert!(
+        stop.contains("the job would stop at Docs example, step 1 (Summaries for 250 domains), request 2 of 3"),
+        "{stop}"
+    );
     assert!(html::texts(&page, "p")
         .iter()
-        .any(|p| p.starts_with("From 2026-11-26T00:00:00Z to 2026-12-26T00:00:00Z (period end from the subscription's expiry)")));
+        .any(|p| p.starts_with("No workflow names an account, so overage is off")));
+    assert!(!html::tables(&page).contains_key("overage-account"));
 }
 
 /// The tests' HTML reader reads the tool's markup and a browser's alike.

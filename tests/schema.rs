@@ -114,6 +114,8 @@ fn samples(draft: &str, validator: &jsonschema::Validator) {
         "steps: [{endpoint: backlinks/summary}]",
         "version: 1\nsource: us\naccount: {tier: 1M, billing: yearly, overage: addon}\nbudget: {max_units: 250k, reserve: 10%, rps: 5}\nschedule: every 3 days\nsteps: [{endpoint: /v1/domain/keywords, targets: {file: t.txt}, sources: [us, de], rows: \"3_000\", expected_rows: 100, limit: 1000, calls: 2, repeat: 2}]",
         "account: {tier: enterprise, usd_per_million: \"30.00\"}\nsteps: [{endpoint: backlinks/all, targets: [a.com, b.com], rows: 1.5M}]",
+        "account: {tier: 1M, overage: off}\nsteps: [{endpoint: backlinks/authority/page/history, date_from: 2026-01-01, date_to: 2026-10-31, granularity: by_month}]",
+        "steps: [{endpoint: GET serp/classic/tasks, calls: 5}, {endpoint: keywords/export, sources: [uk], targets: 20k, batch: 10000}]",
     ];
     for text in valid {
         let errors: Vec<String> = validator
@@ -152,6 +154,15 @@ fn samples(draft: &str, validator: &jsonschema::Validator) {
             "schedule: sometimes\nsteps: [{endpoint: a}]",
         ),
         ("version 2", "version: 2\nsteps: [{endpoint: a}]"),
+        (
+            "bad overage",
+            "account: {tier: 1M, overage: sometimes}\nsteps: [{endpoint: a}]",
+        ),
+        (
+            "bad granularity",
+            "steps: [{endpoint: a, granularity: hourly}]",
+        ),
+        ("bad date", "steps: [{endpoint: a, date_from: 2026/10/01}]"),
     ];
     for (what, text) in invalid {
         assert!(

@@ -9,7 +9,7 @@ use reqwest::Method;
 use super::envelope::{Class, Terminal};
 use super::retry::Backoff;
 use super::transport::{self, Failure, Policy, Reply, Request, SetupError, Transport};
-use super::{AccountError, ApiKey, AuthMethod, Scrubber, Subscription};
+use super::{AccountBalance, AccountError, ApiKey, AuthMethod, Scrubber, Subscription};
 
 /// Longest time one attempt may take (sending, waiting, reading the body), so a hung attempt
 /// still leaves time to retry within the total limit.
@@ -124,20 +124,45 @@ impl Client {
         super::envelope::one_line(&self.transport.scrubber().scrub(text))
     }
 
-    /// The account's subscription; a status other than `active` is [`AccountError::NotActive`].
+    /// The account's balance in both pools (`/v1/account/credits`), or the subscription alone
+    /// when the API answers that endpoint with 404 or the vendor's 400 "The requested resource
+    /// could not be found.". Whether the account can spend is the caller's to ask
+    /// ([`AccountBalance::require_usable`]): `budget balance` shows an inactive account too.
+    pub async fn balance(&self) -> Result<AccountBalance, AccountError> {
+        match self.get("v1/account/credits").await {
+            Ok(reply) => {
+                let now = chrono::Utc::now().naive_utc();
+                AccountBalance::from_credits(&reply.body, now)
+                    .map(|b| self.scrubbed_balance(b))
+                    .map_err(|reason| AccountError::InvalidResponse {
+                        status: reply.status,
+                        reason: self.scrubbed(&reason),
+                    })
+            }
+            Err(e) if no_such_endpoint(&e) => {
+                let subscription = self.subscription().await?;
+                Ok(self.scrubbed_balance(AccountBalance::from_subscription(subscription)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The texts of a balance that came from the API, scrubbed (they reach the output).
+    fn scrubbed_balance(&self, b: AccountBalance) -> AccountBalance {
+        AccountBalance {
+            status: self.scrubbed(&b.status),
+            access: b.access.as_deref().map(|a| self.scrubbed(a)),
+            ..b
+        }
+    }
+
+    /// The account's subscription, whatever its status.
     pub async fn subscription(&self) -> Result<Subscription, AccountError> {
         let reply = self.get("v1/account/subscription").await?;
-        let subscription =
-            Subscription::parse(&reply.body).map_err(|reason| AccountError::InvalidResponse {
-                status: reply.status,
-                reason: self.scrubbed(&reason),
-            })?;
-        if !subscription.is_active() {
-            return Err(AccountError::NotActive {
-                status: self.scrubbed(&subscription.status),
-            });
-        }
-        Ok(subscription)
+        Subscription::parse(&reply.body).map_err(|reason| AccountError::InvalidResponse {
+            status: reply.status,
+            reason: self.scrubbed(&reason),
+        })
     }
 
     /// `GET {api-url}/{path}` with the key, retried by the transport's rules; a 2xx reply read
@@ -207,6 +232,21 @@ impl Client {
                 Terminal::Rejected => AccountError::Rejected { status, message },
             }),
         }
+    }
+}
+
+/// The API has no such endpoint: 404, or the vendor's 400 "The requested resource could not be
+/// found." (an older API without `/v1/account/credits`).
+fn no_such_endpoint(e: &AccountError) -> bool {
+    match e {
+        AccountError::Rejected { status: 404, .. } => true,
+        AccountError::Rejected {
+            status: 400,
+            message,
+        } => message
+            .to_lowercase()
+            .contains("the requested resource could not be found"),
+        _ => false,
     }
 }
 

@@ -44,8 +44,19 @@ pub enum AccountError {
     InsufficientFunds { status: u16, message: String },
     #[error("license expired (HTTP {status}): {message}; renew the SE Ranking API subscription")]
     LicenseExpired { status: u16, message: String },
-    #[error("the subscription is {status:?}, not active; renew or reactivate it in SE Ranking before spending units")]
-    NotActive { status: String },
+    #[error(
+        "the subscription is {status:?}, not active{}",
+        if *wallet == Some(0) {
+            ", and the wallet holds no credits; renew the subscription or top up the wallet in SE Ranking before spending units"
+        } else {
+            "; renew or reactivate it in SE Ranking before spending units"
+        }
+    )]
+    NotActive {
+        status: String,
+        /// The wallet's credits, when the API reported them.
+        wallet: Option<u64>,
+    },
     #[error("the API rejected the request (HTTP {status}): {message}; check --api-url points at the SE Ranking API")]
     Rejected { status: u16, message: String },
     #[error(

@@ -4,11 +4,12 @@
 //! compared with.
 //!
 //! The only async module besides the guard; everything else stays sync and calls
-//! [`subscription_blocking`], which runs one read on a current-thread runtime. It must never let
+//! [`balance_blocking`], which runs one read on a current-thread runtime. It must never let
 //! the API key reach output, logs, errors or panics: the header is marked sensitive, reqwest
 //! errors are reduced to their reason without their URL, and every vendor text that reaches a
 //! message goes through the [`Scrubber`]. It does no rendering.
 
+mod balance;
 mod client;
 mod envelope;
 mod error;
@@ -18,6 +19,7 @@ mod scrub;
 mod subscription;
 pub mod transport;
 
+pub use balance::{AccountBalance, BalanceEndpoint};
 pub use client::{check_settings, Client, Config, ATTEMPT_TIMEOUT, MAX_BODY_BYTES};
 pub use envelope::{classify, Class, Terminal};
 pub use error::AccountError;
@@ -41,8 +43,7 @@ pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, AccountE
     Ok(runtime.block_on(future))
 }
 
-/// Reads the subscription once (with retries) from sync code; a status other than `active` is
-/// an error.
-pub fn subscription_blocking(config: Config) -> Result<Subscription, AccountError> {
-    block_on(async move { Client::new(config)?.subscription().await })?
+/// Reads the balance once (with retries) from sync code, whether or not the account can spend.
+pub fn balance_blocking(config: Config) -> Result<AccountBalance, AccountError> {
+    block_on(async move { Client::new(config)?.balance().await })?
 }

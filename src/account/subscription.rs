@@ -56,11 +56,17 @@ fn json_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// A unit count: a whole number, or a string holding one.
+/// A unit count under `info.field`: a whole number, or a string holding one.
 fn units(info: &Map<String, Value>, field: &str) -> Result<u64, String> {
     let value = info
         .get(field)
         .ok_or_else(|| format!("subscription_info.{field} is missing"))?;
+    count(value, &format!("subscription_info.{field}"))
+}
+
+/// A unit count: a whole number, or a string holding one; negative values (seen on accounts in
+/// overage) read as 0. `name` is the field's path, for the message.
+pub(super) fn count(value: &Value, name: &str) -> Result<u64, String> {
     let number = match value {
         Value::Number(n) => n
             .as_i64()
@@ -69,23 +75,28 @@ fn units(info: &Map<String, Value>, field: &str) -> Result<u64, String> {
         Value::String(s) => s.trim().parse::<i128>().ok(),
         _ => None,
     };
-    let number = number
-        .ok_or_else(|| format!("subscription_info.{field} is {value}, not a whole number"))?;
+    let number = number.ok_or_else(|| format!("{name} is {value}, not a whole number"))?;
     Ok(u64::try_from(number.max(0)).unwrap_or(u64::MAX))
 }
 
-/// A `YYYY-MM-DD HH:MM:SS` date under the first of `names` present; null or absent is `None`.
+/// A date under the first of `names` present; null or absent is `None`.
 fn date(info: &Map<String, Value>, names: &[&str]) -> Result<Option<NaiveDateTime>, String> {
     let Some((name, value)) = names.iter().find_map(|n| info.get(*n).map(|v| (*n, v))) else {
         return Ok(None);
     };
+    date_value(value, &format!("subscription_info.{name}"))
+}
+
+/// A date (`2024-02-18 14:20:02`, `2024-02-18T14:20:02`, RFC 3339 with an offset, read in UTC,
+/// or `2024-02-18`); null is `None`. `name` is the field's path, for the message.
+pub(super) fn date_value(value: &Value, name: &str) -> Result<Option<NaiveDateTime>, String> {
     match value {
         Value::Null => Ok(None),
-        Value::String(s) => parse_date(s.trim()).map(Some).ok_or_else(|| {
-            format!("subscription_info.{name} is {s:?}, not a date like 2024-02-18 14:20:02")
-        }),
+        Value::String(s) => parse_date(s.trim())
+            .map(Some)
+            .ok_or_else(|| format!("{name} is {s:?}, not a date like 2024-02-18 14:20:02")),
         other => Err(format!(
-            "subscription_info.{name} is {other}, not a date like 2024-02-18 14:20:02"
+            "{name} is {other}, not a date like 2024-02-18 14:20:02"
         )),
     }
 }
@@ -94,6 +105,11 @@ fn parse_date(text: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
         .ok()
+        .or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.naive_utc())
+        })
         .or_else(|| {
             chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
                 .ok()

@@ -25,6 +25,9 @@ use super::{ApiKey, Scrubber};
 /// Longest time to set up a connection (TCP + TLS); never longer than the call's own limit.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How much of an error reply is read for the vendor's text (which is at its start).
+const MAX_ERROR_TEXT_BYTES: usize = 64 << 10;
+
 /// How the key is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -364,7 +367,9 @@ impl Transport {
         let (class, message) = if (200..300).contains(&status) {
             (Class::Success, String::new())
         } else {
-            let message = envelope::error_text(&body, &self.scrubber)
+            // The vendor's text is near the start; a huge error page is not scrubbed whole for it.
+            let head = &body[..body.len().min(MAX_ERROR_TEXT_BYTES)];
+            let message = envelope::error_text(head, &self.scrubber)
                 .trim_end_matches('.')
                 .to_string();
             (envelope::classify(status, &message), message)
@@ -401,21 +406,38 @@ impl Transport {
     }
 }
 
-/// `query` without the parameters the API could read as the key.
+/// `query` without the parameters the API could read as the key (see [`reads_as_apikey`]); the
+/// others are kept as written.
 pub fn strip_key_params(query: &str) -> String {
     query
         .split('&')
         .filter(|segment| !segment.is_empty())
-        .filter(|segment| {
-            let name = segment.split('=').next().unwrap_or("");
-            let decoded: String = form_urlencoded::parse(name.as_bytes())
-                .map(|(name, _)| name.into_owned())
-                .next()
-                .unwrap_or_default();
-            !decoded.eq_ignore_ascii_case("apikey")
-        })
+        .filter(|segment| !reads_as_apikey(segment.split('=').next().unwrap_or("")))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Whether a server could read a query parameter written `raw` (before `=`) as `apikey`: its
+/// name decoded (`+` is a space, `%XX` a byte — and again, up to three times, for servers that
+/// decode twice: `%2561pikey`), without leading spaces, `+` or control characters (PHP trims
+/// them), cut at a NUL (C strings: `apikey%00x`) or a `[` (PHP arrays: `apikey[]`, `apikey[0]`),
+/// without trailing spaces, in any case.
+pub fn reads_as_apikey(raw: &str) -> bool {
+    let mut name = raw.to_string();
+    for _ in 0..3 {
+        let decoded: String = form_urlencoded::parse(format!("{name}=").as_bytes())
+            .map(|(name, _)| name.into_owned())
+            .next()
+            .unwrap_or_default();
+        if decoded == name {
+            break;
+        }
+        name = decoded;
+    }
+    let name = name.trim_start_matches(|c: char| c.is_whitespace() || c.is_control() || c == '+');
+    let name = name.split(['\0', '[']).next().unwrap_or("");
+    name.trim_end_matches(|c: char| c.is_whitespace() || c.is_control())
+        .eq_ignore_ascii_case("apikey")
 }
 
 /// A reqwest error's reason, without its URL (which may hold `apikey=`), scrubbed anyway; one
@@ -552,6 +574,45 @@ mod tests {
             "https://me:5ec7e7c0-1eak@api.seranking.com",
             "https://api.seranking.com",
             "it carries credentials",
+        );
+    }
+
+    #[test]
+    fn every_spelling_a_server_may_read_as_apikey_is_dropped() {
+        for name in [
+            "apikey",
+            "APIKEY",
+            "ApiKey",
+            "apikey[]",
+            "apikey[0]",
+            "apikey%5B%5D",
+            "apikey%5b0%5d",
+            "+apikey",
+            "%20apikey",
+            "++apikey",
+            "%09apikey",
+            "apikey%00",
+            "apikey%00junk",
+            "%61pikey",
+            "%41PIKEY",
+            "%2561pikey",
+            "%252561pikey",
+            "apikey%20",
+            "api%6Bey",
+        ] {
+            assert!(reads_as_apikey(name), "{name}");
+        }
+        for name in [
+            "api_key", "apikeys", "xapikey", "api key", "api.key", "target", "",
+        ] {
+            assert!(!reads_as_apikey(name), "{name}");
+        }
+        // Repeated, with or without a value; everything else kept as written.
+        assert_eq!(
+            strip_key_params(
+                "target=a.com&apikey=1&APIKEY[]=2&+apikey&apikey%00=3&mode=host&target=b%2Ec"
+            ),
+            "target=a.com&mode=host&target=b%2Ec"
         );
     }
 

@@ -1,11 +1,13 @@
 //! `budget balance`, and the one place commands obtain a balance (flag, live API, or none).
 
-use crate::account::{self, ApiKey, AuthMethod, Config, Subscription};
+use crate::account::{self, AccountBalance, ApiKey, AuthMethod, Config};
 use crate::cli::{Auth, Global};
 use crate::estimate::{Balance, BalanceSource};
 use crate::{report, Error, Status};
 
-/// `budget balance`: the live subscription. Needs a key; `--offline` contradicts it (exit 2).
+/// `budget balance`: the live balance, both pools. Needs a key; `--offline` contradicts it
+/// (exit 2). An account that cannot spend (subscription not active, no wallet credits) is shown,
+/// then exits 3 with the reason.
 pub fn run(global: &Global) -> Result<Status, Error> {
     if global.offline {
         return Err(Error::Usage {
@@ -14,9 +16,10 @@ pub fn run(global: &Global) -> Result<Status, Error> {
         });
     }
     let key = load_key(global, KeyUse::Call)?.ok_or(account::AccountError::NoKey)?;
-    let subscription = fetch(global, key)?;
+    let balance = fetch(global, key)?;
     let now = chrono::Utc::now().naive_utc();
-    super::to_stdout(|out| report::balance(out, global.format, &subscription, now))?;
+    super::to_stdout(|out| report::balance(out, global.format, &balance, now))?;
+    balance.require_usable()?;
     Ok(Status::Ok)
 }
 
@@ -63,8 +66,9 @@ pub fn load_key(global: &Global, key_use: KeyUse) -> Result<Option<ApiKey>, Erro
 }
 
 /// The balance to plan against: `--units-left` when given (no call); none with `--offline` or
-/// without a key; else the live subscription, whose failure is an error (fail closed: a key was
-/// set, so the user expects the real balance to be checked).
+/// without a key; else the live balance (both pools), whose failure — or an account that cannot
+/// spend — is an error (fail closed: a key was set, so the user expects the real balance to be
+/// checked).
 pub fn resolve(
     global: &Global,
     units_left: Option<u64>,
@@ -76,23 +80,24 @@ pub fn resolve(
     let Some(key) = key.filter(|_| !global.offline) else {
         return Ok(None);
     };
-    let subscription = fetch(global, key.clone())?;
+    let live = fetch(global, key.clone())?.require_usable()?;
     Ok(Some(Balance {
         source: BalanceSource::Live,
-        status: Some(subscription.status),
-        units_left: subscription.units_left,
-        units_limit: Some(subscription.units_limit),
-        expires: subscription.expires,
+        units_left: live.units_left(),
+        pools: Some(live.pools()),
+        units_limit: Some(live.subscription_limit),
+        expires: live.expires,
+        status: Some(live.status),
         reserved: 0,
     }))
 }
 
-/// Reads the subscription once, with the global connection settings.
-pub fn fetch(global: &Global, key: ApiKey) -> Result<Subscription, Error> {
+/// Reads the balance once, with the global connection settings.
+pub fn fetch(global: &Global, key: ApiKey) -> Result<AccountBalance, Error> {
     let auth = match global.auth {
         Auth::Header => AuthMethod::Header,
         Auth::Query => AuthMethod::Query,
     };
     let config = Config::new(&global.api_url, key, auth, global.retries, global.timeout)?;
-    Ok(account::subscription_blocking(config)?)
+    Ok(account::balance_blocking(config)?)
 }

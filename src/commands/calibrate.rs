@@ -11,7 +11,6 @@ use crate::account::transport::{Policy, Transport};
 use crate::account::{self, AccountError, AuthMethod, Backoff, Client, Config};
 use crate::calibrate::{self, CalibrateError, Settings};
 use crate::cli::{Auth, CalibrateArgs, Global};
-use crate::pricing::Pricing;
 use crate::{report, Error, Status};
 
 /// Largest reply of a calibration call read (a small call's reply is a few kilobytes).
@@ -54,7 +53,7 @@ pub fn run(global: &Global, args: &CalibrateArgs) -> Result<Status, Error> {
             )));
         }
     }
-    let pricing = Pricing::load(global.pricing.as_deref())?;
+    let pricing = super::load_pricing(global)?;
     let plan = calibrate::plan(
         &pricing,
         &args.endpoints,
@@ -106,7 +105,7 @@ pub fn run(global: &Global, args: &CalibrateArgs) -> Result<Status, Error> {
         );
     }
     let measured = account::block_on(async {
-        let units_left = client.subscription().await?.units_left;
+        let units_left = client.balance().await?.require_usable()?.units_left();
         if plan.worst > units_left {
             return Ok(Err(units_left));
         }

@@ -9,7 +9,7 @@ use super::balance::KeyUse;
 use super::plan::Planned;
 use crate::cli::{ForecastArgs, Global};
 use crate::estimate::{Balance, BalanceSource};
-use crate::finance::{self, Projection, ProjectionCost, ScheduledWorkflow};
+use crate::finance::{self, PoolSpend, Projection, ProjectionCost, ScheduledWorkflow};
 use crate::report::{self, ForecastReport};
 use crate::{Error, Status};
 
@@ -39,6 +39,10 @@ pub(super) struct Forecasted {
     pub balance: Option<Balance>,
     pub period_end_source: BalanceSource,
     pub cost: Option<ProjectionCost>,
+    /// No account declares overage: the jobs stop when the balance runs out.
+    pub overage_off: bool,
+    /// How the subscription and wallet pools fare (a live balance with both).
+    pub pools: Option<PoolSpend>,
     pub notes: Vec<String>,
 }
 
@@ -50,6 +54,8 @@ impl Forecasted {
             balance: self.balance.as_ref(),
             period_end_source: self.period_end_source,
             cost: self.cost.as_ref(),
+            overage_off: self.overage_off,
+            pools: self.pools.as_ref(),
             notes: &self.notes,
             offline,
         }
@@ -57,7 +63,8 @@ impl Forecasted {
 }
 
 /// Projects the planned workflows (each run costs its worst case) from `now` to the period end
-/// against `balance` (reservations included), and prices the overage at the account's tier.
+/// against `balance` (reservations included), prices the overage at the account's tier when it
+/// declares overage, and tells how the balance's pools fare.
 pub(super) fn project(
     planned: &Planned,
     balance: Option<Balance>,
@@ -93,18 +100,21 @@ pub(super) fn project(
         Some((_, a)) => finance::projection_cost(&projection, a, &planned.pricing)?,
         None => None,
     };
-    if account.is_none() && projection.total.overage_units.is_some_and(|u| u > 0) {
-        notes.push(
-            "overage cost unknown: no workflow names an account tier; add `account: {tier: 1M}` (your tier) to price it"
-                .into(),
-        );
-    }
+    // Overage is off unless the account declares it: the jobs stop instead of running over.
+    let overage_off = account.is_none_or(|(_, a)| a.overage.is_none());
+    // Subscription credits expire at the period end, the wallet's don't: spent first.
+    let pools = balance.as_ref().and_then(|b| {
+        b.pools
+            .map(|pools| finance::pool_spend(&projection, pools, b.reserved))
+    });
     Ok(Forecasted {
         projection,
         paths: planned.workflows.iter().map(|w| w.path.clone()).collect(),
         balance,
         period_end_source,
         cost,
+        overage_off,
+        pools,
         notes,
     })
 }

@@ -6,6 +6,7 @@ use std::ffi::OsString;
 
 use rust_decimal::Decimal;
 
+use crate::account::{ApiKey, Scrubber};
 use crate::cli::{GateArgs, Global};
 use crate::estimate::Assessment;
 use crate::gate::{self, Decision};
@@ -49,13 +50,11 @@ impl Drop for Held {
     }
 }
 
-/// The command for the ledger and messages, with the API key (should CMD carry it) blanked out.
-fn command_text(command: &[OsString], api_key: Option<&str>) -> String {
+/// The command for the ledger and messages, scrubbed: should CMD carry the API key in any form
+/// (or an `apikey=` value), `reservations.json` and the messages show `[redacted]` instead.
+fn command_text(command: &[OsString], api_key: Option<&ApiKey>) -> String {
     let text = gate::display_command(command);
-    match api_key {
-        Some(key) if !key.is_empty() => text.replace(key, "[api key]"),
-        _ => text,
-    }
+    Scrubber::for_key(api_key).scrub(&text).into_owned()
 }
 
 pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
@@ -78,15 +77,17 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             message: "--max-overage-usd needs an overage tier to price units: add `account: {tier: 1M}` (your tier) to a workflow".into(),
         });
     }
+    if max_overage_usd.is_some() && account.is_some_and(|a| a.overage.is_none()) {
+        return Err(Error::Usage {
+            message: "--max-overage-usd needs an account with overage on: the workflow's account has overage off (the default: at zero balance calls fail with \"Insufficient funds\"); add `overage: plan` (or `addon`) to its `account` if Support enabled overage".into(),
+        });
+    }
     if checked.balance.is_none() {
         return Err(Error::BalanceUnknown {
             offline: global.offline,
         });
     }
-    let command = command_text(
-        &args.command,
-        checked.api_key.as_ref().map(crate::account::ApiKey::expose),
-    );
+    let command = command_text(&args.command, checked.api_key.as_ref());
     gate::catch_signals()?;
     let ledger = super::open_ledger(global)?;
     let claim = Claim::new(
@@ -102,6 +103,8 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
     );
     let units = checked.planned.total.units;
     let exceeded = checked.comparison.as_ref().is_some_and(|c| c.exceeded);
+    let uncertain =
+        args.plan.strict_prices && crate::estimate::uncertain_prices(&checked.planned.forecasts);
     let mut judged: Option<(Assessment, Decision)> = None;
     let reservation = ledger.reserve(&claim, &mut |reserved| {
         let assessment = checked.assess(reserved);
@@ -111,7 +114,7 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             account,
             &checked.planned.pricing,
         );
-        let admit = !exceeded && !matches!(decision, Decision::Refuse { .. });
+        let admit = !exceeded && !uncertain && !matches!(decision, Decision::Refuse { .. });
         judged = Some((assessment, decision));
         admit.then_some(units)
     })?;
@@ -128,8 +131,12 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
             "budget gate: the increase is above --max-increase; not running {command}"
         ));
     }
+    if uncertain && !matches!(decision, Decision::Refuse { .. }) {
+        notes.extend(report::strict_prices_lines(&report));
+        notes.push(format!("budget gate: not running {command}"));
+    }
     match &decision {
-        Decision::Run | Decision::RunWithOverage { .. } if exceeded => {}
+        Decision::Run | Decision::RunWithOverage { .. } if exceeded || uncertain => {}
         Decision::Run => notes.push(format!("budget gate: running {command}")),
         Decision::RunWithOverage { cost, max_usd } => notes.push(format!(
             "budget gate: running {command}: the {} units beyond usable cost ${} at the {} {} {} rate, within --max-overage-usd ${max_usd}",

@@ -13,7 +13,6 @@ use crate::guard::hold::{LedgerHold, Releasing};
 use crate::guard::redis::{Joined, RedisState};
 use crate::guard::{Backend, Config, Guard, GuardError, Journal, MemoryState, State};
 use crate::ledger::{Claim, HolderKind};
-use crate::pricing::Pricing;
 use crate::workflow::Reserve;
 use crate::{report, Error, Status};
 
@@ -71,7 +70,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
                 format!("{} is not a positive number of seconds", global.timeout),
             )
         })?;
-    let pricing = Pricing::load(global.pricing.as_deref())?;
+    let pricing = super::load_pricing(global)?;
     let rps = args.rps.unwrap_or(pricing.requests_per_second);
     if rps == 0 {
         return Err(setting(
@@ -117,10 +116,19 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             }
             None => {
                 let config = account::Config::new(&global.api_url, key.clone(), auth, global.retries, global.timeout)?;
-                let subscription = Client::new(config)?.subscription().await?;
-                let left = subscription.units_left;
+                // Both pools: the subscription's credits and the wallet's.
+                let live = Client::new(config)?.balance().await?.require_usable()?;
+                let left = live.units_left();
                 let kept = reserve.map_or(0, |r| r.of(left));
                 let mut source = format!("live units_left {}", report::thousands(left));
+                let pools = live.pools();
+                if let Some(wallet) = pools.wallet.filter(|w| *w > 0) {
+                    source.push_str(&format!(
+                        " (subscription {} + wallet {})",
+                        report::thousands(pools.subscription),
+                        report::thousands(wallet)
+                    ));
+                }
                 if let Some(r) = reserve {
                     source.push_str(&format!(" − reserve {r}"));
                 }
@@ -166,6 +174,10 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             timeout,
             backoff,
             client_token,
+            on_overrun: Some(Arc::new(|overrun: &crate::guard::Overrun| {
+                // Warnings are not silenced by --quiet: an overrun is money.
+                let _ = report::guard_overrun(&mut std::io::stderr().lock(), overrun);
+            })),
         };
         let token = config.client_token.is_some();
         let api = reqwest::Url::parse(global.api_url.trim())

@@ -32,7 +32,7 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Plan(args) => plan::run(global, args, false),
         Command::Check(args) => plan::run(global, args, true),
         Command::Prices(_) => {
-            let pricing = Pricing::load(global.pricing.as_deref())?;
+            let pricing = load_pricing(global)?;
             to_stdout(|out| report::prices(out, global.format, &pricing))?;
             Ok(Status::Ok)
         }
@@ -60,6 +60,14 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
             Ok(Status::Ok)
         }
     }
+}
+
+/// The active pricing: `--pricing` (else the embedded file) with every `--pricing-overlay`.
+pub(crate) fn load_pricing(global: &crate::cli::Global) -> Result<Pricing, Error> {
+    Ok(Pricing::load(
+        global.pricing.as_deref(),
+        &global.pricing_overlays,
+    )?)
 }
 
 /// The completion script for `shell`, rendered to memory (clap_complete panics on a write error).

@@ -2,11 +2,11 @@
 
 use crate::cli::{Global, OverageArgs};
 use crate::finance::{self, Amount, FinanceError, OverageQuery};
-use crate::pricing::{Pricing, ENTERPRISE};
+use crate::pricing::ENTERPRISE;
 use crate::{report, Error, Status};
 
 pub fn run(global: &Global, args: &OverageArgs) -> Result<Status, Error> {
-    let pricing = Pricing::load(global.pricing.as_deref())?;
+    let pricing = super::load_pricing(global)?;
     // clap's "amount" group guarantees exactly one of the two.
     let amount = match (args.usage, args.units) {
         (Some(usage), _) => Amount::Usage(usage),

@@ -67,6 +67,7 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<Status, Error> {
         api_key,
         comparison: None,
         offline: global.offline,
+        strict_prices: args.strict_prices,
     };
     let assessment = checked.assess(reserved);
     let now = args.now.unwrap_or_else(super::forecast::now_utc);
@@ -81,9 +82,7 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<Status, Error> {
     let tiers = overage_units
         .map(|units| finance::all_tiers(Amount::Units(units), &checked.planned.pricing))
         .transpose()?;
-    let selected = crate::estimate::overage_account(&checked.planned.workflows)
-        .chosen
-        .map(|(_, account)| account.tier.clone());
+    let chosen = crate::estimate::overage_account(&checked.planned.workflows).chosen;
 
     let plan_view = checked.report(&assessment);
     let forecast_view = forecasted.as_ref().map(|f| f.view(global.offline));
@@ -94,10 +93,11 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<Status, Error> {
             (Some(tiers), Some(units)) => Some(TierTable {
                 units,
                 tiers,
-                selected: selected.as_deref(),
+                selected: chosen.map(|(_, account)| account.tier.as_str()),
             }),
             _ => None,
         },
+        account: chosen.map(|(_, account)| account),
         reconciliation: reconciliation.as_ref().map(|result| ReconcileView {
             result,
             saved_plan: args.plan.is_some(),
@@ -117,7 +117,11 @@ pub fn run(global: &Global, args: &ReportArgs) -> Result<Status, Error> {
         .is_some_and(|f| f.balance.is_some() && f.projection.runs_out());
     let exceeded = reconciliation.as_ref().is_some_and(|r| !r.forecast_held());
     Ok(
-        match assessment.verdict == Verdict::OverBudget || runs_out || exceeded {
+        match assessment.verdict == Verdict::OverBudget
+            || plan_view.strict_failed
+            || runs_out
+            || exceeded
+        {
             true => Status::OverBudget,
             false => Status::Ok,
         },

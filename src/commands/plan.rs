@@ -27,7 +27,7 @@ pub fn estimate_files(
     paths: &[std::path::PathBuf],
     profile: Option<&std::path::Path>,
 ) -> Result<Planned, Error> {
-    let pricing = Pricing::load(global.pricing.as_deref())?;
+    let pricing = super::load_pricing(global)?;
     let profile = profile
         .map(|path| Ok::<_, Error>((path, crate::reconcile::profile::load(path)?)))
         .transpose()?;
@@ -84,6 +84,8 @@ pub struct Checked {
     pub comparison: Option<Comparison>,
     /// `--offline`: why no balance is known, when none is.
     pub offline: bool,
+    /// `--strict-prices`: a verdict of "fits" must not rest on an assumed or disputed price.
+    pub strict_prices: bool,
 }
 
 impl Checked {
@@ -107,6 +109,9 @@ impl Checked {
             total: &self.planned.total,
             assessment,
             offline: self.offline,
+            strict_failed: self.strict_prices
+                && assessment.verdict == Verdict::Fits
+                && estimate::uncertain_prices(&self.planned.forecasts),
         }
     }
 }
@@ -165,6 +170,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         api_key,
         comparison,
         offline: global.offline,
+        strict_prices: args.strict_prices,
     })
 }
 
@@ -184,12 +190,20 @@ pub fn run(global: &Global, args: &PlanArgs, require_balance: bool) -> Result<St
         report::verdict_annotations(&mut std::io::stderr().lock(), &report, comparison);
     }
     let exceeded = comparison.is_some_and(|c| c.exceeded);
+    // A verdict of "fits" that rests on an assumed or disputed price fails with --strict-prices.
+    let strict_failed = report.strict_failed;
+    if strict_failed {
+        report::notes(
+            &mut std::io::stderr().lock(),
+            &report::strict_prices_lines(&report),
+        );
+    }
     match assessment.verdict {
         Verdict::OverBudget => Ok(Status::OverBudget),
         Verdict::Unknown if require_balance => Err(Error::BalanceUnknown {
             offline: global.offline,
         }),
-        _ if exceeded => Ok(Status::OverBudget),
+        _ if exceeded || strict_failed => Ok(Status::OverBudget),
         Verdict::Fits | Verdict::Unknown => Ok(Status::Ok),
     }
 }

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{Global, ReconcileArgs};
-use crate::pricing::Pricing;
 use crate::reconcile::profile::{self, Profile, ProfileBuilder};
 use crate::reconcile::{self, Reconciler, Sink};
 use crate::{report, Error, Status};
@@ -19,7 +18,7 @@ pub fn run(global: &Global, args: &ReconcileArgs) -> Result<Status, Error> {
         _ => None,
     };
     let pricing = match &args.write_profile {
-        Some(_) => Some(Pricing::load(global.pricing.as_deref())?),
+        Some(_) => Some(super::load_pricing(global)?),
         None => None,
     };
     let mut reconciler = Reconciler::new(&plan);

@@ -8,11 +8,13 @@ use super::*;
 use crate::pricing::{Endpoint, Pricing};
 use crate::workflow::{self, Step, Workflow};
 
+/// Priced catalogue entries `keep` accepts (an entry of unknown price cannot be planned).
 fn catalogue(keep: fn(&Endpoint) -> bool) -> Vec<Endpoint> {
     Pricing::embedded()
         .unwrap()
         .endpoints
         .into_values()
+        .filter(|e| e.units.is_some())
         .filter(keep)
         .collect()
 }
@@ -79,6 +81,8 @@ fn step_on(keep: fn(&Endpoint) -> bool) -> impl Strategy<Value = Step> {
                     sources,
                     calls,
                     repeat,
+                    dates: None,
+                    granularity: crate::pricing::Granularity::ByDay,
                     line: None,
                 }
             },

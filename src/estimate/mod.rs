@@ -4,21 +4,24 @@
 //! Pure and exact: unit counts are `u64` with checked arithmetic (an overflow is an error naming
 //! the step, never a wrap or a panic) and money is `Decimal`. No I/O of any kind.
 
+mod requests;
 mod verdict;
 
 #[cfg(test)]
 mod laws;
 
+pub use requests::{price, range_periods, Band, PriceError, Requests, Shape, Stop};
+
 pub use verdict::{
-    assess, overage_account, overage_cost, Assessment, Balance, BalanceSource, BalanceView,
-    OverMaxUnits, OverageCost, Verdict,
+    assess, overage_account, overage_cost, stops_at, Assessment, Balance, BalanceSource,
+    BalanceView, OverMaxUnits, OverageCost, Pools, StopsAt, Verdict,
 };
 
 use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 
-use crate::pricing::{Endpoint, Per, RecordKind};
+use crate::pricing::{Evidence, Per, OVERLAY_FLAG};
 use crate::workflow::{Step, Workflow};
 
 /// The cost of one step.
@@ -36,10 +39,21 @@ pub struct StepEstimate {
     pub records: u64,
     pub units: u64,
     pub units_expected: u64,
+    /// Where the endpoint's price comes from (README "The pricing file").
+    pub evidence: Evidence,
+    /// Sources disagree about the endpoint's price; the larger figure is used.
+    pub disputed: bool,
     /// Where the expected band comes from when not from the workflow file itself (absent: the
     /// step's own `expected_rows`, or the worst case).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_from: Option<ExpectedFrom>,
+}
+
+impl StepEstimate {
+    /// The step's figures rest on a price nobody published, or one another source contradicts.
+    pub fn uncertain(&self) -> bool {
+        self.evidence == Evidence::Assumed || self.disputed
+    }
 }
 
 /// The source of a step's expected band other than its workflow file.
@@ -92,20 +106,52 @@ pub enum EstimateError {
     },
     #[error("the total {quantity} of all workflows overflow the largest count (18446744073709551615); plan them separately")]
     PlanOverflow { quantity: &'static str },
+    #[error("{path}: {}", unknown_price_text(steps))]
+    UnknownPrice {
+        path: String,
+        /// (step number, step name, endpoint).
+        steps: Vec<(usize, String, String)>,
+    },
+}
+
+fn unknown_price_text(steps: &[(usize, String, String)]) -> String {
+    let lines: Vec<String> = steps
+        .iter()
+        .map(|(number, name, endpoint)| {
+            format!(
+                "step {number} ({name}): the price of {endpoint} is unknown (no source publishes it); set it in a pricing overlay, {OVERLAY_FLAG}, holding `endpoints: {{{endpoint}: {{units: N, evidence: docs, ref: \"where the figure comes from\"}}}}`, or remove the step"
+            )
+        })
+        .collect();
+    lines.join("\n  ")
 }
 
 /// Estimates one workflow. `default_rps` is the pricing file's rate limit.
 pub fn workflow(workflow: &Workflow, default_rps: u32) -> Result<WorkflowEstimate, EstimateError> {
     let path = workflow.path.display().to_string();
     let mut steps = Vec::with_capacity(workflow.steps.len());
+    let mut unknown = Vec::new();
     for (i, step) in workflow.steps.iter().enumerate() {
-        let overflow = |quantity| EstimateError::StepOverflow {
-            path: path.clone(),
-            step: i + 1,
-            name: step.name.clone(),
-            quantity,
-        };
-        steps.push(estimate_step(step).map_err(overflow)?);
+        match estimate_step(step) {
+            Ok(estimate) => steps.push(estimate),
+            Err(PriceError::Unknown { endpoint }) => {
+                unknown.push((i + 1, step.name.clone(), endpoint));
+            }
+            Err(PriceError::Overflow { quantity }) => {
+                return Err(EstimateError::StepOverflow {
+                    path,
+                    step: i + 1,
+                    name: step.name.clone(),
+                    quantity,
+                })
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(EstimateError::UnknownPrice {
+            path,
+            steps: unknown,
+        });
     }
     let total = |quantity: &'static str, pick: fn(&StepEstimate) -> u64| {
         steps
@@ -133,6 +179,13 @@ pub fn workflow(workflow: &Workflow, default_rps: u32) -> Result<WorkflowEstimat
         rps,
         steps,
     })
+}
+
+/// Whether any step of `workflows` is priced on assumed or disputed evidence (`--strict-prices`).
+pub fn uncertain_prices(workflows: &[WorkflowEstimate]) -> bool {
+    workflows
+        .iter()
+        .any(|w| w.steps.iter().any(StepEstimate::uncertain))
 }
 
 /// Sums workflows.
@@ -173,100 +226,32 @@ fn seconds(runs: &[(u64, u32)]) -> f64 {
     total.to_f64().unwrap_or(f64::MAX)
 }
 
-/// The arithmetic table of DESIGN §3. `Err` names the quantity that overflowed.
-fn estimate_step(step: &Step) -> Result<StepEstimate, &'static str> {
+/// A step's figures, from the requests it makes (the pricing law, [`requests`]).
+fn estimate_step(step: &Step) -> Result<StepEstimate, PriceError> {
     let e = &step.endpoint;
-    let t = step.targets;
-    let s = u64::try_from(step.sources.len().max(1)).map_err(|_| "sources")?;
-    let r = step.repeat;
-    // Runs of the step: once per source, `repeat` times.
-    let runs = s.checked_mul(r).ok_or("requests")?;
-    let mul = |a: u64, b: u64, what| a.checked_mul(b).ok_or(what);
-
-    // Requests and records of one run, worst case and expected.
-    let (requests_one, requests_one_expected, records_one, records_one_expected) = match e.record {
-        RecordKind::Target => {
-            let requests = t.div_ceil(step.batch);
-            (requests, requests, t, t)
-        }
-        RecordKind::Row => {
-            let rows = step.rows.unwrap_or(1);
-            let expected_rows = step.expected_rows.unwrap_or(rows);
-            let limit = step.limit.unwrap_or(rows).max(1);
-            let pages = |rows: u64| {
-                if e.paged {
-                    rows.div_ceil(limit).max(1)
-                } else {
-                    1
-                }
-            };
-            (
-                mul(t, pages(rows), "requests")?,
-                mul(t, pages(expected_rows), "requests")?,
-                mul(t, rows, "records")?,
-                mul(t, expected_rows, "records")?,
-            )
-        }
-    };
-    let (requests, requests_expected) = match step.calls {
-        Some(calls) => {
-            let requests = mul(calls, runs, "requests")?;
-            (requests, requests)
-        }
-        None => (
-            mul(requests_one, runs, "requests")?,
-            mul(requests_one_expected, runs, "requests")?,
-        ),
-    };
-    let records = mul(records_one, runs, "records")?;
-    let records_expected = mul(records_one_expected, runs, "records")?;
-    let (billed, billed_expected) = match e.per {
-        Per::Record => (records, records_expected),
-        Per::Request => (requests, requests_expected),
-    };
+    let worst = Requests::of(step, Band::Worst)?;
+    let expected = Requests::of(step, Band::Expected)?;
+    let sources = u64::try_from(step.sources.len().max(1)).map_err(|_| PriceError::Overflow {
+        quantity: "sources",
+    })?;
     Ok(StepEstimate {
         name: step.name.clone(),
         endpoint: e.name.clone(),
         per: e.per,
-        unit_cost: e.units,
-        targets: t,
-        sources: s,
-        repeat: r,
-        requests,
-        records,
-        units: mul(billed, e.units, "units")?,
-        units_expected: mul(billed_expected, e.units, "units")?,
+        unit_cost: e.units.ok_or_else(|| PriceError::Unknown {
+            endpoint: e.name.clone(),
+        })?,
+        targets: step.targets,
+        sources,
+        repeat: step.repeat,
+        requests: worst.count()?,
+        records: worst.records()?,
+        units: worst.units(e)?,
+        units_expected: expected.units(e)?,
+        evidence: e.evidence,
+        disputed: e.disputed(),
         expected_from: None,
     })
-}
-
-/// Worst-case units of one request carrying `targets` targets (and, for row endpoints, asking
-/// for `rows` rows per target): the step arithmetic above applied to a single call, for the
-/// run-time guard. `Err` names the quantity that overflowed.
-pub fn price_request(
-    endpoint: &Endpoint,
-    targets: u64,
-    rows: Option<u64>,
-) -> Result<u64, &'static str> {
-    let targets = targets.max(1);
-    let rows = match endpoint.record {
-        RecordKind::Target => None,
-        RecordKind::Row => Some(rows.unwrap_or(1)),
-    };
-    let step = Step {
-        name: String::new(),
-        endpoint: endpoint.clone(),
-        targets,
-        batch: targets,
-        rows,
-        expected_rows: None,
-        limit: rows,
-        sources: Vec::new(),
-        calls: Some(1),
-        repeat: 1,
-        line: None,
-    };
-    estimate_step(&step).map(|s| s.units)
 }
 
 #[cfg(test)]

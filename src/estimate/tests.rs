@@ -122,21 +122,57 @@ fn per_request_paged_with_sources() {
     );
 }
 
+/// Invariant: rows a step does not bound are bounded by what its requests ask for — the plan of
+/// 10 targets asking `limit=5000` is the 50,000 rows they can return, not 10 × the default 100.
+#[test]
+fn rows_default_to_the_limit_asked() {
+    // 10 targets × 5,000 rows × 1 unit = 50,000
+    step(
+        "steps: [{endpoint: backlinks/all, targets: 10, limit: 5000}]",
+        (10, 50_000, 50_000, 50_000),
+    );
+    // rows given win: 10 × 2,000
+    step(
+        "steps: [{endpoint: backlinks/all, targets: 10, rows: 2000, limit: 5000}]",
+        (10, 20_000, 20_000, 20_000),
+    );
+    // paged: limit 1,000 and no rows → 1 page of 1,000 per target: 3 × 100 (per request)
+    step(
+        "source: us\nsteps: [{endpoint: domain/keywords, targets: 3, limit: 1000}]",
+        (3, 3_000, 300, 300),
+    );
+}
+
+#[test]
+fn date_ranges_from_the_step() {
+    // page authority history, 2 targets, Jan..Oct 2026 by month: 2 × 10 periods × 1 unit
+    step(
+        "steps: [{endpoint: backlinks/authority/page/history, targets: 2, date_from: 2026-01-01, date_to: 2026-10-31, granularity: by_month}]",
+        (2, 20, 20, 20),
+    );
+    // history counts for October: 31 days × 100 at worst, 100 per target expected
+    step(
+        "steps: [{endpoint: backlinks/history/count, date_from: 2026-10-01, date_to: 2026-10-31}]",
+        (1, 31, 3_100, 100),
+    );
+}
+
 #[test]
 fn keywords_export_batching() {
-    // 25000 keywords, max_batch 10000 → ceil(2.5) = 3 requests × 100 units = 300 per source
+    // 25000 keywords, default batch 5000 → 5 requests × 100 units = 500 per source
     step(
         "source: us\nsteps: [{endpoint: keywords/export, targets: 25k}]",
-        (3, 25000, 300, 300),
+        (5, 25000, 500, 500),
     );
-    // two sources: 6 requests, 600 units; batch 5000: ceil(25000/5000) = 5 × 2 = 10 → 1000
+    // two sources: 10 requests, 1000 units; the vendor error text's 10000 when asked:
+    // ceil(25000/10000) = 3 × 2 = 6 → 600
     step(
         "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb]}]",
-        (6, 50000, 600, 600),
+        (10, 50000, 1000, 1000),
     );
     step(
-        "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb], batch: 5000}]",
-        (10, 50000, 1000, 1000),
+        "steps: [{endpoint: keywords/export, targets: 25k, sources: [us, gb], batch: 10000}]",
+        (6, 50000, 600, 600),
     );
 }
 
@@ -156,10 +192,11 @@ fn repeat_multiplies_the_whole_step() {
 
 #[test]
 fn calls_replace_the_request_count() {
-    // export/status polled 7 times: 7 requests, 1 record × 0 units
+    // export/status polled 7 times: 7 requests, each billed at least one record (a poll names
+    // no target, which the guard prices as one): 7 records × 0 units
     step(
         "steps: [{endpoint: backlinks/export/status, calls: 7}]",
-        (7, 1, 0, 0),
+        (7, 7, 0, 0),
     );
     // per-record endpoint: calls change requests, not records: summary 250 targets, calls 5
     // → 5 requests, 250 records × 100 = 25000
@@ -167,10 +204,21 @@ fn calls_replace_the_request_count() {
         "steps: [{endpoint: backlinks/summary, targets: 250, calls: 5}]",
         (5, 250, 25000, 25000),
     );
-    // per-request endpoint: calls × sources × repeat = 4 × 2 × 1 = 8 requests × 100 = 800
+    // per-request endpoint: calls × sources × repeat = 4 × 2 × 1 = 8 requests × 100 = 800;
+    // each request names at least one target: 8 records
     step(
         "steps: [{endpoint: domain/overview/db, sources: [us, de], calls: 4}]",
-        (8, 2, 800, 800),
+        (8, 8, 800, 800),
+    );
+    // export of 1 target called 3 times: each call bills its target, 3 × 1000 = 3000
+    step(
+        "steps: [{endpoint: backlinks/export, calls: 3}]",
+        (3, 3, 3000, 3000),
+    );
+    // rows spread over calls: all, 2 targets × 150 rows = 300 rows over 4 calls = 75 each
+    step(
+        "steps: [{endpoint: backlinks/all, targets: 2, rows: 150, calls: 4}]",
+        (4, 300, 300, 300),
     );
 }
 
@@ -226,4 +274,195 @@ fn total_overflow_is_an_error() {
         e.contains("big.yaml: the workflow's total units overflow"),
         "{e}"
     );
+}
+
+/// A step on `endpoint` as the validator would resolve it, before the test changes fields.
+fn raw_step(endpoint: &str, targets: u64) -> Step {
+    let endpoint = pricing().endpoint(endpoint).unwrap().clone();
+    Step {
+        name: endpoint.name.clone(),
+        targets,
+        batch: endpoint.default_batch,
+        rows: endpoint.limit.map(|l| l.default),
+        expected_rows: None,
+        limit: endpoint.limit.map(|l| l.default),
+        sources: Vec::new(),
+        calls: None,
+        repeat: 1,
+        dates: None,
+        granularity: crate::pricing::Granularity::ByDay,
+        line: None,
+        endpoint,
+    }
+}
+
+fn date(text: &str) -> chrono::NaiveDate {
+    crate::pricing::range::parse_date(text).unwrap()
+}
+
+fn shapes(step: &Step) -> Vec<(Option<u64>, Option<u64>, u64, u64)> {
+    Requests::of(step, Band::Worst)
+        .unwrap()
+        .iter()
+        .map(|(s, n)| (s.rows, s.periods, s.targets, n))
+        .collect()
+}
+
+#[test]
+fn the_last_page_asks_only_for_the_rows_still_wanted() {
+    // raw, 2 targets × 25,000 rows in pages of 10,000: per target 2 pages of 10,000, then 5,000.
+    let mut step = raw_step("backlinks/raw", 2);
+    step.rows = Some(25_000);
+    step.limit = Some(10_000);
+    assert_eq!(
+        shapes(&step),
+        vec![
+            (Some(10_000), None, 1, 2),
+            (Some(5_000), None, 1, 1),
+            (Some(10_000), None, 1, 2),
+            (Some(5_000), None, 1, 1),
+        ]
+    );
+    let c = cost(&step);
+    // 6 requests; 50,000 rows × 1 unit.
+    assert_eq!((c.requests, c.records, c.units), (6, 50_000, 50_000));
+}
+
+#[test]
+fn target_batches_carry_the_rest_last() {
+    // 250 targets in batches of 100: 100, 100, 50.
+    let step = raw_step("backlinks/summary", 250);
+    assert_eq!(
+        shapes(&step),
+        vec![
+            (None, None, 100, 1),
+            (None, None, 100, 1),
+            (None, None, 50, 1)
+        ]
+    );
+    // keywords/export sends 5,000 keywords per request unless told: 25,000 → 5 requests.
+    let c = cost(&raw_step("keywords/export", 25_000));
+    assert_eq!((c.requests, c.units), (5, 500));
+}
+
+#[test]
+fn period_and_day_endpoints_bill_their_range() {
+    // page authority history, 3 targets, Jan..Oct 2026 by month: 3 × 10 periods × 1 unit.
+    let mut step = raw_step("backlinks/authority/page/history", 3);
+    step.dates = Some((date("2026-01-01"), date("2026-10-31")));
+    step.granularity = crate::pricing::Granularity::ByMonth;
+    let c = cost(&step);
+    assert_eq!((c.requests, c.records, c.units), (3, 30, 30));
+    // without dates: the assumed 365 days by day, 3 × 365 = 1,095.
+    step.dates = None;
+    step.granularity = crate::pricing::Granularity::ByDay;
+    assert_eq!(cost(&step).units, 1_095);
+    // history counts: 2 targets × 31 days of October × 100 = 6,200 at worst; billed per target
+    // in the expected band: 2 × 100 = 200.
+    let mut step = raw_step("backlinks/history/count", 2);
+    step.dates = Some((date("2026-10-01"), date("2026-10-31")));
+    let c = cost(&step);
+    assert_eq!(
+        (c.requests, c.records, c.units, c.units_expected),
+        (2, 62, 6_200, 200)
+    );
+    assert!(c.disputed && c.uncertain());
+    // no dates: yesterday..today, 2 days × 100 per target.
+    assert_eq!(cost(&raw_step("backlinks/history/count", 1)).units, 200);
+}
+
+#[test]
+fn an_unknown_price_cannot_be_planned() {
+    let wf = Workflow {
+        name: "w".into(),
+        path: "w.yaml".into(),
+        account: None,
+        max_units: None,
+        reserve: None,
+        rps: None,
+        schedule: None,
+        steps: vec![
+            raw_step("backlinks/summary", 1),
+            raw_step("domain/pages", 1),
+        ],
+    };
+    let e = super::workflow(&wf, 10).unwrap_err();
+    let text = e.to_string();
+    for phrase in [
+        "w.yaml: step 2 (domain/pages): the price of domain/pages is unknown",
+        "--pricing-overlay FILE",
+        "endpoints: {domain/pages: {units: N, evidence: docs",
+    ] {
+        assert!(text.contains(phrase), "{text:?} lacks {phrase:?}");
+    }
+}
+
+#[test]
+fn where_spending_passes_a_budget() {
+    // summary 250 targets: requests of 10,000, 10,000 and 5,000 units.
+    let step = raw_step("backlinks/summary", 250);
+    let e = step.endpoint.clone();
+    let requests = Requests::of(&step, Band::Worst).unwrap();
+    let stop = |budget| requests.stop(&e, budget).unwrap();
+    // 15,000: the second request (10,000 + 10,000 > 15,000); 10,000 spent before it.
+    assert_eq!(
+        stop(15_000),
+        Some(Stop {
+            request: 2,
+            spent: 10_000
+        })
+    );
+    assert_eq!(
+        stop(20_000),
+        Some(Stop {
+            request: 3,
+            spent: 20_000
+        })
+    );
+    assert_eq!(stop(25_000), None);
+    assert_eq!(
+        stop(0),
+        Some(Stop {
+            request: 1,
+            spent: 0
+        })
+    );
+    // repeated twice: the first run costs 25,000; 30,000 leaves 5,000 for the second run, whose
+    // first request (10,000) does not fit: request 3 + 1 = 4.
+    let mut twice = step.clone();
+    twice.repeat = 2;
+    let requests = Requests::of(&twice, Band::Worst).unwrap();
+    assert_eq!(
+        requests.stop(&e, 30_000).unwrap(),
+        Some(Stop {
+            request: 4,
+            spent: 25_000
+        })
+    );
+}
+
+#[test]
+fn requests_are_listed_lazily() {
+    // a trillion targets in batches of 100: 10^10 requests, counted without listing them.
+    let step = raw_step("backlinks/summary", 1_000_000_000_000);
+    let requests = Requests::of(&step, Band::Worst).unwrap();
+    assert_eq!(requests.count(), Ok(10_000_000_000));
+    assert_eq!(
+        requests.iter().next().map(|(s, n)| (s.targets, n)),
+        Some((100, 1))
+    );
+}
+
+fn cost(step: &Step) -> StepEstimate {
+    let wf = Workflow {
+        name: "w".into(),
+        path: "w.yaml".into(),
+        account: None,
+        max_units: None,
+        reserve: None,
+        rps: None,
+        schedule: None,
+        steps: vec![step.clone()],
+    };
+    super::workflow(&wf, 10).unwrap().steps.remove(0)
 }

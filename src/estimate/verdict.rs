@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 
-use super::{Totals, WorkflowEstimate};
+use super::{Band, Requests, Totals, WorkflowEstimate};
 use crate::pricing::{usd_for_units, Billing, OverageRate, Pricing};
 use crate::workflow::{Account, Reserve, Workflow};
 
@@ -17,12 +17,31 @@ pub enum BalanceSource {
     Flag,
 }
 
+/// The two pools a live balance is made of: the subscription's credits, which expire at the end
+/// of the billing period, and the wallet's, which don't. `wallet` is `None` when the API reported
+/// the subscription alone (no `/v1/account/credits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Pools {
+    pub subscription: u64,
+    pub wallet: Option<u64>,
+}
+
+impl Pools {
+    /// Both pools together (what `units_left` is).
+    pub fn total(&self) -> u64 {
+        self.subscription.saturating_add(self.wallet.unwrap_or(0))
+    }
+}
+
 /// A known balance, before the reserve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Balance {
     pub source: BalanceSource,
     pub status: Option<String>,
+    /// Everything usable: both pools together when they are known.
     pub units_left: u64,
+    /// The pools `units_left` is made of; `None` for `--units-left`.
+    pub pools: Option<Pools>,
     pub units_limit: Option<u64>,
     pub expires: Option<NaiveDateTime>,
     /// Units held by reservations of other running jobs on the same account.
@@ -36,6 +55,7 @@ impl Balance {
             source: BalanceSource::Flag,
             status: None,
             units_left,
+            pools: None,
             units_limit: None,
             expires: None,
             reserved: 0,
@@ -49,6 +69,7 @@ pub struct BalanceView {
     pub source: BalanceSource,
     pub status: Option<String>,
     pub units_left: u64,
+    pub pools: Option<Pools>,
     pub units_limit: Option<u64>,
     pub reserve: u64,
     pub reserved: u64,
@@ -96,12 +117,30 @@ pub struct OverageCost {
     pub usd: Decimal,
 }
 
+/// Where a job stops when the balance runs out and overage is off: the first request the balance
+/// can no longer pay (the API refuses it with "Insufficient funds").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StopsAt {
+    /// The workflow's name.
+    pub workflow: String,
+    /// The step's number in its workflow (1-based).
+    pub step: usize,
+    pub step_name: String,
+    /// The request of that step (1-based, in the order the pricing law lists them).
+    pub request: u64,
+    /// The requests the step makes in all.
+    pub requests: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assessment {
     pub balance: Option<BalanceView>,
     pub verdict: Verdict,
     pub over_by: u64,
+    /// Units beyond the balance priced at the account's overage rate (overage on).
     pub overage: Option<OverageCost>,
+    /// Where the job stops when the plan is beyond the balance and overage is off.
+    pub stops_at: Option<StopsAt>,
     pub over_max_units: Vec<OverMaxUnits>,
 }
 
@@ -137,6 +176,7 @@ pub fn assess(
             },
             over_by: 0,
             overage: None,
+            stops_at: None,
             over_max_units,
         };
     };
@@ -156,11 +196,15 @@ pub fn assess(
         .saturating_sub(balance.reserved);
     let over_by = total.units.saturating_sub(usable);
     let spendable = balance.units_left.saturating_sub(balance.reserved);
-    let overage = match total.units.saturating_sub(spendable) {
-        0 => None,
-        units => overage_account(workflows)
-            .chosen
-            .and_then(|(_, account)| overage_cost(units, account, pricing)),
+    // Beyond what the account can spend: priced at its overage rate when overage is on, else the
+    // job stops where the balance runs out (overage is off unless declared: README "For finance").
+    let chosen = overage_account(workflows).chosen;
+    let (overage, stops_at) = match total.units.saturating_sub(spendable) {
+        0 => (None, None),
+        units => match chosen.filter(|(_, a)| a.overage.is_some()) {
+            Some((_, account)) => (overage_cost(units, account, pricing), None),
+            None => (None, stops_at(workflows, spendable)),
+        },
     };
     Assessment {
         verdict: if over_by > 0 || !over_max_units.is_empty() {
@@ -172,6 +216,7 @@ pub fn assess(
             source: balance.source,
             status: balance.status,
             units_left: balance.units_left,
+            pools: balance.pools,
             units_limit: balance.units_limit,
             reserve: reserve_units,
             reserved: balance.reserved,
@@ -180,8 +225,33 @@ pub fn assess(
         }),
         over_by,
         overage,
+        stops_at,
         over_max_units,
     }
+}
+
+/// The first request of `workflows` (in order: workflows, steps, each step's requests) that
+/// `budget` units cannot pay; `None` when they pay for everything.
+pub fn stops_at(workflows: &[Workflow], budget: u64) -> Option<StopsAt> {
+    let mut left = budget;
+    for w in workflows {
+        for (i, step) in w.steps.iter().enumerate() {
+            let requests = Requests::of(step, Band::Worst).ok()?;
+            match requests.stop(&step.endpoint, left).ok()? {
+                Some(stop) => {
+                    return Some(StopsAt {
+                        workflow: w.name.clone(),
+                        step: i + 1,
+                        step_name: step.name.clone(),
+                        request: stop.request,
+                        requests: requests.count().ok()?,
+                    })
+                }
+                None => left -= requests.units(&step.endpoint).ok()?,
+            }
+        }
+    }
+    None
 }
 
 /// Which account prices overage when several workflows are planned together.
@@ -219,7 +289,7 @@ pub fn overage_cost(units: u64, account: &Account, pricing: &Pricing) -> Option<
         units,
         tier: account.tier.clone(),
         billing: account.billing,
-        rate: account.overage,
+        rate: account.overage?,
         usd_per_million,
         usd: usd_for_units(units, usd_per_million, pricing.overage.per_units)?,
     })

@@ -8,6 +8,7 @@
 //! renders anything (see `report`).
 
 mod overage;
+mod pools;
 mod projection;
 mod time;
 
@@ -15,6 +16,7 @@ pub use overage::{
     all_tiers, projection_cost, quote, Amount, OverageQuery, OverageQuote, ProjectionCost,
     RateQuote, TierQuote, RATES,
 };
+pub use pools::{pool_spend, PoolSpend};
 pub use projection::{
     project, DayPoint, Projection, ScheduledWorkflow, TotalProjection, WorkflowProjection,
 };

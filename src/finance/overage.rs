@@ -162,20 +162,23 @@ pub fn all_tiers(amount: Amount, pricing: &Pricing) -> Result<Vec<TierQuote>, Fi
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectionCost {
     pub account: Account,
+    /// The account's overage rate (a cost exists only with overage on).
+    pub rate: OverageRate,
     pub usd_per_million: Decimal,
     pub workflows: Vec<Decimal>,
     pub total: Decimal,
 }
 
-/// Prices a projection's overage; `None` without a balance (no overage is known) or when the
-/// account's tier is not in the pricing file.
+/// Prices a projection's overage; `None` without a balance (no overage is known), when the
+/// account's overage is off (the job stops instead), or when its tier is not in the pricing file.
 pub fn projection_cost(
     projection: &super::Projection,
     account: &Account,
     pricing: &Pricing,
 ) -> Result<Option<ProjectionCost>, FinanceError> {
-    let (Some(total_units), Some(usd_per_million)) = (
+    let (Some(total_units), Some(rate), Some(usd_per_million)) = (
         projection.total.overage_units,
+        account.overage,
         account.usd_per_million(pricing),
     ) else {
         return Ok(None);
@@ -187,6 +190,7 @@ pub fn projection_cost(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(ProjectionCost {
         account: account.clone(),
+        rate,
         usd_per_million,
         workflows,
         total: usd(total_units, usd_per_million, pricing)?,

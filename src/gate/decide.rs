@@ -58,6 +58,7 @@ mod tests {
                 source: BalanceSource::Flag,
                 status: None,
                 units_left: 100_000,
+                pools: None,
                 units_limit: None,
                 reserve: 0,
                 reserved: 0,
@@ -67,6 +68,7 @@ mod tests {
             verdict,
             over_by,
             overage: None,
+            stops_at: None,
             over_max_units: if over_max {
                 vec![OverMaxUnits {
                     workflow: "w".into(),
@@ -83,7 +85,7 @@ mod tests {
         Account {
             tier: "1M".into(),
             billing: Billing::Monthly,
-            overage: OverageRate::Plan,
+            overage: Some(OverageRate::Plan),
             usd_per_million: None,
         }
     }

@@ -3,11 +3,12 @@
 //!
 //! A line holds what was asked and what it cost, never the key nor the query (which may carry
 //! `apikey`): `time`, `method`, `endpoint`, `targets`, `status`, `units_reserved`,
-//! `units_charged`, `latency_ms` (arrival to reply, waits included), `attempts` (upstream
-//! attempts, 0 when refused locally) and `outcome`; then, when known, what `budget reconcile`
-//! reads to set calls against a plan ([`super::tags`]): `workflow` and `step` (the client's tags),
-//! `source`, `rows` (rows in a 2xx reply of a row endpoint), `target_hash` and `continues`
-//! (paged endpoints). This module does not render tables.
+//! `units_charged`, `overrun` (units billed beyond the call's price, charged all the same),
+//! `latency_ms` (arrival to reply, waits included), `attempts` (upstream attempts, 0 when refused
+//! locally) and `outcome`; then, when known, what `budget reconcile` reads to set calls against a
+//! plan ([`super::tags`]): `workflow` and `step` (the client's tags), `source`, `rows` (rows in a
+//! 2xx reply of a row endpoint), `target_hash` and `continues` (paged endpoints). This module does
+//! not render tables.
 //!
 //! A refused call may carry any path a client sent, 64 KB of it or a new one each time. So its
 //! journal line keeps at most [`MAX_ENDPOINT_CHARS`] characters of the path (cut with `…`), and in
@@ -54,6 +55,8 @@ pub struct Entry {
     pub status: u16,
     pub units_reserved: u64,
     pub units_charged: u64,
+    /// Units billed beyond what the call was priced at (charged all the same); 0 normally.
+    pub overrun: u64,
     pub latency_ms: f64,
     pub attempts: u32,
     pub outcome: Outcome,
@@ -95,6 +98,8 @@ pub struct EndpointTotals {
     /// Other calls that were not charged.
     pub other: u64,
     pub units_charged: u64,
+    /// Units charged beyond the calls' prices.
+    pub overrun: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +188,7 @@ impl Journal {
                 _ => t.other += 1,
             }
             t.units_charged = t.units_charged.saturating_add(entry.units_charged);
+            t.overrun = t.overrun.saturating_add(entry.overrun);
         }
         if let Some((_, file)) = &self.file {
             let short = match shortened(&entry.endpoint) {
@@ -231,6 +237,7 @@ mod tests {
             status,
             units_reserved: 200,
             units_charged: charged,
+            overrun: 0,
             latency_ms: 1.5,
             attempts: 1,
             outcome,
@@ -270,7 +277,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(
             lines[0],
-            r#"{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"latency_ms":1.5,"attempts":1,"outcome":"charged"}"#
+            r#"{"time":"2026-11-26T07:00:00.000Z","method":"GET","endpoint":"backlinks/summary","targets":2,"status":200,"units_reserved":200,"units_charged":200,"overrun":0,"latency_ms":1.5,"attempts":1,"outcome":"charged"}"#
         );
         // The fields for `budget reconcile` follow, each only when known.
         assert!(
@@ -286,7 +293,8 @@ mod tests {
                 charged_calls: 1,
                 over_budget: 1,
                 other: 0,
-                units_charged: 200
+                units_charged: 200,
+                overrun: 0
             }
         );
         assert_eq!(totals["backlinks/all"].other, 1);

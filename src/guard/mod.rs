@@ -7,10 +7,12 @@
 //! API), waits for a slot in the rolling one-second window, forwards the call with the key
 //! (through the account transport, `crate::account::transport`, which retries and classifies
 //! replies as it does for every call to the API), then settles the reservation: a 2xx is
-//! charged (rows counted in the reply for row endpoints, else the worst case), anything else is
+//! charged what it billed (rows counted in the reply for row endpoints, even beyond the price:
+//! an [`Overrun`], which may take the budget below zero; else the price), anything else is
 //! released. Every call becomes a journal line ([`journal`]), with the workflow and step the
 //! client tagged it with (`X-Budget-Workflow`, `X-Budget-Step`: read by [`tags`], never
-//! forwarded).
+//! forwarded). A call the guard cannot price exactly is refused before anything is reserved or
+//! forwarded ([`price`]).
 //!
 //! Each call runs in a task of its own, so a client that hangs up mid-call cannot stop it from
 //! being settled and recorded; a stopping guard waits for those tasks ([`Guard::serve`]).
@@ -21,6 +23,8 @@
 
 pub mod hold;
 pub mod journal;
+#[cfg(test)]
+mod laws;
 pub mod price;
 mod proxy;
 pub mod redis;
@@ -59,6 +63,25 @@ pub struct Config {
     pub backoff: Backoff,
     /// When set, every client must present this token.
     pub client_token: Option<String>,
+    /// Told about every call billed beyond its price (the guard renders nothing itself).
+    pub on_overrun: Option<OverrunHook>,
+}
+
+/// Receives [`Overrun`]s as they happen.
+pub type OverrunHook = Arc<dyn Fn(&Overrun) + Send + Sync>;
+
+/// A call whose 2xx reply held more records than the call was priced at: the difference is
+/// charged to the budget (which may go below zero) and journaled as `overrun`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overrun {
+    pub endpoint: String,
+    /// Units the call was priced (and held) at.
+    pub priced: u64,
+    /// Units its reply shows were billed.
+    pub billed: u64,
+    /// Whether the budget was charged the whole bill (false: the shared state could not be
+    /// reached, and only the held units stay charged).
+    pub settled: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,48 +1,133 @@
-//! Prices one API call before it is forwarded: which catalogue endpoint it is, how many targets
-//! and rows it asks for, and the worst-case units that one call can cost.
+//! Prices one API call before it is forwarded: which catalogue entry it is, what it asks for, and
+//! the units that one call can bill.
 //!
-//! Pure: no I/O. The arithmetic is `estimate::price_request`, the same table `budget plan` uses;
-//! this module only reads the request (path, query pairs, JSON body) into its inputs.
+//! The arithmetic is [`estimate::price`] of the call's [`Shape`], the same function `budget plan`
+//! sums over a step's requests (README "The arithmetic"); this module only reads the request into
+//! a shape, and **refuses what it cannot read exactly** (fail closed): a price read wrong is a
+//! budget that does not hold. Refused, with what to change:
+//! - a body that is not readable JSON (a UTF-8 byte order mark, UTF-16/32 text, bad syntax, JSON
+//!   nested deeper than the parser reads, an object naming a key twice, a body that is not an
+//!   object), a form-encoded body, an unreadable multipart body;
+//! - targets both in the query and in the body;
+//! - a parameter that changes the price (`limit`, `date_from`, `date_to`, `granularity`) given
+//!   twice with different values;
+//! - a count that is not plain ASCII digits (`5000.0`, `5e3`, `5_000`, `５０００`, `-1`), or 0;
+//! - a date that is not `YYYY-MM-DD`, a range that ends before it starts, an unknown granularity.
 //!
-//! Counting rules (where the vendor's API reads them):
-//! - targets: repeated `target` (or `target[]`) query parameters, else a JSON body's `target`
-//!   (an array counts its items, a string counts 1); a call naming no target counts as 1
-//!   (e.g. `export/status?task_id=…`, `account/subscription`);
-//! - `keywords/export`: its targets are the keywords: `keywords[]`/`keywords` query parameters or
-//!   a JSON `keywords` array (one request whatever the count, so the price does not change);
-//! - row endpoints: the `limit` parameter (query or JSON), else the endpoint's `limit.default`.
-//!   A `limit` above `limit.max` is priced as asked: the worst case is what the client requested;
-//!   a `limit` that is not a positive whole number is priced at the default (the API refuses it,
-//!   and a refused call is free).
+//! Read exactly:
+//! - targets: every value of the entry's `targets_from` parameters (`target`, `target[]` by default;
+//!   `keywords[]` for keywords/export, `query` for SERP tasks), from the query, a JSON body (an
+//!   array counts its items, a string 1) or a multipart form; a call naming none counts as one;
+//! - rows (row endpoints): the entry's `rows_from` parameter (`limit`, or a JSON path such as
+//!   `settings.max_pages`), else its `limit.default`. A `limit` above `limit.max` is priced as
+//!   asked: the worst case is what the client asked for;
+//! - periods (period and day endpoints): `date_from..date_to` at `granularity`; without dates, the
+//!   entry's `default_days` at their worst alignment; with `date_from` only, up to `today`.
+//!
+//! Pure: no I/O, no clock (the caller passes `today`).
 
+use chrono::NaiveDate;
 use serde_json::Value;
 
-use crate::estimate;
-use crate::pricing::{Endpoint, Pricing, RecordKind};
+use crate::estimate::{self, Shape};
+use crate::pricing::range::{most_periods, parse_date, periods};
+use crate::pricing::{
+    Endpoint, Granularity, Per, Pricing, RecordKind, GRANULARITIES, OVERLAY_FLAG,
+};
+
+/// A call as the guard received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub method: &'a str,
+    /// The request path, e.g. `/v1/backlinks/summary`.
+    pub path: &'a str,
+    /// Decoded query pairs, in order.
+    pub query: &'a [(String, String)],
+    /// The `Content-Type` header, when sent.
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+    /// The date the API will read "today" as (for a range given only its start).
+    pub today: NaiveDate,
+}
 
 /// What one call costs at worst.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Priced {
     /// The catalogue name, e.g. `backlinks/summary`.
     pub endpoint: String,
+    /// Targets named (at least 1).
     pub targets: u64,
-    /// Rows per target asked for (row endpoints only).
-    pub rows: Option<u64>,
-    /// Worst-case units.
+    pub shape: Shape,
+    /// The units this call can bill.
     pub units: u64,
-    /// Units per billed record (to settle row endpoints by the records actually returned);
-    /// `None` when the call is billed per request or per target.
+    /// Units per record when a 2xx reply's records are what is billed (row endpoints asked with
+    /// `limit`, period and day endpoints, billed per record): the guard charges the records it
+    /// counts in the reply.
     pub units_per_row: Option<u64>,
+}
+
+/// Why a call cannot be priced exactly: the client must change it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("the body starts with a UTF-8 byte order mark, which a JSON reader may not skip; send the JSON without it")]
+    ByteOrderMark,
+    #[error("the body is UTF-16 or UTF-32 text (or holds NUL bytes); send it as UTF-8 JSON")]
+    WideText,
+    #[error("the body is not readable JSON ({detail}); send a JSON object")]
+    NotJson { detail: String },
+    #[error(
+        "the JSON body is nested deeper than the guard reads (128 levels); send a flatter object"
+    )]
+    TooDeep,
+    #[error("the JSON body names `{key}` twice; the API may read either, so send it once")]
+    DuplicateKey { key: String },
+    #[error("the JSON body is not an object; send the parameters as a JSON object")]
+    NotObject,
+    #[error("the body is form-encoded (application/x-www-form-urlencoded), which the guard does not read; send the parameters in the query or as a JSON object")]
+    FormEncoded,
+    #[error("the multipart body cannot be read ({detail}); send well-formed multipart/form-data")]
+    Multipart { detail: String },
+    #[error("targets are given both in the query and in the body; send them in one place")]
+    TargetsTwice,
+    #[error("`{param}` is given twice with different values ({first} and {second}); the API may read either, so send it once")]
+    Conflicting {
+        param: String,
+        first: String,
+        second: String,
+    },
+    #[error("`{param}` is {value}, not a whole number written with the digits 0-9; send e.g. {param}=5000")]
+    NotDigits { param: String, value: String },
+    #[error("`{param}` is 0; ask for 1 or more")]
+    Zero { param: String },
+    #[error("`{param}` in the body is {found}; send the targets as a list of strings")]
+    BadTargets { param: String, found: String },
+    #[error("`{param}` is {value}, not a date like 2026-10-01; send YYYY-MM-DD")]
+    BadDate { param: String, value: String },
+    #[error(
+        "the date range ends ({to}) before it starts ({from}); send date_from on or before date_to"
+    )]
+    Backwards { from: String, to: String },
+    #[error("`granularity` is {value}; send {GRANULARITIES}")]
+    BadGranularity { value: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PriceError {
     #[error("{path} is not an SE Ranking Data API path; paths start with /v1/")]
     NotApi { path: String },
-    #[error("unknown endpoint {endpoint}{}: the guard cannot price it, so it does not forward it; add it to the pricing file (--pricing)", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+    #[error("unknown endpoint {endpoint}{}: the guard cannot price it, so it does not forward it; add it to the pricing ({OVERLAY_FLAG})", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
     UnknownEndpoint {
         endpoint: String,
         suggestion: Option<String>,
+    },
+    #[error("the price of {endpoint} is unknown (no source publishes it), so the guard does not forward it; set it in a pricing overlay ({OVERLAY_FLAG}) and restart the guard")]
+    PriceUnknown { endpoint: String },
+    #[error(
+        "this {endpoint} call cannot be priced exactly, so it was not sent to the API: {reason}"
+    )]
+    Unreadable {
+        endpoint: String,
+        reason: Unreadable,
     },
     #[error("the price of this {endpoint} call overflows the largest count ({quantity})")]
     Overflow {
@@ -51,98 +136,443 @@ pub enum PriceError {
     },
 }
 
-/// Prices a call to `path` (e.g. `/v1/backlinks/summary`) with its decoded query pairs and its
-/// body (parsed as JSON when it is JSON; anything else is ignored).
-pub fn price(
-    pricing: &Pricing,
-    path: &str,
-    query: &[(String, String)],
-    body: Option<&[u8]>,
-) -> Result<Priced, PriceError> {
-    let name = path
+/// Prices a call.
+pub fn price(pricing: &Pricing, call: &Call) -> Result<Priced, PriceError> {
+    let name = call
+        .path
         .strip_prefix("/v1/")
-        .filter(|rest| !rest.is_empty())
+        .filter(|rest| !rest.trim_matches('/').is_empty())
         .ok_or_else(|| PriceError::NotApi {
-            path: path.to_string(),
+            path: call.path.to_string(),
         })?;
-    let endpoint = lookup(pricing, name)?;
-    let json = body
-        .filter(|b| !b.is_empty())
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok());
-    let json = json.as_ref();
-
-    let targets = if endpoint.name == "keywords/export" {
-        count(query, &["keywords[]", "keywords"], json, "keywords")
-    } else {
-        count(query, &["target", "target[]"], json, "target")
+    let endpoint =
+        pricing
+            .endpoint_for(call.method, name)
+            .ok_or_else(|| PriceError::UnknownEndpoint {
+                endpoint: name.trim_end_matches('/').to_string(),
+                suggestion: pricing.closest_endpoint(name).map(str::to_string),
+            })?;
+    let Some(units) = endpoint.units else {
+        return Err(PriceError::PriceUnknown {
+            endpoint: endpoint.name.clone(),
+        });
     };
-    let rows = match endpoint.record {
-        RecordKind::Target => None,
-        RecordKind::Row => Some(
-            limit(query, json)
-                .or(endpoint.limit.map(|l| l.default))
-                .unwrap_or(1),
-        ),
+    let unreadable = |reason| PriceError::Unreadable {
+        endpoint: endpoint.name.clone(),
+        reason,
     };
-    let units = estimate::price_request(endpoint, targets, rows).map_err(|quantity| {
-        PriceError::Overflow {
+    let body = Body::read(call.content_type, call.body).map_err(unreadable)?;
+    let shape = shape(endpoint, call, &body).map_err(unreadable)?;
+    let units_total = estimate::price(endpoint, &shape).map_err(|e| match e {
+        estimate::PriceError::Overflow { quantity } => PriceError::Overflow {
             endpoint: endpoint.name.clone(),
             quantity,
-        }
+        },
+        estimate::PriceError::Unknown { endpoint } => PriceError::PriceUnknown { endpoint },
     })?;
-    let units_per_row = (endpoint.record == RecordKind::Row
-        && endpoint.per == crate::pricing::Per::Record)
-        .then_some(endpoint.units);
+    // Billed by the records a reply holds: rows asked with `limit`, periods, days. Rows asked
+    // any other way (a site audit's `settings.max_pages`: pages crawled later, not returned) are
+    // charged the price.
+    let counted = endpoint.per == Per::Record
+        && match endpoint.record {
+            RecordKind::Target => false,
+            RecordKind::Row => endpoint.rows_from == "limit",
+            RecordKind::Period | RecordKind::Day => true,
+        };
     Ok(Priced {
         endpoint: endpoint.name.clone(),
-        targets: targets.max(1),
-        rows,
-        units,
-        units_per_row,
+        targets: shape.targets.max(1),
+        shape,
+        units: units_total,
+        units_per_row: counted.then_some(units),
     })
 }
 
-fn lookup<'a>(pricing: &'a Pricing, name: &str) -> Result<&'a Endpoint, PriceError> {
-    pricing
-        .endpoint(name)
-        .ok_or_else(|| PriceError::UnknownEndpoint {
-            endpoint: name.trim_end_matches('/').to_string(),
-            suggestion: pricing.closest_endpoint(name).map(str::to_string),
-        })
+/// The parameters a body carries.
+enum Body {
+    None,
+    Json(serde_json::Map<String, Value>),
+    Form(Vec<(String, String)>),
 }
 
-/// Query parameters named one of `names`, else the JSON field `field`.
-fn count(query: &[(String, String)], names: &[&str], json: Option<&Value>, field: &str) -> u64 {
-    let in_query = query
-        .iter()
-        .filter(|(k, _)| names.contains(&k.as_str()))
-        .count() as u64;
-    if in_query > 0 {
-        return in_query;
+impl Body {
+    fn read(content_type: Option<&str>, body: &[u8]) -> Result<Body, Unreadable> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body::None);
+        }
+        let media = content_type
+            .and_then(|ct| ct.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if media == "application/x-www-form-urlencoded" {
+            return Err(Unreadable::FormEncoded);
+        }
+        if media == "multipart/form-data" {
+            return multipart(content_type.unwrap_or(""), body).map(Body::Form);
+        }
+        if body.starts_with(crate::files::UTF8_BOM) {
+            return Err(Unreadable::ByteOrderMark);
+        }
+        if body.starts_with(&[0xFE, 0xFF]) || body.starts_with(&[0xFF, 0xFE]) || body.contains(&0) {
+            return Err(Unreadable::WideText);
+        }
+        match strict_json(body)? {
+            Value::Object(map) => Ok(Body::Json(map)),
+            _ => Err(Unreadable::NotObject),
+        }
     }
-    match json.and_then(|j| j.get(field)) {
-        Some(Value::Array(items)) => items.len() as u64,
-        Some(Value::Null) | None => 0,
-        Some(_) => 1,
+
+    /// The values of parameter `name` in the body.
+    fn values(&self, name: &str) -> Vec<BodyValue<'_>> {
+        match self {
+            Body::None => Vec::new(),
+            Body::Form(pairs) => pairs
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| BodyValue::Text(v))
+                .collect(),
+            Body::Json(map) => {
+                // A dotted name is a path into nested objects (`settings.max_pages`).
+                let mut parts = name.split('.');
+                let first = parts.next().unwrap_or(name);
+                let mut value = map.get(first);
+                for part in parts {
+                    value = value.and_then(|v| v.get(part));
+                }
+                match value {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(v) => vec![BodyValue::Json(v)],
+                }
+            }
+        }
     }
 }
 
-/// A positive whole `limit` from the query or the JSON body.
-fn limit(query: &[(String, String)], json: Option<&Value>) -> Option<u64> {
-    let from_query = query
+enum BodyValue<'a> {
+    Text(&'a str),
+    Json(&'a Value),
+}
+
+/// Reads the call into the shape the pricing law prices.
+fn shape(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<Shape, Unreadable> {
+    let targets = targets(endpoint, call.query, body)?;
+    let mut shape = Shape {
+        targets,
+        rows: None,
+        periods: None,
+    };
+    match endpoint.record {
+        RecordKind::Target => {}
+        RecordKind::Row => {
+            let asked = count(&endpoint.rows_from, call.query, body)?;
+            shape.rows = Some(asked.or(endpoint.limit.map(|l| l.default)).unwrap_or(1));
+        }
+        RecordKind::Period | RecordKind::Day => {
+            shape.periods = Some(range(endpoint, call, body)?);
+        }
+    }
+    Ok(shape)
+}
+
+fn targets(
+    endpoint: &Endpoint,
+    query: &[(String, String)],
+    body: &Body,
+) -> Result<u64, Unreadable> {
+    let names = &endpoint.targets_from;
+    let in_query = query.iter().filter(|(k, _)| names.contains(k)).count() as u64;
+    let mut in_body = 0u64;
+    for name in names {
+        for value in body.values(name) {
+            in_body += match value {
+                BodyValue::Text(_) => 1,
+                BodyValue::Json(Value::Array(items)) => items.len() as u64,
+                BodyValue::Json(Value::String(_) | Value::Number(_)) => 1,
+                BodyValue::Json(other) => {
+                    return Err(Unreadable::BadTargets {
+                        param: name.clone(),
+                        found: match other {
+                            Value::Object(_) => "an object".into(),
+                            Value::Bool(b) => b.to_string(),
+                            _ => "not a list".into(),
+                        },
+                    })
+                }
+            };
+        }
+    }
+    if in_query > 0 && in_body > 0 {
+        return Err(Unreadable::TargetsTwice);
+    }
+    Ok(in_query + in_body)
+}
+
+/// The one value of a single-valued parameter, from the query and the body: `None` when absent;
+/// refused when given with different values.
+fn single(
+    name: &str,
+    query: &[(String, String)],
+    body: &Body,
+) -> Result<Option<String>, Unreadable> {
+    let mut values: Vec<String> = query
         .iter()
-        .rev()
-        .find(|(k, _)| k == "limit")
-        .map(|(_, v)| v.trim().parse::<u64>().ok());
-    let value = match from_query {
-        Some(parsed) => parsed,
-        None => match json.and_then(|j| j.get("limit")) {
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.trim().parse().ok(),
-            _ => None,
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect();
+    for value in body.values(name) {
+        values.push(match value {
+            BodyValue::Text(t) => t.to_string(),
+            BodyValue::Json(Value::String(s)) => s.clone(),
+            BodyValue::Json(other) => other.to_string(),
+        });
+    }
+    let mut distinct = values.iter();
+    let Some(first) = distinct.next() else {
+        return Ok(None);
+    };
+    if let Some(second) = distinct.find(|v| *v != first) {
+        return Err(Unreadable::Conflicting {
+            param: name.to_string(),
+            first: first.clone(),
+            second: second.clone(),
+        });
+    }
+    Ok(Some(first.clone()))
+}
+
+/// A count parameter: plain ASCII digits (or a JSON whole number), 1 or more.
+fn count(name: &str, query: &[(String, String)], body: &Body) -> Result<Option<u64>, Unreadable> {
+    let Some(text) = single(name, query, body)? else {
+        return Ok(None);
+    };
+    let not_digits = || Unreadable::NotDigits {
+        param: name.to_string(),
+        value: shown(&text),
+    };
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_digits());
+    }
+    let n: u64 = text.parse().map_err(|_| not_digits())?;
+    if n == 0 {
+        return Err(Unreadable::Zero {
+            param: name.to_string(),
+        });
+    }
+    Ok(Some(n))
+}
+
+/// The periods a period or day call asks for.
+fn range(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<u64, Unreadable> {
+    let date = |name: &str| -> Result<Option<NaiveDate>, Unreadable> {
+        match single(name, call.query, body)? {
+            None => Ok(None),
+            Some(text) => parse_date(&text).map(Some).ok_or(Unreadable::BadDate {
+                param: name.to_string(),
+                value: shown(&text),
+            }),
+        }
+    };
+    let from = date("date_from")?;
+    let to = date("date_to")?;
+    let granularity = match endpoint.record {
+        RecordKind::Day => Granularity::ByDay,
+        _ => match single("granularity", call.query, body)? {
+            None => Granularity::ByDay,
+            Some(text) => Granularity::parse(&text).ok_or(Unreadable::BadGranularity {
+                value: shown(&text),
+            })?,
         },
     };
-    value.filter(|&n| n > 0)
+    let days = endpoint.default_days.unwrap_or(1);
+    let (from, to) = match (from, to) {
+        (None, None) => return Ok(most_periods(days, granularity)),
+        (Some(from), Some(to)) => (from, to),
+        (Some(from), None) => (from, call.today.max(from)),
+        (None, Some(to)) => (
+            to.checked_sub_signed(chrono::Duration::days(
+                i64::try_from(days.saturating_sub(1)).unwrap_or(i64::MAX),
+            ))
+            .unwrap_or(to),
+            to,
+        ),
+    };
+    if from > to {
+        return Err(Unreadable::Backwards {
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+    }
+    Ok(periods(from, to, granularity))
+}
+
+/// A client's value, quoted and cut short for a message.
+fn shown(text: &str) -> String {
+    let cut: String = text.chars().take(40).collect();
+    let more = if cut.len() < text.len() { "…" } else { "" };
+    format!("{:?}", format!("{cut}{more}"))
+}
+
+/// Parses JSON refusing duplicate keys (the API may read the first where a reader keeps the last).
+fn strict_json(body: &[u8]) -> Result<Value, Unreadable> {
+    match serde_json::from_slice::<Strict>(body) {
+        Ok(Strict(value)) => Ok(value),
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("recursion limit exceeded") {
+                Err(Unreadable::TooDeep)
+            } else if let Some(key) = text
+                .strip_prefix("duplicate key `")
+                .and_then(|rest| rest.split('`').next())
+            {
+                Err(Unreadable::DuplicateKey {
+                    key: key.to_string(),
+                })
+            } else {
+                Err(Unreadable::NotJson {
+                    detail: match text.find(" at line ") {
+                        Some(i) => text[..i].to_string(),
+                        None => text,
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// A JSON value whose objects name each key once.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// The `(name, value)` fields of a `multipart/form-data` body (file parts count by name, their
+/// content unread).
+fn multipart(content_type: &str, body: &[u8]) -> Result<Vec<(String, String)>, Unreadable> {
+    let fail = |detail: &str| Unreadable::Multipart {
+        detail: detail.to_string(),
+    };
+    let boundary = content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_string())
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| fail("no boundary in the Content-Type header"))?;
+    let delimiter = format!("--{boundary}").into_bytes();
+    let find = |hay: &[u8], needle: &[u8], from: usize| -> Option<usize> {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    };
+    let mut at = match find(body, &delimiter, 0) {
+        Some(0) => 0,
+        Some(i) if body[..i].ends_with(b"\r\n") => i,
+        _ => return Err(fail("the body does not start with the boundary")),
+    };
+    let mut fields = Vec::new();
+    loop {
+        at += delimiter.len();
+        let rest = &body[at..];
+        if rest.starts_with(b"--") {
+            return Ok(fields);
+        }
+        if !rest.starts_with(b"\r\n") {
+            return Err(fail("a boundary is not followed by a line break"));
+        }
+        at += 2;
+        let headers_end =
+            find(body, b"\r\n\r\n", at).ok_or_else(|| fail("a part's headers never end"))?;
+        let headers = String::from_utf8_lossy(&body[at..headers_end]);
+        let name = headers
+            .split("\r\n")
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.trim()
+                    .eq_ignore_ascii_case("content-disposition")
+                    .then(|| disposition_name(value))?
+            })
+            .ok_or_else(|| fail("a part has no Content-Disposition name"))?;
+        let content = headers_end + 4;
+        let mut closing = b"\r\n".to_vec();
+        closing.extend_from_slice(&delimiter);
+        let end = find(body, &closing, content).ok_or_else(|| fail("a part never ends"))?;
+        fields.push((
+            name,
+            String::from_utf8_lossy(&body[content..end]).into_owned(),
+        ));
+        at = end + 2;
+    }
+}
+
+/// `name` of a `form-data; name="x"; filename="y"` header value.
+fn disposition_name(value: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (k.trim() == "name").then(|| {
+            let v = v.trim();
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+                .replace("\\\"", "\"")
+        })
+    })
 }
 
 /// Billed records a 2xx reply shows, for row endpoints: the length of a top-level JSON array,
@@ -161,252 +591,4 @@ pub fn records_in_reply(body: &[u8]) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pricing() -> Pricing {
-        Pricing::embedded().expect("embedded pricing")
-    }
-
-    fn pairs(query: &str) -> Vec<(String, String)> {
-        query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (k.to_string(), v.to_string())
-            })
-            .collect()
-    }
-
-    #[track_caller]
-    fn costs(
-        path: &str,
-        query: &str,
-        body: Option<&str>,
-        endpoint: &str,
-        targets: u64,
-        units: u64,
-    ) {
-        let priced = price(&pricing(), path, &pairs(query), body.map(str::as_bytes))
-            .unwrap_or_else(|e| panic!("{path}?{query}: {e}"));
-        assert_eq!(priced.endpoint, endpoint, "{path}?{query}");
-        assert_eq!(priced.targets, targets, "targets of {path}?{query}");
-        assert_eq!(priced.units, units, "units of {path}?{query}");
-    }
-
-    #[test]
-    fn calls_priced_by_hand() {
-        // summary: 100 units per target record.
-        costs(
-            "/v1/backlinks/summary",
-            "target=a.com",
-            None,
-            "backlinks/summary",
-            1,
-            100,
-        );
-        costs(
-            "/v1/backlinks/summary",
-            "target=a.com&target=b.com&target=c.com",
-            None,
-            "backlinks/summary",
-            3,
-            300,
-        );
-        costs(
-            "/v1/backlinks/summary",
-            "target[]=a.com&target[]=b.com",
-            None,
-            "backlinks/summary",
-            2,
-            200,
-        );
-        // POST body with a target array: 4 targets × 100.
-        costs(
-            "/v1/backlinks/summary",
-            "",
-            Some(r#"{"target":["a","b","c","d"],"mode":"host"}"#),
-            "backlinks/summary",
-            4,
-            400,
-        );
-        costs(
-            "/v1/backlinks/count",
-            "",
-            Some(r#"{"target":"a.com"}"#),
-            "backlinks/count",
-            1,
-            100,
-        );
-        // all: rows × 1 unit, default limit 100, or the limit asked.
-        costs(
-            "/v1/backlinks/all",
-            "target=a.com",
-            None,
-            "backlinks/all",
-            1,
-            100,
-        );
-        costs(
-            "/v1/backlinks/all",
-            "target=a.com&limit=2500",
-            None,
-            "backlinks/all",
-            1,
-            2500,
-        );
-        costs(
-            "/v1/backlinks/all",
-            "",
-            Some(r#"{"target":"a.com","limit":40}"#),
-            "backlinks/all",
-            1,
-            40,
-        );
-        // raw: default limit 10000 rows × 1 unit.
-        costs(
-            "/v1/backlinks/raw",
-            "target=a.com",
-            None,
-            "backlinks/raw",
-            1,
-            10_000,
-        );
-        // a limit that is not a positive number is priced at the default.
-        costs(
-            "/v1/backlinks/all",
-            "target=a.com&limit=abc",
-            None,
-            "backlinks/all",
-            1,
-            100,
-        );
-        costs(
-            "/v1/backlinks/all",
-            "target=a.com&limit=0",
-            None,
-            "backlinks/all",
-            1,
-            100,
-        );
-        // export: 1000 per target; status polls: 0, no target.
-        costs(
-            "/v1/backlinks/export",
-            "target=a.com&mode=host",
-            None,
-            "backlinks/export",
-            1,
-            1000,
-        );
-        costs(
-            "/v1/backlinks/export/status",
-            "task_id=1_878619",
-            None,
-            "backlinks/export/status",
-            1,
-            0,
-        );
-        // per request: 100 whatever the rows.
-        costs(
-            "/v1/domain/overview",
-            "target=a.com&source=us",
-            None,
-            "domain/overview",
-            1,
-            100,
-        );
-        costs(
-            "/v1/domain/keywords",
-            "target=a.com&source=us&limit=1000",
-            None,
-            "domain/keywords",
-            1,
-            100,
-        );
-        // keywords/export: one request for 3 keywords = 100 units.
-        costs(
-            "/v1/keywords/export",
-            "source=us&keywords[]=a&keywords[]=b&keywords[]=c",
-            None,
-            "keywords/export",
-            3,
-            100,
-        );
-        costs(
-            "/v1/keywords/export",
-            "source=us",
-            Some(r#"{"keywords":["a","b"]}"#),
-            "keywords/export",
-            2,
-            100,
-        );
-        costs(
-            "/v1/account/subscription",
-            "",
-            None,
-            "account/subscription",
-            1,
-            0,
-        );
-    }
-
-    #[test]
-    fn rows_and_row_price() {
-        let priced = price(
-            &pricing(),
-            "/v1/backlinks/all",
-            &pairs("target=a&limit=7"),
-            None,
-        )
-        .expect("priced");
-        assert_eq!(priced.rows, Some(7));
-        assert_eq!(priced.units_per_row, Some(1));
-        let priced =
-            price(&pricing(), "/v1/domain/keywords", &pairs("target=a"), None).expect("priced");
-        // per request: settled at the request price, never by rows.
-        assert_eq!(priced.units_per_row, None);
-    }
-
-    #[test]
-    fn unknown_and_foreign_paths() {
-        let e = price(&pricing(), "/v1/backlinks/sumary", &[], None).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("unknown endpoint backlinks/sumary (did you mean backlinks/summary?)"),
-            "{e}"
-        );
-        let e = price(&pricing(), "/v2/backlinks/summary", &[], None).unwrap_err();
-        assert!(e.to_string().contains("paths start with /v1/"), "{e}");
-        let e = price(&pricing(), "/v1/", &[], None).unwrap_err();
-        assert!(matches!(e, PriceError::NotApi { .. }), "{e}");
-    }
-
-    #[test]
-    fn overflow_is_an_error() {
-        // 2^63 rows × 1 unit fits, but × 2 targets does not.
-        let q = pairs("target=a&target=b&limit=18446744073709551615");
-        let e = price(&pricing(), "/v1/backlinks/all", &q, None).unwrap_err();
-        assert!(matches!(e, PriceError::Overflow { .. }), "{e}");
-        assert!(
-            e.to_string()
-                .starts_with("the price of this backlinks/all call overflows the largest count"),
-            "{e}"
-        );
-    }
-
-    #[track_caller]
-    fn counted(body: &str, expected: Option<u64>) {
-        assert_eq!(records_in_reply(body.as_bytes()), expected, "{body}");
-    }
-
-    #[test]
-    fn records_counted_from_replies() {
-        counted(r#"[{"a":1},{"a":2}]"#, Some(2));
-        counted(r#"{"backlinks":[1,2,3],"next":"x"}"#, Some(3));
-        counted(r#"{"backlinks":[]}"#, Some(0));
-        counted(r#"{"a":[1],"b":[2]}"#, None);
-        counted(r#"{"total":5}"#, None);
-        counted("not json", None);
-    }
-}
+mod tests;

@@ -17,7 +17,9 @@ use super::journal::{Entry, Journal, Outcome};
 use super::price::{self, PriceError};
 use super::state::{Hold, RateError, State, StateError};
 use super::tags::{self, Facts, Tags};
-use super::{same_secret, Config, GuardError, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER};
+use super::{
+    same_secret, Config, GuardError, Overrun, MAX_REPLY_BYTES, MAX_REQUEST_BYTES, TOKEN_HEADER,
+};
 use crate::account::transport::{self, Policy, SetupError, Transport};
 
 pub(crate) struct App {
@@ -116,6 +118,8 @@ struct Call {
     targets: u64,
     reserved: u64,
     charged: u64,
+    /// Units billed beyond what the call was priced at (charged all the same).
+    overrun: u64,
     attempts: u32,
     tags: Tags,
     facts: Facts,
@@ -150,23 +154,33 @@ impl App {
         let (parts, body) = request.into_parts();
         let mut call = Call {
             method: parts.method.to_string(),
-            // As the catalogue names it, so refused and charged calls group together.
-            endpoint: crate::pricing::normalize_endpoint(parts.uri.path()).to_string(),
+            // As the catalogue names it, so refused and charged calls group together; scrubbed,
+            // since a client's path goes to the journal and the summary.
+            endpoint: self
+                .transport
+                .scrubber()
+                .scrub(crate::pricing::normalize_endpoint(parts.uri.path()))
+                .into_owned(),
             targets: 0,
             reserved: 0,
             charged: 0,
+            overrun: 0,
             attempts: 0,
             tags: Tags::default(),
             facts: Facts::default(),
             row_endpoint: false,
             rows: None,
         };
-        let (mut response, outcome) = self.process(&parts, body, &mut call).await;
+        let (response, outcome) = self.process(&parts, body, &mut call).await;
+        let mut response = self.scrubbed(response).await;
         if let Ok(value) = HeaderValue::from_str(&call.charged.to_string()) {
             response
                 .headers_mut()
                 .insert("x-budget-units-charged", value);
         }
+        // What a client wrote (tags, the source parameter) is journaled scrubbed, as its path is.
+        let scrub =
+            |text: Option<String>| text.map(|t| self.transport.scrubber().scrub(&t).into_owned());
         self.journal.record(&Entry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             method: call.method,
@@ -175,17 +189,50 @@ impl App {
             status: response.status().as_u16(),
             units_reserved: call.reserved,
             units_charged: call.charged,
+            overrun: call.overrun,
             latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
-            workflow: call.tags.workflow,
-            step: call.tags.step,
-            source: call.facts.source,
+            workflow: scrub(call.tags.workflow),
+            step: scrub(call.tags.step),
+            source: scrub(call.facts.source),
             rows: call.rows,
             target_hash: call.facts.target_hash,
             continues: call.facts.continues,
         });
         response
+    }
+}
+
+/// Marks a response whose body was scrubbed already (the API's replies, in [`App::reply`]).
+#[derive(Clone, Copy)]
+struct Scrubbed;
+
+/// The guard's own messages are small; one larger than this is replaced, not scrubbed.
+const MAX_OWN_MESSAGE: usize = 1 << 20;
+
+impl App {
+    /// Every reply leaves the guard scrubbed of the key: the API's (scrubbed and marked in
+    /// [`App::reply`]) and the guard's own messages, which may quote a client's path or
+    /// parameters.
+    async fn scrubbed(&self, response: Response) -> Response {
+        if response.extensions().get::<Scrubbed>().is_some() {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_OWN_MESSAGE).await else {
+            return envelope(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "the guard's message could not be checked for the key",
+            );
+        };
+        let body = match self.transport.scrubber().scrub_bytes(&bytes) {
+            std::borrow::Cow::Borrowed(_) => bytes,
+            std::borrow::Cow::Owned(scrubbed) => Bytes::from(scrubbed),
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        Response::from_parts(parts, Body::from(body))
     }
 }
 
@@ -263,14 +310,33 @@ impl App {
         };
         let raw_query = parts.uri.query().unwrap_or("");
         let pairs = query_pairs(raw_query);
-        let priced = match price::price(&self.config.pricing, parts.uri.path(), &pairs, Some(&body))
-        {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let call_to_price = price::Call {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: &pairs,
+            content_type,
+            body: &body,
+            today: chrono::Utc::now().date_naive(),
+        };
+        let priced = match price::price(&self.config.pricing, &call_to_price) {
             Ok(priced) => priced,
             Err(e) => {
-                let (status, message) = match e {
+                let (status, message) = match &e {
                     PriceError::NotApi { .. } => (StatusCode::NOT_FOUND, "Not Found"),
                     PriceError::UnknownEndpoint { .. } => {
                         (StatusCode::BAD_REQUEST, "Unknown endpoint")
+                    }
+                    PriceError::PriceUnknown { endpoint } => {
+                        call.endpoint.clone_from(endpoint);
+                        (StatusCode::BAD_REQUEST, "Price unknown")
+                    }
+                    PriceError::Unreadable { endpoint, .. } => {
+                        call.endpoint.clone_from(endpoint);
+                        (StatusCode::BAD_REQUEST, "Cannot price this call")
                     }
                     PriceError::Overflow { .. } => (StatusCode::BAD_REQUEST, "Bad Request"),
                 };
@@ -286,10 +352,18 @@ impl App {
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
             Err(StateError::Exceeded { needed, left }) => {
-                let text = format!(
-                    "this {} call needs {needed} units, {left} left of the guard's budget; it was not sent to the API",
-                    priced.endpoint
-                );
+                let text = if left < 0 {
+                    format!(
+                        "this {} call needs {needed} units, and the guard's budget is overdrawn by {} units (calls were billed more than they were priced at); it was not sent to the API",
+                        priced.endpoint,
+                        left.unsigned_abs()
+                    )
+                } else {
+                    format!(
+                        "this {} call needs {needed} units, {left} left of the guard's budget; it was not sent to the API",
+                        priced.endpoint
+                    )
+                };
                 return (
                     envelope(StatusCode::PAYMENT_REQUIRED, "Budget exceeded", &text),
                     Outcome::OverBudget,
@@ -324,14 +398,17 @@ impl App {
                 Outcome::Failed,
             ),
             Ok(up) if (200..300).contains(&up.status) => {
-                // Row endpoints: the rows in the reply, for the journal (and the charge below).
+                // What was billed: the records counted in the reply (row endpoints: journaled as
+                // `rows` too), even beyond what the call was priced at (an overrun is charged,
+                // never forgiven), else the price.
                 call.rows = call
                     .row_endpoint
                     .then(|| price::records_in_reply(&up.body))
                     .flatten();
-                let counted = units_per_row
-                    .and_then(|per| call.rows.and_then(|n| n.checked_mul(per)));
-                let charged = counted.map_or(hold.units, |c| c.min(hold.units));
+                let counted = units_per_row.and_then(|per| {
+                    price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per))
+                });
+                let charged = counted.unwrap_or(hold.units);
                 (charged, self.reply(up), Outcome::Charged)
             }
             Ok(up) if up.too_large => (
@@ -374,10 +451,22 @@ impl App {
         };
         // Settling is retried (Redis); when it still fails, the hold stays and, once timed out,
         // counts as spent in full: the budget keeps the worst case, and so does the journal.
-        call.charged = match self.state.settle(&hold, charged).await {
+        call.overrun = charged.saturating_sub(hold.units);
+        let settled = self.state.settle(&hold, charged).await;
+        call.charged = match settled {
             Ok(()) => charged,
             Err(_) => hold.units,
         };
+        if call.overrun > 0 {
+            if let Some(warn) = &self.config.on_overrun {
+                warn(&Overrun {
+                    endpoint: call.endpoint.clone(),
+                    priced: hold.units,
+                    billed: charged,
+                    settled: settled.is_ok(),
+                });
+            }
+        }
         (response, outcome)
     }
 
@@ -390,6 +479,7 @@ impl App {
             std::borrow::Cow::Owned(scrubbed) => scrubbed,
         };
         let mut response = (status, body).into_response();
+        response.extensions_mut().insert(Scrubbed);
         match up.content_type {
             Some(ct) => {
                 response.headers_mut().insert(header::CONTENT_TYPE, ct);

@@ -56,8 +56,9 @@ for i = 2, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 return {1, left}
 ";
 
-/// Gives back held − charged. A hold already gone (settled, or timed out and counted as spent)
-/// changes nothing, so settling twice is harmless.
+/// Gives back held − charged (negative for an overrun: the budget may go below zero). A hold
+/// already gone (settled, or timed out and counted as spent) changes nothing, so settling twice is
+/// harmless.
 const SETTLE: &str = r"
 local held = redis.call('HGET', KEYS[2], ARGV[1])
 if held then
@@ -311,13 +312,14 @@ impl RedisState {
             1 => Ok(Hold { id, units }),
             0 => Err(StateError::Exceeded {
                 needed: units,
-                left: u64::try_from(left).unwrap_or(0),
+                left,
             }),
             _ => Err(self.gone()),
         }
     }
 
-    /// Ends a hold with `charged` units billed, trying [`SETTLE_TRIES`] times (on a new
+    /// Ends a hold with `charged` units billed (above the hold for an overrun), trying
+    /// [`SETTLE_TRIES`] times (on a new
     /// connection after a broken one). When every try fails the hold stays and, once timed out,
     /// counts as spent in full.
     pub async fn settle(&self, hold: &Hold, charged: u64) -> Result<(), StateError> {
@@ -331,7 +333,7 @@ impl RedisState {
                         .key(&self.keys.holds)
                         .key(&self.keys.expiry)
                         .arg(&hold.id)
-                        .arg(charged.min(hold.units)),
+                        .arg(charged),
                 )
                 .await;
             match settled {
@@ -425,6 +427,26 @@ mod tests {
         assert_eq!(state.unspent().await, Ok(750));
         state.release(&b).await.expect("release");
         assert_eq!(state.left().await, Ok(750));
+    }
+
+    #[tokio::test]
+    async fn an_overrun_is_charged_and_shared() {
+        // Invariant: as in memory, a call billed beyond its hold is charged in full and every
+        // guard sharing the budget sees the overdraft.
+        let server = RedisServer::start();
+        let first = shared(&server, "acct7", 1000, 10).await;
+        let second = shared(&server, "acct7", 1000, 10).await;
+        let hold = first.try_reserve(100).await.expect("100 of 1000");
+        // 5,000 records billed: 1000 − 5000 = −4,000.
+        first.settle(&hold, 5000).await.expect("settle");
+        assert_eq!(second.left().await, Ok(-4000));
+        assert_eq!(
+            second.try_reserve(1).await,
+            Err(StateError::Exceeded {
+                needed: 1,
+                left: -4000
+            })
+        );
     }
 
     #[tokio::test]

@@ -3,8 +3,10 @@
 //! Redis (several guards on several machines sharing one key), with the same semantics.
 //!
 //! Budget: `try_reserve(units)` takes units from `left` atomically or says how many are left;
-//! `settle(id, charged)` gives back `reserved − charged` (a 2xx reply), `release(id)` gives back
-//! everything (non-2xx: the vendor bills only 2xx).
+//! `settle(id, charged)` gives back `reserved − charged` (a 2xx reply) — or, when the call was
+//! billed more than it held (an overrun), takes the difference too, so `left` may go below zero
+//! and later calls see it; `release(id)` gives back everything (non-2xx: the vendor bills only
+//! 2xx).
 //!
 //! Rate: at most `rps` requests start in any rolling window of `WINDOW` (one second plus a small
 //! margin for the network jitter between the guard and the API, whose own window is measured on
@@ -40,7 +42,7 @@ pub struct Hold {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
     #[error("the call needs {needed} units, {left} left")]
-    Exceeded { needed: u64, left: u64 },
+    Exceeded { needed: u64, left: i64 },
     #[error("the shared state in Redis is unavailable: {reason}")]
     Redis { reason: String },
 }
@@ -113,7 +115,8 @@ impl State {
         }
     }
 
-    /// Ends a hold with `charged` units billed (at most the held units).
+    /// Ends a hold with `charged` units billed; above the held units the difference is taken
+    /// from the budget too.
     pub async fn settle(&self, hold: &Hold, charged: u64) -> Result<(), StateError> {
         match &self.backend {
             Backend::Memory(m) => {
@@ -176,6 +179,11 @@ impl Drop for Leave<'_> {
     }
 }
 
+/// `left` as the API of this module reports it.
+fn clamp(left: i128) -> i64 {
+    i64::try_from(left).unwrap_or(if left < 0 { i64::MIN } else { i64::MAX })
+}
+
 /// One guard's state in memory.
 pub struct MemoryState {
     inner: Mutex<Memory>,
@@ -184,7 +192,8 @@ pub struct MemoryState {
 }
 
 struct Memory {
-    left: u64,
+    /// Signed and wide: an overrun may take it below zero.
+    left: i128,
     next: u64,
     holds: HashMap<String, u64>,
     window: VecDeque<Instant>,
@@ -194,7 +203,7 @@ impl MemoryState {
     pub fn new(budget: u64) -> MemoryState {
         MemoryState {
             inner: Mutex::new(Memory {
-                left: budget,
+                left: i128::from(budget),
                 next: 0,
                 holds: HashMap::new(),
                 window: VecDeque::new(),
@@ -209,25 +218,28 @@ impl MemoryState {
     }
 
     fn left(&self) -> i64 {
-        i64::try_from(self.lock().left).unwrap_or(i64::MAX)
+        clamp(self.lock().left)
     }
 
     fn unspent(&self) -> u64 {
         let m = self.lock();
-        m.holds
+        let unspent = m
+            .holds
             .values()
-            .fold(m.left, |sum, units| sum.saturating_add(*units))
+            .fold(m.left, |sum, units| sum.saturating_add(i128::from(*units)));
+        // An overdrawn budget (an overrun took it below zero) has nothing unspent.
+        u64::try_from(unspent).unwrap_or(0)
     }
 
     fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
         let mut m = self.lock();
-        let Some(left) = m.left.checked_sub(units) else {
+        if m.left < i128::from(units) {
             return Err(StateError::Exceeded {
                 needed: units,
-                left: m.left,
+                left: clamp(m.left),
             });
-        };
-        m.left = left;
+        }
+        m.left -= i128::from(units);
         m.next += 1;
         let id = m.next.to_string();
         m.holds.insert(id.clone(), units);
@@ -237,8 +249,7 @@ impl MemoryState {
     fn settle(&self, hold: &Hold, charged: u64) {
         let mut m = self.lock();
         if let Some(held) = m.holds.remove(&hold.id) {
-            let back = held.saturating_sub(charged);
-            m.left = m.left.saturating_add(back);
+            m.left += i128::from(held) - i128::from(charged);
         }
     }
 
@@ -306,6 +317,25 @@ pub(crate) mod tests {
         // settling twice gives nothing back twice.
         state.release(&b).await.expect("release again");
         assert_eq!(state.left().await, Ok(750));
+    }
+
+    #[tokio::test]
+    async fn an_overrun_is_charged_and_may_overdraw() {
+        // Invariant: a call billed beyond its hold is charged in full; later calls see it.
+        let state = memory(1000, 10);
+        let a = state.try_reserve(100).await.expect("100 of 1000");
+        // the reply held 5,000 records: 1000 − 5000 = −4,000 left.
+        state.settle(&a, 5000).await.expect("settle");
+        assert_eq!(state.left().await, Ok(-4000));
+        assert_eq!(
+            state.try_reserve(1).await,
+            Err(StateError::Exceeded {
+                needed: 1,
+                left: -4000
+            })
+        );
+        // overdrawn, the budget refuses even a free call (0 units > −4,000 left is false).
+        assert!(state.try_reserve(0).await.is_err());
     }
 
     #[tokio::test]

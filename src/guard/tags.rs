@@ -289,7 +289,7 @@ mod tests {
         facts_are("backlinks/all", "target=a.com", "", Facts::default());
         // A source endpoint that does not page.
         facts_are(
-            "domain/overview",
+            "domain/overview/db",
             "target=a.com&source=US",
             "",
             Facts {

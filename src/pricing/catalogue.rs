@@ -1,10 +1,34 @@
 //! Endpoint names as users write them, and "did you mean" suggestions.
 
+/// HTTP methods a catalogue name may start with (`GET serp/classic/tasks`).
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
 /// Strips the forms users paste from URLs: `/v1/backlinks/summary`, `v1/…`, `/…`, a trailing `/`.
 pub fn normalize_endpoint(name: &str) -> &str {
     let name = name.trim().trim_end_matches('/');
     let name = name.strip_prefix('/').unwrap_or(name);
     name.strip_prefix("v1/").unwrap_or(name)
+}
+
+/// A name's method (when it starts with one, in any case, followed by white space) and the rest.
+pub fn split_method(name: &str) -> (Option<&str>, &str) {
+    let trimmed = name.trim_start();
+    if let Some((word, rest)) = trimmed.split_once(char::is_whitespace) {
+        if let Some(method) = METHODS.iter().find(|m| m.eq_ignore_ascii_case(word)) {
+            return (Some(method), rest.trim());
+        }
+    }
+    (None, name)
+}
+
+/// The catalogue name of an endpoint as a user may write it: the normalized path, after an
+/// upper-case method when one is given (`get /v1/serp/classic/tasks/` → `GET serp/classic/tasks`).
+/// Two spellings with the same key name the same entry.
+pub fn endpoint_key(name: &str) -> String {
+    match split_method(name) {
+        (Some(method), path) => format!("{method} {}", normalize_endpoint(path)),
+        (None, path) => normalize_endpoint(path).to_string(),
+    }
 }
 
 /// The candidate closest to `name` by edit distance, if it is plausibly a typo of it.
@@ -45,6 +69,24 @@ mod tests {
         normalizes("/v1/backlinks/summary", "backlinks/summary");
         normalizes("v1/domain/overview/db/", "domain/overview/db");
         normalizes("  keywords/export ", "keywords/export");
+    }
+
+    #[test]
+    fn keys_with_methods() {
+        assert_eq!(endpoint_key("/v1/backlinks/summary/"), "backlinks/summary");
+        assert_eq!(
+            endpoint_key("get /v1/serp/classic/tasks"),
+            "GET serp/classic/tasks"
+        );
+        assert_eq!(
+            endpoint_key("POST  serp/classic/tasks"),
+            "POST serp/classic/tasks"
+        );
+        assert_eq!(split_method("GETS x"), (None, "GETS x"));
+        assert_eq!(
+            split_method("serp/classic/tasks"),
+            (None, "serp/classic/tasks")
+        );
     }
 
     #[test]

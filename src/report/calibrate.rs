@@ -19,6 +19,8 @@ fn item(m: &Measurement) -> &'static str {
         (Per::Request, _) => "request",
         (Per::Record, RecordKind::Target) => "target",
         (Per::Record, RecordKind::Row) => "row",
+        (Per::Record, RecordKind::Period) => "period",
+        (Per::Record, RecordKind::Day) => "day",
     }
 }
 
@@ -136,7 +138,10 @@ fn reason(m: &Measurement) -> String {
 
 /// `1 → 15 per target`, or `100 per target` when they agree.
 fn per_item(m: &Measurement) -> String {
-    let catalogue = m.call.endpoint.units;
+    // A call of unknown price is never made (calibrate refuses it); say so should one appear.
+    let Some(catalogue) = m.call.endpoint.units else {
+        return format!("unknown per {}", item(m));
+    };
     match m.verdict().and_then(|v| v.measured_unit_price) {
         Some(measured) if measured == Decimal::from(catalogue) => {
             format!("{} per {}", thousands(catalogue), item(m))
@@ -265,7 +270,7 @@ pub fn calibrate(out: &mut dyn Write, format: Format, measured: &[Measurement]) 
                         Cell::optional(m.rows),
                         Cell::number(v.as_ref().map_or(m.call.worst, |v| v.catalogue_units)),
                         Cell::optional(v.as_ref().map(|v| v.measured_units)),
-                        Cell::number(m.call.endpoint.units),
+                        Cell::optional(m.call.endpoint.units),
                         Cell::optional(v.as_ref().and_then(|v| v.measured_unit_price)),
                         Cell::optional(v.as_ref().map(|v| v.difference)),
                         Cell::text(verdict_word(m)),
@@ -354,7 +359,10 @@ pub fn overlay(out: &mut dyn Write, measured: &[Measurement], when: &str) -> io:
             },
             v.measured_units,
             item(m),
-            m.call.endpoint.units
+            m.call
+                .endpoint
+                .units
+                .map_or_else(|| "unknown".to_string(), |u| u.to_string())
         );
         writeln!(out, "  {}:", super::profile::key(&m.call.endpoint.name))?;
         writeln!(out, "    units: {price}")?;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::overage::money;
 use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::estimate::{Balance, BalanceSource};
-use crate::finance::{rfc3339, Projection, ProjectionCost};
+use crate::finance::{rfc3339, PoolSpend, Projection, ProjectionCost};
 
 /// What a forecast shows.
 pub struct ForecastReport<'a> {
@@ -18,8 +18,13 @@ pub struct ForecastReport<'a> {
     pub balance: Option<&'a Balance>,
     /// Where the period end came from.
     pub period_end_source: BalanceSource,
-    /// The overage priced at the account tier; `None` without a balance or an account.
+    /// The overage priced at the account tier; `None` without a balance, or with overage off.
     pub cost: Option<&'a ProjectionCost>,
+    /// Overage is off (no account declares `overage: plan|addon`): the jobs stop when the balance
+    /// runs out instead of running into overage.
+    pub overage_off: bool,
+    /// How the subscription and wallet pools fare; `None` unless the live balance gave them.
+    pub pools: Option<&'a PoolSpend>,
     /// Things the reader should know (no account, no schedule ...).
     pub notes: &'a [String],
     /// The run was `--offline`: that is why no balance is known, when none is.
@@ -53,13 +58,22 @@ pub fn forecast_json(report: &ForecastReport) -> Value {
         "balance": report.balance.map(|b| json!({
             "source": source_name(b.source),
             "units_left": b.units_left,
+            "pools": b.pools.map(|pools| json!({"subscription": pools.subscription, "wallet": pools.wallet})),
             "reserved": b.reserved,
             "spendable": p.spendable,
+        })),
+        "pools": report.pools.map(|s| json!({
+            "subscription": s.subscription,
+            "wallet": s.wallet,
+            "subscription_spent": s.subscription_spent,
+            "subscription_expiring_unused": s.subscription_unused,
+            "wallet_spent": s.wallet_spent,
+            "wallet_from": s.wallet_from.map(|d| d.to_string()),
         })),
         "account": cost.map(|c| json!({
             "tier": c.account.tier,
             "billing": c.account.billing.as_str(),
-            "rate": c.account.overage.as_str(),
+            "rate": c.rate.as_str(),
             "usd_per_million": money(c.usd_per_million),
         })),
         "workflows": p.workflows.iter().enumerate().map(|(i, w)| json!({
@@ -81,6 +95,7 @@ pub fn forecast_json(report: &ForecastReport) -> Value {
             "exhausted_on": p.total.exhausted_on.map(|d| d.to_string()),
             "overage_units": p.total.overage_units,
             "overage_usd": cost.map(|c| money(c.total)),
+            "stops_on": p.total.exhausted_on.filter(|_| report.overage_off).map(|d| d.to_string()),
         },
         "verdict": verdict(report),
         "notes": report.notes,
@@ -196,6 +211,9 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
             BalanceSource::Flag => "--units-left",
         };
         let mut line = format!("balance ({source}): {} units left", thousands(b.units_left));
+        if let Some(pools) = super::plan::pools_text(b.pools.as_ref(), b.status.as_deref()) {
+            line.push_str(&format!(" ({pools})"));
+        }
         if b.reserved > 0 {
             line.push_str(&format!(
                 ", {} reserved by running jobs",
@@ -205,11 +223,15 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
         lines.push(line);
     }
     lines.push(verdict_line(report));
+    if let Some(s) = report.pools {
+        lines.push(pools_line(s));
+    }
     lines.extend(report.notes.iter().cloned());
     lines
 }
 
-/// The forecast's verdict in one line: lasts, runs out (when, and what it costs), or unknown.
+/// The forecast's verdict in one line: lasts, runs out (when, and what it costs or where the
+/// jobs stop), or unknown.
 pub(super) fn verdict_line(report: &ForecastReport) -> String {
     let p = report.projection;
     match (p.spendable, p.total.exhausted_on) {
@@ -227,6 +249,12 @@ pub(super) fn verdict_line(report: &ForecastReport) -> String {
             thousands(spendable),
             thousands(spendable - p.total.units)
         ),
+        (Some(spendable), Some(day)) if report.overage_off => format!(
+            "runs out on {day}: {} units projected, {} available; overage is off, so the jobs stop on {day}: {} units of their runs would fail with \"Insufficient funds\" (set `account.overage: plan` or `addon` if Support enabled overage)",
+            thousands(p.total.units),
+            thousands(spendable),
+            thousands(p.total.overage_units.unwrap_or(0))
+        ),
         (Some(spendable), Some(day)) => {
             let mut line = format!(
                 "runs out on {day}: {} units projected, {} available; {} overage units",
@@ -240,13 +268,36 @@ pub(super) fn verdict_line(report: &ForecastReport) -> String {
                     money(c.total),
                     c.account.tier,
                     c.account.billing.as_str(),
-                    c.account.overage.as_str(),
+                    c.rate.as_str(),
                     money(c.usd_per_million)
                 ));
             }
             line
         }
     }
+}
+
+/// The subscription is spent first: what of it expires unused, and when the wallet takes over.
+fn pools_line(s: &PoolSpend) -> String {
+    let mut line = format!(
+        "subscription credits (spent first, they expire at the period end): {} of {} spent, {} expire unused",
+        thousands(s.subscription_spent),
+        thousands(s.subscription),
+        thousands(s.subscription_unused)
+    );
+    match (s.wallet, s.wallet_from) {
+        (Some(wallet), Some(day)) => line.push_str(&format!(
+            "; the wallet pays from {day}: {} of its {}",
+            thousands(s.wallet_spent),
+            thousands(wallet)
+        )),
+        (Some(wallet), None) => line.push_str(&format!(
+            "; the wallet's {} (which never expire) are not needed",
+            thousands(wallet)
+        )),
+        (None, _) => {}
+    }
+    line
 }
 
 fn forecast_csv(out: &mut dyn Write, report: &ForecastReport) -> io::Result<()> {

@@ -7,7 +7,26 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
-use crate::guard::EndpointTotals;
+use crate::guard::{EndpointTotals, Overrun};
+
+/// The warning for a call billed beyond its price, as it happens (stderr).
+pub fn guard_overrun(err: &mut dyn Write, o: &Overrun) -> io::Result<()> {
+    let over = o.billed.saturating_sub(o.priced);
+    let mut line = format!(
+        "warning: a {} call was priced at {} units but its reply shows {} billed; the {} units over were charged to the guard's budget",
+        o.endpoint,
+        thousands(o.priced),
+        thousands(o.billed),
+        thousands(over)
+    );
+    if !o.settled {
+        line.push_str(&format!(
+            " (the shared state could not be reached: only the {} units held stay charged)",
+            thousands(o.priced)
+        ));
+    }
+    writeln!(err, "{}", safe::terminal(&line))
+}
 
 /// Facts for the startup line.
 pub struct GuardStarted<'a> {
@@ -73,6 +92,7 @@ pub fn guard_summary(
         sum.over_budget += t.over_budget;
         sum.other += t.other;
         sum.units_charged = sum.units_charged.saturating_add(t.units_charged);
+        sum.overrun = sum.overrun.saturating_add(t.overrun);
     }
     let header = [
         "endpoint",
@@ -94,9 +114,18 @@ pub fn guard_summary(
     };
     let left_text = match left {
         Some(left) if left >= 0 => thousands(left.unsigned_abs()),
-        Some(left) => format!("-{}", thousands(left.unsigned_abs())),
+        Some(left) => format!(
+            "-{} (overdrawn: calls were billed more than they were priced at)",
+            thousands(left.unsigned_abs())
+        ),
         None => "unknown".into(),
     };
+    let overrun_text = (sum.overrun > 0).then(|| {
+        format!(
+            "{} units were charged beyond the calls' prices (`overrun` in the journal)",
+            thousands(sum.overrun)
+        )
+    });
     match format {
         Format::Table => {
             let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
@@ -104,6 +133,9 @@ pub fn guard_summary(
             rows.push(row("total", &sum));
             writeln!(out, "Spend by endpoint")?;
             writeln!(out, "{}", table(rows, 1))?;
+            if let Some(text) = &overrun_text {
+                writeln!(out, "{text}")?;
+            }
             writeln!(out, "units left in the guard's budget: {left_text}")
         }
         Format::Markdown => {
@@ -118,6 +150,10 @@ pub fn guard_summary(
             writeln!(out)?;
             markdown_table(out, &header, &[false, true, true, true, true, true], &rows)?;
             writeln!(out)?;
+            if let Some(text) = &overrun_text {
+                writeln!(out, "{text}")?;
+                writeln!(out)?;
+            }
             writeln!(out, "Units left in the guard's budget: {left_text}")
         }
         Format::Csv => {
@@ -176,6 +212,7 @@ mod tests {
                 over_budget: 1,
                 other: 0,
                 units_charged: 1200,
+                overrun: 0,
             },
         );
         t.insert(
@@ -186,6 +223,7 @@ mod tests {
                 over_budget: 0,
                 other: 0,
                 units_charged: 40,
+                overrun: 0,
             },
         );
         t

@@ -53,10 +53,12 @@ pub use calibrate::{
 pub use chart::forecast_chart;
 pub use ci::{annotation, error_annotations, verdict_annotations};
 pub use forecast::{forecast, ForecastReport};
-pub use guard::{guard_started, guard_summary, GuardStarted};
+pub use guard::{guard_overrun, guard_started, guard_summary, GuardStarted};
 pub use html::{html_report, html_written, HtmlReport, ReconcileView, TierTable};
 pub use overage::{overage, overage_tiers};
-pub use plan::{max_units_line, plan, plan_brief, plan_compared, verdict_lines, PlanReport};
+pub use plan::{
+    max_units_line, plan, plan_brief, plan_compared, strict_prices_lines, verdict_lines, PlanReport,
+};
 pub use prices::prices;
 pub use profile::{profile, profile_notes, profile_written};
 pub use reconcile::{journal_warnings, reconcile, reconcile_json, reconcile_lines};

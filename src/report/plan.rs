@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use super::{csv_header, csv_row, duration, markdown_table, safe, table, thousands, Cell, Format};
 use crate::baseline::Comparison;
 use crate::estimate::{Assessment, BalanceSource, Totals, Verdict, WorkflowEstimate};
-use crate::pricing::Pricing;
+use crate::pricing::{Evidence, Pricing};
 
 /// What a plan shows.
 pub struct PlanReport<'a> {
@@ -15,6 +15,8 @@ pub struct PlanReport<'a> {
     pub assessment: &'a Assessment,
     /// The run was `--offline`: that is why no balance is known, when none is.
     pub offline: bool,
+    /// `--strict-prices` failed: the verdict of "fits" rests on an assumed or disputed price.
+    pub strict_failed: bool,
 }
 
 pub fn plan(out: &mut dyn Write, format: Format, report: &PlanReport) -> io::Result<()> {
@@ -47,6 +49,11 @@ pub fn plan_compared(
                 view.failed_by.push("max_increase");
                 view.verdict = Verdict::OverBudget;
             }
+            // So does a fit that --strict-prices refuses.
+            if report.strict_failed {
+                view.failed_by.push("strict_prices");
+                view.verdict = Verdict::OverBudget;
+            }
             safe::json(out, &view)
         }
         Format::Markdown => plan_markdown(out, report, comparison),
@@ -65,11 +72,13 @@ struct PlanJson<'a> {
     verdict: Verdict,
     /// Why the verdict is `over_budget` (empty otherwise): `usable` (the total above the usable
     /// balance), `max_units` (a workflow above its `budget.max_units`), `max_increase` (the
-    /// increase above `--max-increase`).
+    /// increase above `--max-increase`), `strict_prices` (a fit `--strict-prices` refuses).
     failed_by: Vec<&'static str>,
     over_by: u64,
     over_max_units: &'a [crate::estimate::OverMaxUnits],
     overage: &'a Option<crate::estimate::OverageCost>,
+    /// Where the job stops when it is beyond the balance and overage is off.
+    stops_at: &'a Option<crate::estimate::StopsAt>,
     /// The comparison with `--compare-to`, only when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     baseline: Option<serde_json::Value>,
@@ -103,6 +112,7 @@ fn plan_json_view<'a>(report: &'a PlanReport) -> PlanJson<'a> {
         over_by: a.over_by,
         over_max_units: &a.over_max_units,
         overage: &a.overage,
+        stops_at: &a.stops_at,
         baseline: None,
     }
 }
@@ -144,10 +154,15 @@ fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            let marked = if s.uncertain() {
+                format!("{} {}", endpoint(&s.endpoint), (dress.text)(EVIDENCE_MARK))
+            } else {
+                endpoint(&s.endpoint)
+            };
             vec![
                 (i + 1).to_string(),
                 (dress.text)(&s.name),
-                endpoint(&s.endpoint),
+                marked,
                 thousands(s.requests),
                 thousands(s.records),
                 thousands(s.units),
@@ -168,6 +183,48 @@ fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
         thousands(w.units_expected),
     ]);
     rows
+}
+
+/// Marks a step whose price is assumed or disputed; the footnote under the table says why (`*`
+/// marks expected units from a usage profile).
+pub(super) const EVIDENCE_MARK: &str = "†";
+
+/// One footnote line per endpoint of `w` priced on assumed or disputed evidence.
+pub(super) fn evidence_notes(pricing: &Pricing, w: &WorkflowEstimate) -> Vec<String> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut lines = Vec::new();
+    for s in w.steps.iter().filter(|s| s.uncertain()) {
+        if !seen.insert(s.endpoint.clone()) {
+            continue;
+        }
+        let Some(e) = pricing.endpoint(&s.endpoint) else {
+            continue;
+        };
+        let mut text = format!(
+            "{EVIDENCE_MARK} {}: {} units per {}, {}",
+            e.name,
+            thousands(s.unit_cost),
+            match s.per {
+                crate::pricing::Per::Record => "record",
+                crate::pricing::Per::Request => "request",
+            },
+            if e.evidence == Evidence::Assumed {
+                format!("assumed ({})", e.reference)
+            } else {
+                format!("{} ({})", e.evidence.as_str(), e.reference)
+            }
+        );
+        for d in &e.disputes {
+            text.push_str(&format!(
+                "; disputed: {} ({}: {}), the larger forecast is used",
+                d.figure,
+                d.evidence.as_str(),
+                d.reference
+            ));
+        }
+        lines.push(text);
+    }
+    lines
 }
 
 fn shows_expected(w: &WorkflowEstimate) -> bool {
@@ -198,6 +255,9 @@ fn plan_table(out: &mut dyn Write, report: &PlanReport) -> io::Result<()> {
         writeln!(out, "{}", table(rows, 3))?;
         if from_profile(w) {
             writeln!(out, "{PROFILE_LEGEND}")?;
+        }
+        for line in evidence_notes(report.pricing, w) {
+            writeln!(out, "{}", safe::terminal(&line))?;
         }
         writeln!(
             out,
@@ -241,6 +301,9 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
             "balance ({source}): {} units left",
             thousands(b.units_left)
         )?;
+        if let Some(pools) = pools_text(b.pools.as_ref(), b.status.as_deref()) {
+            write!(out, " ({})", safe::terminal(&pools))?;
+        }
         if b.reserve > 0 {
             write!(out, ", reserve {}", thousands(b.reserve))?;
         }
@@ -253,6 +316,24 @@ fn balance_and_verdict(out: &mut dyn Write, report: &PlanReport) -> io::Result<(
         writeln!(out, "{}", safe::terminal(&line))?;
     }
     Ok(())
+}
+
+/// What a live balance is made of: `subscription 10,000 + wallet 20,000`, with the subscription's
+/// status when it is not active (the wallet then pays alone); `None` for `--units-left`.
+pub fn pools_text(pools: Option<&crate::estimate::Pools>, status: Option<&str>) -> Option<String> {
+    let pools = pools?;
+    let mut text = match pools.wallet {
+        Some(wallet) => format!(
+            "subscription {} + wallet {}",
+            thousands(pools.subscription),
+            thousands(wallet)
+        ),
+        None => "subscription only: the API reports no wallet".to_string(),
+    };
+    if let Some(status) = status.filter(|s| !s.eq_ignore_ascii_case("active")) {
+        text.push_str(&format!("; the subscription is {status}, the wallet pays"));
+    }
+    Some(text)
 }
 
 /// A few lines for `budget gate`: units per workflow, the balance and the verdict (the step
@@ -285,6 +366,31 @@ pub fn plan_brief(
         }
     }
     Ok(())
+}
+
+/// Why `--strict-prices` failed: the steps whose price is assumed or disputed.
+pub fn strict_prices_lines(report: &PlanReport) -> Vec<String> {
+    let mut lines = vec![
+        "--strict-prices: the verdict relies on prices that are assumed or disputed:".to_string(),
+    ];
+    for w in report.workflows {
+        for (i, s) in w.steps.iter().enumerate().filter(|(_, s)| s.uncertain()) {
+            lines.push(format!(
+                "  {}: step {} ({}): {} ({}{})",
+                w.name,
+                i + 1,
+                s.name,
+                s.endpoint,
+                s.evidence.as_str(),
+                if s.disputed { ", disputed" } else { "" }
+            ));
+        }
+    }
+    lines.push(format!(
+        "confirm those prices and set them with evidence in a pricing overlay ({}), or drop --strict-prices",
+        crate::pricing::OVERLAY_FLAG
+    ));
+    lines
 }
 
 /// A workflow above its own `budget.max_units`, in words.
@@ -340,7 +446,22 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
             o.usd_per_million
         ));
     }
+    if let Some(stop) = &a.stops_at {
+        lines.push(stops_at_line(stop));
+    }
     lines
+}
+
+/// Where the job stops when overage is off, in words.
+pub fn stops_at_line(stop: &crate::estimate::StopsAt) -> String {
+    format!(
+        "the job would stop at {}, step {} ({}), request {} of {}: the balance runs out there and overage is off (the vendor's default: calls beyond the balance fail with \"Insufficient funds\"; set `account.overage: plan` or `addon` if Support enabled it)",
+        stop.workflow,
+        stop.step,
+        stop.step_name,
+        thousands(stop.request),
+        thousands(stop.requests)
+    )
 }
 
 /// A pull-request comment: the verdict as the heading, the balance, a summary table of the
@@ -351,8 +472,9 @@ fn plan_markdown(
     comparison: Option<&Comparison>,
 ) -> io::Result<()> {
     let lines = verdict_lines(report);
-    let failed =
-        report.assessment.verdict == Verdict::OverBudget || comparison.is_some_and(|c| c.exceeded);
+    let failed = report.assessment.verdict == Verdict::OverBudget
+        || comparison.is_some_and(|c| c.exceeded)
+        || report.strict_failed;
     let icon = match report.assessment.verdict {
         _ if failed => "❌",
         Verdict::Fits => "✅",
@@ -365,10 +487,15 @@ fn plan_markdown(
         safe::markdown(lines.first().map(String::as_str).unwrap_or(""))
     )?;
     writeln!(out)?;
-    for line in lines.iter().skip(1) {
-        writeln!(out, "- {}", safe::markdown(line))?;
+    let strict = if report.strict_failed {
+        strict_prices_lines(report)
+    } else {
+        Vec::new()
+    };
+    for line in lines.iter().skip(1).chain(strict.iter()) {
+        writeln!(out, "- {}", safe::markdown(line.trim()))?;
     }
-    if lines.len() > 1 {
+    if lines.len() > 1 || !strict.is_empty() {
         writeln!(out)?;
     }
     if let Some(b) = &report.assessment.balance {
@@ -376,7 +503,11 @@ fn plan_markdown(
             BalanceSource::Live => "live",
             BalanceSource::Flag => "`--units-left`",
         };
-        let mut parts = vec![format!("{} units left", thousands(b.units_left))];
+        let mut left = format!("{} units left", thousands(b.units_left));
+        if let Some(pools) = pools_text(b.pools.as_ref(), b.status.as_deref()) {
+            left.push_str(&format!(" ({})", safe::markdown(&pools)));
+        }
+        let mut parts = vec![left];
         if b.reserve > 0 {
             parts.push(format!("reserve {}", thousands(b.reserve)));
         }
@@ -472,6 +603,12 @@ fn plan_markdown(
         writeln!(out)?;
         if from_profile(w) {
             writeln!(out, "{}", PROFILE_LEGEND.replacen('*', "\\*", 1))?;
+        }
+        let notes = evidence_notes(report.pricing, w);
+        for line in &notes {
+            writeln!(out, "- {}", safe::markdown(line))?;
+        }
+        if !notes.is_empty() {
             writeln!(out)?;
         }
         writeln!(

@@ -5,7 +5,55 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
-use crate::pricing::{Endpoint, Per, Pricing, RecordKind};
+use crate::pricing::{Endpoint, Per, Pricing, RecordKind, OVERLAY_FLAG};
+
+fn units_text(e: &Endpoint) -> String {
+    e.units.map_or_else(|| "unknown".into(), thousands)
+}
+
+fn record_text(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Target => "target",
+        RecordKind::Row => "row",
+        RecordKind::Period => "period",
+        RecordKind::Day => "day",
+    }
+}
+
+/// `measured`, or `measured, disputed` when another source gives a different figure.
+fn evidence_text(e: &Endpoint) -> String {
+    if e.disputed() {
+        format!("{}, disputed", e.evidence.as_str())
+    } else {
+        e.evidence.as_str().to_string()
+    }
+}
+
+/// The notes and disputes of the catalogue, one line each, for people.
+fn note_lines(pricing: &Pricing) -> Vec<String> {
+    let mut lines = Vec::new();
+    for e in pricing.endpoints.values() {
+        if let Some(note) = &e.note {
+            lines.push(format!("{}: {note}", e.name));
+        }
+        for d in &e.disputes {
+            lines.push(format!(
+                "{}: disputed: {} ({}: {}); the catalogue uses {} units, which forecasts more",
+                e.name,
+                d.figure,
+                d.evidence.as_str(),
+                d.reference,
+                units_text(e)
+            ));
+        }
+    }
+    if pricing.endpoints.values().any(|e| e.units.is_none()) {
+        lines.push(format!(
+            "units unknown: no source publishes the price; planning such an endpoint is an error and the guard refuses it until a pricing overlay ({OVERLAY_FLAG}) sets it"
+        ));
+    }
+    lines
+}
 
 fn endpoint_row(e: &Endpoint) -> Vec<String> {
     vec![
@@ -14,11 +62,8 @@ fn endpoint_row(e: &Endpoint) -> Vec<String> {
             Per::Record => "record".into(),
             Per::Request => "request".into(),
         },
-        thousands(e.units),
-        match e.record {
-            RecordKind::Target => "target".into(),
-            RecordKind::Row => "row".into(),
-        },
+        units_text(e),
+        record_text(e.record).into(),
         thousands(e.max_batch),
         match e.limit {
             Some(l) => format!(
@@ -30,10 +75,11 @@ fn endpoint_row(e: &Endpoint) -> Vec<String> {
             None => "-".into(),
         },
         if e.source { "yes".into() } else { "no".into() },
+        evidence_text(e),
     ]
 }
 
-const ENDPOINT_HEADER: [&str; 7] = [
+const ENDPOINT_HEADER: [&str; 8] = [
     "endpoint",
     "per",
     "units",
@@ -41,6 +87,7 @@ const ENDPOINT_HEADER: [&str; 7] = [
     "max batch",
     "rows default/max",
     "source",
+    "evidence",
 ];
 const TIER_HEADER: [&str; 6] = [
     "tier",
@@ -86,6 +133,13 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
             let mut rows = vec![ENDPOINT_HEADER.map(String::from).to_vec()];
             rows.extend(pricing.endpoints.values().map(endpoint_row));
             writeln!(out, "{}", table(rows, 2))?;
+            let notes = note_lines(pricing);
+            if !notes.is_empty() {
+                writeln!(out, "notes:")?;
+                for line in &notes {
+                    writeln!(out, "  {}", safe::terminal(line))?;
+                }
+            }
             writeln!(
                 out,
                 "rate limit: {} requests/second per key",
@@ -121,7 +175,7 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                 pricing.effective
             )?;
             writeln!(out)?;
-            // The first column (endpoint, tier) is the pricing file's text; the rest are figures.
+            // The pricing file's text (endpoint, tier, ref) is escaped; the rest are figures.
             let escaped = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
                 rows.into_iter()
                     .map(|mut row| {
@@ -130,14 +184,33 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                     })
                     .collect()
             };
-            let rows = escaped(pricing.endpoints.values().map(endpoint_row).collect());
+            let rows: Vec<Vec<String>> = escaped(
+                pricing
+                    .endpoints
+                    .values()
+                    .map(|e| {
+                        let mut row = endpoint_row(e);
+                        row.push(safe::markdown(&e.reference));
+                        row
+                    })
+                    .collect(),
+            );
+            let mut header = ENDPOINT_HEADER.to_vec();
+            header.push("ref");
             markdown_table(
                 out,
-                &ENDPOINT_HEADER,
-                &[false, false, true, false, true, true, false],
+                &header,
+                &[false, false, true, false, true, true, false, false, false],
                 &rows,
             )?;
             writeln!(out)?;
+            let notes = note_lines(pricing);
+            for line in &notes {
+                writeln!(out, "- {}", safe::markdown(line))?;
+            }
+            if !notes.is_empty() {
+                writeln!(out)?;
+            }
             markdown_table(
                 out,
                 &TIER_HEADER,
@@ -158,6 +231,10 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                     "limit_max",
                     "paged",
                     "source",
+                    "evidence",
+                    "ref",
+                    "note",
+                    "disputes",
                 ],
             )?;
             for e in pricing.endpoints.values() {
@@ -166,13 +243,33 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                     &[
                         Cell::text(e.name.as_str()),
                         Cell::text(format!("{:?}", e.per).to_lowercase()),
-                        Cell::number(e.units),
-                        Cell::text(format!("{:?}", e.record).to_lowercase()),
+                        match e.units {
+                            Some(units) => Cell::number(units),
+                            None => Cell::text("unknown"),
+                        },
+                        Cell::text(record_text(e.record)),
                         Cell::number(e.max_batch),
                         Cell::optional(e.limit.map(|l| l.default)),
                         Cell::optional(e.limit.map(|l| l.max)),
                         Cell::text(e.paged.to_string()),
                         Cell::text(e.source.to_string()),
+                        Cell::text(e.evidence.as_str()),
+                        Cell::text(e.reference.as_str()),
+                        Cell::text(e.note.clone().unwrap_or_default()),
+                        Cell::text(
+                            e.disputes
+                                .iter()
+                                .map(|d| {
+                                    format!(
+                                        "{} ({}: {})",
+                                        d.figure,
+                                        d.evidence.as_str(),
+                                        d.reference
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        ),
                     ],
                 )?;
             }
@@ -184,8 +281,10 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                 "effective": pricing.effective.to_string(),
                 "source": pricing.source,
                 "requests_per_second": pricing.requests_per_second,
+                "overlays": pricing.overlays.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
                 "endpoints": pricing.endpoints.values().collect::<Vec<_>>(),
                 "sources": pricing.sources,
+                "source_aliases": pricing.source_aliases,
                 "overage": {
                     "currency": pricing.overage.currency,
                     "per_units": pricing.overage.per_units,

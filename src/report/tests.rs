@@ -89,6 +89,7 @@ impl Fixture {
             total: &self.total,
             assessment: &self.assessment,
             offline: false,
+            strict_failed: false,
         }
     }
 
@@ -127,7 +128,7 @@ impl Fixture {
         let account = crate::workflow::Account {
             tier: "1M".into(),
             billing: crate::pricing::Billing::Monthly,
-            overage: crate::pricing::OverageRate::Plan,
+            overage: Some(crate::pricing::OverageRate::Plan),
             usd_per_million: None,
         };
         let cost = projection_cost(&projection, &account, self.pricing).expect("cost");
@@ -140,6 +141,8 @@ impl Fixture {
             balance: Some(&balance),
             period_end_source: crate::estimate::BalanceSource::Flag,
             cost: cost.as_ref(),
+            overage_off: false,
+            pools: None,
             notes: &notes,
             offline: false,
         };
@@ -152,6 +155,7 @@ impl Fixture {
             plan: &plan,
             forecast: Some(&forecast),
             tiers: None,
+            account: Some(&account),
             reconciliation: Some(ReconcileView {
                 result: &reconciliation,
                 saved_plan: false,
@@ -697,7 +701,7 @@ proptest! {
     fn guard_summary_in_every_format(endpoints in prop::collection::vec(hostile(), 1..4)) {
         let totals: BTreeMap<String, EndpointTotals> = endpoints
             .iter()
-            .map(|e| (e.clone(), EndpointTotals { calls: 1, charged_calls: 1, over_budget: 0, other: 0, units_charged: 7 }))
+            .map(|e| (e.clone(), EndpointTotals { calls: 1, charged_calls: 1, over_budget: 0, other: 0, units_charged: 7, overrun: 0 }))
             .collect();
         let render = |format| {
             let mut out = Vec::new();

@@ -55,15 +55,17 @@ impl Check<'_> {
                 Billing::default()
             }),
         };
+        // Off unless declared: the vendor's default (README "For finance").
         let overage = match self.text(m, None, "account.", "overage")? {
-            None => OverageRate::default(),
-            Some(o) => OverageRate::parse(&o).unwrap_or_else(|| {
+            None => None,
+            Some(o) if o.trim().eq_ignore_ascii_case("off") => None,
+            Some(o) => OverageRate::parse(&o).or_else(|| {
                 self.problem(
                     None,
                     "account.overage",
                     Diagnostic::UnknownOverage { overage: o },
                 );
-                OverageRate::default()
+                None
             }),
         };
         let usd_per_million = match self.text(m, None, "account.", "usd_per_million")? {

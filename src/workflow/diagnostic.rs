@@ -224,6 +224,43 @@ pub enum Diagnostic {
     TooManyCollections {
         max: usize,
     },
+    // ---- prices and date ranges -----------------------------------------------------------
+    /// An endpoint whose price no source publishes (`units: unknown` in the catalogue).
+    PriceUnknown {
+        endpoint: String,
+    },
+    /// `date_from`, `date_to` or `granularity` on an endpoint without a date range.
+    NotARangeEndpoint {
+        endpoint: String,
+        field: &'static str,
+    },
+    /// A date that is not `YYYY-MM-DD`.
+    BadDate {
+        found: String,
+    },
+    /// One end of a date range without the other.
+    HalfRange {
+        missing: &'static str,
+    },
+    /// A range that ends before it starts.
+    DatesBackwards {
+        from: String,
+        to: String,
+    },
+    /// A granularity other than by_day, by_week or by_month.
+    BadGranularity {
+        found: String,
+    },
+    /// `granularity` on an endpoint that returns a row per day whatever is asked.
+    GranularityNotTaken {
+        endpoint: String,
+    },
+    /// Two spellings of one regional database (`uk` and `gb`).
+    SameDatabase {
+        first: String,
+        second: String,
+        code: String,
+    },
 }
 
 impl Diagnostic {
@@ -287,6 +324,14 @@ impl Diagnostic {
             D::DuplicateTargets { .. } => 54,
             D::BadTargetsFile { .. } => 55,
             D::TooManyCollections { .. } => 56,
+            D::PriceUnknown { .. } => 57,
+            D::NotARangeEndpoint { .. } => 58,
+            D::BadDate { .. } => 59,
+            D::HalfRange { .. } => 60,
+            D::DatesBackwards { .. } => 61,
+            D::BadGranularity { .. } => 62,
+            D::GranularityNotTaken { .. } => 63,
+            D::SameDatabase { .. } => 64,
         })
     }
 
@@ -366,7 +411,11 @@ impl fmt::Display for Diagnostic {
                 write!(f, "unknown billing `{}`; use monthly or yearly", Clip(billing))
             }
             D::UnknownOverage { overage } => {
-                write!(f, "unknown overage rate `{}`; use plan or addon", Clip(overage))
+                write!(
+                    f,
+                    "unknown overage `{}`; use off (the default), plan or addon",
+                    Clip(overage)
+                )
             }
             D::BadRate { reason } => f.write_str(reason),
             D::EnterpriseWithoutRate => f.write_str(
@@ -467,7 +516,7 @@ impl fmt::Display for Diagnostic {
                 if let Some(near) = suggestion {
                     write!(f, "did you mean `{near}`? ")?;
                 }
-                f.write_str("use a two-letter country code such as us, de or gb, or ww (`budget prices` lists them)")
+                f.write_str("use a two-letter country code such as us, de or uk, or ww (`budget prices` lists them)")
             }
             D::SourceNotTaken { endpoint, field } => write!(
                 f,
@@ -527,6 +576,48 @@ impl fmt::Display for Diagnostic {
                     if n == 1 { "it is" } else { "they are" }
                 )
             }
+            D::PriceUnknown { endpoint } => write!(
+                f,
+                "the price of {endpoint} is unknown (no source publishes it); set it in a pricing overlay, {}, holding `endpoints: {{{endpoint}: {{units: N, evidence: docs, ref: \"where the figure comes from\"}}}}`, or remove the step",
+                crate::pricing::OVERLAY_FLAG
+            ),
+            D::NotARangeEndpoint { endpoint, field } => write!(
+                f,
+                "{endpoint} takes no date range; remove `{field}`"
+            ),
+            D::BadDate { found } => write!(
+                f,
+                "{} is not a date; write it like 2026-10-01",
+                Clip(found)
+            ),
+            D::HalfRange { missing } => write!(
+                f,
+                "a date range needs both ends: add `{missing}`, or remove both for the endpoint's default range"
+            ),
+            D::DatesBackwards { from, to } => write!(
+                f,
+                "the range ends ({to}) before it starts ({from}); set date_from on or before date_to"
+            ),
+            D::BadGranularity { found } => write!(
+                f,
+                "{} is not a granularity; use {}",
+                Clip(found),
+                crate::pricing::GRANULARITIES
+            ),
+            D::GranularityNotTaken { endpoint } => write!(
+                f,
+                "{endpoint} returns a row per day whatever the granularity; remove `granularity`"
+            ),
+            D::SameDatabase {
+                first,
+                second,
+                code,
+            } => write!(
+                f,
+                "`{}` and `{}` are the same regional database ({code}); each source runs the step once, so keep one",
+                Clip(first),
+                Clip(second)
+            ),
         }
     }
 }
@@ -823,6 +914,21 @@ mod tests {
                 error: TargetsError::Utf16,
             },
             D::TooManyCollections { max: 1 },
+            D::PriceUnknown { endpoint: s() },
+            D::NotARangeEndpoint {
+                endpoint: s(),
+                field: "date_from",
+            },
+            D::BadDate { found: s() },
+            D::HalfRange { missing: "date_to" },
+            D::DatesBackwards { from: s(), to: s() },
+            D::BadGranularity { found: s() },
+            D::GranularityNotTaken { endpoint: s() },
+            D::SameDatabase {
+                first: s(),
+                second: s(),
+                code: s(),
+            },
         ]
     }
 
@@ -886,7 +992,15 @@ mod tests {
             | D::TargetsFileEmpty { .. }
             | D::DuplicateTargets { .. }
             | D::BadTargetsFile { .. }
-            | D::TooManyCollections { .. } => {}
+            | D::TooManyCollections { .. }
+            | D::PriceUnknown { .. }
+            | D::NotARangeEndpoint { .. }
+            | D::BadDate { .. }
+            | D::HalfRange { .. }
+            | D::DatesBackwards { .. }
+            | D::BadGranularity { .. }
+            | D::GranularityNotTaken { .. }
+            | D::SameDatabase { .. } => {}
         }
     }
 

@@ -27,6 +27,9 @@ pub(crate) const STEP_FIELDS: &[&str] = &[
     "sources",
     "calls",
     "repeat",
+    "date_from",
+    "date_to",
+    "granularity",
 ];
 pub(crate) const ACCOUNT_FIELDS: &[&str] = &["tier", "billing", "overage", "usd_per_million"];
 pub(crate) const BUDGET_FIELDS: &[&str] = &["max_units", "reserve", "rps"];

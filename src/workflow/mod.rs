@@ -19,9 +19,10 @@ mod targets;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::pricing::{Billing, Endpoint, OverageRate, Pricing};
+use crate::pricing::{Billing, Endpoint, Granularity, OverageRate, Pricing};
 
 pub use diagnostic::{
     Clip, Code, Diagnostic, Problem, Severity, StepRef, Warning, WorkflowError, MAX_SHOWN,
@@ -58,6 +59,11 @@ pub struct Step {
     pub sources: Vec<String>,
     pub calls: Option<u64>,
     pub repeat: u64,
+    /// Period and day endpoints: the date range asked for (`date_from`, `date_to`); `None` asks
+    /// for the endpoint's default range.
+    pub dates: Option<(NaiveDate, NaiveDate)>,
+    /// Period endpoints: how rows are grouped (`by_day` unless the step says otherwise).
+    pub granularity: Granularity,
     /// 1-based line of the step in its file, when it could be found.
     pub line: Option<usize>,
 }
@@ -68,22 +74,21 @@ pub struct Account {
     /// A tier of the pricing file (`1M` … `500M`) or `enterprise`.
     pub tier: String,
     pub billing: Billing,
-    pub overage: OverageRate,
+    /// The overage rate, when overage is on; `None` (`overage: off`, the default): the vendor's
+    /// default, where calls fail with "Insufficient funds" once the balance is spent.
+    pub overage: Option<OverageRate>,
     pub usd_per_million: Option<Decimal>,
 }
 
 impl Account {
     /// USD per 1M overage units: the account's own `usd_per_million`, else its tier's table
-    /// rate for its billing and overage kind. `None` when the tier is not in `pricing`.
+    /// rate for its billing and overage kind. `None` when overage is off or the tier is not in
+    /// `pricing`.
     pub fn usd_per_million(&self, pricing: &Pricing) -> Option<Decimal> {
+        let rate = self.overage?;
         match self.usd_per_million {
-            Some(rate) => Some(rate),
-            None => Some(
-                pricing
-                    .overage
-                    .tier(&self.tier)?
-                    .rate(self.billing, self.overage),
-            ),
+            Some(usd) => Some(usd),
+            None => Some(pricing.overage.tier(&self.tier)?.rate(self.billing, rate)),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Regional databases: `source: us` (a workflow default or a step's), `sources: [us, de]`, and
 //! whether the step's endpoint takes one at all.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde_yaml::{Mapping, Value};
 
@@ -18,13 +18,9 @@ impl Check<'_> {
         code: &str,
     ) -> Result<String, Reported> {
         let lower = code.trim().to_ascii_lowercase();
-        if self.pricing.knows_source(&lower) {
-            // One database, two spellings: count it once.
-            return Ok(if lower == "worldwide" {
-                "ww".into()
-            } else {
-                lower
-            });
+        // One database, two spellings (`gb` for `uk`, `worldwide` for `ww`): its canonical code.
+        if let Some(canonical) = self.pricing.source_code(&lower) {
+            return Ok(canonical);
         }
         let suggestion = match closest_name(&lower, self.pricing.sources.iter().map(String::as_str))
         {
@@ -123,15 +119,30 @@ impl Check<'_> {
             };
         }
         let mut codes = Vec::with_capacity(given.len());
-        let mut seen = BTreeSet::new();
+        // canonical code → the spelling that named it first.
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
         let mut ok = true;
-        for (field, code) in given {
-            match self.source_code(s, &field, &code) {
-                Ok(code) if !seen.insert(code.clone()) => {
-                    self.problem(s, &field, Diagnostic::SourceTwice { code });
-                    ok = false;
-                }
-                Ok(code) => codes.push(code),
+        for (field, written) in given {
+            match self.source_code(s, &field, &written) {
+                Ok(code) => match seen.get(&code) {
+                    Some(first) if first.eq_ignore_ascii_case(written.trim()) => {
+                        self.problem(s, &field, Diagnostic::SourceTwice { code });
+                        ok = false;
+                    }
+                    Some(first) => {
+                        let diagnostic = Diagnostic::SameDatabase {
+                            first: first.clone(),
+                            second: written.trim().to_string(),
+                            code,
+                        };
+                        self.problem(s, &field, diagnostic);
+                        ok = false;
+                    }
+                    None => {
+                        seen.insert(code.clone(), written.trim().to_string());
+                        codes.push(code);
+                    }
+                },
                 Err(Reported) => ok = false,
             }
         }

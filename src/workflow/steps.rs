@@ -3,11 +3,18 @@
 
 use serde_yaml::Value;
 
+use chrono::NaiveDate;
+use serde_yaml::Mapping;
+
 use super::check::{Check, Reported};
 use super::diagnostic::{Diagnostic, StepRef};
 use super::fields::STEP_FIELDS;
 use super::Step;
-use crate::pricing::{Endpoint, RecordKind};
+use crate::pricing::range::parse_date;
+use crate::pricing::{Endpoint, Granularity, RecordKind};
+
+/// A step's date range and granularity, once checked.
+type Range = (Option<(NaiveDate, NaiveDate)>, Granularity);
 
 /// How a step is named in messages: its `name`, else `<endpoint> #<n>`, else `step #<n>`.
 pub(super) fn step_ref(number: usize, value: &Value) -> StepRef {
@@ -82,8 +89,14 @@ impl Check<'_> {
         let sources = self.step_sources(m, s);
         let endpoint = endpoint?;
         let e = &endpoint;
+        if e.units.is_none() {
+            let endpoint = e.name.clone();
+            self.problem(s, "endpoint", Diagnostic::PriceUnknown { endpoint });
+        }
+        let range = self.range(m, s, e);
 
-        let batch = batch.ok()?.map_or(Ok(e.max_batch), |batch| {
+        // A step that sets no batch sends the endpoint's default batch (at most max_batch).
+        let batch = batch.ok()?.map_or(Ok(e.default_batch), |batch| {
             if batch > e.max_batch {
                 self.problem(
                     s,
@@ -113,9 +126,81 @@ impl Check<'_> {
             sources: sources?,
             calls: calls.ok()?,
             repeat: repeat.ok()?.unwrap_or(1),
+            dates: range.as_ref().ok()?.0,
+            granularity: range.ok()?.1,
             line: self.line(s, ""),
             endpoint,
         })
+    }
+
+    /// `date_from`, `date_to` and `granularity`: a period endpoint takes all three, a day
+    /// endpoint the dates; without dates a step asks for the endpoint's default range.
+    fn range(&mut self, m: &Mapping, s: Option<&StepRef>, e: &Endpoint) -> Result<Range, Reported> {
+        let mut failed = false;
+        for field in ["date_from", "date_to", "granularity"] {
+            let taken = match e.record {
+                RecordKind::Period => true,
+                RecordKind::Day => field != "granularity",
+                RecordKind::Target | RecordKind::Row => false,
+            };
+            if taken || !m.contains_key(field) {
+                continue;
+            }
+            let diagnostic = match (e.record, field) {
+                (RecordKind::Day, "granularity") => Diagnostic::GranularityNotTaken {
+                    endpoint: e.name.clone(),
+                },
+                _ => Diagnostic::NotARangeEndpoint {
+                    endpoint: e.name.clone(),
+                    field,
+                },
+            };
+            self.problem(s, field, diagnostic);
+            failed = true;
+        }
+        if failed {
+            return Err(Reported);
+        }
+        let mut date = |field: &str| -> Result<Option<NaiveDate>, Reported> {
+            match self.text(m, s, "", field)? {
+                None => Ok(None),
+                Some(text) => parse_date(text.trim()).map(Some).ok_or_else(|| {
+                    let found = format!("{text:?}");
+                    self.problem(s, field, Diagnostic::BadDate { found });
+                    Reported
+                }),
+            }
+        };
+        let from = date("date_from");
+        let to = date("date_to");
+        let granularity = match self.text(m, s, "", "granularity") {
+            Ok(None) => Ok(Granularity::ByDay),
+            Ok(Some(text)) => Granularity::parse(text.trim()).ok_or_else(|| {
+                let found = format!("{text:?}");
+                self.problem(s, "granularity", Diagnostic::BadGranularity { found });
+                Reported
+            }),
+            Err(Reported) => Err(Reported),
+        };
+        let dates = match (from?, to?) {
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(s, "date_to", Diagnostic::HalfRange { missing: "date_to" });
+                return Err(Reported);
+            }
+            (None, Some(_)) => {
+                let missing = "date_from";
+                self.problem(s, "date_from", Diagnostic::HalfRange { missing });
+                return Err(Reported);
+            }
+            (Some(from), Some(to)) if from > to => {
+                let (from, to) = (from.to_string(), to.to_string());
+                self.problem(s, "date_to", Diagnostic::DatesBackwards { from, to });
+                return Err(Reported);
+            }
+            (Some(from), Some(to)) => Some((from, to)),
+        };
+        Ok((dates, granularity?))
     }
 
     /// The step's endpoint in the catalogue, suggesting the closest name for a typo.
@@ -179,7 +264,10 @@ impl Check<'_> {
         let (Ok(rows), Ok(expected_rows), Ok(limit)) = (rows, expected_rows, limit) else {
             return (None, None, None);
         };
-        let rows = rows.unwrap_or(row_limit.default);
+        // Rows the step wants per target: as given, else what its `limit` asks for (a request
+        // asking `limit=L` can return L rows), else the endpoint's default limit.
+        let asked = limit.filter(|l| *l <= row_limit.max);
+        let rows = rows.or(asked).unwrap_or(row_limit.default);
         if !e.paged && rows > row_limit.max {
             self.problem(
                 s,

@@ -543,7 +543,8 @@ fn forecast_several_workflows_and_notes() {
     // A daily 1,000 and B (no schedule, once) 26,000... here B = 5 targets × 100 = 500 units once.
     // 26 Nov .. 1 Dec: A 5 runs = 5,000; B 1 run = 500; total 5,500; 5,200 left:
     // A26 1,000 | B26 1,500 | A27 2,500 | A28 3,500 | A29 4,500 | A30 5,500 > 5,200
-    // -> exhausted on 30 Nov, A's overage 300 units; no account -> no cost, a note says so.
+    // -> exhausted on 30 Nov, A's overage 300 units; no account -> overage off (the default):
+    // no cost, the jobs stop on 30 Nov.
     let s = Scratch::new();
     let a = workflow(&s, "A", Some("daily"), 10, false);
     let b = workflow(&s, "B", None, 5, false);
@@ -575,10 +576,7 @@ fn forecast_several_workflows_and_notes() {
         notes.contains("B has no schedule: projected as one run (once)"),
         "{notes}"
     );
-    assert!(
-        notes.contains("overage cost unknown: no workflow names an account tier"),
-        "{notes}"
-    );
+    assert_eq!(json["total"]["stops_on"], "2026-11-30");
 }
 
 #[test]
@@ -787,7 +785,7 @@ fn shipped_finance_workflow() {
 
 #[test]
 fn plan_csv_is_a_header_and_one_plain_row_per_step() {
-    // docs example: summaries 3 requests, 250 records, 25,000 units; export 1, 1, 1,000; status 2 requests, 1 record, 0 units
+    // docs example: summaries 3 requests, 250 records, 25,000 units; export 1, 1, 1,000; status 2 requests, 2 records (one per poll), 0 units
     let out = run(&["plan", "workflows/docs-example.yaml", "--format", "csv"]);
     let lines: Vec<&str> = out.code(0).stdout.lines().collect();
     assert_eq!(lines.len(), 4);
@@ -805,7 +803,7 @@ fn plan_csv_is_a_header_and_one_plain_row_per_step() {
         lines[2]
     );
     assert!(
-        lines[3].ends_with(",backlinks/export/status,record,0,1,1,1,2,1,0,0"),
+        lines[3].ends_with(",backlinks/export/status,record,0,1,1,1,2,2,0,0"),
         "{}",
         lines[3]
     );
@@ -915,4 +913,38 @@ fn overage_flags_that_would_be_ignored_are_refused() {
     run(&["overage", "--tier", "1M", "--units", "5M", "--usage", "7"])
         .code(2)
         .stderr_has("cannot be used with");
+}
+
+/// Overage off (an account without `overage:`, the vendor's default): the forecast says the jobs
+/// stop on the exhaustion date instead of pricing overage.
+#[test]
+fn forecast_with_overage_off_says_the_jobs_stop() {
+    // daily, 10 targets × 100 = 1,000 units a run, 10,000 left, 26 Nov .. 26 Dec: runs 1..10 use
+    // 10,000; the run of 6 Dec cannot be paid. 30 runs × 1,000 − 10,000 = 20,000 units unpaid.
+    let s = Scratch::new();
+    let wf = s.file(
+        "off.yaml",
+        "name: Off\nschedule: daily\naccount: {tier: 1M}\nsteps:\n  - endpoint: backlinks/summary\n    targets: 10\n",
+    );
+    let args = [
+        "forecast",
+        wf.as_str(),
+        "--units-left",
+        "10000",
+        "--now",
+        NOW,
+        "--period-end",
+        END,
+    ];
+    let r = run(&args);
+    r.code(1).stdout_has(
+        "runs out on 2026-12-06: 30,000 units projected, 10,000 available; overage is off, so the jobs stop on 2026-12-06: 20,000 units of their runs would fail with \"Insufficient funds\"",
+    );
+    assert!(!r.stdout.contains("cost $"), "{}", r.stdout);
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let json = run(&json_args).code(1).json();
+    assert_eq!(json["total"]["stops_on"], "2026-12-06");
+    assert!(json["total"]["overage_usd"].is_null());
+    assert!(json["account"].is_null());
 }

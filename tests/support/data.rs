@@ -4,8 +4,14 @@
 //! units, per-record endpoints units × records returned. A call the balance cannot pay gets the
 //! vendor's "Insufficient funds" (status [`DataState::insufficient_status`], nothing billed).
 //!
-//! The billing here reads the pricing file on its own (units, per, record, limit) and does not
-//! use the `budget` crate, so a test cannot agree with the code under test by construction.
+//! The billing here reads the pricing file on its own (units, per, record, limit, targets_from,
+//! rows_from, default_days; `GET path` entries for one method) and does not use the `budget`
+//! crate, so a test cannot agree with the code under test by construction. It bills as the API
+//! would on the catalogue's reading: per-request endpoints their units; per-record endpoints their
+//! units × the records the reply holds (targets; rows: the `limit` asked or `rows_from`, capped by
+//! [`DataState::rows_per_target`]; day and period endpoints: a row per day/period of the range,
+//! which without dates ends today). Keywords arrive in the query, a JSON body or a multipart form.
+//! An endpoint of unknown price bills 1 unit per request (the guard never forwards one).
 //! Auth, faults and the strict rolling window come from the simulator's middleware.
 
 use std::collections::BTreeMap;
@@ -25,8 +31,12 @@ use super::simulator::{lock, Shared, Simulator, INSUFFICIENT_FUNDS};
 pub struct Billing {
     pub units: u64,
     pub per_request: bool,
-    pub rows: bool,
+    /// `target`, `row`, `period` or `day`.
+    pub record: String,
     pub default_limit: u64,
+    pub targets_from: Vec<String>,
+    pub rows_from: String,
+    pub default_days: u64,
 }
 
 /// One billed call.
@@ -51,6 +61,9 @@ pub struct DataState {
     pub billed: Vec<Billed>,
     /// Data calls refused for insufficient funds.
     pub refused_funds: u64,
+    /// Rows a row endpoint returns per target whatever the call asked for (an API whose default
+    /// changed, or that reads a parameter the guard does not); billed as returned.
+    pub rows_override: Option<u64>,
 }
 
 impl Default for DataState {
@@ -62,6 +75,7 @@ impl Default for DataState {
             charged: 0,
             billed: Vec::new(),
             refused_funds: 0,
+            rows_override: None,
         }
     }
 }
@@ -76,11 +90,24 @@ fn catalogue() -> BTreeMap<String, Billing> {
         .iter()
         .map(|(name, e)| {
             let name = name.as_str().expect("endpoint name").to_string();
+            let names = |field: &str, default: &[&str]| -> Vec<String> {
+                match e[field].as_sequence() {
+                    Some(list) => list
+                        .iter()
+                        .map(|n| n.as_str().expect("parameter name").to_string())
+                        .collect(),
+                    None => default.iter().map(|n| n.to_string()).collect(),
+                }
+            };
             let billing = Billing {
-                units: e["units"].as_u64().expect("units"),
-                per_request: e["per"].as_str() == Some("request"),
-                rows: e["record"].as_str() == Some("row"),
+                // unknown: the vendor's figure is not known; 1 per request stands in for it.
+                units: e["units"].as_u64().unwrap_or(1),
+                per_request: e["per"].as_str() == Some("request") || e["units"].as_u64().is_none(),
+                record: e["record"].as_str().expect("record").to_string(),
                 default_limit: e["limit"]["default"].as_u64().unwrap_or(1),
+                targets_from: names("targets_from", &["target", "target[]"]),
+                rows_from: e["rows_from"].as_str().unwrap_or("limit").to_string(),
+                default_days: e["default_days"].as_u64().unwrap_or(1),
             };
             (name, billing)
         })
@@ -115,58 +142,97 @@ pub fn data_routes() -> Router<Shared> {
 
 async fn data(
     AxumState(state): AxumState<Shared>,
+    method: axum::http::Method,
+    headers: axum::http::HeaderMap,
     Path(endpoint): Path<String>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let query = pairs(query.as_deref().unwrap_or(""));
     let json: Option<Value> = serde_json::from_slice(&body).ok();
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split("boundary=").nth(1))
+        .map(|boundary| form_fields(&body, boundary.trim_matches('"')))
+        .unwrap_or_default();
     let mut s = lock(&state);
-    let Some(billing) = s.data.catalogue.get(&endpoint).cloned() else {
+    let endpoint = endpoint.trim_end_matches('/').to_string();
+    let entry = format!("{method} {endpoint}");
+    let Some(billing) = s
+        .data
+        .catalogue
+        .get(&entry)
+        .or_else(|| s.data.catalogue.get(&endpoint))
+        .cloned()
+    else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"error_description": "Not found"})),
         )
             .into_response();
     };
-    let list = |names: &[&str], field: &str| -> Vec<String> {
+    // A parameter's values: the query's, else the form's, else the JSON body's (a dotted name is
+    // a path into nested objects).
+    let values = |name: &str| -> Vec<String> {
         let from_query: Vec<String> = query
             .iter()
-            .filter(|(k, _)| names.contains(&k.as_str()))
+            .chain(form.iter())
+            .filter(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
             .collect();
         if !from_query.is_empty() {
             return from_query;
         }
-        match json.as_ref().and_then(|j| j.get(field)) {
+        let mut value = json.as_ref();
+        for part in name.split('.') {
+            value = value.and_then(|v| v.get(part));
+        }
+        match value {
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().unwrap_or("").to_string())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
                 .collect(),
             Some(Value::String(one)) => vec![one.clone()],
+            Some(Value::Number(n)) => vec![n.to_string()],
             _ => Vec::new(),
         }
     };
-    let targets = list(&["target", "target[]"], "target");
-    let keywords = list(&["keywords[]", "keywords"], "keywords");
-    let limit = query
+    let targets: Vec<String> = billing
+        .targets_from
         .iter()
-        .find(|(k, _)| k == "limit")
-        .and_then(|(_, v)| v.parse::<u64>().ok())
-        .or_else(|| json.as_ref().and_then(|j| j["limit"].as_u64()))
+        .flat_map(|name| values(name))
+        .collect();
+    let limit = values(&billing.rows_from)
+        .first()
+        .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(billing.default_limit);
-    let rows_each = match s.data.rows_per_target {
-        Some(available) => limit.min(available),
-        None => limit,
+    let rows_each = match (s.data.rows_override, s.data.rows_per_target) {
+        (Some(rows), _) => rows,
+        (None, Some(available)) => limit.min(available),
+        (None, None) => limit,
     };
     let target_count = targets.len().max(1) as u64;
-    let records = if billing.rows {
-        target_count * rows_each
-    } else if endpoint == "keywords/export" {
-        keywords.len().max(1) as u64
-    } else {
-        target_count
+    let days_each = range_rows(
+        values("date_from").first().map(String::as_str),
+        values("date_to").first().map(String::as_str),
+        if billing.record == "period" {
+            values("granularity")
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "by_day".into())
+        } else {
+            "by_day".into()
+        }
+        .as_str(),
+        billing.default_days,
+    );
+    let records = match billing.record.as_str() {
+        "row" => target_count * rows_each,
+        "period" | "day" => target_count * days_each,
+        _ => target_count,
     };
+    let keywords = targets.clone();
     let units = if billing.per_request {
         billing.units
     } else {
@@ -204,6 +270,9 @@ async fn data(
         "backlinks/export" => json!({"task_id": "1_878619", "task_status": "queued_for_processing"}),
         "backlinks/export/status" => json!({"task_id": "1_878619", "task_status": "complete",
             "download_link": "https://download.example/1_878619.csv.gz"}),
+        _ if billing.record == "period" || billing.record == "day" => json!({
+            field_name(&endpoint): (0..records).map(|i| json!({"date": format!("day {i}"), "value": i})).collect::<Vec<_>>()
+        }),
         "backlinks/all" => json!({"backlinks": backlink_rows(rows_each * target_count)}),
         "backlinks/raw" => json!({
             "backlinks": backlink_rows(rows_each * target_count),
@@ -226,9 +295,12 @@ async fn data(
                 .map(|k| json!({"keyword": k, "volume": 5400, "cpc": 2.1, "competition": 0.55, "difficulty": 37}))
                 .collect(),
         ),
-        name if billing.rows && name.starts_with("backlinks/") => {
+        name if billing.record == "row" && name.starts_with("backlinks/") => {
             json!({ field_name(name): backlink_rows(rows_each * target_count) })
         }
+        name if billing.record == "row" => json!({ field_name(name): (0..records)
+            .map(|i| json!({"item": i}))
+            .collect::<Vec<_>>() }),
         name => json!({ field_name(name): (0..target_count as usize)
             .map(|i| json!({"target": target(i), "value": 100 + i}))
             .collect::<Vec<_>>() }),
@@ -259,6 +331,48 @@ fn backlink_rows(n: u64) -> Vec<Value> {
         .collect()
 }
 
+/// Rows of a date range: days, or calendar weeks/months touched; without dates, `default_days`
+/// ending today (the simulator's own reading of the API).
+fn range_rows(from: Option<&str>, to: Option<&str>, granularity: &str, default_days: u64) -> u64 {
+    use chrono::{Datelike, NaiveDate};
+    let parse = |d: Option<&str>| d.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let today = chrono::Utc::now().date_naive();
+    let span = chrono::Duration::days(default_days.saturating_sub(1) as i64);
+    let (from, to) = match (parse(from), parse(to)) {
+        (Some(f), Some(t)) => (f, t),
+        (Some(f), None) => (f, today.max(f)),
+        (None, Some(t)) => (t - span, t),
+        (None, None) => (today - span, today),
+    };
+    let days = (to - from).num_days().max(0) as u64 + 1;
+    match granularity {
+        "by_week" => {
+            let week = |d: NaiveDate| (d.num_days_from_ce() as i64 - 1).div_euclid(7);
+            (week(to) - week(from)).max(0) as u64 + 1
+        }
+        "by_month" => {
+            let month = |d: NaiveDate| d.year() as i64 * 12 + d.month0() as i64;
+            (month(to) - month(from)).max(0) as u64 + 1
+        }
+        _ => days,
+    }
+}
+
+/// `(name, value)` fields of a multipart/form-data body (a simple reading: enough for tests).
+fn form_fields(body: &[u8], boundary: &str) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    text.split(&format!("--{boundary}"))
+        .filter_map(|part| {
+            let (head, value) = part.split_once("\r\n\r\n")?;
+            let name = head.split("name=\"").nth(1)?.split('"').next()?;
+            Some((
+                name.to_string(),
+                value.strip_suffix("\r\n").unwrap_or(value).to_string(),
+            ))
+        })
+        .collect()
+}
+
 fn pairs(raw: &str) -> Vec<(String, String)> {
     raw.split('&')
         .filter(|s| !s.is_empty())
@@ -273,5 +387,7 @@ fn unescape(text: &str) -> String {
     text.replace("%5B", "[")
         .replace("%5D", "]")
         .replace("%2C", ",")
+        .replace("%3A", ":")
+        .replace("%2F", "/")
         .replace('+', " ")
 }

@@ -1,4 +1,8 @@
-//! An in-process simulator of the SE Ranking Data API, for tests (DESIGN §6).
+//! An in-process simulator of the SE Ranking Data API, for tests.
+//!
+//! The account endpoints serve both balance pools: `/v1/account/subscription` (the subscription
+//! pool, with its status) and `/v1/account/credits` (subscription and wallet, see
+//! [`CreditsRoute`] for an API without it); data calls are charged to the subscription first.
 //!
 //! A real HTTP server (axum) on `127.0.0.1:0`, run by its own tokio runtime on a background
 //! thread, so plain synchronous tests can start it, point the `budget` binary at [`Simulator::url`]
@@ -57,6 +61,21 @@ pub enum ExpiryKey {
     Live,
 }
 
+/// How `GET /v1/account/credits` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditsRoute {
+    /// Both pools: `totals.subscription.{remaining,total,expire_at}`, `totals.wallet.{remaining}`,
+    /// `access.primary_reason` (the shape in the facts file).
+    Served,
+    /// 404, as an API without the endpoint would.
+    NotFound,
+    /// The vendor's 400 "The requested resource could not be found.".
+    NotFound400,
+}
+
+/// The vendor's text for a path it does not serve.
+pub const RESOURCE_NOT_FOUND: &str = "The requested resource could not be found.";
+
 /// A failure the simulator answers with instead of the real reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
@@ -89,6 +108,8 @@ pub enum Fault {
     EchoKeyOk,
     /// Waits this long, then answers normally (or with the next queued fault).
     Slow { delay: Duration },
+    /// This status and this body, as given (a JSON text whose escapes the test chose).
+    Raw { status: u16, body: String },
 }
 
 /// The simulated account and everything the tests set or read. Public fields: tests change them
@@ -97,9 +118,17 @@ pub enum Fault {
 pub struct State {
     /// The key that authenticates.
     pub key: String,
+    /// The subscription's status (`/v1/account/subscription` only; `/credits` has no status).
     pub status: String,
+    /// The subscription pool: what `/subscription` calls `units_left`.
     pub units_left: u64,
     pub units_limit: u64,
+    /// The wallet pool (never expires), seen only by `/v1/account/credits`.
+    pub wallet_left: u64,
+    pub credits: CreditsRoute,
+    /// `access.primary_reason`; by default `active_subscription` while the subscription has units
+    /// and has not expired, else `active_wallet` when the wallet has some, else `no_credits`.
+    pub access_reason: Option<String>,
     pub start_date: String,
     pub expiration_date: String,
     pub expiry_key: ExpiryKey,
@@ -139,6 +168,9 @@ impl Default for State {
             status: "active".into(),
             units_left: 4_975_033,
             units_limit: 5_000_000,
+            wallet_left: 0,
+            credits: CreditsRoute::Served,
+            access_reason: None,
             start_date: "2024-01-18 14:20:02".into(),
             expiration_date: "2099-02-18 14:20:02".into(),
             expiry_key: ExpiryKey::Live,
@@ -166,19 +198,20 @@ impl State {
         self.faults.extend(std::iter::repeat_n(fault, n));
     }
 
-    /// Takes `units` from the balance, as a billed 2xx reply would; when the balance is short it
-    /// charges nothing and returns the fault to answer with ([`fault_response`]).
+    /// Takes `units` from the balance, as a billed 2xx reply would: the subscription pool first,
+    /// then the wallet. When both together are short it charges nothing and returns the fault to
+    /// answer with ([`fault_response`]).
     pub fn charge(&mut self, units: u64) -> Result<(), Fault> {
-        match self.units_left.checked_sub(units) {
-            Some(left) => {
-                self.units_left = left;
-                if let Some(settling) = &mut self.settling {
-                    settling.charged(Instant::now(), units);
-                }
-                Ok(())
-            }
-            None => Err(Fault::InsufficientFunds { status: 400 }),
+        if units > self.units_left.saturating_add(self.wallet_left) {
+            return Err(Fault::InsufficientFunds { status: 400 });
         }
+        let from_subscription = units.min(self.units_left);
+        self.units_left -= from_subscription;
+        self.wallet_left -= units - from_subscription;
+        if let Some(settling) = &mut self.settling {
+            settling.charged(Instant::now(), units);
+        }
+        Ok(())
     }
 
     /// `units_left` as the subscription endpoint shows it at `now`: charges not yet settled are
@@ -354,7 +387,43 @@ impl Drop for Simulator {
 
 /// The routes without middleware: later work adds data endpoints to it.
 pub fn base_router() -> Router<Shared> {
-    Router::new().route("/v1/account/subscription", get(subscription))
+    Router::new()
+        .route("/v1/account/subscription", get(subscription))
+        .route("/v1/account/credits", get(credits))
+}
+
+async fn credits(AxumState(state): AxumState<Shared>) -> Response {
+    let s = lock(&state);
+    match s.credits {
+        CreditsRoute::NotFound => return StatusCode::NOT_FOUND.into_response(),
+        CreditsRoute::NotFound400 => {
+            return error_description(StatusCode::BAD_REQUEST, RESOURCE_NOT_FOUND)
+        }
+        CreditsRoute::Served => {}
+    }
+    let expired = chrono::NaiveDateTime::parse_from_str(&s.expiration_date, "%Y-%m-%d %H:%M:%S")
+        .is_ok_and(|end| end <= chrono::Utc::now().naive_utc());
+    let reason = s.access_reason.clone().unwrap_or_else(|| {
+        if s.units_left > 0 && !expired {
+            "active_subscription".into()
+        } else if s.wallet_left > 0 {
+            "active_wallet".into()
+        } else {
+            "no_credits".into()
+        }
+    });
+    Json(json!({
+        "totals": {
+            "subscription": {
+                "remaining": s.shown_units_left(Instant::now()),
+                "total": s.units_limit,
+                "expire_at": s.expiration_date,
+            },
+            "wallet": {"remaining": s.wallet_left},
+        },
+        "access": {"primary_reason": reason},
+    }))
+    .into_response()
 }
 
 async fn subscription(AxumState(state): AxumState<Shared>) -> Response {
@@ -492,6 +561,12 @@ pub fn fault_response(fault: &Fault) -> Response {
         Fault::EchoKey => error_description(StatusCode::BAD_REQUEST, "bad request"),
         Fault::EchoKeyOk => StatusCode::OK.into_response(),
         Fault::Slow { .. } => StatusCode::OK.into_response(),
+        Fault::Raw { status, body } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            [(header::CONTENT_TYPE, "application/json")],
+            body.clone(),
+        )
+            .into_response(),
     }
 }
 

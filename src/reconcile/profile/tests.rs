@@ -297,6 +297,8 @@ fn row_step(
         sources: sources.iter().map(|s| s.to_string()).collect(),
         calls: None,
         repeat: 1,
+        dates: None,
+        granularity: crate::pricing::Granularity::ByDay,
         line: None,
     }
 }

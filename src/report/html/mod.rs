@@ -37,6 +37,7 @@ use crate::estimate::{BalanceSource, Verdict, WorkflowEstimate};
 use crate::finance::{rfc3339, TierQuote};
 use crate::pricing::Per;
 use crate::reconcile::Reconciliation;
+use crate::workflow::Account;
 
 /// The across-tiers table: the forecast's overage units priced at every tier and rate.
 pub struct TierTable<'a> {
@@ -60,6 +61,8 @@ pub struct HtmlReport<'a> {
     /// `None` when the period end is unknown (no `--period-end`, no live expiry).
     pub forecast: Option<&'a ForecastReport<'a>>,
     pub tiers: Option<TierTable<'a>>,
+    /// The account that prices overage (the first workflow naming one), overage on or off.
+    pub account: Option<&'a Account>,
     pub reconciliation: Option<ReconcileView<'a>>,
     /// When the page was made (the forecast's `now`).
     pub generated: NaiveDateTime,
@@ -69,6 +72,7 @@ pub struct HtmlReport<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overall {
     OverBudget,
+    StrictPrices,
     RunsOut,
     ForecastExceeded,
     Fits,
@@ -86,6 +90,7 @@ impl Overall {
             .is_some_and(|r| !r.result.forecast_held());
         match report.plan.assessment.verdict {
             Verdict::OverBudget => Overall::OverBudget,
+            _ if report.plan.strict_failed => Overall::StrictPrices,
             _ if runs_out => Overall::RunsOut,
             _ if exceeded => Overall::ForecastExceeded,
             Verdict::Fits => Overall::Fits,
@@ -96,6 +101,10 @@ impl Overall {
     fn words(self) -> (&'static str, &'static str) {
         match self {
             Overall::OverBudget => ("bad", "Over budget"),
+            Overall::StrictPrices => (
+                "bad",
+                "The plan fits only on prices that are assumed or disputed",
+            ),
             Overall::RunsOut => ("bad", "The balance runs out before the period ends"),
             Overall::ForecastExceeded => ("bad", "A step charged more than its forecast"),
             Overall::Fits => ("good", "Fits"),
@@ -159,7 +168,9 @@ fn head(page: &mut String, report: &HtmlReport) {
 fn verdict(page: &mut String, report: &HtmlReport) {
     let overall = Overall::of(report);
     let (class, word) = overall.words();
+    // As the plan's JSON says it: a fit `--strict-prices` refuses is `over_budget`.
     let plan_verdict = match report.plan.assessment.verdict {
+        _ if report.plan.strict_failed => "over_budget",
         Verdict::Fits => "fits",
         Verdict::OverBudget => "over_budget",
         Verdict::Unknown => "unknown",
@@ -174,6 +185,13 @@ fn verdict(page: &mut String, report: &HtmlReport) {
         .into_iter()
         .map(|line| ("Plan", line))
         .collect();
+    if report.plan.strict_failed {
+        lines.extend(
+            super::plan::strict_prices_lines(report.plan)
+                .into_iter()
+                .map(|line| ("Plan", line.trim().to_string())),
+        );
+    }
     if let Some(f) = report.forecast {
         lines.push(("Billing period", super::forecast::verdict_line(f)));
     }
@@ -276,6 +294,21 @@ fn balance(page: &mut String, report: &HtmlReport) {
         C::H("units left".into()),
         C::N(thousands(b.units_left)),
     ]);
+    if let Some(pools) = &b.pools {
+        rows.push(vec![
+            C::H("of which the subscription (expires at the period end)".into()),
+            C::N(thousands(pools.subscription)),
+        ]);
+        rows.push(vec![
+            C::H("of which the wallet (never expires)".into()),
+            C::N(
+                pools
+                    .wallet
+                    .map(thousands)
+                    .unwrap_or_else(|| "not reported".into()),
+            ),
+        ]);
+    }
     if let Some(limit) = b.units_limit {
         rows.push(vec![C::H("units limit".into()), C::N(thousands(limit))]);
     }
@@ -323,6 +356,20 @@ fn band(units: u64, expected: u64, largest: u64) -> String {
         scale(units),
         (scale(expected) - 1.0).max(0.0)
     )
+}
+
+/// Where a step's price comes from: `table`, `docs`, `measured` or `assumed`, `disputed` when
+/// sources disagree, and the plan's mark when either makes it uncertain.
+fn evidence(s: &crate::estimate::StepEstimate) -> String {
+    let mut text = s.evidence.as_str().to_string();
+    if s.disputed {
+        text.push_str(", disputed");
+    }
+    if s.uncertain() {
+        text.push(' ');
+        text.push_str(super::plan::EVIDENCE_MARK);
+    }
+    text
 }
 
 fn plan(page: &mut String, report: &PlanReport) {
@@ -380,12 +427,12 @@ fn plan(page: &mut String, report: &PlanReport) {
         );
     }
     for (i, w) in report.workflows.iter().enumerate() {
-        workflow(page, i + 1, w);
+        workflow(page, i + 1, w, report);
     }
     page.push_str("</section>\n");
 }
 
-fn workflow(page: &mut String, number: usize, w: &WorkflowEstimate) {
+fn workflow(page: &mut String, number: usize, w: &WorkflowEstimate, report: &PlanReport) {
     let _ = writeln!(
         page,
         "<h3 id=\"workflow-{number}\">{}</h3>\n<p class=\"meta\">File <code>{}</code> · {} · about {} at {} requests/second{}</p>",
@@ -420,6 +467,7 @@ fn workflow(page: &mut String, number: usize, w: &WorkflowEstimate) {
                         unit_cost(s.unit_cost, s.per)
                     ),
                 ),
+                C::T(evidence(s)),
                 C::N(thousands(s.targets)),
                 C::N(thousands(s.requests)),
                 C::N(thousands(s.records)),
@@ -432,6 +480,7 @@ fn workflow(page: &mut String, number: usize, w: &WorkflowEstimate) {
     let foot = vec![vec![
         C::T(String::new()),
         C::H("total".into()),
+        C::T(String::new()),
         C::T(String::new()),
         C::T(String::new()),
         C::N(thousands(w.requests)),
@@ -448,6 +497,7 @@ fn workflow(page: &mut String, number: usize, w: &WorkflowEstimate) {
             ("#", true),
             ("step", false),
             ("endpoint and unit cost", false),
+            ("price evidence", false),
             ("targets", true),
             ("requests", true),
             ("records", true),
@@ -460,6 +510,29 @@ fn workflow(page: &mut String, number: usize, w: &WorkflowEstimate) {
     );
     if w.steps.iter().any(|s| s.expected_from.is_some()) {
         page.push_str("<p class=\"note\">* expected from the usage profile (--profile): p90 rows per target seen by the guard.</p>\n");
+    }
+    let notes = super::plan::evidence_notes(report.pricing, w);
+    if !notes.is_empty() {
+        page.push_str("<ul class=\"note\">\n");
+        for line in notes {
+            let _ = writeln!(page, "<li>{}</li>", e(&line));
+        }
+        page.push_str("</ul>\n");
+    }
+    // Where the job stops, under the workflow it stops in (names can repeat: the first).
+    if let Some(stop) = &report.assessment.stops_at {
+        let first = report
+            .workflows
+            .iter()
+            .position(|x| x.name == stop.workflow);
+        if first == Some(number - 1) {
+            let _ = writeln!(
+                page,
+                "<p class=\"over\">Stops at step {}: {}</p>",
+                stop.step,
+                e(&super::plan::stops_at_line(stop))
+            );
+        }
     }
 }
 
@@ -590,33 +663,31 @@ fn overage(page: &mut String, report: &HtmlReport) {
     page.push_str("<section id=\"overage-section\" aria-labelledby=\"overage-h\">\n<h2 id=\"overage-h\">Overage</h2>\n");
     let plan_overage = &report.plan.assessment.overage;
     let forecast_cost = report.forecast.and_then(|f| f.cost);
-    // The account is the same in both (the first workflow naming one): take whichever is priced.
-    let account = match (plan_overage, forecast_cost) {
-        (Some(o), _) => Some((
-            o.tier.clone(),
-            o.billing.as_str(),
-            o.rate.as_str(),
-            o.usd_per_million,
-        )),
-        (None, Some(c)) => Some((
-            c.account.tier.clone(),
-            c.account.billing.as_str(),
-            c.account.overage.as_str(),
-            c.usd_per_million,
-        )),
-        (None, None) => None,
-    };
-    match &account {
-        Some((tier, billing, rate, usd_per_million)) => {
+    let overage_on = report.account.and_then(|a| a.overage);
+    match report.account {
+        None => page.push_str("<p class=\"note\">No workflow names an account, so overage is off (the vendor's default): beyond the balance the API refuses calls with \u{201c}Insufficient funds\u{201d} and the jobs stop; nothing is billed beyond the credits. If Support enabled overage, add <code>account: {tier: 1M, overage: plan}</code> (your tier) to a workflow to price it.</p>\n"),
+        Some(account) => {
             let mut rows = vec![
-                vec![C::H("tier".into()), C::T(e(tier))],
-                vec![C::H("billing".into()), C::T((*billing).into())],
-                vec![C::H("rate".into()), C::T((*rate).into())],
+                vec![C::H("tier".into()), C::T(e(&account.tier))],
+                vec![C::H("billing".into()), C::T(account.billing.as_str().into())],
                 vec![
-                    C::H("USD per 1M units".into()),
-                    C::N(format!("${}", money(*usd_per_million))),
+                    C::H("overage".into()),
+                    C::T(match overage_on {
+                        Some(rate) => format!("on, at the {} rate", rate.as_str()),
+                        None => "off: the jobs stop where the balance runs out".into(),
+                    }),
                 ],
             ];
+            let usd_per_million = plan_overage
+                .as_ref()
+                .map(|o| o.usd_per_million)
+                .or(forecast_cost.map(|c| c.usd_per_million));
+            if let Some(rate) = usd_per_million {
+                rows.push(vec![
+                    C::H("USD per 1M units".into()),
+                    C::N(format!("${}", money(rate))),
+                ]);
+            }
             if let Some(o) = plan_overage {
                 rows.push(vec![
                     C::H("this plan: units beyond units left".into()),
@@ -627,9 +698,13 @@ fn overage(page: &mut String, report: &HtmlReport) {
                     C::N(format!("${}", money(o.usd))),
                 ]);
             }
-            if let (Some(c), Some(f)) = (forecast_cost, report.forecast) {
+            if let Some(f) = report.forecast.filter(|f| f.balance.is_some()) {
+                let label = match overage_on {
+                    Some(_) => "this period: projected overage units",
+                    None => "this period: units the jobs cannot run",
+                };
                 rows.push(vec![
-                    C::H("this period: projected overage units".into()),
+                    C::H(label.into()),
                     C::N(
                         f.projection
                             .total
@@ -638,22 +713,21 @@ fn overage(page: &mut String, report: &HtmlReport) {
                             .unwrap_or_else(dash),
                     ),
                 ]);
-                rows.push(vec![
-                    C::H("this period: projected overage cost".into()),
-                    C::N(format!("${}", money(c.total))),
-                ]);
+                if let Some(c) = forecast_cost {
+                    rows.push(vec![
+                        C::H("this period: projected overage cost".into()),
+                        C::N(format!("${}", money(c.total))),
+                    ]);
+                }
             }
             table(
                 page,
                 "overage-account",
-                "Overage at the account's tier (the first workflow that names an account)",
+                "The account's tier (the first workflow that names an account)",
                 &[],
                 &rows,
                 &[],
             );
-        }
-        None => {
-            page.push_str("<p class=\"note\">Overage is not priced: no workflow names an account tier, or nothing is beyond the balance. Add <code>account: {tier: 1M}</code> (your tier) to a workflow to price it.</p>\n");
         }
     }
     match &report.tiers {
@@ -675,12 +749,21 @@ fn overage(page: &mut String, report: &HtmlReport) {
                     row
                 })
                 .collect();
+            let what = match overage_on {
+                Some(_) => format!(
+                    "The projected overage of {} units at every tier and rate",
+                    thousands(t.units)
+                ),
+                None => format!(
+                    "Were overage on: the {} units beyond the balance at every tier and rate",
+                    thousands(t.units)
+                ),
+            };
             table(
                 page,
                 "overage-tiers",
                 &format!(
-                    "The projected overage of {} units at every tier and rate (<code>budget overage --all-tiers --units {}</code>; enterprise: by contract)",
-                    thousands(t.units),
+                    "{what} (<code>budget overage --all-tiers --units {}</code>; enterprise: by contract)",
                     t.units
                 ),
                 &[
@@ -698,9 +781,9 @@ fn overage(page: &mut String, report: &HtmlReport) {
         }
         None => {
             let why = match report.forecast {
-                None => "The all-tier table prices the forecast's overage: it needs a forecast (--period-end).",
-                Some(f) if f.balance.is_none() => "The all-tier table prices the forecast's overage: it needs a balance (--units-left, or a key).",
-                Some(_) => "No overage is projected this period: nothing to price at other tiers.",
+                None => "The all-tier table prices the forecast's units beyond the balance: it needs a forecast (--period-end).",
+                Some(f) if f.balance.is_none() => "The all-tier table prices the forecast's units beyond the balance: it needs a balance (--units-left, or a key).",
+                Some(_) => "Nothing is projected beyond the balance this period: nothing to price at other tiers.",
             };
             let _ = writeln!(page, "<p class=\"note\">{why}</p>");
         }

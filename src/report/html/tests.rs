@@ -48,6 +48,7 @@ impl Planned {
             total: &self.total,
             assessment: &self.assessment,
             offline: true,
+            strict_failed: false,
         }
     }
 }
@@ -72,6 +73,7 @@ fn render(plan: &PlanReport, forecast: Option<&ForecastReport>) -> String {
         plan,
         forecast,
         tiers: None,
+        account: None,
         reconciliation: None,
         generated: parse_datetime("2026-11-26").expect("now"),
     };
@@ -91,6 +93,8 @@ fn forecast_view<'a>(
         balance,
         period_end_source: BalanceSource::Flag,
         cost: None,
+        overage_off: true,
+        pools: None,
         notes: &[],
         offline: true,
     }
