@@ -352,7 +352,7 @@ fn unit_cost(cost: u64, per: Per) -> String {
 fn band(units: u64, expected: u64, largest: u64) -> String {
     let scale = |v: u64| 1.0 + 98.0 * v as f64 / largest.max(1) as f64;
     format!(
-        "<svg class=\"band\" viewBox=\"0 0 100 12\" width=\"100\" height=\"12\" aria-hidden=\"true\" focusable=\"false\"><rect class=\"worst\" x=\"0.5\" y=\"0.5\" width=\"{:.1}\" height=\"11\"/><rect class=\"expected\" x=\"1\" y=\"1\" width=\"{:.1}\" height=\"10\"/></svg>",
+        "<svg class=\"band\" viewBox=\"0 0 100 12\" width=\"80\" height=\"10\" aria-hidden=\"true\" focusable=\"false\"><rect class=\"worst\" x=\"0.5\" y=\"0.5\" width=\"{:.1}\" height=\"11\"/><rect class=\"expected\" x=\"1\" y=\"1\" width=\"{:.1}\" height=\"10\"/></svg>",
         scale(units),
         (scale(expected) - 1.0).max(0.0)
     )
@@ -420,7 +420,7 @@ fn plan(page: &mut String, report: &PlanReport) {
                 ("worst units", true),
                 ("expected units", true),
                 ("duration", true),
-                ("budget.max_units", true),
+                ("max_units", true),
             ],
             &body,
             &foot,

@@ -110,11 +110,12 @@ code,.endpoint{font-family:ui-monospace,"SFMono-Regular","DejaVu Sans Mono",Menl
 .tall{max-height:24rem;overflow-y:auto;width:max-content;max-width:100%}
 table{border-collapse:collapse;margin:6px 0 10px;font-variant-numeric:tabular-nums}
 caption{caption-side:top;text-align:left;padding:0 0 4px;font-size:.9rem}
-th,td{padding:4px 8px;border-bottom:1px solid var(--rule);text-align:left;vertical-align:top}
+th,td{padding:4px 7px;border-bottom:1px solid var(--rule);text-align:left;vertical-align:top}
 thead th{background:var(--surface);border-bottom:2px solid var(--rule);font-weight:600;vertical-align:bottom}
 tfoot th,tfoot td{font-weight:700;border-top:2px solid var(--rule);border-bottom:none}
-tbody th{font-weight:400}
+tbody th{font-weight:400;min-width:7em}
 .num{text-align:right;white-space:nowrap}
+thead th.num{white-space:normal}
 td.flag{font-weight:700}
 .over{color:var(--bad);font-weight:700}
 .cost{color:var(--muted);font-size:.85em}
