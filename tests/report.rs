@@ -233,7 +233,58 @@ pub fn same_forecast(page: &str, forecast: &Value, tiers: Option<&Value>) {
         })
         .expect("the burn-up line");
     assert_eq!(points, figures.body.len() + 1);
+    // The line is drawn to scale: each point's height above the axis, relative to the last
+    // point's, is its figure relative to the last figure; the points are a day apart.
+    let points = html::tags(page, "polyline")
+        .into_iter()
+        .find_map(|attributes| {
+            attributes
+                .into_iter()
+                .find(|(k, _)| k == "points")
+                .map(|(_, v)| v)
+        })
+        .expect("the burn-up line");
+    let xy: Vec<(f64, f64)> = points
+        .split_whitespace()
+        .map(|p| {
+            let (x, y) = p.split_once(',').expect("x,y");
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect();
+    let units: Vec<f64> = std::iter::once(0.0)
+        .chain(figures.body.iter().map(|r| {
+            plain(figures.cell(r, "projected units"))
+                .parse::<f64>()
+                .unwrap()
+        }))
+        .collect();
+    let (x0, y0) = xy[0];
+    let (x_last, y_last) = xy[xy.len() - 1];
+    let last = units[units.len() - 1];
+    let step = (x_last - x0) / (xy.len() - 1) as f64;
+    for (i, ((x, y), u)) in xy.iter().zip(&units).enumerate() {
+        assert!((x - (x0 + step * i as f64)).abs() < 0.2, "point {i} x {x}");
+        let drawn = (y0 - y) / (y0 - y_last);
+        assert!(
+            (drawn - u / last).abs() < 0.005,
+            "point {i}: {drawn} drawn, {} figured",
+            u / last
+        );
+    }
     if let Some(spendable) = forecast["balance"]["spendable"].as_u64() {
+        let balance_y: f64 = html::tags(page, "line")
+            .into_iter()
+            .find(|a| a.iter().any(|(k, v)| k == "class" && v == "balance"))
+            .and_then(|a| a.into_iter().find(|(k, _)| k == "y1"))
+            .expect("the units-left line")
+            .1
+            .parse()
+            .unwrap();
+        let drawn = (y0 - balance_y) / (y0 - y_last);
+        assert!(
+            (drawn - spendable as f64 / last).abs() < 0.005,
+            "units-left line at {drawn}"
+        );
         let legend = html::texts(page, "li");
         let line = format!("units left: {}", thousands(spendable));
         assert!(legend.contains(&line), "no {line:?} in {legend:?}");
@@ -697,6 +748,15 @@ fn a_page_that_cannot_be_written_is_exit_4_and_bad_flags_exit_2() {
     ])
     .code(2)
     .stderr_has("unexpected argument '--format'");
+    run(&[
+        "report",
+        "workflows/docs-example.yaml",
+        "--offline",
+        "-o",
+        "..",
+    ])
+    .code(2)
+    .stderr_has("--output ..: not a file name; give the HTML file to write");
     // Bad input is refused before anything is written.
     let bad = s.file("bad.yaml", "steps:\n  - endpoint: backlinks/al\n");
     let out = s.path().join("bad.html");
@@ -829,6 +889,35 @@ fn where_the_job_stops_when_overage_is_off() {
         .iter()
         .any(|p| p.starts_with("No workflow names an account, so overage is off")));
     assert!(!html::tables(&page).contains_key("overage-account"));
+}
+
+/// `--strict-prices` as `plan` has it: keyword research fits 1M, but its `keywords/export` step
+/// rests on a disputed price, so the page says the fit is refused and the plan's verdict is the
+/// JSON's `over_budget`.
+#[test]
+fn strict_prices_refuse_a_fit_on_a_disputed_price() {
+    let s = Scratch::new();
+    let args = [
+        "workflows/keyword-research.yaml",
+        "--units-left",
+        "1M",
+        "--offline",
+        "--strict-prices",
+    ];
+    let (r, page) = report(&s, &args);
+    r.code(1)
+        .stderr_has("the plan fits only on prices that are assumed or disputed");
+    let mut plan_args = vec!["plan"];
+    plan_args.extend(args);
+    plan_args.extend(["--format", "json"]);
+    let plan = json(&plan_args, 1);
+    assert_eq!(plan["failed_by"][0], "strict_prices");
+    same_plan(&page, &plan);
+    let items = html::texts(&page, "li");
+    assert!(
+        items.iter().any(|i| i.starts_with("Plan: Launch keyword research: step 4 (Seed keyword metrics): keywords/export (table, disputed)")),
+        "{items:?}"
+    );
 }
 
 /// The tests' HTML reader reads the tool's markup and a browser's alike.
