@@ -29,9 +29,7 @@ impl Held {
         if let Err(e) = self.ledger.update(&self.reservation) {
             report::notes(
                 &mut std::io::stderr().lock(),
-                &[format!(
-                    "warning: {e}; the reservation is kept while this gate runs (its command is stopped with it)"
-                )],
+                &[report::gate_update_failed(&e)],
             );
         }
     }
@@ -42,9 +40,7 @@ impl Drop for Held {
         if let Err(e) = self.ledger.release(&self.reservation) {
             report::notes(
                 &mut std::io::stderr().lock(),
-                &[format!(
-                    "warning: {e}; the reservation is dropped by the next budget run once this process has ended"
-                )],
+                &[report::gate_release_failed(&e)],
             );
         }
     }
@@ -125,59 +121,26 @@ pub fn run(global: &Global, args: &GateArgs) -> Result<Status, Error> {
     };
     let report = checked.report(&assessment);
     let comparison = checked.comparison.as_ref();
-    let mut notes = Vec::new();
-    if exceeded {
-        notes.push(format!(
-            "budget gate: the increase is above --max-increase; not running {command}"
-        ));
-    }
-    if uncertain && !matches!(decision, Decision::Refuse { .. }) {
-        notes.extend(report::strict_prices_lines(&report));
-        notes.push(format!("budget gate: not running {command}"));
-    }
-    match &decision {
-        Decision::Run | Decision::RunWithOverage { .. } if exceeded || uncertain => {}
-        Decision::Run => notes.push(format!("budget gate: running {command}")),
-        Decision::RunWithOverage { cost, max_usd } => notes.push(format!(
-            "budget gate: running {command}: the {} units beyond usable cost ${} at the {} {} {} rate, within --max-overage-usd ${max_usd}",
-            report::thousands(cost.units),
-            cost.usd,
-            cost.tier,
-            cost.billing.as_str(),
-            cost.rate.as_str()
-        )),
-        Decision::Refuse { priced } => {
-            notes.push(format!("budget gate: over budget; not running {command}"));
-            if assessment.balance.as_ref().is_some_and(|b| b.reserved > 0) {
-                // Name who holds the units (a listing that fails only loses this note).
-                if let Some(note) = ledger
-                    .list()
-                    .ok()
-                    .and_then(|list| report::held_by(&checked.account, &list))
-                {
-                    notes.push(note);
-                }
-            }
-            if let Some(cost) = priced {
-                notes.push(match max_overage_usd {
-                    Some(max) => format!(
-                        "the {} units beyond usable would cost ${}, above --max-overage-usd ${max}",
-                        report::thousands(cost.units),
-                        cost.usd
-                    ),
-                    None => format!(
-                        "the {} units beyond usable would cost ${} at the {} {} {} rate; --max-overage-usd {} lets it run",
-                        report::thousands(cost.units),
-                        cost.usd,
-                        cost.tier,
-                        cost.billing.as_str(),
-                        cost.rate.as_str(),
-                        cost.usd
-                    ),
-                });
-            }
+    // Name who holds the units when they stand in the way (a listing that fails only loses this
+    // note).
+    let held_by = match &decision {
+        Decision::Refuse { .. } if assessment.balance.as_ref().is_some_and(|b| b.reserved > 0) => {
+            ledger
+                .list()
+                .ok()
+                .and_then(|list| report::held_by(&checked.account, &list))
         }
-    }
+        _ => None,
+    };
+    let notes = report::gate_notes(&report::GateNotes {
+        command: &command,
+        decision: &decision,
+        exceeded,
+        uncertain,
+        held_by,
+        max_overage_usd,
+        report: &report,
+    });
     let refused = reservation.is_none();
     {
         let mut err = std::io::stderr().lock();

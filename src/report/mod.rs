@@ -30,6 +30,7 @@ mod calibrate;
 mod chart;
 mod ci;
 mod forecast;
+mod gate;
 mod guard;
 mod html;
 mod overage;
@@ -53,6 +54,7 @@ pub use calibrate::{
 pub use chart::forecast_chart;
 pub use ci::{annotation, error_annotations, verdict_annotations};
 pub use forecast::{forecast, ForecastReport};
+pub use gate::{gate_notes, gate_release_failed, gate_update_failed, GateNotes};
 pub use guard::{guard_overrun, guard_started, guard_summary, GuardStarted};
 pub use html::{html_report, html_written, HtmlReport, ReconcileView, TierTable};
 pub use overage::{overage, overage_tiers};
