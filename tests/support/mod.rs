@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod data;
+pub mod html;
 pub mod redis_server;
 pub mod simulator;
 
