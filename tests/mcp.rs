@@ -517,3 +517,34 @@ fn the_mcp_server_s_token_header_is_a_client_token() {
     );
     guard.stop();
 }
+
+/// `methods` in a pricing overlay: a method the API does not have is refused (exit 2) naming the
+/// overlay, the entry and the field; a valid list changes what the guard forwards.
+#[test]
+fn methods_in_an_overlay() {
+    let scratch = Scratch::new();
+    let bad = scratch.file(
+        "bad.yaml",
+        "endpoints:\n  site-audit/audits: {methods: [GET, FETCH]}\n",
+    );
+    crate::support::run(&["prices", "--pricing-overlay", &bad])
+        .code(2)
+        .stderr_has("bad.yaml")
+        .stderr_has("endpoint `site-audit/audits` (from overlay")
+        .stderr_has("field `methods`: \"FETCH\" is not an HTTP method");
+    let only_get = scratch.file(
+        "get.yaml",
+        "endpoints:\n  site-audit/audits: {methods: [GET]}\n",
+    );
+    let json = crate::support::run(&["prices", "--pricing-overlay", &only_get, "--format", "json"])
+        .code(0)
+        .json();
+    let entry = json["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "site-audit/audits")
+        .cloned()
+        .unwrap();
+    assert_eq!(entry["methods"], serde_json::json!(["GET"]));
+}
