@@ -160,6 +160,14 @@ pub fn plan(
             problems.push(format!("{} is named twice", endpoint.name));
             continue;
         }
+        if !endpoint.methods.contains(&"GET") {
+            problems.push(format!(
+                "{} takes {} only; calibrate makes GET calls, so it cannot measure it",
+                endpoint.name,
+                endpoint.methods.join(", ")
+            ));
+            continue;
+        }
         match endpoint.name.as_str() {
             "keywords/export" => {
                 problems.push(
@@ -686,6 +694,7 @@ mod tests {
                 "backlinks/sumary",
                 "keywords/export",
                 "backlinks/export/status",
+                "site-audit/audits/standard",
                 "backlinks/all",
                 "backlinks/all",
             ]),
@@ -699,6 +708,8 @@ mod tests {
             "unknown endpoint `backlinks/sumary`; did you mean backlinks/summary?",
             "keywords/export takes its keyword list by POST",
             "backlinks/export/status needs the task_id",
+            // the catalogue's `methods` say it takes POST only.
+            "site-audit/audits/standard takes POST only; calibrate makes GET calls, so it cannot measure it",
             "--rows 20000 is above backlinks/all's limit of 10000 rows per request",
             "--source: unknown regional database `zz`",
         ] {

@@ -182,6 +182,8 @@ impl Cli {
             Command::Overage(a) => (&a.output, Some(&a.pricing), None, None),
             Command::Reservations(a) => (&a.output, None, None, Some(&a.ledger)),
             Command::Reconcile(a) => (&a.output, Some(&a.pricing), None, None),
+            // The page is HTML whatever `--format` would say: the command takes none.
+            Command::Report(a) => (&table, Some(&a.pricing), Some(&a.api), Some(&a.ledger)),
             Command::Calibrate(a) => (&a.output, Some(&a.pricing), Some(&a.api), None),
             Command::Schema(_) | Command::Completions(_) => {
                 let (p, a, l) = none;
@@ -261,6 +263,9 @@ pub enum Command {
     /// Finance: scheduled workflows projected to the end of the billing period.
     #[command(after_long_help = FORECAST_HELP)]
     Forecast(ForecastArgs),
+    /// One self-contained HTML page: verdict, balance, steps, forecast, overage, reconciliation.
+    #[command(after_long_help = REPORT_HELP)]
+    Report(ReportArgs),
     /// Run a command only when the workflows fit the balance, holding a reservation while it runs.
     #[command(after_long_help = GATE_HELP)]
     Gate(GateArgs),
@@ -391,7 +396,7 @@ pub struct GuardArgs {
     /// Append one JSON line per call to FILE (the call journal; `--ledger` is an old alias).
     #[arg(long, alias = "ledger", value_name = "FILE")]
     pub journal: Option<std::path::PathBuf>,
-    /// File holding a token every client must send (X-Budget-Token or Authorization: Bearer).
+    /// File holding a token every client must send (X-Budget-Token, or Authorization: Bearer or Token).
     #[arg(long, value_name = "FILE")]
     pub client_token_file: Option<std::path::PathBuf>,
     /// Longest a call waits for a slot in the rate window before a 503, in seconds.
@@ -533,6 +538,46 @@ pub struct ForecastArgs {
     pub shared: Shared,
 }
 
+/// What `budget report` takes: the plan's and the forecast's inputs, and where the page goes.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Workflow files.
+    #[arg(required = true, value_name = "WORKFLOW")]
+    pub workflows: Vec<PathBuf>,
+    /// The HTML file to write (replaced when it exists; written whole or not at all).
+    #[arg(long, short, required = true, value_name = "FILE.html")]
+    pub output: PathBuf,
+    /// The balance to plan and project against; makes no API call for it.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub units_left: Option<u64>,
+    /// Units to keep untouched by the plan: a count (`50k`) or a percentage of units_left (`10%`).
+    #[arg(long, value_name = "N|P%")]
+    pub reserve: Option<String>,
+    /// End of the billing period (else the live subscription's expiry), UTC; without either the
+    /// page has no forecast section.
+    #[arg(long, value_name = "DATETIME", value_parser = crate::finance::parse_datetime)]
+    pub period_end: Option<chrono::NaiveDateTime>,
+    /// The clock to project from (default: now), UTC; e.g. 2026-11-26T00:00:00Z or 2026-11-26.
+    #[arg(long, value_name = "DATETIME", value_parser = crate::finance::parse_datetime)]
+    pub now: Option<chrono::NaiveDateTime>,
+    /// A guard call journal (`budget guard --journal FILE`) to reconcile; repeatable, oldest first.
+    #[arg(long = "journal", value_name = "FILE")]
+    pub journals: Vec<PathBuf>,
+    /// Fail (exit 1) when the plan's verdict relies on a price that is assumed or disputed.
+    #[arg(long)]
+    pub strict_prices: bool,
+    /// The plan saved before the run (`budget plan` as JSON) to reconcile the journals with;
+    /// default: the plan this page shows.
+    #[arg(long, value_name = "PLAN.json", requires = "journals")]
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub pricing: PricingFlag,
+    #[command(flatten)]
+    pub api: ApiFlags,
+    #[command(flatten)]
+    pub ledger: RedisFlag,
+}
+
 // Long help (`--help`, not `-h`): an example and the exit codes of each command, with the
 // meanings of `crate::error::exit` (README "Exit codes").
 
@@ -664,6 +709,24 @@ Exit codes:
   2  bad input: a workflow, a date, the period end unknown, the pricing file, the chart file
   3  a key is set but the balance could not be read, or the ledger is unusable
   4  the report could not be written";
+
+const REPORT_HELP: &str = "\
+Examples:
+  budget report workflows/*.yaml --output report.html      # live balance and period end
+  budget report workflows/finance-daily-report.yaml --units-left 100k \\
+      --now 2026-11-26 --period-end 2026-12-26 --output report.html
+  budget report audit.yaml --output run.html --plan audit.plan.json --journal calls.jsonl
+
+The page is one HTML file with nothing to fetch and no script: open it in any browser, print
+it, or mail it. Its figures are those of plan, forecast, overage --all-tiers and reconcile.
+
+Exit codes:
+  0  written; the plan fits, the balance lasts to the period end (or no balance known)
+  1  written; but over budget, the balance runs out before the period end, or a step
+     charged more than its forecast
+  2  bad input: a workflow, a date, a flag, the pricing file, the plan or a journal
+  3  a key is set but the balance could not be read, or the reservation ledger is unusable
+  4  the page could not be written";
 
 const GUARD_HELP: &str = "\
 Examples:

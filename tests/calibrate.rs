@@ -265,6 +265,12 @@ fn bad_input_exits_2() {
     )
     .code(2)
     .stderr_has("backlinks/all takes at most 1 target per request");
+    // The catalogue's `methods`: a POST-only endpoint cannot be measured by a GET.
+    calibrate(&sim, &["serp/classic/tasks", "--max-units", "100"])
+        .code(2)
+        .stderr_has(
+            "serp/classic/tasks takes POST only; calibrate makes GET calls, so it cannot measure it",
+        );
     calibrate(
         &sim,
         &["backlinks/summary", "--max-units", "100", "--offline"],

@@ -412,7 +412,7 @@ fn row_calls_are_charged_by_the_records_returned() {
     let answer = one(&guard.url, get("/v1/backlinks/export?target=a.com"));
     assert_eq!(answer.status, 402);
     assert!(
-        answer.body.contains("needs 1000 units, 860 left"),
+        answer.body.contains("needs 1,000 units, 860 left"),
         "{}",
         answer.body
     );
@@ -585,13 +585,20 @@ fn unknown_endpoints_and_foreign_paths_are_refused() {
     let ledger = scratch.path().join("calls.jsonl").display().to_string();
     let guard = GuardProc::start(sim.url(), &["--budget", "1000", "--journal", &ledger]);
     let answer = one(&guard.url, get("/v1/backlinks/sumary?target=a.com"));
-    assert_eq!(answer.status, 400);
-    assert_eq!(answer.json()["error"]["message"], "Unknown endpoint");
-    assert!(
-        answer.body.contains("did you mean backlinks/summary?"),
-        "{}",
-        answer.body
+    // 501 and the guard's own wording: never the API's 400, which reads as bad parameters.
+    assert_eq!(answer.status, 501);
+    assert_eq!(
+        answer.json()["error"]["message"],
+        "Not priced by budget guard"
     );
+    assert_eq!(answer.json()["error"]["source"], "budget-guard");
+    for phrase in [
+        "backlinks/sumary is not in the guard's pricing catalogue (a typo of backlinks/summary?)",
+        "retrying will not help",
+        "--pricing-overlay FILE",
+    ] {
+        assert!(answer.body.contains(phrase), "{phrase}: {}", answer.body);
+    }
     let foreign = one(&guard.url, get("/admin"));
     assert_eq!(foreign.status, 404);
     assert!(
@@ -862,7 +869,7 @@ fn live_budget_is_units_left_minus_the_reserve() {
     let answer = one(&guard.url, get("/v1/backlinks/export?target=a.com"));
     assert_eq!(answer.status, 402);
     assert!(
-        answer.body.contains("needs 1000 units, 900 left"),
+        answer.body.contains("needs 1,000 units, 900 left"),
         "{}",
         answer.body
     );
@@ -923,7 +930,7 @@ fn the_key_never_leaks() {
         );
         assert_eq!(answers[1].status, 200, "{auth}: {}", answers[1].body);
         assert_eq!(answers[2].status, 402, "{auth}");
-        assert_eq!(answers[3].status, 400, "{auth}");
+        assert_eq!(answers[3].status, 501, "{auth}");
         let log = sim.read(|s| s.log.clone());
         assert!(
             log.iter().all(|l| !l.contains("client-sent-key")),
@@ -1360,7 +1367,7 @@ fn live_budget_leaves_out_gate_reservations() {
     );
     assert_eq!(answer.status, 402);
     assert!(
-        answer.body.contains("needs 5000 units, 4000 left"),
+        answer.body.contains("needs 5,000 units, 4,000 left"),
         "{}",
         answer.body
     );
@@ -1413,7 +1420,7 @@ fn targets_json(n: usize) -> String {
 }
 
 /// The calls of the issue's "Why" list that the guard used to misprice: each is refused with a
-/// 400 in the vendor's envelope saying what to change, and none reaches the API.
+/// 422 in the vendor's envelope saying what to change, and none reaches the API.
 fn unpriceable_calls() -> Vec<(Call, &'static str)> {
     let bom = [b"\xEF\xBB\xBF".as_slice(), targets_json(100).as_bytes()].concat();
     let utf16: Vec<u8> = [0xFF, 0xFE]
@@ -1500,9 +1507,11 @@ fn calls_the_guard_cannot_price_exactly_are_refused() {
     for (call, phrase) in cases {
         let path = call.path.clone();
         let answer = one(&guard.url, call);
-        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        // 422, not the API's 400: the guard's refusal, marked as such.
+        assert_eq!(answer.status, 422, "{path}: {}", answer.body);
         let error = &answer.json()["error"];
-        assert_eq!(error["code"], 400);
+        assert_eq!(error["code"], 422);
+        assert_eq!(error["source"], "budget-guard");
         assert_eq!(error["message"], "Cannot price this call", "{path}");
         let text = error["description"].as_str().unwrap_or_default();
         assert!(text.contains(phrase), "{path}: {text:?} lacks {phrase:?}");
@@ -1560,7 +1569,7 @@ fn an_overrun_is_charged(extra: &[&str]) {
     assert!(
         later
             .body
-            .contains("needs 100 units, and the guard's budget is overdrawn by 4000 units"),
+            .contains("needs 100 units, and the guard's budget is overdrawn by 4,000 units"),
         "{}",
         later.body
     );
@@ -1623,7 +1632,7 @@ fn the_seven_calls_of_the_issue_cannot_overspend() {
         .take(7)
         .collect();
     let answers = run_clients(std::slice::from_ref(&guard.url), vec![seven]);
-    assert!(answers.iter().all(|a| a.status == 400), "{answers:?}");
+    assert!(answers.iter().all(|a| a.status == 422), "{answers:?}");
     assert_eq!(sim.charged(), 0);
     // A call the guard reads, whose reply holds 5,000 rows for a limit of 100.
     sim.set(|s| s.data.rows_override = Some(5_000));
@@ -1723,8 +1732,11 @@ fn new_catalogue_entries_through_the_guard() {
     // 30 + 0 + 10 + 3,100 + 100 + 10,000 = 13,240.
     assert_eq!(sim.charged(), 13_240);
     let unknown = one(&guard.url, get("/v1/domain/pages?target=a.com&source=us"));
-    assert_eq!(unknown.status, 400);
-    assert_eq!(unknown.json()["error"]["message"], "Price unknown");
+    assert_eq!(unknown.status, 501);
+    assert_eq!(
+        unknown.json()["error"]["message"],
+        "Not priced by budget guard"
+    );
     assert!(
         unknown
             .body
@@ -1738,7 +1750,9 @@ fn new_catalogue_entries_through_the_guard() {
         unknown.body
     );
     assert!(
-        !unknown.body.contains("Unknown endpoint"),
+        !unknown
+            .body
+            .contains("not in the guard's pricing catalogue"),
         "{}",
         unknown.body
     );

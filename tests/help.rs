@@ -3,7 +3,7 @@
 
 use crate::support::run;
 
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "plan",
     "check",
     "gate",
@@ -11,6 +11,7 @@ const COMMANDS: [&str; 11] = [
     "prices",
     "overage",
     "forecast",
+    "report",
     "guard",
     "reservations",
     "schema",
@@ -49,7 +50,7 @@ fn the_api_url_shows_its_default_not_an_empty_variable() {
 #[test]
 fn commands_list_only_the_flags_they_take() {
     // (command, flags it must list, flags it must not)
-    let cases: [(&str, &[&str], &[&str]); 5] = [
+    let cases: [(&str, &[&str], &[&str]); 6] = [
         (
             "schema",
             &[],
@@ -70,6 +71,17 @@ fn commands_list_only_the_flags_they_take() {
             "reservations",
             &["--format", "--redis"],
             &["--pricing", "--api-url"],
+        ),
+        (
+            "report",
+            &[
+                "--output",
+                "--units-left",
+                "--pricing",
+                "--api-url",
+                "--redis",
+            ],
+            &["--format", "--compare-to"],
         ),
     ];
     for (command, listed, absent) in cases {
@@ -112,5 +124,5 @@ fn meaningless_flags_are_refused() {
 fn quiet_goes_anywhere() {
     run(&["-q", "prices", "--format", "csv"])
         .code(0)
-        .stdout_has("endpoint,per,units");
+        .stdout_has("endpoint,methods,per,units");
 }

@@ -721,13 +721,15 @@ fn prices_lists_endpoints_and_tiers() {
         .stdout_has("enterprise")
         .stdout_has("10 requests/second");
     let json = run(&["prices", "--format", "json"]).code(0).json();
-    assert_eq!(json["endpoints"].as_array().unwrap().len(), 55);
+    // 55 entries before #17, + 13: SERP html and locations, site-audit/audits and its 7 reads,
+    // the 2 rechecks, domain/overview/worldwide/url.
+    assert_eq!(json["endpoints"].as_array().unwrap().len(), 68);
     assert_eq!(json["overage"]["tiers"][0]["plan"], "99.99");
     let csv = run(&["prices", "--format", "csv"]);
     assert_eq!(
         csv.code(0).stdout.lines().count(),
-        56,
-        "header + 55 endpoints"
+        69,
+        "header + 68 endpoints"
     );
 }
 
@@ -770,9 +772,26 @@ fn prices_show_evidence_and_notes_in_every_format() {
         "{csv}"
     );
     assert!(
-        csv.contains("backlinks/authority,record,15,target,100,,,false,false,measured,"),
+        csv.contains("backlinks/authority,GET POST,record,15,target,100,,,false,false,measured,"),
         "{csv}"
     );
+    let site_audit = endpoints
+        .iter()
+        .find(|e| e["name"] == "site-audit/audits")
+        .unwrap();
+    assert_eq!(
+        site_audit["methods"],
+        serde_json::json!(["GET", "PATCH", "DELETE"])
+    );
+    assert_eq!(site_audit["evidence"], "assumed");
+    assert!(
+        csv.contains("site-audit/audits,GET PATCH DELETE,request,0,"),
+        "{csv}"
+    );
+    run(&["prices"])
+        .code(0)
+        .stdout_has("│ methods ")
+        .stdout_has("site-audit/audits/status: reads an audit already paid for: free (assumed)");
     run(&["prices", "--format", "markdown"])
         .code(0)
         .stdout_has("| evidence | ref |")

@@ -8,6 +8,7 @@ mod forecast;
 mod gate;
 mod guard;
 mod overage;
+mod page;
 mod plan;
 mod reconcile;
 
@@ -41,6 +42,7 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
         Command::Reconcile(args) => reconcile::run(global, args),
+        Command::Report(args) => page::run(global, args),
         Command::Calibrate(args) => calibrate::run(global, args),
         Command::Reservations(_) => {
             let ledger = open_ledger(global)?;

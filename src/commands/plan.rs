@@ -116,17 +116,32 @@ impl Checked {
     }
 }
 
-/// Parses the flags, loads and forecasts the workflows, compares with the baseline and reads the
-/// balance. Flag problems come first, so a typo never waits for the API.
-pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
-    let reserve = args
-        .reserve
-        .as_deref()
+/// `--reserve N|P%`.
+pub(super) fn parse_reserve(reserve: Option<&str>) -> Result<Option<Reserve>, Error> {
+    reserve
         .map(Reserve::parse)
         .transpose()
         .map_err(|e| Error::Usage {
             message: format!("--reserve: {e}"),
-        })?;
+        })
+}
+
+/// Warns on stderr when the workflows name different accounts (the first one prices overage).
+pub(super) fn warn_accounts(global: &Global, workflows: &[Workflow]) {
+    if let Some(warning) = estimate::overage_account(workflows).warning() {
+        if !global.quiet {
+            report::notes(
+                &mut std::io::stderr().lock(),
+                &[format!("warning: {warning}")],
+            );
+        }
+    }
+}
+
+/// Parses the flags, loads and forecasts the workflows, compares with the baseline and reads the
+/// balance. Flag problems come first, so a typo never waits for the API.
+pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
+    let reserve = parse_reserve(args.reserve.as_deref())?;
     let max_increase = args
         .max_increase
         .as_deref()
@@ -137,14 +152,7 @@ pub fn prepare(global: &Global, args: &PlanArgs) -> Result<Checked, Error> {
         })?;
     let saved = args.compare_to.as_deref().map(baseline::load).transpose()?;
     let planned = estimate_files(global, &args.workflows, args.profile.as_deref())?;
-    if let Some(warning) = estimate::overage_account(&planned.workflows).warning() {
-        if !global.quiet {
-            report::notes(
-                &mut std::io::stderr().lock(),
-                &[format!("warning: {warning}")],
-            );
-        }
-    }
+    warn_accounts(global, &planned.workflows);
     let comparison = saved
         .map(|saved| baseline::compare(&saved, &planned.forecasts, &planned.total, max_increase));
     let key_use = match global.offline || args.units_left.is_some() {

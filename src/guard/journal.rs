@@ -6,13 +6,15 @@
 //! concurrent calls never interleave). A line is a **call** when it has an `endpoint`; other
 //! lines have a `kind` and readers that want calls skip them:
 //! - call: `time`, `method`, `endpoint`, `targets`, `status`, `units_reserved`, `units_charged`,
-//!   `overrun` (units billed beyond the call's price, charged all the same), `latency_ms` (arrival to reply, waits included), `attempts` (upstream attempts, 0 when
-//!   refused locally), `outcome`, `epoch` (the budget it was spent from) and `hold` (the id of
+//!   `overrun` (units billed beyond the call's price, charged all the same), `latency_ms`
+//!   (arrival to reply, waits included), `attempts` (upstream attempts, 0 when refused locally), `outcome`, `epoch` (the budget it was spent from) and `hold` (the id of
 //!   its `hold` line, when it had one); then, when known, what `budget reconcile` reads to set
 //!   calls against a plan ([`super::tags`]): `workflow` and `step` (the client's tags), `source`,
 //!   `rows` (rows in a 2xx reply of a row endpoint), `target_hash` and `continues` (paged
-//!   endpoints). Written as the call ends. Only calls that were priced get one; refusals before
-//!   pricing are counted instead (below);
+//!   endpoints); and `evidence` (where the price of a priced call comes from, `assumed`
+//!   included) and `counted` (for a call billed by its reply's records, whether they were counted
+//!   or the price charged). Written as the call ends. Only calls that reached pricing get one;
+//!   refusals before pricing are counted instead (below);
 //! - `{"kind":"budget", "epoch", "account", "budget", "source", "state", "spent"}`: written at
 //!   each start: which budget this guard spends from (`spent`: already spent in it; `carried`,
 //!   when present: units spent before epochs existed that this epoch takes over);
@@ -54,7 +56,9 @@ pub enum Outcome {
     OverBudget,
     /// Refused by the guard: no slot in the rate window in time, or the queue was full (503).
     RateQueue,
-    /// Refused by the guard at pricing: a catalogue endpoint it cannot price exactly (400).
+    /// Refused by the guard at pricing: a path of the catalogue it would not forward as sent
+    /// (a method its entries do not take, 405; an unknown price, 501; a call it cannot price
+    /// exactly, 422).
     Rejected,
     /// The API could not be reached (502), the shared state failed, or the hold could not be
     /// written to the journal (503).
@@ -71,8 +75,6 @@ pub enum Refusal {
     NotApi,
     /// Not in the pricing catalogue (400).
     UnknownEndpoint,
-    /// Not GET or POST (405).
-    Method,
     /// A request the guard cannot read or price (400), or whose head is malformed or too large.
     Malformed,
     /// A body above the limit (413).
@@ -94,7 +96,6 @@ impl Refusal {
             Refusal::Unauthorized => "unauthorized",
             Refusal::NotApi => "not_api",
             Refusal::UnknownEndpoint => "unknown_endpoint",
-            Refusal::Method => "method",
             Refusal::Malformed => "malformed",
             Refusal::TooLarge => "too_large",
             Refusal::Timeout => "timeout",
@@ -132,6 +133,14 @@ pub struct Entry {
     /// Rows in the 2xx reply of a row endpoint, when the reply shows them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
+    /// Where the price of the call's catalogue entry comes from (`table`, `docs`, `measured`,
+    /// `assumed`), for a call the guard priced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::pricing::Evidence>,
+    /// A call billed by the records of its reply: `true` when they were counted, `false` when the
+    /// reply did not show them (e.g. `output=xml`) and the call was charged its price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted: Option<bool>,
     /// Paged endpoints: a digest of the one target the call names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_hash: Option<String>,
@@ -490,6 +499,8 @@ mod tests {
             step: None,
             source: None,
             rows: None,
+            evidence: None,
+            counted: None,
             target_hash: None,
             continues: false,
             hold: None,

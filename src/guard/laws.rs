@@ -169,7 +169,13 @@ fn request(step: &Step, shape: &Shape, in_body: bool) -> (String, Vec<(String, S
     } else {
         serde_json::to_vec(&Value::Object(body)).unwrap()
     };
-    let method = e.method().unwrap_or("POST").to_string();
+    // POST where the entry takes it (the body is read either way), else its first method.
+    let method = if e.methods.contains(&"POST") {
+        "POST"
+    } else {
+        e.methods[0]
+    }
+    .to_string();
     (method, query, body)
 }
 

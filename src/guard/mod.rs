@@ -34,6 +34,7 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod tags;
+pub mod wording;
 
 use std::future::Future;
 use std::net::SocketAddr;

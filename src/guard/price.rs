@@ -14,13 +14,20 @@
 //! - a count that is not plain ASCII digits (`5000.0`, `5e3`, `5_000`, `５０００`, `-1`), or 0;
 //! - a date that is not `YYYY-MM-DD`, a range that ends before it starts, an unknown granularity.
 //!
+//! Which entry: the one named by the call's method and path (`GET serp/classic/tasks`), else the
+//! path's own when its `methods` list the call's method. A path the catalogue knows, called with a
+//! method none of its entries lists, is refused naming the methods it takes; a path it does not
+//! know is refused as unknown; an entry whose price nobody publishes (`units: unknown`) is refused
+//! as such.
+//!
 //! Read exactly:
 //! - targets: every value of the entry's `targets_from` parameters (`target`, `target[]` by default;
 //!   `keywords[]` for keywords/export, `query` for SERP tasks), from the query, a JSON body (an
 //!   array counts its items, a string 1) or a multipart form; a call naming none counts as one;
 //! - rows (row endpoints): the entry's `rows_from` parameter (`limit`, or a JSON path such as
-//!   `settings.max_pages`), else its `limit.default`. A `limit` above `limit.max` is priced as
-//!   asked: the worst case is what the client asked for;
+//!   `settings.max_pages`, also read as `settings[max_pages]` from a query or a form), else its
+//!   `limit.default` (1,000 pages for a site audit, the documented default). A `limit` above
+//!   `limit.max` is priced as asked: the worst case is what the client asked for;
 //! - periods (period and day endpoints): `date_from..date_to` at `granularity`; without dates, the
 //!   entry's `default_days` at their worst alignment; with `date_from` only, up to `today`.
 //!
@@ -32,7 +39,7 @@ use serde_json::Value;
 use crate::estimate::{self, Shape};
 use crate::pricing::range::{most_periods, parse_date, periods};
 use crate::pricing::{
-    Endpoint, Granularity, Per, Pricing, RecordKind, GRANULARITIES, OVERLAY_FLAG,
+    Endpoint, Evidence, Granularity, Per, Pricing, RecordKind, GRANULARITIES, OVERLAY_FLAG,
 };
 
 /// A call as the guard received it.
@@ -64,6 +71,11 @@ pub struct Priced {
     /// `limit`, period and day endpoints, billed per record): the guard charges the records it
     /// counts in the reply.
     pub units_per_row: Option<u64>,
+    /// Where the entry's price comes from (`assumed` for a free management call nobody states
+    /// is free), for the journal line.
+    pub evidence: Evidence,
+    /// Period endpoints: the granularity the call's periods are counted at.
+    pub granularity: Option<Granularity>,
 }
 
 /// Why a call cannot be priced exactly: the client must change it.
@@ -115,13 +127,21 @@ pub enum Unreadable {
 pub enum PriceError {
     #[error("{path} is not an SE Ranking Data API path; paths start with /v1/")]
     NotApi { path: String },
-    #[error("unknown endpoint {endpoint}{}: the guard cannot price it, so it does not forward it; add it to the pricing ({OVERLAY_FLAG})", suggestion.as_ref().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+    #[error("{endpoint} is not in the guard's pricing catalogue{}, so the guard cannot price it and did not send it to the API; retrying will not help: the guard's operator can add it in a pricing overlay ({OVERLAY_FLAG}) and restart the guard", suggestion.as_ref().map(|s| format!(" (a typo of {s}?)")).unwrap_or_default())]
     UnknownEndpoint {
         endpoint: String,
         suggestion: Option<String>,
     },
-    #[error("the price of {endpoint} is unknown (no source publishes it), so the guard does not forward it; set it in a pricing overlay ({OVERLAY_FLAG}) and restart the guard")]
+    #[error("the price of {endpoint} is unknown (no source publishes it), so the guard did not send the call to the API; retrying will not help: the guard's operator can set the price in a pricing overlay ({OVERLAY_FLAG}) and restart the guard")]
     PriceUnknown { endpoint: String },
+    #[error("{endpoint} takes {}; the guard does not forward {method} calls to it", allowed.join(", "))]
+    MethodNotAllowed {
+        endpoint: String,
+        /// The call's method, cut short for the message.
+        method: String,
+        /// The methods the catalogue's entries of this path take.
+        allowed: Vec<&'static str>,
+    },
     #[error(
         "this {endpoint} call cannot be priced exactly, so it was not sent to the API: {reason}"
     )]
@@ -145,13 +165,20 @@ pub fn price(pricing: &Pricing, call: &Call) -> Result<Priced, PriceError> {
         .ok_or_else(|| PriceError::NotApi {
             path: call.path.to_string(),
         })?;
-    let endpoint =
-        pricing
-            .endpoint_for(call.method, name)
-            .ok_or_else(|| PriceError::UnknownEndpoint {
-                endpoint: name.trim_end_matches('/').to_string(),
-                suggestion: pricing.closest_endpoint(name).map(str::to_string),
-            })?;
+    let Some(endpoint) = pricing.endpoint_for(call.method, name) else {
+        let allowed = pricing.methods_of(name);
+        if !allowed.is_empty() {
+            return Err(PriceError::MethodNotAllowed {
+                endpoint: crate::pricing::normalize_endpoint(name).to_string(),
+                method: call.method.chars().take(20).collect(),
+                allowed,
+            });
+        }
+        return Err(PriceError::UnknownEndpoint {
+            endpoint: name.trim_end_matches('/').to_string(),
+            suggestion: pricing.closest_endpoint(name).map(str::to_string),
+        });
+    };
     let Some(units) = endpoint.units else {
         return Err(PriceError::PriceUnknown {
             endpoint: endpoint.name.clone(),
@@ -179,13 +206,114 @@ pub fn price(pricing: &Pricing, call: &Call) -> Result<Priced, PriceError> {
             RecordKind::Row => endpoint.rows_from == "limit",
             RecordKind::Period | RecordKind::Day => true,
         };
+    let granularity = match endpoint.record {
+        RecordKind::Period => Some(granularity(call.query, &body).map_err(unreadable)?),
+        RecordKind::Day => Some(Granularity::ByDay),
+        _ => None,
+    };
     Ok(Priced {
         endpoint: endpoint.name.clone(),
         targets: shape.targets.max(1),
         shape,
         units: units_total,
         units_per_row: counted.then_some(units),
+        evidence: endpoint.evidence,
+        granularity,
     })
+}
+
+/// What still fits `left` units, for the endpoint of a call that did not: the same call with
+/// fewer targets, rows or periods, found with the pricing law's own [`estimate::price`] so the
+/// figure a client is told is the figure the guard will reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fit {
+    /// At most `targets` targets (keywords) in the call, costing `units`.
+    Targets { targets: u64, units: u64 },
+    /// `param` (the entry's `rows_from`, e.g. `limit`) at most `rows`, costing `units`.
+    Rows {
+        param: String,
+        rows: u64,
+        units: u64,
+    },
+    /// A date range of at most `periods` periods at `granularity`, costing `units`.
+    Periods {
+        periods: u64,
+        granularity: Granularity,
+        units: u64,
+    },
+    /// No call to this endpoint fits: the smallest costs `smallest` units.
+    Nothing { smallest: u64 },
+}
+
+/// The largest call like `priced` (same endpoint, same targets per row or period) that costs at
+/// most `left` units.
+pub fn largest_fit(endpoint: &Endpoint, priced: &Priced, left: u64) -> Fit {
+    let shape = priced.shape;
+    let cost = |s: &Shape| estimate::price(endpoint, s).unwrap_or(u64::MAX);
+    // The quantity a smaller call asks less of: targets, rows or periods.
+    let asked = match (endpoint.per, endpoint.record) {
+        (Per::Request, _) => None,
+        (Per::Record, RecordKind::Target) => Some(shape.targets.max(1)),
+        (Per::Record, RecordKind::Row) => shape.rows,
+        (Per::Record, RecordKind::Period | RecordKind::Day) => shape.periods,
+    };
+    let with = |k: u64| match endpoint.record {
+        RecordKind::Target => Shape {
+            targets: k,
+            ..shape
+        },
+        RecordKind::Row => Shape {
+            rows: Some(k),
+            ..shape
+        },
+        RecordKind::Period | RecordKind::Day => Shape {
+            periods: Some(k),
+            ..shape
+        },
+    };
+    let Some(asked) = asked else {
+        return Fit::Nothing {
+            smallest: priced.units,
+        };
+    };
+    // Never more than the endpoint takes: `max_batch` targets, `limit.max` rows.
+    let most = match endpoint.record {
+        RecordKind::Target => endpoint.max_batch,
+        RecordKind::Row => endpoint.limit.map_or(u64::MAX, |l| l.max),
+        RecordKind::Period | RecordKind::Day => u64::MAX,
+    };
+    let ceiling = asked.min(most.saturating_add(1));
+    let smallest = cost(&with(1));
+    if smallest > left || ceiling <= 1 {
+        return Fit::Nothing { smallest };
+    }
+    // The price grows with the quantity: the largest k below `ceiling` whose price fits.
+    let (mut fits, mut over) = (1u64, ceiling);
+    while over - fits > 1 {
+        let mid = fits + (over - fits) / 2;
+        if cost(&with(mid)) <= left {
+            fits = mid;
+        } else {
+            over = mid;
+        }
+    }
+    let units = cost(&with(fits));
+    match endpoint.record {
+        RecordKind::Target => Fit::Targets {
+            targets: fits,
+            units,
+        },
+        RecordKind::Row => Fit::Rows {
+            param: endpoint.rows_from.clone(),
+            rows: fits,
+            units,
+        },
+        RecordKind::Period | RecordKind::Day => Fit::Periods {
+            periods: fits,
+            granularity: priced.granularity.unwrap_or(Granularity::ByDay),
+            units,
+        },
+    }
 }
 
 /// The parameters a body carries.
@@ -228,7 +356,7 @@ impl Body {
             Body::None => Vec::new(),
             Body::Form(pairs) => pairs
                 .iter()
-                .filter(|(k, _)| k == name)
+                .filter(|(k, _)| names(k, name))
                 .map(|(_, v)| BodyValue::Text(v))
                 .collect(),
             Body::Json(map) => {
@@ -307,6 +435,28 @@ fn targets(
     Ok(in_query + in_body)
 }
 
+/// Whether a query or form key names parameter `name`: the name itself, or for a dotted name
+/// (`settings.max_pages`) its bracket form too (`settings[max_pages]`), which a server reading
+/// forms the PHP way takes for the same nested field.
+fn names(key: &str, name: &str) -> bool {
+    if key == name {
+        return true;
+    }
+    let mut parts = name.split('.');
+    let (Some(first), rest) = (parts.next(), parts) else {
+        return false;
+    };
+    let mut bracketed = first.to_string();
+    let mut nested = false;
+    for part in rest {
+        bracketed.push('[');
+        bracketed.push_str(part);
+        bracketed.push(']');
+        nested = true;
+    }
+    nested && key == bracketed
+}
+
 /// The one value of a single-valued parameter, from the query and the body: `None` when absent;
 /// refused when given with different values.
 fn single(
@@ -316,7 +466,7 @@ fn single(
 ) -> Result<Option<String>, Unreadable> {
     let mut values: Vec<String> = query
         .iter()
-        .filter(|(k, _)| k == name)
+        .filter(|(k, _)| names(k, name))
         .map(|(_, v)| v.clone())
         .collect();
     for value in body.values(name) {
@@ -376,12 +526,7 @@ fn range(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<u64, Unreadabl
     let to = date("date_to")?;
     let granularity = match endpoint.record {
         RecordKind::Day => Granularity::ByDay,
-        _ => match single("granularity", call.query, body)? {
-            None => Granularity::ByDay,
-            Some(text) => Granularity::parse(&text).ok_or(Unreadable::BadGranularity {
-                value: shown(&text),
-            })?,
-        },
+        _ => granularity(call.query, body)?,
     };
     let days = endpoint.default_days.unwrap_or(1);
     let (from, to) = match (from, to) {
@@ -403,6 +548,16 @@ fn range(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<u64, Unreadabl
         });
     }
     Ok(periods(from, to, granularity))
+}
+
+/// The `granularity` a period call asks for (by day when it names none).
+fn granularity(query: &[(String, String)], body: &Body) -> Result<Granularity, Unreadable> {
+    match single("granularity", query, body)? {
+        None => Ok(Granularity::ByDay),
+        Some(text) => Granularity::parse(&text).ok_or(Unreadable::BadGranularity {
+            value: shown(&text),
+        }),
+    }
 }
 
 /// A client's value, quoted and cut short for a message.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -19,6 +19,7 @@ use super::price::{self, PriceError, Priced};
 use super::server::{Busy, Limits, Tracked};
 use super::state::{Hold, RateError, State, StateError};
 use super::tags::{self, Facts, Tags};
+use super::wording;
 use super::{same_secret, Config, GuardError, Overrun, MAX_REPLY_BYTES, TOKEN_HEADER};
 use crate::account::transport::{self, Policy, SetupError, Transport};
 
@@ -148,6 +149,11 @@ struct Call {
     row_endpoint: bool,
     /// Rows in the 2xx reply.
     rows: Option<u64>,
+    /// Where the price of the call's entry comes from.
+    evidence: Option<crate::pricing::Evidence>,
+    /// A call billed by the records of its reply: whether they were counted (false: the reply
+    /// did not show them, e.g. `output=xml`, and the call was charged its price).
+    counted: Option<bool>,
 }
 
 /// A request that passed every check before pricing and was priced.
@@ -253,17 +259,9 @@ impl App {
                     Refusal::Unauthorized,
                     StatusCode::UNAUTHORIZED,
                     "Unauthorized",
-                    "this guard needs its client token: send it in the X-Budget-Token header or as Authorization: Bearer TOKEN",
+                    "this guard needs its client token: send it in the X-Budget-Token header, or as Authorization: Bearer TOKEN (or Token TOKEN)",
                 ));
             }
-        }
-        if parts.method != Method::GET && parts.method != Method::POST {
-            return Err(refused(
-                Refusal::Method,
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method Not Allowed",
-                "the guard forwards GET and POST calls only",
-            ));
         }
         // The guard's own tag headers: recorded, never forwarded (see `tags`).
         let tags = tags::read(&parts.headers).map_err(|e| {
@@ -293,38 +291,28 @@ impl App {
             today: chrono::Utc::now().date_naive(),
         };
         let priced = price::price(&self.config.pricing, &call_to_price).map_err(|e| {
-            let text = e.to_string();
-            match e {
-                // Not an endpoint of the catalogue: refused before pricing, counted.
-                PriceError::NotApi { .. } => {
-                    refused(Refusal::NotApi, StatusCode::NOT_FOUND, "Not Found", &text)
-                }
-                PriceError::UnknownEndpoint { .. } => refused(
-                    Refusal::UnknownEndpoint,
-                    StatusCode::BAD_REQUEST,
-                    "Unknown endpoint",
-                    &text,
-                ),
-                // A catalogue endpoint the guard cannot price exactly: journaled as rejected,
-                // under the catalogue's name.
-                PriceError::PriceUnknown { endpoint } => Refused {
-                    why: None,
-                    endpoint: Some(endpoint),
-                    tags: tags.clone(),
-                    response: envelope(StatusCode::BAD_REQUEST, "Price unknown", &text),
-                },
-                PriceError::Unreadable { endpoint, .. } => Refused {
-                    why: None,
-                    endpoint: Some(endpoint),
-                    tags: tags.clone(),
-                    response: envelope(StatusCode::BAD_REQUEST, "Cannot price this call", &text),
-                },
-                PriceError::Overflow { endpoint, .. } => Refused {
-                    why: None,
-                    endpoint: Some(endpoint),
-                    tags: tags.clone(),
-                    response: envelope(StatusCode::BAD_REQUEST, "Bad Request", &text),
-                },
+            let refusal = wording::price_refusal(&e);
+            let mut response = envelope(refusal.status, refusal.message, &refusal.description);
+            if let Some(allow) = refusal.allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+                response.headers_mut().insert(header::ALLOW, allow);
+            }
+            let (why, endpoint) = match e {
+                // Not a path of the catalogue: refused before pricing, counted (its path, which
+                // a client may vary at will, is never written).
+                PriceError::NotApi { .. } => (Some(Refusal::NotApi), None),
+                PriceError::UnknownEndpoint { .. } => (Some(Refusal::UnknownEndpoint), None),
+                // A path of the catalogue the guard would not forward as sent: journaled as
+                // rejected, under the catalogue's name.
+                PriceError::MethodNotAllowed { endpoint, .. }
+                | PriceError::PriceUnknown { endpoint }
+                | PriceError::Unreadable { endpoint, .. }
+                | PriceError::Overflow { endpoint, .. } => (None, Some(endpoint)),
+            };
+            Refused {
+                why,
+                endpoint,
+                tags: tags.clone(),
+                response,
             }
         })?;
         let (facts, row_endpoint) = match self.config.pricing.endpoint(&priced.endpoint) {
@@ -462,6 +450,8 @@ impl App {
             step: scrub(tags.step),
             source: None,
             rows: None,
+            evidence: None,
+            counted: None,
             target_hash: None,
             continues: false,
             hold: None,
@@ -488,6 +478,8 @@ impl App {
             facts: accepted.facts.clone(),
             row_endpoint: accepted.row_endpoint,
             rows: None,
+            evidence: Some(accepted.priced.evidence),
+            counted: None,
         };
         let (response, outcome) = self.process(&parts, accepted, &mut call).await;
         let mut response = self.scrubbed(response).await;
@@ -515,6 +507,8 @@ impl App {
             step: scrub(call.tags.step),
             source: scrub(call.facts.source),
             rows: call.rows,
+            evidence: call.evidence,
+            counted: call.counted,
             target_hash: call.facts.target_hash,
             continues: call.facts.continues,
             hold: call.hold,
@@ -599,18 +593,15 @@ impl App {
         let hold = match self.state.try_reserve(priced.units).await {
             Ok(hold) => hold,
             Err(StateError::Exceeded { needed, left }) => {
-                let text = if left < 0 {
-                    format!(
-                        "this {} call needs {needed} units, and the guard's budget is overdrawn by {} units (calls were billed more than they were priced at); it was not sent to the API",
-                        priced.endpoint,
-                        left.unsigned_abs()
-                    )
-                } else {
-                    format!(
-                        "this {} call needs {needed} units, {left} left of the guard's budget; it was not sent to the API",
-                        priced.endpoint
-                    )
+                let fit = match self.config.pricing.endpoint(&priced.endpoint) {
+                    Some(endpoint) => {
+                        price::largest_fit(endpoint, &priced, u64::try_from(left).unwrap_or(0))
+                    }
+                    None => price::Fit::Nothing {
+                        smallest: priced.units,
+                    },
                 };
+                let text = wording::over_budget(&priced.endpoint, needed, left, &fit);
                 return (
                     envelope(StatusCode::PAYMENT_REQUIRED, "Budget exceeded", &text),
                     Outcome::OverBudget,
@@ -668,6 +659,9 @@ impl App {
                 let counted = units_per_row.and_then(|per| {
                     price::records_in_reply(&up.body).and_then(|n| n.checked_mul(per))
                 });
+                // A reply whose records cannot be counted (XML, or no one list of them) is
+                // charged its price, and the journal says so.
+                call.counted = units_per_row.map(|_| counted.is_some());
                 let charged = counted.unwrap_or(hold.units);
                 (charged, self.reply(up), Outcome::Charged)
             }
@@ -763,7 +757,7 @@ impl App {
         body: Bytes,
         call: &mut Call,
     ) -> Result<Upstream, Failure> {
-        // axum and reqwest share the `http` types (only GET and POST get this far).
+        // axum and reqwest share the `http` types (only methods the catalogue lists get this far).
         let method = parts.method.clone();
         let headers = [header::CONTENT_TYPE, header::ACCEPT]
             .into_iter()
@@ -803,15 +797,17 @@ impl App {
     }
 }
 
-/// The client's token: `X-Budget-Token: T`, else `Authorization: Bearer T`.
+/// The client's token: `X-Budget-Token: T`, else `Authorization: Bearer T`, else
+/// `Authorization: Token T` — the header SE Ranking's MCP server sends its `DATA_API_TOKEN` in,
+/// so a guard with a client token can serve it (docs/agents.md).
 fn presented_token(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers.get(TOKEN_HEADER) {
         return value.to_str().ok().map(str::trim);
     }
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("Token "))
         .map(str::trim)
 }
 
@@ -822,10 +818,10 @@ pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An error in the vendor's envelope: `{"error": {"code", "message", "description"}}`.
+/// An error of the guard's own in the vendor's envelope, `{"error": {"code", "message",
+/// "description"}}`, marked `"source": "budget-guard"` so that no client takes it for the API's.
 fn envelope(status: StatusCode, message: &str, description: &str) -> Response {
-    let body =
-        json!({"error": {"code": status.as_u16(), "message": message, "description": description}});
+    let body = json!({"error": {"code": status.as_u16(), "message": message, "description": description, "source": wording::SOURCE}});
     (status, axum::Json(body)).into_response()
 }
 

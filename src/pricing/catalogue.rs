@@ -1,7 +1,20 @@
 //! Endpoint names as users write them, and "did you mean" suggestions.
 
-/// HTTP methods a catalogue name may start with (`GET serp/classic/tasks`).
-const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+/// HTTP methods a catalogue name may start with (`GET serp/classic/tasks`) and an entry's
+/// `methods` may list, in the order they are shown.
+pub const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+/// The methods an entry takes when it lists none: the Data API reads parameters from the query of
+/// a GET and from the body of a POST (README "The pricing file").
+pub const DEFAULT_METHODS: [&str; 2] = ["GET", "POST"];
+
+/// The canonical spelling of an HTTP method a catalogue may list (`get` → `GET`), if it is one.
+pub fn method_name(text: &str) -> Option<&'static str> {
+    METHODS
+        .iter()
+        .copied()
+        .find(|m| m.eq_ignore_ascii_case(text))
+}
 
 /// Strips the forms users paste from URLs: `/v1/backlinks/summary`, `v1/…`, `/…`, a trailing `/`.
 pub fn normalize_endpoint(name: &str) -> &str {

@@ -17,7 +17,10 @@ mod overlay;
 mod parse;
 pub mod range;
 
-pub use catalogue::{closest_name, endpoint_key, normalize_endpoint, split_method};
+pub use catalogue::{
+    closest_name, endpoint_key, method_name, normalize_endpoint, split_method, DEFAULT_METHODS,
+    METHODS,
+};
 pub use money::{parse_usd, usd_for_units, Billing, OverageRate};
 pub use range::{Granularity, GRANULARITIES};
 
@@ -127,6 +130,9 @@ pub struct Endpoint {
     /// The catalogue name: the path (`backlinks/summary`), or a method and a path for an entry
     /// that applies to one method only (`GET serp/classic/tasks`).
     pub name: String,
+    /// The HTTP methods this entry prices (`methods:`; by default GET and POST, or the one method
+    /// its name starts with). A method no entry of a path lists is refused with 405.
+    pub methods: Vec<&'static str>,
     /// Units per billed item; `None` when no source publishes the price (`units: unknown`).
     #[serde(serialize_with = "serialize_units")]
     pub units: Option<u64>,
@@ -317,12 +323,34 @@ impl Pricing {
         self.endpoints.get(&endpoint_key(name))
     }
 
-    /// The entry that prices a call: the one for this method and path, else the path's own.
+    /// The entry that prices a call: the one named by this method and path, else the path's own
+    /// when it lists the method.
     pub fn endpoint_for(&self, method: &str, path: &str) -> Option<&Endpoint> {
         let path = normalize_endpoint(path);
         self.endpoints
             .get(&format!("{} {path}", method.to_ascii_uppercase()))
-            .or_else(|| self.endpoints.get(path))
+            .or_else(|| {
+                self.endpoints
+                    .get(path)
+                    .filter(|e| e.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+            })
+    }
+
+    /// The methods the entries of `path` take together, in [`METHODS`] order; empty when the
+    /// catalogue does not know the path.
+    pub fn methods_of(&self, path: &str) -> Vec<&'static str> {
+        let path = normalize_endpoint(path);
+        let taken: Vec<&'static str> = self
+            .endpoints
+            .values()
+            .filter(|e| e.path() == path)
+            .flat_map(|e| e.methods.iter().copied())
+            .collect();
+        METHODS
+            .iter()
+            .copied()
+            .filter(|m| taken.contains(m))
+            .collect()
     }
 
     /// The catalogue name closest to `name`, for "did you mean" hints.

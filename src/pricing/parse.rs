@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use serde_yaml::{Mapping, Value};
 
 use super::{
-    endpoint_key, parse_usd, Dispute, Endpoint, Evidence, Overage, Per, Pricing, PricingError,
-    RecordKind, RowLimit, Tier,
+    endpoint_key, method_name, parse_usd, split_method, Dispute, Endpoint, Evidence, Overage, Per,
+    Pricing, PricingError, RecordKind, RowLimit, Tier,
 };
 
 pub(super) const TOP_FIELDS: &[&str] = &[
@@ -23,6 +23,7 @@ pub(super) const TOP_FIELDS: &[&str] = &[
 ];
 
 pub(super) const ENDPOINT_FIELDS: &[&str] = &[
+    "methods",
     "units",
     "per",
     "record",
@@ -236,6 +237,7 @@ fn endpoint(p: &mut Problems, name: &str, from: &str, value: &Value) -> Option<E
     };
     let before = p.0.len();
     p.unknown_keys(m, &ctx, ENDPOINT_FIELDS);
+    let methods = methods(p, &ctx, name, m.get("methods"));
     let units = match m.get("units") {
         Some(Value::String(s)) if s == "unknown" => Some(None),
         _ => p.count(m, &ctx, "units").map(Some),
@@ -429,6 +431,7 @@ fn endpoint(p: &mut Problems, name: &str, from: &str, value: &Value) -> Option<E
     }
     Some(Endpoint {
         name: name.to_string(),
+        methods: methods?,
         units: units?,
         per: per?,
         record: record?,
@@ -445,6 +448,51 @@ fn endpoint(p: &mut Problems, name: &str, from: &str, value: &Value) -> Option<E
         note,
         disputes: disputes?,
     })
+}
+
+/// An entry's `methods`: HTTP methods in any case, each once, in [`super::METHODS`] order. An entry
+/// named by a method (`GET serp/classic/tasks`) takes that method only.
+fn methods(
+    p: &mut Problems,
+    ctx: &str,
+    name: &str,
+    value: Option<&Value>,
+) -> Option<Vec<&'static str>> {
+    let named = split_method(name).0.and_then(method_name);
+    let Some(value) = value else {
+        return Some(match named {
+            Some(method) => vec![method],
+            None => super::DEFAULT_METHODS.to_vec(),
+        });
+    };
+    let hint = "list HTTP methods such as [GET, POST] (GET, POST, PUT, PATCH or DELETE)";
+    let Some(items) = value.as_sequence().filter(|items| !items.is_empty()) else {
+        p.push(format!("{ctx}field `methods`: {hint}"));
+        return None;
+    };
+    let mut methods = Vec::new();
+    for item in items {
+        match item.as_str().and_then(method_name) {
+            Some(method) if methods.contains(&method) => {
+                p.push(format!("{ctx}field `methods`: {method} is listed twice"));
+            }
+            Some(method) => methods.push(method),
+            None => p.push(format!(
+                "{ctx}field `methods`: {} is not an HTTP method; {hint}",
+                crate::yaml_inline(item)
+            )),
+        }
+    }
+    if let Some(method) = named {
+        if methods != [method] {
+            p.push(format!(
+                "{ctx}field `methods`: an entry named `{method} …` prices {method} calls only; remove `methods` or name the entry by its path"
+            ));
+            return None;
+        }
+    }
+    methods.sort_by_key(|m| super::METHODS.iter().position(|x| x == m));
+    (methods.len() == items.len()).then_some(methods)
 }
 
 fn overage(p: &mut Problems, m: &Mapping, touched: &BTreeMap<String, String>) -> Option<Overage> {

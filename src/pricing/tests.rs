@@ -642,3 +642,120 @@ fn overlay_shape_checks() {
         assert!(e.contains("overlay.yaml"), "names the overlay: {e}");
     }
 }
+
+/// `methods`: parsed in any case into the canonical order, GET and POST by default, the one
+/// method of a method-named entry; wrong lists are refused naming the entry and the field.
+#[test]
+fn methods_are_catalogue_data() {
+    let text = MINIMAL.replace(
+        "sources: [us]",
+        "  site-audit/audits: {methods: [delete, GET, Patch], units: 0, per: request, record: target, max_batch: 1, paged: false, source: false, evidence: assumed, ref: none}\n  GET serp/classic/tasks: {units: 0, per: request, record: target, max_batch: 1, paged: false, source: false, evidence: docs, ref: polls}\n  serp/classic/tasks: {methods: [POST], units: 10, per: record, record: target, max_batch: 1000, paged: false, source: false, evidence: docs, ref: tasks}\nsources: [us]",
+    );
+    let p = Pricing::parse(&text, "custom.yaml").unwrap();
+    assert_eq!(
+        p.endpoint("site-audit/audits").unwrap().methods,
+        ["GET", "PATCH", "DELETE"]
+    );
+    assert_eq!(
+        p.endpoint("backlinks/summary").unwrap().methods,
+        ["GET", "POST"]
+    );
+    assert_eq!(
+        p.endpoint("GET serp/classic/tasks").unwrap().methods,
+        ["GET"]
+    );
+    assert_eq!(p.methods_of("/v1/serp/classic/tasks/"), ["GET", "POST"]);
+    assert_eq!(
+        p.methods_of("site-audit/audits"),
+        ["GET", "PATCH", "DELETE"]
+    );
+    assert!(p.methods_of("backlinks/nothing").is_empty());
+    assert!(p.endpoint_for("DELETE", "site-audit/audits").is_some());
+    assert!(p.endpoint_for("POST", "site-audit/audits").is_none());
+    assert_eq!(
+        p.endpoint_for("get", "serp/classic/tasks").unwrap().name,
+        "GET serp/classic/tasks"
+    );
+    assert!(p.endpoint_for("PUT", "serp/classic/tasks").is_none());
+    let with = |methods: &str| {
+        MINIMAL.replace(
+            "max_batch: 100,",
+            &format!("max_batch: 100, methods: {methods},"),
+        )
+    };
+    rejected(
+        &with("[GET, FETCH]"),
+        &[
+            "endpoint `backlinks/summary`: field `methods`: \"FETCH\" is not an HTTP method",
+            "GET, POST, PUT, PATCH or DELETE",
+        ],
+    );
+    rejected(
+        &with("[GET, get]"),
+        &["field `methods`: GET is listed twice"],
+    );
+    rejected(
+        &with("[]"),
+        &["field `methods`: list HTTP methods such as [GET, POST]"],
+    );
+    rejected(&with("GET"), &["field `methods`: list HTTP methods"]);
+    rejected(
+        &MINIMAL.replace(
+            "  backlinks/summary: {",
+            "  GET backlinks/summary: {methods: [GET, POST], ",
+        ),
+        &["endpoint `GET backlinks/summary`: field `methods`: an entry named `GET …` prices GET calls only"],
+    );
+}
+
+/// Every method and path SE Ranking's official MCP server calls (tests/data/mcp-corpus.json,
+/// registered tools and unregistered ones) is in the catalogue with that method.
+#[test]
+fn the_catalogue_covers_the_mcp_server() {
+    let p = embedded();
+    let corpus: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/data/mcp-corpus.json")).unwrap();
+    let mut seen = 0;
+    for list in ["requests", "unregistered"] {
+        for r in corpus[list].as_array().unwrap() {
+            let (method, path) = (r["method"].as_str().unwrap(), r["path"].as_str().unwrap());
+            assert!(
+                p.endpoint_for(method, path).is_some(),
+                "{method} {path} ({}) is not in the catalogue",
+                r["case"]
+            );
+            seen += 1;
+        }
+    }
+    // 96 requests of the registered tools, 3 of unregistered ones.
+    assert_eq!(seen, 99);
+    // The free management calls: 0, and assumed where no source says so.
+    for (name, evidence) in [
+        ("GET serp/classic/tasks", Evidence::Docs),
+        ("serp/classic/tasks/html", Evidence::Assumed),
+        ("serp/classic/locations", Evidence::Assumed),
+        ("site-audit/audits", Evidence::Assumed),
+        ("site-audit/audits/report", Evidence::Assumed),
+        ("site-audit/audits/status", Evidence::Assumed),
+        ("site-audit/audits/pages", Evidence::Assumed),
+        ("site-audit/audits/issue-pages", Evidence::Assumed),
+        ("site-audit/audits/issues", Evidence::Assumed),
+        ("site-audit/audits/links", Evidence::Assumed),
+        ("site-audit/audits/history", Evidence::Assumed),
+    ] {
+        let e = p.endpoint(name).unwrap();
+        assert_eq!((e.units, e.evidence), (Some(0), evidence), "{name}");
+    }
+    // "Costs 10 credits for the 1st call" (the server's own text), recorded with its file.
+    let advanced = p.endpoint("serp/classic/tasks/results_advanced").unwrap();
+    assert_eq!(
+        (advanced.units, advanced.evidence),
+        (Some(10), Evidence::Docs)
+    );
+    assert!(advanced
+        .reference
+        .contains("serp-get-task-advanced-results.ts"));
+    assert!(advanced
+        .reference
+        .contains("Costs 10 credits for the 1st call."));
+}

@@ -29,7 +29,9 @@ pub mod profile;
 mod saved_plan;
 
 pub use journal::{read as read_journal, Call, JournalRead, JournalWarning, MAX_LINE_BYTES};
-pub use saved_plan::{load as load_plan, SavedPlan, SavedStep, SavedWorkflow};
+pub use saved_plan::{
+    from_estimates as plan_from_estimates, load as load_plan, SavedPlan, SavedStep, SavedWorkflow,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

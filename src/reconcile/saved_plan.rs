@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{Planned, ReconcileError};
+use crate::estimate::{Totals, WorkflowEstimate};
 use crate::files::{self, FileKind};
 
 /// One step of a saved plan; its number is its place in the workflow, from 1.
@@ -76,6 +77,36 @@ impl Problems {
             units: self.count(value, at, "units"),
             units_expected: self.count(value, at, "units_expected"),
         }
+    }
+}
+
+/// The plan just computed from workflow files, as a saved plan would hold it (`budget report
+/// --journal` without `--plan`: the journals against the plan the page shows). `path` is empty.
+pub fn from_estimates(workflows: &[WorkflowEstimate], total: &Totals) -> SavedPlan {
+    let planned = |requests, units, units_expected| Planned {
+        requests,
+        units,
+        units_expected,
+    };
+    SavedPlan {
+        path: PathBuf::new(),
+        workflows: workflows
+            .iter()
+            .map(|w| SavedWorkflow {
+                name: w.name.clone(),
+                path: w.path.display().to_string(),
+                steps: w
+                    .steps
+                    .iter()
+                    .map(|s| SavedStep {
+                        name: s.name.clone(),
+                        endpoint: s.endpoint.clone(),
+                        planned: planned(s.requests, s.units, s.units_expected),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        total: planned(total.requests, total.units, total.units_expected),
     }
 }
 

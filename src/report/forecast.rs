@@ -38,7 +38,8 @@ fn source_name(source: BalanceSource) -> &'static str {
     }
 }
 
-fn verdict(report: &ForecastReport) -> &'static str {
+/// `lasts`, `runs_out` or `unknown`, as the JSON's `verdict`.
+pub(super) fn verdict(report: &ForecastReport) -> &'static str {
     match (report.balance, report.projection.runs_out()) {
         (None, _) => "unknown",
         (Some(_), true) => "runs_out",
@@ -203,7 +204,6 @@ fn forecast_text(out: &mut dyn Write, format: Format, report: &ForecastReport) -
 /// The balance, the verdict in words, then the notes: raw text, neutralised by the caller per
 /// line.
 pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
-    let p = report.projection;
     let mut lines = Vec::new();
     if let Some(b) = report.balance {
         let source = match b.source {
@@ -222,27 +222,39 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
         }
         lines.push(line);
     }
+    lines.push(verdict_line(report));
+    if let Some(s) = report.pools {
+        lines.push(pools_line(s));
+    }
+    lines.extend(report.notes.iter().cloned());
+    lines
+}
+
+/// The forecast's verdict in one line: lasts, runs out (when, and what it costs or where the
+/// jobs stop), or unknown.
+pub(super) fn verdict_line(report: &ForecastReport) -> String {
+    let p = report.projection;
     match (p.spendable, p.total.exhausted_on) {
-        (None, _) if report.offline => lines.push(format!(
+        (None, _) if report.offline => format!(
             "balance unknown: {} units projected; --offline reads no balance: pass --units-left N to see when it runs out",
             thousands(p.total.units)
-        )),
-        (None, _) => lines.push(format!(
+        ),
+        (None, _) => format!(
             "balance unknown: {} units projected; pass --units-left N or set SERANKING_API_KEY to see when it runs out",
             thousands(p.total.units)
-        )),
-        (Some(spendable), None) => lines.push(format!(
+        ),
+        (Some(spendable), None) => format!(
             "lasts: {} units projected, {} available ({} to spare at period end)",
             thousands(p.total.units),
             thousands(spendable),
             thousands(spendable - p.total.units)
-        )),
-        (Some(spendable), Some(day)) if report.overage_off => lines.push(format!(
+        ),
+        (Some(spendable), Some(day)) if report.overage_off => format!(
             "runs out on {day}: {} units projected, {} available; overage is off, so the jobs stop on {day}: {} units of their runs would fail with \"Insufficient funds\" (set `account.overage: plan` or `addon` if Support enabled overage)",
             thousands(p.total.units),
             thousands(spendable),
             thousands(p.total.overage_units.unwrap_or(0))
-        )),
+        ),
         (Some(spendable), Some(day)) => {
             let mut line = format!(
                 "runs out on {day}: {} units projected, {} available; {} overage units",
@@ -260,14 +272,9 @@ pub fn summary_lines(report: &ForecastReport) -> Vec<String> {
                     money(c.usd_per_million)
                 ));
             }
-            lines.push(line);
+            line
         }
     }
-    if let Some(s) = report.pools {
-        lines.push(pools_line(s));
-    }
-    lines.extend(report.notes.iter().cloned());
-    lines
 }
 
 /// The subscription is spent first: what of it expires unused, and when the wallet takes over.

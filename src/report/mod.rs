@@ -17,6 +17,7 @@
 //! | CSV | [`csv_row`] with [`Cell::Text`] (neutralised by [`safe::csv_text`]) or [`Cell::Number`] (the tool's own figures) |
 //! | GitHub annotations | [`annotation`] escapes the message and the `file` property |
 //! | JSON | [`safe::json`] (serde plus the characters serde leaves raw) |
+//! | HTML (`budget report`) | [`safe::html`] on every user part, text and attribute alike |
 //!
 //! So no user text can write a control character, start a line with `::` or contain `##[`
 //! (GitHub workflow commands), add a Markdown heading, row, column or comment, or start a CSV
@@ -31,6 +32,7 @@ mod ci;
 mod forecast;
 mod gate;
 mod guard;
+mod html;
 mod overage;
 mod plan;
 mod prices;
@@ -54,6 +56,7 @@ pub use ci::{annotation, error_annotations, verdict_annotations};
 pub use forecast::{forecast, ForecastReport};
 pub use gate::{gate_notes, gate_release_failed, gate_update_failed, GateNotes};
 pub use guard::{guard_overrun, guard_started, guard_stopped, guard_stopping, guard_summary};
+pub use html::{html_report, html_written, HtmlReport, ReconcileView, TierTable};
 pub use overage::{overage, overage_tiers};
 pub use plan::{
     max_units_line, plan, plan_brief, plan_compared, strict_prices_lines, verdict_lines, PlanReport,

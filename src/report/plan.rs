@@ -187,10 +187,10 @@ fn step_rows(w: &WorkflowEstimate, dress: &Dress) -> Vec<Vec<String>> {
 
 /// Marks a step whose price is assumed or disputed; the footnote under the table says why (`*`
 /// marks expected units from a usage profile).
-const EVIDENCE_MARK: &str = "†";
+pub(super) const EVIDENCE_MARK: &str = "†";
 
 /// One footnote line per endpoint of `w` priced on assumed or disputed evidence.
-fn evidence_notes(pricing: &Pricing, w: &WorkflowEstimate) -> Vec<String> {
+pub(super) fn evidence_notes(pricing: &Pricing, w: &WorkflowEstimate) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
     let mut lines = Vec::new();
     for s in w.steps.iter().filter(|s| s.uncertain()) {

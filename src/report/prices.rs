@@ -55,9 +55,15 @@ fn note_lines(pricing: &Pricing) -> Vec<String> {
     lines
 }
 
+/// The HTTP methods an entry prices, e.g. `GET POST`.
+fn methods_text(e: &Endpoint) -> String {
+    e.methods.join(" ")
+}
+
 fn endpoint_row(e: &Endpoint) -> Vec<String> {
     vec![
         e.name.clone(),
+        methods_text(e),
         match e.per {
             Per::Record => "record".into(),
             Per::Request => "request".into(),
@@ -79,8 +85,9 @@ fn endpoint_row(e: &Endpoint) -> Vec<String> {
     ]
 }
 
-const ENDPOINT_HEADER: [&str; 8] = [
+const ENDPOINT_HEADER: [&str; 9] = [
     "endpoint",
+    "methods",
     "per",
     "units",
     "record",
@@ -132,7 +139,7 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
             writeln!(out, "{}", safe::terminal(&title))?;
             let mut rows = vec![ENDPOINT_HEADER.map(String::from).to_vec()];
             rows.extend(pricing.endpoints.values().map(endpoint_row));
-            writeln!(out, "{}", table(rows, 2))?;
+            writeln!(out, "{}", table(rows, 3))?;
             let notes = note_lines(pricing);
             if !notes.is_empty() {
                 writeln!(out, "notes:")?;
@@ -200,7 +207,9 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
             markdown_table(
                 out,
                 &header,
-                &[false, false, true, false, true, true, false, false, false],
+                &[
+                    false, false, false, true, false, true, true, false, false, false,
+                ],
                 &rows,
             )?;
             writeln!(out)?;
@@ -223,6 +232,7 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                 out,
                 &[
                     "endpoint",
+                    "methods",
                     "per",
                     "units",
                     "record",
@@ -242,6 +252,7 @@ pub fn prices(out: &mut dyn Write, format: Format, pricing: &Pricing) -> io::Res
                     out,
                     &[
                         Cell::text(e.name.as_str()),
+                        Cell::text(methods_text(e)),
                         Cell::text(format!("{:?}", e.per).to_lowercase()),
                         match e.units {
                             Some(units) => Cell::number(units),

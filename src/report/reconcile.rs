@@ -131,7 +131,7 @@ const HEADER: [&str; 12] = [
 /// The rows of the table (and Markdown), the header first; `text` and `code` dress user text and
 /// endpoints for the format. Several workflows add a workflow column; the overrun column shows
 /// only when some call was charged above its hold.
-fn rows(
+pub(super) fn rows(
     r: &Reconciliation,
     text: fn(&str) -> String,
     code: fn(&str) -> String,

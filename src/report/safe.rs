@@ -132,13 +132,19 @@ pub fn markdown_code(text: &str) -> String {
     }
 }
 
-/// For raw HTML in Markdown (`<details><summary>…</summary>`, where Markdown escapes are not
-/// read): [`visible`], then `&`, `<`, `>`, `"`, `'` and `#` as character references.
+/// For HTML: raw HTML in Markdown (`<details><summary>…</summary>`, where Markdown escapes are
+/// not read) and the page of `budget report`, in text and in quoted attribute values alike:
+/// [`visible`], then `&`, `<`, `>`, `"`, `'` and `#` as character references, and the two
+/// characters XML forbids that [`visible`] keeps (U+FFFE, U+FFFF) escaped visibly, so the text
+/// can open no element, attribute, comment or entity, and the page stays well-formed XML.
 pub fn html(text: &str) -> String {
     let text = visible(text);
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
+            '\u{fffe}' | '\u{ffff}' => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -359,6 +365,8 @@ mod tests {
     #[test]
     fn html_by_hand() {
         is(html("<b>&\"'#\n"), "&lt;b&gt;&amp;&quot;&#39;&#35;\\n");
+        is(html("</td><!--x-->"), "&lt;/td&gt;&lt;!--x--&gt;");
+        is(html("a\u{ffff}b\u{fffe}"), "a\\u{ffff}b\\u{fffe}");
     }
 
     #[test]

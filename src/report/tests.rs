@@ -99,6 +99,134 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// The HTML page of `budget report`: this plan, a forecast of both workflows (named as the
+    /// plan's) with a note quoting a name, and a reconciliation against the plan with no calls,
+    /// its journal named like the first path.
+    fn render_html(&self, names: &Names) -> String {
+        use crate::finance::{parse_datetime, project, projection_cost, ScheduledWorkflow};
+        let plan = self.report();
+        let now = parse_datetime("2026-11-26").expect("now");
+        let scheduled: Vec<ScheduledWorkflow> = self
+            .workflows
+            .iter()
+            .map(|w| ScheduledWorkflow {
+                name: w.name.clone(),
+                schedule: Some(crate::workflow::Schedule::Daily),
+                units_per_run: w.units,
+            })
+            .collect();
+        // 26,300 units a day against 100,000: runs out on day 4.
+        let projection = project(
+            &scheduled,
+            now,
+            parse_datetime("2026-12-26").expect("end"),
+            Some(100_000),
+        )
+        .expect("projection");
+        let account = crate::workflow::Account {
+            tier: "1M".into(),
+            billing: crate::pricing::Billing::Monthly,
+            overage: Some(crate::pricing::OverageRate::Plan),
+            usd_per_million: None,
+        };
+        let cost = projection_cost(&projection, &account, self.pricing).expect("cost");
+        let paths: Vec<PathBuf> = names.paths.iter().map(PathBuf::from).collect();
+        let balance = Balance::from_flag(100_000);
+        let notes = vec![format!("{} has no schedule", names.workflows[0])];
+        let forecast = ForecastReport {
+            projection: &projection,
+            paths: &paths,
+            balance: Some(&balance),
+            period_end_source: crate::estimate::BalanceSource::Flag,
+            cost: cost.as_ref(),
+            overage_off: false,
+            pools: None,
+            notes: &notes,
+            offline: false,
+        };
+        let saved = crate::reconcile::plan_from_estimates(&self.workflows, &self.total);
+        let journals = vec![PathBuf::from(&names.paths[0])];
+        let reconciliation = crate::reconcile::Reconciler::new(&saved)
+            .finish(&journals)
+            .expect("reconciliation");
+        let page = HtmlReport {
+            plan: &plan,
+            forecast: Some(&forecast),
+            tiers: None,
+            account: Some(&account),
+            reconciliation: Some(ReconcileView {
+                result: &reconciliation,
+                saved_plan: false,
+            }),
+            generated: now,
+        };
+        let mut out = Vec::new();
+        html_report(&mut out, &page).expect("render");
+        String::from_utf8(out).expect("UTF-8")
+    }
+}
+
+/// The elements the page may contain: nothing that runs, loads or embeds.
+const HTML_ELEMENTS: [&str; 39] = [
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "header",
+    "h1",
+    "h2",
+    "h3",
+    "p",
+    "main",
+    "section",
+    "div",
+    "ul",
+    "li",
+    "strong",
+    "table",
+    "caption",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "th",
+    "td",
+    "code",
+    "br",
+    "span",
+    "a",
+    "svg",
+    "rect",
+    "line",
+    "polyline",
+    "text",
+    "desc",
+    "figure",
+    "figcaption",
+    "footer",
+    "g",
+];
+
+/// The page parsed as XML (it is written well-formed), with its `<!DOCTYPE html>`.
+fn parse_page(page: &str) -> Result<roxmltree::Document<'_>, roxmltree::Error> {
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    roxmltree::Document::parse_with_options(page, options)
+}
+
+/// The text of an element and its descendants.
+fn text_of(node: roxmltree::Node) -> String {
+    node.descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect()
+}
+
 /// Pieces an attacker would try, and arbitrary Unicode between them.
 fn hostile() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
@@ -500,6 +628,71 @@ proptest! {
         prop_assert_eq!(decode(file), safe::visible(&names.paths[1]));
         let expected = max_units_line(&f.assessment.over_max_units[0]);
         prop_assert_eq!(message.replace("%25", "%"), safe::visible(&expected));
+    }
+
+    /// The HTML page: well-formed, only the tool's own elements (no script, no comment, no
+    /// link out of the page), and every name reads back as `safe::visible` wrote it, in the
+    /// workflow headings, the step rows, the endpoint cells, the forecast rows and the notes.
+    #[test]
+    fn html_keeps_its_structure(names in names()) {
+        let f = fixture(&names);
+        let page = f.render_html(&names);
+        let doc = match parse_page(&page) {
+            Ok(doc) => doc,
+            Err(e) => return Err(TestCaseError::fail(format!("not well-formed ({e}):\n{page}"))),
+        };
+        for node in doc.descendants() {
+            prop_assert!(!node.is_comment() && !node.is_pi(), "{:?} in\n{page}", node);
+            if node.is_element() {
+                let name = node.tag_name().name();
+                prop_assert!(HTML_ELEMENTS.contains(&name), "<{name}> in\n{page}");
+                if let Some(href) = node.attribute("href") {
+                    prop_assert!(href.starts_with('#'), "a link out: {href}");
+                }
+                prop_assert!(node.attribute("src").is_none() && node.attribute("style").is_none());
+            }
+        }
+        let by_id = |id: &str| doc.descendants().find(|n| n.attribute("id") == Some(id));
+        for (i, name) in names.workflows.iter().enumerate() {
+            let heading = by_id(&format!("workflow-{}", i + 1)).expect("workflow heading");
+            prop_assert_eq!(text_of(heading), safe::visible(name));
+        }
+        let steps: Vec<(String, String)> = (1..=2)
+            .flat_map(|i| {
+                let table = by_id(&format!("plan-steps-{i}")).expect("step table");
+                table
+                    .descendants()
+                    .filter(|n| n.has_tag_name("tbody"))
+                    .flat_map(|b| b.children().filter(|r| r.has_tag_name("tr")))
+                    .map(|row| {
+                        let th = row.children().find(|c| c.has_tag_name("th")).expect("row header");
+                        let code = row.descendants().find(|c| c.has_tag_name("code")).expect("endpoint");
+                        (text_of(th), text_of(code))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let expected: Vec<(String, String)> = names
+            .steps
+            .iter()
+            .zip(&names.endpoints)
+            .map(|(s, e)| (safe::visible(s), safe::visible(e)))
+            .collect();
+        prop_assert_eq!(steps, expected);
+        let forecast = by_id("forecast").expect("forecast table");
+        let rows: Vec<String> = forecast
+            .descendants()
+            .filter(|n| n.has_tag_name("tbody"))
+            .flat_map(|b| b.children().filter(|r| r.has_tag_name("tr")))
+            .filter_map(|row| row.children().find(|c| c.has_tag_name("th")).map(text_of))
+            .collect();
+        let workflows: Vec<String> = names.workflows.iter().map(|n| safe::visible(n)).collect();
+        prop_assert_eq!(rows, workflows);
+        let note = format!("{} has no schedule", safe::visible(&names.workflows[0]));
+        prop_assert!(
+            doc.descendants().filter(|n| n.has_tag_name("li")).any(|li| text_of(li) == note),
+            "no note {note:?}"
+        );
     }
 
     /// The guard's spend by endpoint, whose names are whatever paths clients sent.

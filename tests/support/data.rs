@@ -1,16 +1,20 @@
 //! Data endpoints for the simulator, with unit accounting: every catalogue endpoint of
-//! `pricing/seranking.yaml` answers GET and POST with a realistic body holding the right number
-//! of records, and bills the balance exactly as the vendor says: per-request endpoints their
-//! units, per-record endpoints units × records returned. A call the balance cannot pay gets the
-//! vendor's "Insufficient funds" (status [`DataState::insufficient_status`], nothing billed).
+//! `pricing/seranking.yaml` answers the methods its entry lists (`methods`, GET and POST by
+//! default; 405 for others) with a realistic body holding the right number of records — JSON, or
+//! XML when the call asks `output=xml` — and bills the balance exactly as the vendor says:
+//! per-request endpoints their units, per-record endpoints units × records returned. A call the
+//! balance cannot pay gets the vendor's "Insufficient funds" (status
+//! [`DataState::insufficient_status`], nothing billed).
 //!
-//! The billing here reads the pricing file on its own (units, per, record, limit, targets_from,
-//! rows_from, default_days; `GET path` entries for one method) and does not use the `budget`
-//! crate, so a test cannot agree with the code under test by construction. It bills as the API
+//! The billing here reads the pricing file on its own (methods, units, per, record, limit,
+//! targets_from, rows_from, default_days; `GET path` entries for one method) and does not use the
+//! `budget` crate, so a test cannot agree with the code under test by construction. It bills as the API
 //! would on the catalogue's reading: per-request endpoints their units; per-record endpoints their
 //! units × the records the reply holds (targets; rows: the `limit` asked or `rows_from`, capped by
 //! [`DataState::rows_per_target`]; day and period endpoints: a row per day/period of the range,
-//! which without dates ends today). Keywords arrive in the query, a JSON body or a multipart form.
+//! which without dates ends today). Keywords arrive in the query, a JSON body or a multipart form;
+//! a nested JSON field (`settings.max_pages`) is read in a query or form in its bracket form
+//! (`settings[max_pages]`) too, as a PHP server would.
 //! An endpoint of unknown price bills 1 unit per request (the guard never forwards one).
 //! Auth, faults and the strict rolling window come from the simulator's middleware.
 
@@ -20,7 +24,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::any;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -29,6 +33,8 @@ use super::simulator::{lock, Shared, Simulator, INSUFFICIENT_FUNDS};
 /// What the simulator needs of one endpoint to bill it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Billing {
+    /// The HTTP methods the entry answers.
+    pub methods: Vec<String>,
     pub units: u64,
     pub per_request: bool,
     /// `target`, `row`, `period` or `day`.
@@ -99,7 +105,15 @@ fn catalogue() -> BTreeMap<String, Billing> {
                     None => default.iter().map(|n| n.to_string()).collect(),
                 }
             };
+            let methods = match name.split_once(' ') {
+                Some((method, _)) => vec![method.to_string()],
+                None => names("methods", &["GET", "POST"])
+                    .into_iter()
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect(),
+            };
             let billing = Billing {
+                methods,
                 // unknown: the vendor's figure is not known; 1 per request stands in for it.
                 units: e["units"].as_u64().unwrap_or(1),
                 per_request: e["per"].as_str() == Some("request") || e["units"].as_u64().is_none(),
@@ -137,7 +151,7 @@ impl Simulator {
 }
 
 pub fn data_routes() -> Router<Shared> {
-    Router::new().route("/v1/{*endpoint}", get(data).post(data))
+    Router::new().route("/v1/{*endpoint}", any(data))
 }
 
 async fn data(
@@ -159,26 +173,41 @@ async fn data(
     let mut s = lock(&state);
     let endpoint = endpoint.trim_end_matches('/').to_string();
     let entry = format!("{method} {endpoint}");
+    let known = s.data.catalogue.contains_key(&endpoint)
+        || s.data
+            .catalogue
+            .keys()
+            .any(|k| k.split_once(' ').is_some_and(|(_, path)| path == endpoint));
     let Some(billing) = s
         .data
         .catalogue
         .get(&entry)
-        .or_else(|| s.data.catalogue.get(&endpoint))
+        .or_else(|| {
+            s.data
+                .catalogue
+                .get(&endpoint)
+                .filter(|b| b.methods.iter().any(|m| *m == method.as_str()))
+        })
         .cloned()
     else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error_description": "Not found"})),
-        )
-            .into_response();
+        let (status, text) = if known {
+            (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        } else {
+            (StatusCode::NOT_FOUND, "Not found")
+        };
+        return (status, Json(json!({ "error_description": text }))).into_response();
     };
     // A parameter's values: the query's, else the form's, else the JSON body's (a dotted name is
     // a path into nested objects).
     let values = |name: &str| -> Vec<String> {
+        let bracketed = match name.split_once('.') {
+            Some((first, rest)) => format!("{first}[{}]", rest.replace('.', "][")),
+            None => name.to_string(),
+        };
         let from_query: Vec<String> = query
             .iter()
             .chain(form.iter())
-            .filter(|(k, _)| k == name)
+            .filter(|(k, _)| k == name || *k == bracketed)
             .map(|(_, v)| v.clone())
             .collect();
         if !from_query.is_empty() {
@@ -255,6 +284,7 @@ async fn data(
         units,
     });
     drop(s);
+    let xml = query.iter().any(|(k, v)| k == "output" && v == "xml");
     let target = |i: usize| {
         targets
             .get(i)
@@ -270,6 +300,21 @@ async fn data(
         "backlinks/export" => json!({"task_id": "1_878619", "task_status": "queued_for_processing"}),
         "backlinks/export/status" => json!({"task_id": "1_878619", "task_status": "complete",
             "download_link": "https://download.example/1_878619.csv.gz"}),
+        "serp/classic/tasks/html" => {
+            // A ZIP archive (its local file header), as the API sends the HTML dump.
+            return (
+                [("content-type", "application/zip")],
+                b"PK\x03\x04\x14\x00\x00\x00\x08\x00serp.html".to_vec(),
+            )
+                .into_response();
+        }
+        "serp/classic/tasks" if method == axum::http::Method::POST => json!({"tasks":
+            keywords.iter().enumerate().map(|(i, k)| json!({"id": 987_654_321 + i, "query": k})).collect::<Vec<_>>()}),
+        "site-audit/audits/standard" | "site-audit/audits/advanced" => json!({"id": 412_345}),
+        "site-audit/audits/recheck/standard" | "site-audit/audits/recheck/advanced" => {
+            json!({"id": 412_345, "status": "queued"})
+        }
+        "site-audit/audits" if method != axum::http::Method::GET => json!({"message": "ok"}),
         _ if billing.record == "period" || billing.record == "day" => json!({
             field_name(&endpoint): (0..records).map(|i| json!({"date": format!("day {i}"), "value": i})).collect::<Vec<_>>()
         }),
@@ -305,7 +350,45 @@ async fn data(
             .map(|i| json!({"target": target(i), "value": 100 + i}))
             .collect::<Vec<_>>() }),
     };
+    if xml {
+        return ([("content-type", "application/xml")], to_xml(&body)).into_response();
+    }
     Json(body).into_response()
+}
+
+/// A JSON reply as XML: objects as elements named by their keys, lists as repeated `<item>`
+/// elements, under `<response>` (the simulator's own reading; the vendor documents no layout).
+fn to_xml(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(fields) => {
+                for (k, v) in fields {
+                    out.push_str(&format!("<{k}>"));
+                    write(v, out);
+                    out.push_str(&format!("</{k}>"));
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    out.push_str("<item>");
+                    write(item, out);
+                    out.push_str("</item>");
+                }
+            }
+            Value::String(text) => out.push_str(
+                &text
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;"),
+            ),
+            Value::Null => {}
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>");
+    write(value, &mut out);
+    out.push_str("</response>");
+    out
 }
 
 /// Whether raw pages should say there is more (rows not capped by `rows_per_target`).

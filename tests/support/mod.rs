@@ -2,8 +2,10 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod data;
 pub mod delay_proxy;
+pub mod html;
 pub mod redis_server;
 pub mod simulator;
 

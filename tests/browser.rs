@@ -1,0 +1,167 @@
+//! The HTML report in a real browser: headless Chromium builds the page, and the tables and the
+//! chart it built carry the figures of `plan`, `forecast` and `overage --all-tiers` JSON; its
+//! screenshots show a page (not a blank one) in the light theme and, when the reader's system
+//! asks for it, the dark one. The harness: tests/support/browser.rs (`BUDGET_SKIP_BROWSER=1`
+//! skips these on a machine without Chromium; otherwise a missing browser fails them).
+
+use crate::report::{bundled_json, report, same_forecast, same_plan, BUNDLED, PERIOD};
+use crate::support::browser::{file_url, Chromium, Image, Shot};
+use crate::support::{html, Scratch};
+
+/// The report of the bundled workflows over the README's period, written to `scratch`.
+fn bundled_page(scratch: &Scratch) -> (String, String) {
+    let mut args: Vec<&str> = BUNDLED.to_vec();
+    args.extend(PERIOD);
+    let (run, page) = report(scratch, &args);
+    run.code(1);
+    (file_url(&scratch.path().join("report.html")), page)
+}
+
+/// Pixels of exactly `rgb`.
+fn count(image: &Image, rgb: [u8; 3]) -> usize {
+    image
+        .rgba
+        .iter()
+        .filter(|p| p[..3] == rgb && p[3] == 255)
+        .count()
+}
+
+#[test]
+fn chromium_builds_the_tables_and_the_chart_with_the_json_figures() {
+    let Some(chromium) = Chromium::find() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let (url, written) = bundled_page(&scratch);
+    let dom = chromium.dump_dom(&url);
+    // What the browser built is what was written: every table, cell for cell...
+    assert_eq!(html::tables(&dom), html::tables(&written));
+    // ...and its figures are the JSON's.
+    let (plan, forecast, tiers) = bundled_json();
+    same_plan(&dom, &plan);
+    same_forecast(&dom, &forecast, Some(&tiers));
+    // The chart is in the DOM as an image with its title; no script ran or was there to run.
+    assert!(html::texts(&dom, "title")
+        .iter()
+        .any(|t| t.starts_with("Burn-up chart: projected units against the units left")));
+    assert!(html::tags(&dom, "script").is_empty());
+
+    // Light theme: a white page with the red verdict box (#ffebe9 behind it) and dark text.
+    let shot = chromium.screenshot(
+        &url,
+        Shot {
+            width: 1200,
+            height: 1400,
+            dark: false,
+        },
+    );
+    assert_eq!((shot.width, shot.height), (1200, 1400));
+    assert_eq!(
+        shot.pixel(0, 0),
+        [255, 255, 255, 255],
+        "the page background"
+    );
+    assert!(
+        shot.colours() > 50,
+        "{} colours: a blank page?",
+        shot.colours()
+    );
+    assert!(
+        shot.darker_than(100.0) > 5_000,
+        "{} dark pixels: no text?",
+        shot.darker_than(100.0)
+    );
+    // The verdict box is about 1,080 × 100 px.
+    assert!(count(&shot, [0xff, 0xeb, 0xe9]) > 20_000, "no verdict box");
+}
+
+#[test]
+fn the_dark_theme_follows_the_readers_system() {
+    let Some(chromium) = Chromium::find() else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let (url, _) = bundled_page(&scratch);
+    let shot = chromium.screenshot(
+        &url,
+        Shot {
+            width: 1200,
+            height: 1400,
+            dark: true,
+        },
+    );
+    assert_eq!(
+        shot.pixel(0, 0),
+        [0x0d, 0x11, 0x17, 255],
+        "the dark background"
+    );
+    assert!(
+        shot.lighter_than(180.0) > 5_000,
+        "{} light pixels: no text?",
+        shot.lighter_than(180.0)
+    );
+    assert!(
+        count(&shot, [0x3c, 0x16, 0x18]) > 20_000,
+        "no dark verdict box"
+    );
+}
+
+/// The harness itself, with stand-ins for the browser (no Chromium needed).
+mod harness {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use crate::support::browser::{Chromium, TIME_LIMIT};
+
+    /// Invariant: a browser that hangs fails its test within the time limit, and nothing it
+    /// started outlives the test. A stand-in "browser" starts a child and hangs.
+    #[test]
+    fn a_hanging_browser_is_killed_with_its_children_and_fails_the_test() {
+        let dir = tempfile::tempdir().unwrap();
+        let pids = dir.path().join("pids");
+        let script = dir.path().join("hang.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nsleep 300 &\necho $$ $! > {}\nwait\n",
+                pids.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let chromium = Chromium::at(script, Duration::from_secs(1));
+        let failed = std::panic::catch_unwind(|| chromium.dump_dom("file:///nowhere.html"))
+            .expect_err("a hanging browser must fail the test");
+        let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("did not finish within 1 s and was killed"),
+            "{message}"
+        );
+        // Both the "browser" and its child are gone (or zombies awaiting their reaper).
+        let written = std::fs::read_to_string(&pids).unwrap();
+        for pid in written.split_whitespace() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
+            assert!(
+                matches!(state, None | Some("Z" | "X")),
+                "process {pid} still runs: {stat}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_browser_that_cannot_start_says_what_to_install() {
+        let chromium = Chromium::at(PathBuf::from("/nonexistent/chromium"), TIME_LIMIT);
+        let failed = std::panic::catch_unwind(|| chromium.dump_dom("file:///nowhere.html"))
+            .expect_err("no browser must fail the test");
+        let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("apt-get install chromium"), "{message}");
+        assert!(message.contains("BUDGET_SKIP_BROWSER=1"), "{message}");
+    }
+}

@@ -1,0 +1,265 @@
+//! Headless Chromium for tests that must see a page the way a person's browser does: the DOM it
+//! built (`--dump-dom`) and a screenshot (`--screenshot`), decoded and checked for content.
+//!
+//! Reusable for any page `budget` serves or writes (the HTML report; a guard's dashboard can use
+//! [`Chromium::dump_dom`] and [`Chromium::screenshot`] on an `http://127.0.0.1:PORT/…` URL the
+//! same way — only loopback: the flags below keep Chromium off every other network).
+//!
+//! - **Which browser**: `$BUDGET_CHROMIUM` when set, else `chromium` (Debian's package; `.ci/run`
+//!   installs it), else `chromium-browser`.
+//! - **Missing browser**: the test fails, saying how to install it — a browser test that passes
+//!   without a browser would prove nothing. `BUDGET_SKIP_BROWSER=1` skips them explicitly
+//!   (for a developer machine without Chromium): [`Chromium::find`] then returns `None` and the
+//!   test prints that it was skipped.
+//! - **Bounded**: each run has a hard time limit ([`TIME_LIMIT`]); past it the whole process
+//!   group Chromium started (zygote, renderers, GPU process) is killed and the test fails with
+//!   the browser's stderr. After a normal exit the group is killed too, so no helper outlives
+//!   the test. Only the group this harness started is ever signalled.
+//! - **Isolated**: a fresh `--user-data-dir`, `HOME` and XDG directories in a temporary
+//!   directory per run; no first-run, sync, component updates or background networking (which
+//!   this machine's closed network would refuse anyway), no GPU, no sandbox (tests run as root
+//!   in CI, where Chromium's sandbox cannot start).
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The longest one Chromium run may take before it is killed and the test fails.
+pub const TIME_LIMIT: Duration = Duration::from_secs(60);
+
+/// The flags known to work headless as root on a machine without a network.
+const FLAGS: [&str; 10] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+];
+
+/// A Chromium binary to run, and how long one run may take.
+pub struct Chromium {
+    binary: PathBuf,
+    time_limit: Duration,
+}
+
+/// How to take a screenshot.
+#[derive(Debug, Clone, Copy)]
+pub struct Shot {
+    pub width: u32,
+    pub height: u32,
+    /// Ask for the dark theme (`prefers-color-scheme: dark`).
+    pub dark: bool,
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+impl Chromium {
+    /// The browser, or — only with `BUDGET_SKIP_BROWSER=1` — `None`. Without a browser and
+    /// without that variable the test fails with what to install.
+    #[track_caller]
+    pub fn find() -> Option<Chromium> {
+        if std::env::var("BUDGET_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+            eprintln!("BUDGET_SKIP_BROWSER=1: browser test skipped");
+            return None;
+        }
+        let binary = match std::env::var_os("BUDGET_CHROMIUM") {
+            Some(path) => Some(PathBuf::from(path)),
+            None => on_path("chromium").or_else(|| on_path("chromium-browser")),
+        };
+        match binary {
+            Some(binary) => Some(Chromium::at(binary, TIME_LIMIT)),
+            None => panic!(
+                "the browser tests need Chromium and none was found: install it \
+                 (`apt-get install chromium`; .ci/run does) or point BUDGET_CHROMIUM at one; \
+                 set BUDGET_SKIP_BROWSER=1 to skip these tests on purpose"
+            ),
+        }
+    }
+
+    /// A given binary with a given time limit (the harness's own tests use a stand-in).
+    pub fn at(binary: PathBuf, time_limit: Duration) -> Chromium {
+        Chromium { binary, time_limit }
+    }
+
+    /// The DOM Chromium built from `url` (a `file://` or loopback URL), serialised as HTML.
+    #[track_caller]
+    pub fn dump_dom(&self, url: &str) -> String {
+        let run = self.run(&["--dump-dom", url], None);
+        String::from_utf8(run).expect("the dumped DOM is UTF-8")
+    }
+
+    /// A PNG screenshot of `url`, decoded.
+    #[track_caller]
+    pub fn screenshot(&self, url: &str, shot: Shot) -> Image {
+        let dir = tempfile::tempdir().expect("temp dir for the screenshot");
+        let file = dir.path().join("shot.png");
+        let size = format!("--window-size={},{}", shot.width, shot.height);
+        let target = format!("--screenshot={}", file.display());
+        let mut args = vec![target.as_str(), size.as_str()];
+        if shot.dark {
+            // The OS theme Chromium reports to pages: `prefers-color-scheme: dark`.
+            args.push("--force-dark-mode");
+        }
+        args.push(url);
+        self.run(&args, Some(&file));
+        let bytes = std::fs::read(&file).expect("read the screenshot");
+        Image::decode(&bytes)
+    }
+
+    /// Runs Chromium with `args` in its own process group, within its time limit; returns its
+    /// stdout. `expect` is a file the run must have written.
+    #[track_caller]
+    fn run(&self, args: &[&str], expect: Option<&Path>) -> Vec<u8> {
+        let home = tempfile::tempdir().expect("temp dir for the browser profile");
+        let profile = home.path().join("profile");
+        let mut command = Command::new(&self.binary);
+        command
+            .args(FLAGS)
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}); install Chromium (`apt-get install chromium`) or set BUDGET_SKIP_BROWSER=1",
+                self.binary.display()
+            )
+        });
+        let group = rustix::process::Pid::from_child(&child);
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let out = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stdout.read_to_end(&mut bytes);
+            bytes
+        });
+        let err = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stderr.read_to_end(&mut bytes);
+            bytes
+        });
+        let (done, finished) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let status = child.wait();
+            let _ = done.send(());
+            status
+        });
+        let timed_out = finished.recv_timeout(self.time_limit).is_err();
+        // The browser's helpers share its group: none may outlive the run.
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        let status = waiter.join().expect("waiter thread");
+        let stdout = out.join().unwrap_or_default();
+        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+        assert!(
+            !timed_out,
+            "{} did not finish within {} s and was killed; its stderr:\n{stderr}",
+            self.binary.display(),
+            self.time_limit.as_secs()
+        );
+        let status = status.expect("wait for chromium");
+        assert!(
+            status.success(),
+            "{} {args:?} failed ({status}); its stderr:\n{stderr}",
+            self.binary.display()
+        );
+        if let Some(file) = expect {
+            assert!(
+                file.is_file(),
+                "{} wrote no {}; its stderr:\n{stderr}",
+                self.binary.display(),
+                file.display()
+            );
+        }
+        stdout
+    }
+}
+
+/// A decoded screenshot: RGBA pixels, row by row.
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<[u8; 4]>,
+}
+
+impl Image {
+    #[track_caller]
+    pub fn decode(bytes: &[u8]) -> Image {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut buffer = vec![0; reader.output_buffer_size().expect("PNG size")];
+        let info = reader.next_frame(&mut buffer).expect("a PNG frame");
+        let bytes = &buffer[..info.buffer_size()];
+        let rgba = match info.color_type {
+            png::ColorType::Rgba => bytes
+                .chunks_exact(4)
+                .map(|p| [p[0], p[1], p[2], p[3]])
+                .collect(),
+            png::ColorType::Rgb => bytes
+                .chunks_exact(3)
+                .map(|p| [p[0], p[1], p[2], 255])
+                .collect(),
+            png::ColorType::GrayscaleAlpha => bytes
+                .chunks_exact(2)
+                .map(|p| [p[0], p[0], p[0], p[1]])
+                .collect(),
+            png::ColorType::Grayscale => bytes.iter().map(|g| [*g, *g, *g, 255]).collect(),
+            png::ColorType::Indexed => panic!("an indexed PNG after EXPAND"),
+        };
+        Image {
+            width: info.width,
+            height: info.height,
+            rgba,
+        }
+    }
+
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        self.rgba[(y * self.width + x) as usize]
+    }
+
+    /// The number of distinct colours.
+    pub fn colours(&self) -> usize {
+        let mut seen: Vec<[u8; 4]> = self.rgba.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    }
+
+    /// Pixels whose luminance (0–255, Rec. 709 weights) is below `level`.
+    pub fn darker_than(&self, level: f64) -> usize {
+        self.rgba.iter().filter(|p| luma(p) < level).count()
+    }
+
+    /// Pixels whose luminance is above `level`.
+    pub fn lighter_than(&self, level: f64) -> usize {
+        self.rgba.iter().filter(|p| luma(p) > level).count()
+    }
+}
+
+fn luma(p: &[u8; 4]) -> f64 {
+    0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2])
+}
+
+/// `file://` URL of a local file.
+pub fn file_url(path: &Path) -> String {
+    let absolute = std::fs::canonicalize(path).expect("an existing file");
+    format!("file://{}", absolute.display())
+}
