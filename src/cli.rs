@@ -418,6 +418,31 @@ pub struct GuardArgs {
     /// Milliseconds added to the API's one-second rate window, for network jitter.
     #[arg(long, default_value_t = 25, value_name = "MS")]
     pub rate_margin: u64,
+    /// Serve /metrics (Prometheus), /healthz and /budget/status on this address too (its own
+    /// listener; an address other than loopback needs --metrics-token-file).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+    /// File holding the token scrapers send to the metrics listener (Authorization: Bearer).
+    #[arg(long, value_name = "FILE")]
+    pub metrics_token_file: Option<std::path::PathBuf>,
+    /// Price, pace and record every call but never refuse one for the budget (journal and
+    /// metrics say which would have been refused): for rolling a budget out on a running job.
+    #[arg(long)]
+    pub shadow: bool,
+    /// Clients by name, each with its own token, optional budget and share of the rate (YAML).
+    #[arg(long, value_name = "FILE", conflicts_with = "client_token_file")]
+    pub clients: Option<std::path::PathBuf>,
+    /// Alert when these shares of the budget are spent, once each per budget (default with a
+    /// webhook or command: 50%,80%,95%).
+    #[arg(long, value_name = "P%,P%,...")]
+    pub alert_at: Option<String>,
+    /// POST each alert as JSON to this URL (a Slack or Mattermost incoming webhook works as is).
+    #[arg(long, value_name = "URL")]
+    pub alert_webhook: Option<String>,
+    /// Run this program for each alert (no shell; words split on spaces), the alert's fields in
+    /// BUDGET_ALERT_* environment variables.
+    #[arg(long, value_name = "CMD")]
+    pub alert_command: Option<String>,
     #[command(flatten)]
     pub shared: Shared,
 }
@@ -732,6 +757,10 @@ const GUARD_HELP: &str = "\
 Examples:
   budget guard --budget 50k --journal calls.jsonl &
   SERANKING_API_URL=http://127.0.0.1:8787 ./jobs/nightly.sh
+  budget guard --budget 2M --journal calls.jsonl --metrics-listen 127.0.0.1:9187 \\
+    --alert-webhook \"$SLACK_WEBHOOK\" --alert-at 50%,80%,95%
+  budget guard --budget 2M --journal calls.jsonl --shadow      # record what would be refused
+  budget guard --budget 2M --journal calls.jsonl --clients clients.yaml
 
 Exit codes:
   0  stopped by SIGINT or SIGTERM (the spend by endpoint is printed)

@@ -167,6 +167,9 @@ pub enum Failure<E> {
 #[derive(Debug)]
 pub struct Exchange<E> {
     pub attempts: u32,
+    /// Why each retried attempt was retried: the API's status, or `None` for a connection that
+    /// failed before the request was sent.
+    pub retried: Vec<Option<u16>>,
     /// From the call to its end, the hook's waits included.
     pub elapsed: Duration,
     pub result: Result<Reply, Failure<E>>,
@@ -279,14 +282,16 @@ impl Transport {
         let url = self.url(request.path, request.query);
         let mut state: Option<RetryState> = None;
         let mut last: Option<Result<Reply, Failure<E>>> = None;
-        let end = |state: &Option<RetryState>, result| Exchange {
+        let mut retried = Vec::new();
+        let end = |state: &Option<RetryState>, retried: Vec<Option<u16>>, result| Exchange {
             attempts: state.as_ref().map_or(0, RetryState::attempts),
+            retried,
             elapsed: started.elapsed(),
             result,
         };
         loop {
             if let Err(e) = before_attempt().await {
-                return end(&state, Err(Failure::Hook(e)));
+                return end(&state, retried, Err(Failure::Hook(e)));
             }
             let retry = state.get_or_insert_with(|| {
                 RetryState::start(
@@ -299,7 +304,7 @@ impl Transport {
             if remaining.is_zero() {
                 // The hook took the rest of the time: end with the last reply in hand.
                 if let Some(last) = last.take() {
-                    return end(&state, last);
+                    return end(&state, retried, last);
                 }
             }
             let limit = self
@@ -327,8 +332,12 @@ impl Transport {
                 None
             };
             let Some(wait) = wait else {
-                return end(&state, result);
+                return end(&state, retried, result);
             };
+            retried.push(match &result {
+                Ok(reply) => Some(reply.status),
+                Err(_) => None,
+            });
             last = Some(result);
             tokio::time::sleep(wait).await;
         }

@@ -30,6 +30,13 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         retries: global.retries,
         timeout: global.timeout,
         redis: global.redis.clone(),
+        metrics_listen: args.metrics_listen.clone(),
+        metrics_token_file: args.metrics_token_file.clone(),
+        shadow: args.shadow,
+        clients: args.clients.clone(),
+        alert_at: args.alert_at.clone(),
+        alert_webhook: args.alert_webhook.clone(),
+        alert_command: args.alert_command.clone(),
     }
     .validate(pricing.requests_per_second)?;
     let key =
@@ -77,7 +84,13 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             })
             .await;
         let mut out = std::io::stdout().lock();
-        report::guard_summary(&mut out, global.format, &stopped.totals, stopped.left)?;
+        report::guard_summary_in(
+            &mut out,
+            global.format,
+            &stopped.totals,
+            stopped.left,
+            stopped.shadow,
+        )?;
         out.flush()?;
         report::guard_stopped(&mut std::io::stderr().lock(), &stopped);
         Ok::<_, Error>(Status::Ok)

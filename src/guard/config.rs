@@ -7,6 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use super::alerts::{self, AlertSettings};
+use super::clients::Clients;
 use super::server::Limits;
 use super::GuardError;
 use crate::workflow::Reserve;
@@ -31,7 +35,19 @@ pub struct Flags {
     pub retries: u32,
     pub timeout: f64,
     pub redis: Option<String>,
+    /// `--metrics-listen ADDR:PORT`.
+    pub metrics_listen: Option<String>,
+    pub metrics_token_file: Option<PathBuf>,
+    pub shadow: bool,
+    pub clients: Option<PathBuf>,
+    /// `--alert-at 50%,80%,95%`.
+    pub alert_at: Option<String>,
+    pub alert_webhook: Option<String>,
+    pub alert_command: Option<String>,
 }
+
+/// The thresholds alerts use when a destination is given without `--alert-at`.
+pub const DEFAULT_ALERT_AT: [u8; 3] = [50, 80, 95];
 
 /// Where the budget comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +79,15 @@ pub struct Settings {
     pub timeout: Duration,
     pub journal: Option<PathBuf>,
     pub redis: Option<String>,
+    /// Where `/metrics`, `/healthz` and the operator's `/budget/status` are served.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The token the metrics listener asks for (`--metrics-token-file`).
+    pub metrics_token: Option<String>,
+    /// `--shadow`: never refuse a call for the budget.
+    pub shadow: bool,
+    /// `--clients`: the clients, validated.
+    pub clients: Option<Arc<Clients>>,
+    pub alerts: AlertSettings,
 }
 
 /// Most milliseconds `--rate-margin` takes: beyond, the window is more than twice the vendor's.
@@ -114,16 +139,131 @@ impl Flags {
             None => None,
         };
         if let Some(addr) = listen.filter(|a| !a.ip().is_loopback()) {
-            if self.client_token_file.is_none() {
+            if self.client_token_file.is_none() && self.clients.is_none() {
                 problem(
                     "--listen",
                     format!(
                         "{addr} is reachable from other machines, whose calls would spend the budget; \
-                         pass --client-token-file FILE (clients then send the token in X-Budget-Token), \
-                         or listen on 127.0.0.1"
+                         pass --client-token-file FILE (clients then send the token in X-Budget-Token) \
+                         or --clients FILE, or listen on 127.0.0.1"
                     ),
                 );
             }
+        }
+        if self.clients.is_some() && self.client_token_file.is_some() {
+            problem(
+                "--clients",
+                "give --clients (each client with its own token) or --client-token-file (one token for all), not both".into(),
+            );
+        }
+        let clients = match &self.clients {
+            Some(path) => match Clients::load(path) {
+                Ok(clients) => Some(Arc::new(clients)),
+                Err(super::clients::ClientsError::Invalid { problems: lines }) => {
+                    for line in lines {
+                        problem("--clients", line);
+                    }
+                    None
+                }
+                Err(super::clients::ClientsError::File { reason }) => {
+                    problem("--clients", reason);
+                    None
+                }
+            },
+            None => None,
+        };
+        let metrics_token = match &self.metrics_token_file {
+            Some(path) => match super::client_token(path) {
+                Ok(token) => Some(token),
+                Err(GuardError::Setting { reason, .. }) => {
+                    problem("--metrics-token-file", reason);
+                    None
+                }
+                Err(other) => {
+                    problem("--metrics-token-file", other.to_string());
+                    None
+                }
+            },
+            None => None,
+        };
+        let metrics_listen = match &self.metrics_listen {
+            Some(text) => match text.trim().parse::<SocketAddr>() {
+                Ok(addr) => {
+                    if !addr.ip().is_loopback() && self.metrics_token_file.is_none() {
+                        problem(
+                            "--metrics-listen",
+                            format!(
+                                "{addr} is reachable from other machines, which would read the account's spend; \
+                                 pass --metrics-token-file FILE (scrapers then send Authorization: Bearer TOKEN), \
+                                 or listen on 127.0.0.1"
+                            ),
+                        );
+                    }
+                    if listen.is_some_and(|l| l == addr && addr.port() != 0) {
+                        problem(
+                            "--metrics-listen",
+                            format!("{addr} is the API listener's address (--listen); give the metrics their own port"),
+                        );
+                    }
+                    Some(addr)
+                }
+                Err(_) => {
+                    problem(
+                        "--metrics-listen",
+                        format!("{text:?} is not an address and port like 127.0.0.1:9187"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        if self.metrics_token_file.is_some() && self.metrics_listen.is_none() {
+            problem(
+                "--metrics-token-file",
+                "protects the metrics listener, which only --metrics-listen ADDR:PORT starts"
+                    .into(),
+            );
+        }
+        let mut alert_settings = AlertSettings::default();
+        if let Some(text) = &self.alert_webhook {
+            match reqwest::Url::parse(text.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+                    alert_settings.webhook = Some(url);
+                }
+                _ => problem(
+                    "--alert-webhook",
+                    "give an http:// or https:// URL (e.g. a Slack or Mattermost incoming webhook)"
+                        .into(),
+                ),
+            }
+        }
+        if let Some(command) = &self.alert_command {
+            let words: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+            if words.is_empty() {
+                problem(
+                    "--alert-command",
+                    "is empty; give a program (and its arguments), e.g. /usr/local/bin/notify-budget".into(),
+                );
+            } else {
+                alert_settings.command = Some(words);
+            }
+        }
+        match &self.alert_at {
+            Some(text) => match alerts::parse_thresholds(text) {
+                Ok(thresholds) => alert_settings.thresholds = thresholds,
+                Err(reason) => problem("--alert-at", reason),
+            },
+            None => alert_settings.thresholds = DEFAULT_ALERT_AT.to_vec(),
+        }
+        if self.alert_at.is_some() && self.alert_webhook.is_none() && self.alert_command.is_none() {
+            problem(
+                "--alert-at",
+                "alerts need somewhere to go: add --alert-webhook URL or --alert-command CMD"
+                    .into(),
+            );
+        }
+        if alert_settings.webhook.is_none() && alert_settings.command.is_none() {
+            alert_settings.thresholds.clear();
         }
         let reserve = match self.reserve.as_deref().map(Reserve::parse).transpose() {
             Ok(reserve) => reserve,
@@ -204,6 +344,11 @@ impl Flags {
             timeout,
             journal: self.journal.clone(),
             redis: self.redis.clone(),
+            metrics_listen,
+            metrics_token,
+            shadow: self.shadow,
+            clients,
+            alerts: alert_settings,
         })
     }
 }
@@ -237,6 +382,13 @@ mod tests {
             retries: 5,
             timeout: 20.0,
             redis: None,
+            metrics_listen: None,
+            metrics_token_file: None,
+            shadow: false,
+            clients: None,
+            alert_at: None,
+            alert_webhook: None,
+            alert_command: None,
         }
     }
 
@@ -295,5 +447,60 @@ mod tests {
             assert!(text.contains(phrase), "{phrase:?} not in:\n{text}");
         }
         assert_eq!(text.lines().count(), 9, "{text}");
+    }
+
+    /// The operations flags: every problem at once too.
+    #[test]
+    fn operations_flags_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "tok\n").unwrap();
+        let bad = Flags {
+            metrics_listen: Some("0.0.0.0:9187".into()),
+            alert_at: Some("50%,120%".into()),
+            alert_webhook: Some("ftp://x".into()),
+            alert_command: Some("  ".into()),
+            clients: Some(dir.path().join("missing.yaml")),
+            client_token_file: Some(token.clone()),
+            ..flags()
+        };
+        let text = bad.validate(10).unwrap_err().to_string();
+        for phrase in [
+            "--metrics-listen: 0.0.0.0:9187 is reachable from other machines",
+            "--alert-at: \"120%\" is not a whole percentage",
+            "--alert-webhook: give an http:// or https:// URL",
+            "--alert-command: is empty",
+            "--clients: give --clients (each client with its own token) or --client-token-file",
+            "--clients: cannot read the clients file",
+        ] {
+            assert!(text.contains(phrase), "{phrase:?} not in:\n{text}");
+        }
+        let nowhere = Flags {
+            alert_at: Some("80%".into()),
+            metrics_token_file: Some(token.clone()),
+            ..flags()
+        };
+        let text = nowhere.validate(10).unwrap_err().to_string();
+        assert!(
+            text.contains("--alert-at: alerts need somewhere to go"),
+            "{text}"
+        );
+        assert!(
+            text.contains("--metrics-token-file: protects the metrics listener"),
+            "{text}"
+        );
+        // A webhook without --alert-at: 50%, 80%, 95%; the metrics listener with its token.
+        let good = Flags {
+            alert_webhook: Some("https://hooks.example/T/B/secret".into()),
+            metrics_listen: Some("0.0.0.0:9187".into()),
+            metrics_token_file: Some(token),
+            ..flags()
+        }
+        .validate(10)
+        .unwrap();
+        assert_eq!(good.alerts.thresholds, vec![50, 80, 95]);
+        assert_eq!(good.metrics_token.as_deref(), Some("tok"));
+        // No destination: no thresholds.
+        assert!(flags().validate(10).unwrap().alerts.thresholds.is_empty());
     }
 }

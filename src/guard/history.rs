@@ -54,6 +54,10 @@ pub struct PastBudget {
     /// Units charged or left unsettled within the settle lag before now (the API's balance may
     /// not show them yet).
     pub recent: u64,
+    /// Units spent by each client (`--clients`): charged, plus holds that never ended.
+    pub clients: std::collections::BTreeMap<String, u64>,
+    /// Alert thresholds claimed for this budget (`alert` lines).
+    pub alerts: std::collections::BTreeSet<u8>,
 }
 
 impl PastBudget {
@@ -86,6 +90,10 @@ struct Line<'a> {
     units_charged: Option<u64>,
     #[serde(borrow, default)]
     endpoint: Option<&'a str>,
+    #[serde(borrow, default)]
+    client: Option<&'a str>,
+    #[serde(default)]
+    threshold_percent: Option<u8>,
 }
 
 #[derive(Default)]
@@ -94,6 +102,8 @@ struct Epoch {
     budget: Option<u64>,
     charged: u64,
     recent: u64,
+    clients: std::collections::BTreeMap<String, u64>,
+    alerts: std::collections::BTreeSet<u8>,
 }
 
 impl History {
@@ -118,7 +128,7 @@ impl History {
         // their first budget line; holds not yet ended, by id.
         let mut epochs: HashMap<String, Epoch> = HashMap::new();
         let mut latest: Option<String> = None;
-        let mut open: HashMap<String, (String, u64, bool)> = HashMap::new();
+        let mut open: HashMap<String, (String, u64, bool, Option<String>)> = HashMap::new();
         let mut history = History::default();
         let mut buf = Vec::new();
         loop {
@@ -172,7 +182,12 @@ impl History {
                     {
                         open.insert(
                             id.to_string(),
-                            (epoch.to_string(), units, recent(line.time)),
+                            (
+                                epoch.to_string(),
+                                units,
+                                recent(line.time),
+                                line.client.map(str::to_string),
+                            ),
                         );
                     }
                 }
@@ -189,11 +204,24 @@ impl History {
                     });
                     let charged = line.units_charged.unwrap_or(0);
                     entry.charged = entry.charged.saturating_add(charged);
+                    if let Some(client) = line.client {
+                        let spent = entry.clients.entry(client.to_string()).or_default();
+                        *spent = spent.saturating_add(charged);
+                    }
                     if is_recent {
                         entry.recent = entry.recent.saturating_add(charged);
                     }
                     if epoch.is_empty() && latest.is_none() {
                         latest = Some(String::new());
+                    }
+                }
+                (Some("alert"), _) => {
+                    if let (Some(epoch), Some(percent)) = (line.epoch, line.threshold_percent) {
+                        epochs
+                            .entry(epoch.to_string())
+                            .or_default()
+                            .alerts
+                            .insert(percent);
                     }
                 }
                 // Refusal summaries and kinds this reader does not know.
@@ -209,14 +237,20 @@ impl History {
                 budget: epoch.budget,
                 charged: epoch.charged,
                 recent: epoch.recent,
+                clients: epoch.clients,
+                alerts: epoch.alerts,
                 ..PastBudget::default()
             };
-            for (of, units, is_recent) in open.values() {
+            for (of, units, is_recent, client) in open.values() {
                 if *of == id {
                     past.unsettled = past.unsettled.saturating_add(*units);
                     past.unsettled_calls += 1;
                     if *is_recent {
                         past.recent = past.recent.saturating_add(*units);
+                    }
+                    if let Some(client) = client {
+                        let spent = past.clients.entry(client.clone()).or_default();
+                        *spent = spent.saturating_add(*units);
                     }
                 }
             }
@@ -297,6 +331,30 @@ mod tests {
         assert_eq!(last.spent(), 1140);
         assert_eq!(last.recent, 1000);
         assert_eq!((history.torn, history.unreadable), (false, 0));
+    }
+
+    #[test]
+    fn clients_and_alerts_are_replayed() {
+        let text = [
+            budget(T0, "e1", "acct", 3000),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"hold","epoch":"e1","hold":"s-1","units":100,"client":"seo"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","method":"GET","endpoint":"backlinks/all","units_charged":40,"hold":"s-1","client":"seo","epoch":"e1"}"#.to_string(),
+            // seo's call in flight when the guard died: 200 in full.
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"hold","epoch":"e1","hold":"s-2","units":200,"client":"seo"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","method":"GET","endpoint":"backlinks/summary","units_charged":100,"client":"ads","epoch":"e1"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"alert","epoch":"e1","threshold_percent":50}"#.to_string(),
+            // another budget's alert: not this one's.
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"alert","epoch":"e0","threshold_percent":80}"#.to_string(),
+        ]
+        .join("\n")
+            + "\n";
+        let last = replay(&text).last.expect("a budget");
+        // seo: 40 charged + 200 held by a call that never ended = 240; ads: 100.
+        assert_eq!(last.clients["seo"], 240);
+        assert_eq!(last.clients["ads"], 100);
+        assert_eq!(last.alerts, [50].into());
+        // 40 + 100 + 200 = 340 spent in all.
+        assert_eq!(last.spent(), 340);
     }
 
     #[test]

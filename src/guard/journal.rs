@@ -150,6 +150,13 @@ pub struct Entry {
     /// The id of the call's `hold` line, when it wrote one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<String>,
+    /// The client the call was charged to (`--clients`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Shadow mode (`--shadow`): enforcement would have refused this call for the budget (the
+    /// guard's or the client's); it was forwarded and charged all the same.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub would_refuse: bool,
 }
 
 /// A call line as written: the entry and the budget it was spent from.
@@ -193,6 +200,21 @@ struct HoldLine<'a> {
     epoch: &'a str,
     hold: &'a str,
     units: u64,
+    /// The client whose own budget holds the units too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<&'a str>,
+}
+
+/// An alert threshold claimed for a budget (`--alert-at`): replayed on start so that a
+/// restart does not send it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertLine {
+    pub time: String,
+    pub kind: &'static str,
+    pub epoch: String,
+    pub threshold_percent: u8,
+    pub budget_units: u64,
+    pub spent_units: i64,
 }
 
 #[derive(Serialize)]
@@ -216,6 +238,42 @@ pub struct EndpointTotals {
     pub units_charged: u64,
     /// Units charged beyond the calls' prices.
     pub overrun: u64,
+    /// Shadow mode: calls enforcement would have refused for the budget (forwarded all the
+    /// same), and the units they were priced at.
+    pub would_refuse: u64,
+    pub would_refuse_units: u64,
+}
+
+impl EndpointTotals {
+    /// Adds one call line.
+    fn add(&mut self, entry: &Entry) {
+        self.calls += 1;
+        match entry.outcome {
+            Outcome::Charged => self.charged_calls += 1,
+            Outcome::OverBudget => self.over_budget += 1,
+            _ => self.other += 1,
+        }
+        self.units_charged = self.units_charged.saturating_add(entry.units_charged);
+        self.overrun = self.overrun.saturating_add(entry.overrun);
+        if entry.would_refuse {
+            self.would_refuse += 1;
+            self.would_refuse_units = self.would_refuse_units.saturating_add(entry.units_reserved);
+        }
+    }
+
+    /// Adds another's figures.
+    pub fn absorb(&mut self, other: &EndpointTotals) {
+        self.calls += other.calls;
+        self.charged_calls += other.charged_calls;
+        self.over_budget += other.over_budget;
+        self.other += other.other;
+        self.units_charged = self.units_charged.saturating_add(other.units_charged);
+        self.overrun = self.overrun.saturating_add(other.overrun);
+        self.would_refuse += other.would_refuse;
+        self.would_refuse_units = self
+            .would_refuse_units
+            .saturating_add(other.would_refuse_units);
+    }
 }
 
 /// What a guard did while it ran: priced calls by endpoint, refusals before pricing by reason.
@@ -223,6 +281,8 @@ pub struct EndpointTotals {
 pub struct Totals {
     pub endpoints: BTreeMap<String, EndpointTotals>,
     pub refused: BTreeMap<Refusal, u64>,
+    /// Priced calls by client (`--clients`).
+    pub clients: BTreeMap<String, EndpointTotals>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -395,6 +455,15 @@ impl Journal {
     /// put on the call's line), `None` when there is nothing to record (no file, no units).
     /// An error means the hold is not on record: the call must not be forwarded.
     pub fn hold(&self, units: u64) -> Result<Option<String>, JournalError> {
+        self.hold_for(units, None)
+    }
+
+    /// As [`Journal::hold`], naming the client whose own budget holds the units too.
+    pub fn hold_for(
+        &self,
+        units: u64,
+        client: Option<&str>,
+    ) -> Result<Option<String>, JournalError> {
         if self.file.is_none() || units == 0 {
             return Ok(None);
         }
@@ -409,8 +478,14 @@ impl Journal {
             epoch: self.epoch(),
             hold: &id,
             units,
+            client,
         })?;
         Ok(Some(id))
+    }
+
+    /// Records that an alert threshold was claimed for this budget.
+    pub fn alert(&self, line: &AlertLine) -> Result<(), JournalError> {
+        self.write_line(line)
     }
 
     /// Records a priced call. A failed write is remembered (see [`Journal::write_failed`]) rather
@@ -419,15 +494,14 @@ impl Journal {
     pub fn record(&self, entry: &Entry) {
         {
             let mut totals = self.totals.lock().unwrap_or_else(|p| p.into_inner());
-            let t = totals.endpoints.entry(entry.endpoint.clone()).or_default();
-            t.calls += 1;
-            match entry.outcome {
-                Outcome::Charged => t.charged_calls += 1,
-                Outcome::OverBudget => t.over_budget += 1,
-                _ => t.other += 1,
+            totals
+                .endpoints
+                .entry(entry.endpoint.clone())
+                .or_default()
+                .add(entry);
+            if let Some(client) = &entry.client {
+                totals.clients.entry(client.clone()).or_default().add(entry);
             }
-            t.units_charged = t.units_charged.saturating_add(entry.units_charged);
-            t.overrun = t.overrun.saturating_add(entry.overrun);
         }
         let _ = self.write_line(&CallLine {
             entry,
@@ -504,6 +578,8 @@ mod tests {
             target_hash: None,
             continues: false,
             hold: None,
+            client: None,
+            would_refuse: false,
         }
     }
 
@@ -597,7 +673,9 @@ mod tests {
                 over_budget: 1,
                 other: 0,
                 units_charged: 200,
-                overrun: 0
+                overrun: 0,
+                would_refuse: 0,
+                would_refuse_units: 0,
             }
         );
         assert_eq!(totals.endpoints["backlinks/all"].other, 1);

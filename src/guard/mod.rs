@@ -21,18 +21,24 @@
 //! back to clients (every reply body goes through the account's scrubber). This module renders
 //! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
+pub mod alerts;
+pub mod clients;
 pub mod config;
+pub mod events;
 pub mod history;
 pub mod hold;
 pub mod journal;
 #[cfg(test)]
 mod laws;
+pub mod metrics;
+pub mod monitor;
 pub mod price;
 mod proxy;
 pub mod redis;
 pub mod server;
 pub mod startup;
 pub mod state;
+pub mod status;
 pub mod tags;
 pub mod wording;
 
@@ -50,6 +56,8 @@ pub use server::{Limits, Served};
 pub use startup::{start, Running, Signals, Start, Startup, Stopped};
 pub use state::{Backend, MemoryState, State};
 
+/// The guard's own status endpoint, on its listener ([`status`]).
+pub const STATUS_PATH: &str = "/budget/status";
 /// Header a client may send its guard token in (or `Authorization: Bearer TOKEN`).
 pub const TOKEN_HEADER: &str = "x-budget-token";
 /// Largest API reply the guard buffers (it must read a reply whole to count its rows).
@@ -73,6 +81,22 @@ pub struct Config {
     pub limits: Limits,
     /// Told about every call billed beyond its price (the guard renders nothing itself).
     pub on_overrun: Option<OverrunHook>,
+}
+
+/// What a guard runs with besides [`Config`]: the operations side (README "Running the
+/// guard"). `Ops::default()` is a guard in enforce mode with one client (or none), fresh
+/// metrics and no alerts.
+#[derive(Clone, Default)]
+pub struct Ops {
+    /// `--shadow`: price, pace and record every call, never refuse one for the budget.
+    pub shadow: bool,
+    /// `--clients`: who may call, charged to which budget.
+    pub clients: Option<Arc<clients::Clients>>,
+    pub metrics: Arc<metrics::Metrics>,
+    /// What the status endpoint says of the budget besides the state's figures.
+    pub info: status::Info,
+    /// Alert thresholds claimed for this budget, in percent (shared with the alerts' task).
+    pub fired: Arc<std::sync::Mutex<std::collections::BTreeSet<u8>>>,
 }
 
 /// Receives [`Overrun`]s as they happen.
@@ -160,7 +184,18 @@ impl Guard {
         state: Arc<State>,
         journal: Arc<Journal>,
     ) -> Result<Guard, GuardError> {
-        let app = Arc::new(proxy::App::new(config, state, journal)?);
+        Guard::bind_with(listen, config, state, journal, Ops::default()).await
+    }
+
+    /// As [`Guard::bind`], with the operations side ([`Ops`]).
+    pub async fn bind_with(
+        listen: SocketAddr,
+        config: Config,
+        state: Arc<State>,
+        journal: Arc<Journal>,
+        ops: Ops,
+    ) -> Result<Guard, GuardError> {
+        let app = Arc::new(proxy::App::new(config, state, journal, ops)?);
         let listener =
             tokio::net::TcpListener::bind(listen)
                 .await
@@ -176,6 +211,16 @@ impl Guard {
         self.listener.local_addr().map_err(|e| GuardError::Serve {
             reason: crate::io_reason(&e),
         })
+    }
+
+    /// Notified after each call that charged units (the alerts' checker waits on it).
+    pub fn charged(&self) -> Arc<tokio::sync::Notify> {
+        self.app.events().charged()
+    }
+
+    /// What the metrics listener serves ([`monitor`]).
+    pub fn monitor(&self) -> monitor::Monitor {
+        monitor::Monitor::new(self.app.clone())
     }
 
     /// The calls being handled now.

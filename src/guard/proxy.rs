@@ -14,13 +14,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::events::{CallEvent, Events};
 use super::journal::{Entry, Journal, Outcome, Refusal};
+use super::metrics::Retried;
 use super::price::{self, PriceError, Priced};
 use super::server::{Busy, Limits, Tracked};
-use super::state::{Hold, RateError, State, StateError};
+use super::state::{Ask, Hold, RateError, State, StateError};
+use super::status::Scope;
 use super::tags::{self, Facts, Tags};
 use super::wording;
-use super::{same_secret, Config, GuardError, Overrun, MAX_REPLY_BYTES, TOKEN_HEADER};
+use super::{same_secret, Config, GuardError, Ops, Overrun, MAX_REPLY_BYTES, TOKEN_HEADER};
 use crate::account::transport::{self, Policy, SetupError, Transport};
 
 pub(crate) struct App {
@@ -30,6 +33,8 @@ pub(crate) struct App {
     shown: String,
     state: Arc<State>,
     journal: Arc<Journal>,
+    events: Events,
+    ops: Ops,
     pub(crate) in_flight: InFlight,
     /// Request bodies held at once, in bytes (`Limits::max_buffered`).
     buffered: Arc<Semaphore>,
@@ -78,6 +83,7 @@ impl App {
         config: Config,
         state: Arc<State>,
         journal: Arc<Journal>,
+        ops: Ops,
     ) -> Result<App, GuardError> {
         let policy = Policy {
             attempts: config.attempts,
@@ -107,7 +113,9 @@ impl App {
             shown: transport.shown().to_string(),
             transport,
             state,
+            events: Events::new(journal.clone(), ops.metrics.clone()),
             journal,
+            ops,
             in_flight: InFlight::default(),
             stopping: tokio::sync::watch::Sender::new(false),
         })
@@ -115,6 +123,55 @@ impl App {
 
     pub(crate) fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    pub(crate) fn events(&self) -> &Events {
+        &self.events
+    }
+
+    pub(crate) fn ops(&self) -> &Ops {
+        &self.ops
+    }
+
+    pub(crate) fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Whether the guard has stopped taking calls.
+    pub(crate) fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// The status now, for `scope` ([`super::status`]).
+    pub(crate) async fn status(
+        &self,
+        scope: Scope<'_>,
+    ) -> Result<super::status::Status, StateError> {
+        let clients: Vec<(String, Option<u32>)> = match &self.ops.clients {
+            Some(clients) => clients
+                .list
+                .iter()
+                .map(|c| (c.name.clone(), c.rate.map(|r| r.of(self.state.rps()))))
+                .collect(),
+            None => Vec::new(),
+        };
+        let fired = self
+            .ops
+            .fired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        super::status::read(
+            &self.state,
+            &self.journal.totals(),
+            &self.ops.info,
+            fired,
+            &clients,
+            scope,
+        )
+        .await
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -154,6 +211,14 @@ struct Call {
     /// A call billed by the records of its reply: whether they were counted (false: the reply
     /// did not show them, e.g. `output=xml`, and the call was charged its price).
     counted: Option<bool>,
+    /// The client it is charged to (`--clients`).
+    client: Option<String>,
+    /// Shadow mode: enforcement would have refused it for the budget.
+    would_refuse: bool,
+    /// Why each retried attempt was retried.
+    retried: Vec<Retried>,
+    /// Time spent in the API's exchanges (attempts and back-off), not the rate window.
+    upstream: Duration,
 }
 
 /// A request that passed every check before pricing and was priced.
@@ -165,6 +230,8 @@ struct Accepted {
     facts: Facts,
     /// A row endpoint: its 2xx replies' rows are journaled.
     row_endpoint: bool,
+    /// The client it is charged to (`--clients`).
+    client: Option<String>,
     /// Its share of the buffered bytes, given back when the call ends.
     _buffered: Option<OwnedSemaphorePermit>,
 }
@@ -176,6 +243,7 @@ struct Refused {
     why: Option<Refusal>,
     endpoint: Option<String>,
     tags: Tags,
+    client: Option<String>,
     response: Response,
 }
 
@@ -195,6 +263,7 @@ fn refused(why: Refusal, status: StatusCode, message: &str, description: &str) -
         why: Some(why),
         endpoint: None,
         tags: Tags::default(),
+        client: None,
         response,
     }
 }
@@ -208,14 +277,26 @@ impl App {
     ) -> hyper::Response<Tracked> {
         let started = Instant::now();
         let (parts, body) = request.into_parts();
+        if parts.uri.path() == super::STATUS_PATH {
+            let response = self.scrubbed(self.status_reply(&parts).await).await;
+            return response.map(|inner| Tracked { inner, _busy: None });
+        }
         let accepted = match self.accept(&parts, body).await {
             Ok(accepted) => accepted,
             Err(refused) => {
                 match (refused.why, refused.endpoint) {
-                    (Some(why), _) => self.journal.refuse(why),
-                    (None, Some(endpoint)) => {
-                        self.reject(&parts, endpoint, refused.tags, &refused.response, started)
+                    (Some(why), _) => {
+                        self.events
+                            .refused(why, refused.client.as_deref(), Some(started.elapsed()))
                     }
+                    (None, Some(endpoint)) => self.reject(
+                        &parts,
+                        endpoint,
+                        refused.tags,
+                        refused.client,
+                        &refused.response,
+                        started,
+                    ),
                     (None, None) => {}
                 }
                 let response = self.scrubbed(refused.response).await;
@@ -253,16 +334,7 @@ impl App {
         parts: &axum::http::request::Parts,
         body: Body,
     ) -> Result<Accepted, Refused> {
-        if let Some(token) = &self.config.client_token {
-            if !presented_token(&parts.headers).is_some_and(|t| same_secret(t, token)) {
-                return Err(refused(
-                    Refusal::Unauthorized,
-                    StatusCode::UNAUTHORIZED,
-                    "Unauthorized",
-                    "this guard needs its client token: send it in the X-Budget-Token header, or as Authorization: Bearer TOKEN (or Token TOKEN)",
-                ));
-            }
-        }
+        let client = self.caller(&parts.headers).map_err(|()| unauthorized())?;
         // The guard's own tag headers: recorded, never forwarded (see `tags`).
         let tags = tags::read(&parts.headers).map_err(|e| {
             refused(
@@ -312,6 +384,7 @@ impl App {
                 why,
                 endpoint,
                 tags: tags.clone(),
+                client: client.clone(),
                 response,
             }
         })?;
@@ -329,8 +402,54 @@ impl App {
             tags,
             facts,
             row_endpoint,
+            client,
             _buffered: buffered,
         })
+    }
+
+    /// Who is calling: `Ok(None)` when the guard takes anyone (no token set) or has one token,
+    /// `Ok(Some(name))` for a client of `--clients`, `Err` for a missing or wrong token.
+    fn caller(&self, headers: &HeaderMap) -> Result<Option<String>, ()> {
+        let presented = presented_token(headers);
+        match (&self.ops.clients, &self.config.client_token) {
+            (Some(clients), _) => clients
+                .identify(presented)
+                .map(|c| Some(c.name.clone()))
+                .ok_or(()),
+            (None, Some(token)) => match presented {
+                Some(t) if same_secret(t, token) => Ok(None),
+                _ => Err(()),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// `GET /budget/status` on the API listener: with tokens, only for a caller with one; a
+    /// client of `--clients` sees its own entry among the clients.
+    async fn status_reply(&self, parts: &axum::http::request::Parts) -> Response {
+        let client = match self.caller(&parts.headers) {
+            Ok(client) => client,
+            Err(()) => {
+                self.events.refused(Refusal::Unauthorized, None, None);
+                return unauthorized().response;
+            }
+        };
+        if parts.method != axum::http::Method::GET {
+            let mut response = envelope(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                "the guard's status takes GET",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET"));
+            return response;
+        }
+        let scope = match &client {
+            Some(name) => Scope::Client(name),
+            None => Scope::All,
+        };
+        status_response(self.status(scope).await)
     }
 
     /// Reads a request body within the limits: its size (413), its time (408), the bytes all
@@ -429,12 +548,13 @@ impl App {
         parts: &axum::http::request::Parts,
         endpoint: String,
         tags: Tags,
+        client: Option<String>,
         response: &Response,
         started: Instant,
     ) {
         let scrub =
             |text: Option<String>| text.map(|t| self.transport.scrubber().scrub(&t).into_owned());
-        self.journal.record(&Entry {
+        let entry = Entry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             method: parts.method.to_string(),
             endpoint,
@@ -455,6 +575,13 @@ impl App {
             target_hash: None,
             continues: false,
             hold: None,
+            client,
+            would_refuse: false,
+        };
+        self.events.call(CallEvent {
+            entry: &entry,
+            added: started.elapsed(),
+            retried: &[],
         });
     }
 
@@ -480,6 +607,10 @@ impl App {
             rows: None,
             evidence: Some(accepted.priced.evidence),
             counted: None,
+            client: accepted.client.clone(),
+            would_refuse: false,
+            retried: Vec::new(),
+            upstream: Duration::ZERO,
         };
         let (response, outcome) = self.process(&parts, accepted, &mut call).await;
         let mut response = self.scrubbed(response).await;
@@ -491,7 +622,8 @@ impl App {
         // What a client wrote (tags, the source parameter) is journaled scrubbed, as its path is.
         let scrub =
             |text: Option<String>| text.map(|t| self.transport.scrubber().scrub(&t).into_owned());
-        self.journal.record(&Entry {
+        let latency = started.elapsed();
+        let entry = Entry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             method: call.method,
             endpoint: call.endpoint,
@@ -500,7 +632,7 @@ impl App {
             units_reserved: call.reserved,
             units_charged: call.charged,
             overrun: call.overrun,
-            latency_ms: started.elapsed().as_micros() as f64 / 1000.0,
+            latency_ms: latency.as_micros() as f64 / 1000.0,
             attempts: call.attempts,
             outcome,
             workflow: scrub(call.tags.workflow),
@@ -512,8 +644,38 @@ impl App {
             target_hash: call.facts.target_hash,
             continues: call.facts.continues,
             hold: call.hold,
+            client: call.client,
+            would_refuse: call.would_refuse,
+        };
+        self.events.call(CallEvent {
+            entry: &entry,
+            added: latency.saturating_sub(call.upstream),
+            retried: &call.retried,
         });
         response
+    }
+}
+
+fn unauthorized() -> Refused {
+    refused(
+        Refusal::Unauthorized,
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "this guard needs its client token: send it in the X-Budget-Token header, or as Authorization: Bearer TOKEN (or Token TOKEN)",
+    )
+}
+
+/// A status as JSON, or 503 when the budget's state cannot be read.
+pub(crate) fn status_response(status: Result<super::status::Status, StateError>) -> Response {
+    match status {
+        Ok(status) => {
+            let mut response = (StatusCode::OK, axum::Json(status)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => unavailable(&e.to_string()),
     }
 }
 
@@ -590,8 +752,43 @@ impl App {
             priced,
             ..
         } = accepted;
-        let hold = match self.state.try_reserve(priced.units).await {
-            Ok(hold) => hold,
+        let ask = Ask {
+            units: priced.units,
+            client: call.client.as_deref(),
+            shadow: self.ops.shadow,
+        };
+        let hold = match self.state.reserve(ask).await {
+            Ok(reserved) => {
+                call.would_refuse = reserved.would_refuse.is_some();
+                reserved.hold
+            }
+            Err(StateError::ClientExceeded {
+                client,
+                needed,
+                left,
+                budget,
+            }) => {
+                let fit = match self.config.pricing.endpoint(&priced.endpoint) {
+                    Some(endpoint) => {
+                        price::largest_fit(endpoint, &priced, u64::try_from(left).unwrap_or(0))
+                    }
+                    None => price::Fit::Nothing {
+                        smallest: priced.units,
+                    },
+                };
+                let text = wording::over_client_budget(
+                    &priced.endpoint,
+                    &client,
+                    needed,
+                    left,
+                    budget,
+                    &fit,
+                );
+                return (
+                    envelope(StatusCode::PAYMENT_REQUIRED, "Budget exceeded", &text),
+                    Outcome::OverBudget,
+                );
+            }
             Err(StateError::Exceeded { needed, left }) => {
                 let fit = match self.config.pricing.endpoint(&priced.endpoint) {
                     Some(endpoint) => {
@@ -611,7 +808,7 @@ impl App {
         };
         call.reserved = hold.units;
         // On record before it is sent: a guard killed mid-call counts it as spent on restart.
-        match self.journal.hold(hold.units) {
+        match self.journal.hold_for(hold.units, hold.client.as_deref()) {
             Ok(id) => call.hold = id,
             Err(e) => {
                 let _ = self.state.release(&hold).await;
@@ -770,8 +967,23 @@ impl App {
             headers,
             body,
         };
-        let exchange = self.transport.send(&request, || self.state.slot()).await;
+        // Time waiting for the rate window, to tell the API's time from the guard's.
+        let waited = std::sync::Mutex::new(Duration::ZERO);
+        let client = call.client.clone();
+        let exchange = self
+            .transport
+            .send(&request, || async {
+                let asked = Instant::now();
+                let slot = self.state.slot_for(client.as_deref()).await;
+                *waited.lock().unwrap_or_else(|p| p.into_inner()) += asked.elapsed();
+                slot
+            })
+            .await;
         call.attempts = exchange.attempts;
+        call.retried = exchange.retried.clone();
+        call.upstream = exchange
+            .elapsed
+            .saturating_sub(*waited.lock().unwrap_or_else(|p| p.into_inner()));
         match exchange.result {
             Ok(reply) => Ok(Upstream {
                 status: reply.status,

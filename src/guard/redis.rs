@@ -25,7 +25,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue, RedisError, Script, ScriptInvocation};
 
-use super::state::{Hold, RateError, StateError};
+use super::state::{Ask, ClientBudget, Figures, Hold, RateError, Reserved, StateError};
 
 /// Transient keys (holds, window) live this long after their last use; `left` never expires.
 const KEEP: Duration = Duration::from_secs(24 * 3600);
@@ -41,20 +41,44 @@ pub const MAX_BUDGET: u64 = 1 << 53;
 const RESERVE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0, 0, 0} end
 -- Holds never settled count as spent: forget them, give nothing back.
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for _, id in ipairs(expired) do
   redis.call('HDEL', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
 end
+local units = tonumber(ARGV[1])
 local left = tonumber(redis.call('GET', KEYS[1]))
-if left < tonumber(ARGV[1]) then return {0, left} end
-left = redis.call('DECRBY', KEYS[1], ARGV[1])
+local refused = 0
+local shown = left
+if left < units then refused = 1 end
+local cleft = nil
+local ctotal = 0
+if ARGV[6] ~= '' then
+  local c = redis.call('GET', KEYS[5])
+  if c then
+    cleft = tonumber(c)
+    ctotal = tonumber(redis.call('GET', KEYS[6]) or c)
+  end
+end
+if refused == 0 and cleft and cleft < units then
+  refused = 2
+  shown = cleft
+end
+if refused > 0 and ARGV[5] ~= '1' then return {0, shown, refused, 0, ctotal} end
+redis.call('DECRBY', KEYS[1], units)
+local held = 0
+if cleft then
+  redis.call('DECRBY', KEYS[5], units)
+  redis.call('HSET', KEYS[4], ARGV[2], ARGV[6])
+  held = 1
+end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[2])
-for i = 2, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-return {1, left}
+for i = 2, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+return {1, shown, refused, held, ctotal}
 ";
 
 /// Gives back held − charged (negative for an overrun: the budget may go below zero). A hold
@@ -63,11 +87,70 @@ return {1, left}
 const SETTLE: &str = r"
 local held = redis.call('HGET', KEYS[2], ARGV[1])
 if held then
-  redis.call('INCRBY', KEYS[1], tonumber(held) - tonumber(ARGV[2]))
+  local back = tonumber(held) - tonumber(ARGV[2])
+  redis.call('INCRBY', KEYS[1], back)
+  if ARGV[3] == '1' and redis.call('HGET', KEYS[4], ARGV[1]) then
+    redis.call('INCRBY', KEYS[5], back)
+  end
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
 end
 return redis.call('GET', KEYS[1])
+";
+
+/// The budget's figures: left, held by calls in flight, and the figure it was set at (an
+/// older budget without one: left plus held).
+const FIGURES: &str = r"
+local left = redis.call('GET', KEYS[1])
+if not left then return nil end
+local held = 0
+for _, units in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(units) end
+local total = redis.call('GET', KEYS[3])
+if not total then total = tonumber(left) + held end
+return {string.format('%.0f', tonumber(left)), string.format('%.0f', held), string.format('%.0f', tonumber(total))}
+";
+
+/// Each client's left, total and held: KEYS are holds, hold-client, then each client's left
+/// and total; ARGV the clients' names.
+const CLIENT_FIGURES: &str = r"
+local held = {}
+local owners = redis.call('HGETALL', KEYS[2])
+for i = 1, #owners, 2 do
+  local units = redis.call('HGET', KEYS[1], owners[i])
+  if units then held[owners[i + 1]] = (held[owners[i + 1]] or 0) + tonumber(units) end
+end
+local out = {}
+for i, name in ipairs(ARGV) do
+  local left = redis.call('GET', KEYS[1 + 2 * i])
+  local total = redis.call('GET', KEYS[2 + 2 * i])
+  if left then
+    table.insert(out, name)
+    table.insert(out, string.format('%.0f', tonumber(left)))
+    table.insert(out, string.format('%.0f', tonumber(total or left)))
+    table.insert(out, string.format('%.0f', held[name] or 0))
+  end
+end
+return out
+";
+
+/// Slots taken in the window now.
+const WINDOW_USED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+";
+
+/// Sets a client's own budget unless set already (`ARGV[2]` = '1': replace it).
+const JOIN_CLIENT: &str = r"
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'NX')
+  redis.call('SET', KEYS[2], redis.call('GET', KEYS[1]), 'NX')
+end
+return tonumber(redis.call('GET', KEYS[1]))
 ";
 
 /// Units not yet charged: what may still be reserved plus what calls in flight hold.
@@ -98,11 +181,23 @@ return {math.max(1, tonumber(oldest[2]) + window - now), now}
 /// The keys of one account.
 #[derive(Debug, Clone)]
 struct Keys {
+    prefix: String,
     left: String,
     holds: String,
     expiry: String,
     window: String,
     epoch: String,
+    /// The budget's figure as set (for the status endpoint and alerts).
+    total: String,
+    /// Hash of reservation id → the client whose own budget holds it too.
+    hold_client: String,
+}
+
+impl Keys {
+    /// A client's own keys (`--clients`; names are plain: letters, digits, `-`, `_`, `.`).
+    fn client(&self, name: &str, what: &str) -> String {
+        format!("{}:client:{name}:{what}", self.prefix)
+    }
 }
 
 /// Sets the budget and its epoch unless set already; returns whether it did, the units left and
@@ -112,6 +207,7 @@ local created = 0
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   created = 1
   redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[1])
 end
 redis.call('PERSIST', KEYS[1])
 local epoch = redis.call('GET', KEYS[2])
@@ -127,7 +223,8 @@ return {created, tonumber(redis.call('GET', KEYS[1])), epoch}
 const REPLACE: &str = r"
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
-redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('SET', KEYS[5], ARGV[1])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[6])
 return 1
 ";
 
@@ -155,6 +252,8 @@ pub struct RedisState {
     reserve: Script,
     settle: Script,
     slot: Script,
+    /// The clients with budgets of their own (`--clients`), set by [`RedisState::join_clients`].
+    clients: std::sync::Mutex<Vec<String>>,
 }
 
 /// A slot request's answer.
@@ -200,7 +299,11 @@ impl RedisState {
                 expiry: format!("{prefix}:hold-expiry"),
                 window: format!("{prefix}:window"),
                 epoch: format!("{prefix}:epoch"),
+                total: format!("{prefix}:total"),
+                hold_client: format!("{prefix}:hold-client"),
+                prefix,
             },
+            clients: std::sync::Mutex::new(Vec::new()),
             shown,
             me: format!("{:016x}", rand::random::<u64>()),
             next: AtomicU64::new(0),
@@ -273,6 +376,7 @@ impl RedisState {
                 Script::new(JOIN)
                     .key(&self.keys.left)
                     .key(&self.keys.epoch)
+                    .key(&self.keys.total)
                     .arg(budget)
                     .arg(fresh),
             )
@@ -307,6 +411,8 @@ impl RedisState {
                     .key(&self.keys.epoch)
                     .key(&self.keys.holds)
                     .key(&self.keys.expiry)
+                    .key(&self.keys.total)
+                    .key(&self.keys.hold_client)
                     .arg(budget)
                     .arg(epoch),
             )
@@ -367,28 +473,222 @@ impl RedisState {
     }
 
     pub async fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
+        self.reserve(Ask {
+            units,
+            client: None,
+            shadow: false,
+        })
+        .await
+        .map(|r| r.hold)
+    }
+
+    /// Reserves from the shared budget and the client's (see `super::state::Ask`).
+    pub async fn reserve(&self, ask: Ask<'_>) -> Result<Reserved, StateError> {
         let id = self.id();
-        let (ok, left): (i64, i64) = self
+        let client = ask.client.unwrap_or("");
+        let (client_left, client_total) = match ask.client {
+            Some(name) => (
+                self.keys.client(name, "left"),
+                self.keys.client(name, "total"),
+            ),
+            // Unused by the script; any key of this account's slot.
+            None => (self.keys.left.clone(), self.keys.left.clone()),
+        };
+        let (ok, left, refused, held, budget): (i64, i64, i64, i64, i64) = self
             .invoke(
                 self.reserve
                     .key(&self.keys.left)
                     .key(&self.keys.holds)
                     .key(&self.keys.expiry)
-                    .arg(units)
+                    .key(&self.keys.hold_client)
+                    .key(&client_left)
+                    .key(&client_total)
+                    .arg(ask.units)
                     .arg(&id)
                     .arg(crate::count::millis(self.hold_ttl))
-                    .arg(crate::count::millis(KEEP)),
+                    .arg(crate::count::millis(KEEP))
+                    .arg(if ask.shadow { "1" } else { "0" })
+                    .arg(client),
             )
             .await
             .map_err(|e| self.error(&e))?;
-        match ok {
-            1 => Ok(Hold { id, units }),
-            0 => Err(StateError::Exceeded {
-                needed: units,
+        let refusal = match refused {
+            1 => Some(StateError::Exceeded {
+                needed: ask.units,
                 left,
             }),
+            2 => Some(StateError::ClientExceeded {
+                client: client.to_string(),
+                needed: ask.units,
+                left,
+                budget: u64::try_from(budget).unwrap_or(0),
+            }),
+            _ => None,
+        };
+        match ok {
+            1 => Ok(Reserved {
+                hold: Hold {
+                    id,
+                    units: ask.units,
+                    client: (held == 1).then(|| client.to_string()),
+                },
+                would_refuse: refusal,
+            }),
+            0 => Err(refusal.unwrap_or(StateError::Exceeded {
+                needed: ask.units,
+                left,
+            })),
             _ => Err(self.gone()),
         }
+    }
+
+    /// Sets the clients' own budgets unless set already (`replace`: set them anew, with
+    /// `--new-budget`), and remembers their names for [`RedisState::client_figures`].
+    pub async fn join_clients(
+        &self,
+        clients: &[ClientBudget],
+        replace: bool,
+    ) -> Result<(), StateError> {
+        for c in clients {
+            if c.budget > MAX_BUDGET {
+                return Err(StateError::Redis {
+                    reason: format!("a budget above {MAX_BUDGET} units cannot be shared in Redis"),
+                });
+            }
+            let _: i64 = self
+                .invoke(
+                    Script::new(JOIN_CLIENT)
+                        .key(self.keys.client(&c.name, "left"))
+                        .key(self.keys.client(&c.name, "total"))
+                        .arg(c.budget)
+                        .arg(if replace { "1" } else { "0" }),
+                )
+                .await
+                .map_err(|e| self.error(&e))?;
+        }
+        *self.clients.lock().unwrap_or_else(|p| p.into_inner()) =
+            clients.iter().map(|c| c.name.clone()).collect();
+        Ok(())
+    }
+
+    /// The shared budget's figures (see `super::state::Figures`).
+    pub async fn figures(&self) -> Result<Figures, StateError> {
+        let figures: Option<(String, String, String)> = self
+            .invoke(
+                Script::new(FIGURES)
+                    .key(&self.keys.left)
+                    .key(&self.keys.holds)
+                    .key(&self.keys.total),
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        let (left, held, total) = figures.ok_or_else(|| self.gone())?;
+        Ok(Figures {
+            total: total.parse().unwrap_or(0),
+            left: left.parse().unwrap_or(0),
+            reserved: held.parse().unwrap_or(0),
+        })
+    }
+
+    /// The clients' own budgets' figures, shared by every guard.
+    pub async fn client_figures(&self) -> Result<Vec<(String, Figures)>, StateError> {
+        let names = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let script = Script::new(CLIENT_FIGURES);
+        let mut invocation = script.key(&self.keys.holds);
+        invocation.key(&self.keys.hold_client);
+        for name in &names {
+            invocation.key(self.keys.client(name, "left"));
+            invocation.key(self.keys.client(name, "total"));
+            invocation.arg(name);
+        }
+        let flat: Vec<String> = self.invoke(&invocation).await.map_err(|e| self.error(&e))?;
+        Ok(flat
+            .chunks(4)
+            .filter_map(|c| match c {
+                [name, left, total, held] => Some((
+                    name.clone(),
+                    Figures {
+                        total: total.parse().unwrap_or(0),
+                        left: left.parse().unwrap_or(0),
+                        reserved: held.parse().unwrap_or(0),
+                    },
+                )),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn alert_key(&self, epoch: &str, percent: u8) -> String {
+        format!("{}:alert:{epoch}:{percent}", self.keys.prefix)
+    }
+
+    /// Claims the alert at `percent` of the budget `epoch`: true for exactly one caller.
+    pub async fn claim_alert(&self, epoch: &str, percent: u8) -> Result<bool, StateError> {
+        let set: Option<String> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.alert_key(epoch, percent))
+                    .arg(&self.me)
+                    .arg("NX"),
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        Ok(set.is_some())
+    }
+
+    /// The thresholds already claimed for `epoch`.
+    pub async fn claimed_alerts(
+        &self,
+        epoch: &str,
+        thresholds: &[u8],
+    ) -> Result<Vec<u8>, StateError> {
+        if thresholds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for t in thresholds {
+            cmd.arg(self.alert_key(epoch, *t));
+        }
+        let found: Vec<Option<String>> = self.query(&cmd).await.map_err(|e| self.error(&e))?;
+        Ok(thresholds
+            .iter()
+            .zip(found)
+            .filter_map(|(t, f)| f.map(|_| *t))
+            .collect())
+    }
+
+    /// Slots taken in the shared window now.
+    pub async fn window_used(&self, window: Duration) -> Result<u64, StateError> {
+        self.invoke(
+            Script::new(WINDOW_USED)
+                .key(&self.keys.window)
+                .arg(crate::count::micros(window)),
+        )
+        .await
+        .map_err(|e| self.error(&e))
+    }
+
+    /// Takes a slot in `client`'s share of the window (shared by every guard), if it has room.
+    pub async fn try_client_slot(
+        &self,
+        client: &str,
+        share: u32,
+        window: Duration,
+    ) -> Result<Slot, RateError> {
+        self.slot_in(
+            &self.keys.client(client, "window"),
+            share,
+            window,
+            Duration::ZERO,
+        )
+        .await
     }
 
     /// Ends a hold with `charged` units billed (above the hold for an overrun), trying
@@ -405,8 +705,14 @@ impl RedisState {
                         .key(&self.keys.left)
                         .key(&self.keys.holds)
                         .key(&self.keys.expiry)
+                        .key(&self.keys.hold_client)
+                        .key(match &hold.client {
+                            Some(name) => self.keys.client(name, "left"),
+                            None => self.keys.left.clone(),
+                        })
                         .arg(&hold.id)
-                        .arg(charged),
+                        .arg(charged)
+                        .arg(if hold.client.is_some() { "1" } else { "0" }),
                 )
                 .await;
             match settled {
@@ -424,10 +730,20 @@ impl RedisState {
         window: Duration,
         slack: Duration,
     ) -> Result<Slot, RateError> {
+        self.slot_in(&self.keys.window, rps, window, slack).await
+    }
+
+    async fn slot_in(
+        &self,
+        key: &str,
+        rps: u32,
+        window: Duration,
+        slack: Duration,
+    ) -> Result<Slot, RateError> {
         let (wait_us, now_us): (i64, i64) = self
             .invoke(
                 self.slot
-                    .key(&self.keys.window)
+                    .key(key)
                     .arg(rps)
                     .arg(crate::count::micros(window))
                     .arg(self.id())

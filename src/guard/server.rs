@@ -304,7 +304,7 @@ pub(crate) async fn serve(
                         tokio::spawn(connection(stream, app.clone(), limits, busy, close, leave));
                     }
                     None => {
-                        app.journal().refuse(Refusal::TooManyConnections);
+                        app.events().refused(Refusal::TooManyConnections, None, None);
                         if let Ok(permit) = refusing.clone().try_acquire_owned() {
                             tokio::spawn(async move {
                                 refuse_connection(stream).await;
@@ -372,9 +372,9 @@ async fn connection(
                     // A head that never completed on a connection that never made a request
                     // (an idle keep-alive connection timing out is not a refusal).
                     if e.is_timeout() && served.load(Ordering::SeqCst) == 0 {
-                        app.journal().refuse(Refusal::Timeout);
+                        app.events().refused(Refusal::Timeout, None, None);
                     } else if e.is_parse() || e.is_parse_too_large() {
-                        app.journal().refuse(Refusal::Malformed);
+                        app.events().refused(Refusal::Malformed, None, None);
                     }
                 }
                 break;

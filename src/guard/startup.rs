@@ -31,7 +31,7 @@ use super::hold::{LedgerHold, Releasing};
 use super::journal::{new_id, BudgetLine, Journal, Totals};
 use super::redis::{Joined, RedisState};
 use super::server::Limits;
-use super::state::{Backend, MemoryState, State};
+use super::state::{Backend, ClientBudget, MemoryState, State};
 use super::{Config, Guard, GuardError};
 use crate::account::{self, ApiKey, AuthMethod, Backoff};
 use crate::estimate::Pools;
@@ -129,6 +129,24 @@ pub struct Startup {
     pub limits: Limits,
     /// `--max-connections` as asked, and the open-file limit, when the limit lowered it.
     pub connections_lowered: Option<(usize, u64)>,
+    /// `http://ADDR:PORT` of the metrics listener (`--metrics-listen`).
+    pub metrics: Option<String>,
+    /// `--shadow`.
+    pub shadow: bool,
+    /// The clients (`--clients`): name, own budget in units, share of the rate.
+    pub clients: Vec<(String, Option<u64>, Option<u32>)>,
+    /// Alerts: thresholds, where they go (the webhook as shown, the command's program), and
+    /// those already claimed for this budget.
+    pub alerts: Option<AlertsShown>,
+}
+
+/// The alerts as the startup text shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsShown {
+    pub thresholds: Vec<u8>,
+    pub webhook: Option<String>,
+    pub command: Option<String>,
+    pub fired: Vec<u8>,
 }
 
 /// A started guard: bound, holding its budget, not yet serving.
@@ -137,6 +155,10 @@ pub struct Running {
     state: Arc<State>,
     journal: Arc<Journal>,
     hold: Releasing,
+    /// The metrics listener, bound, not yet serving.
+    monitor: Option<(tokio::net::TcpListener, super::monitor::Monitor)>,
+    /// The alerts' checker and sender.
+    alerts: Vec<tokio::task::JoinHandle<()>>,
     pub startup: Startup,
 }
 
@@ -160,6 +182,8 @@ pub struct Stopped {
     pub release_failed: Option<String>,
     /// The journal, when a line could not be written to it.
     pub journal_failed: Option<PathBuf>,
+    /// `--shadow`: the summary says what would have been refused.
+    pub shadow: bool,
 }
 
 /// The units a start may spend, and where the figure comes from (pure).
@@ -298,6 +322,8 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     // The figure is decided inside the ledger's critical section: a gate starting now cannot
     // take the same units.
     let mut origin = BudgetOrigin::Shared;
+    let alert_warn = warn.clone();
+    let scrubber = crate::account::Scrubber::for_key(Some(&key));
     let (hold, _) = LedgerHold::take(ledger, &claim, |others| {
         let (figure, from) =
             budget_figure(settings.budget, shared, units_left, others, recent, spent);
@@ -324,6 +350,13 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     let mut figure = hold.units();
     let hold = Releasing(Arc::new(hold));
     let fresh = new_id();
+    let clients = settings.clients.clone();
+    // The budget's whole figure: `--budget` (what was spent before this start included), or
+    // the figure at start.
+    let total = match origin {
+        BudgetOrigin::Flag { budget, .. } => budget,
+        _ => figure,
+    };
     let (backend, epoch, record, shown) = match redis {
         None => {
             let (epoch, record) = match (&continued, settings.journal.is_some()) {
@@ -340,8 +373,31 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
                 ),
                 (None, false) => (fresh.clone(), Record::None),
             };
+            // Clients' own budgets continue with the journal's budget too.
+            let client_budgets: Vec<ClientBudget> = clients
+                .as_ref()
+                .map(|c| c.budgets(total))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, budget)| ClientBudget {
+                    spent: continued
+                        .as_ref()
+                        .and_then(|p| p.clients.get(&name).copied())
+                        .unwrap_or(0),
+                    name,
+                    budget,
+                })
+                .collect();
+            let spent_before = match origin {
+                BudgetOrigin::Flag { .. } => total.saturating_sub(figure).max(spent),
+                _ => 0,
+            };
             (
-                Backend::Memory(MemoryState::new(figure)),
+                Backend::Memory(MemoryState::continuing(
+                    total,
+                    spent_before,
+                    &client_budgets,
+                )),
                 epoch,
                 record,
                 None,
@@ -362,6 +418,20 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
                     }
                 }
             };
+            if let Some(clients) = &clients {
+                // Out of the shared budget's figure as its creator set it.
+                let shared_total = r.figures().await?.total;
+                let budgets: Vec<ClientBudget> = clients
+                    .budgets(shared_total)
+                    .into_iter()
+                    .map(|(name, budget)| ClientBudget {
+                        name,
+                        budget,
+                        spent: 0,
+                    })
+                    .collect();
+                r.join_clients(&budgets, settings.new_budget).await?;
+            }
             let shown = (r.shown().to_string(), r.left_key().to_string());
             (
                 Backend::Redis(Box::new(r)),
@@ -378,7 +448,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     journal.begin(&BudgetLine {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         kind: "budget",
-        epoch,
+        epoch: epoch.clone(),
         account: account.clone(),
         budget: match origin {
             BudgetOrigin::Flag { budget, .. } => budget,
@@ -395,8 +465,48 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     let journal = Arc::new(journal);
     let state = Arc::new(
         State::new(backend, settings.rps, settings.max_wait, settings.max_queue)
-            .with_window(settings.window),
+            .with_window(settings.window)
+            .with_shares(
+                clients
+                    .as_ref()
+                    .map(|c| c.shares(settings.rps))
+                    .unwrap_or_default(),
+            ),
     );
+    // Thresholds already claimed for this budget: the journal's record of a continued
+    // budget, or Redis's claims of the shared one.
+    let mut fired: std::collections::BTreeSet<u8> = continued
+        .as_ref()
+        .map(|p| p.alerts.clone())
+        .unwrap_or_default();
+    fired.extend(
+        state
+            .claimed_alerts(&epoch, &settings.alerts.thresholds)
+            .await?,
+    );
+    let metrics = Arc::new(super::metrics::Metrics::new());
+    metrics.set_shadow(settings.shadow);
+    for percent in &fired {
+        metrics.set_alert(*percent);
+    }
+    let ops = super::Ops {
+        shadow: settings.shadow,
+        clients: clients.clone(),
+        metrics: metrics.clone(),
+        info: super::status::Info {
+            account: account.clone(),
+            epoch: epoch.clone(),
+            source: match (&origin, settings.budget) {
+                (BudgetOrigin::Shared, _) => "shared",
+                (_, BudgetRule::Fixed(_)) => "flag",
+                (_, BudgetRule::Live { .. }) => "live",
+            },
+            state: if shown.is_some() { "redis" } else { "memory" },
+            shadow: settings.shadow,
+            thresholds: settings.alerts.thresholds.clone(),
+        },
+        fired: Arc::new(std::sync::Mutex::new(fired.clone())),
+    };
     // Connections that fit the open-file limit (raised to its hard limit first).
     let files = super::server::raise_open_files();
     let mut limits = settings.limits;
@@ -419,8 +529,54 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     let token = config.client_token.is_some();
     let api = reqwest::Url::parse(api_url.trim())
         .map_or_else(|_| "the API".to_string(), |u| super::shown_url(&u));
-    let guard = Guard::bind(settings.listen, config, state.clone(), journal.clone()).await?;
+    let fired_shared = ops.fired.clone();
+    let guard =
+        Guard::bind_with(settings.listen, config, state.clone(), journal.clone(), ops).await?;
     let addr = guard.local_addr()?;
+    let monitor = match settings.metrics_listen {
+        Some(at) => {
+            let listener =
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|e| GuardError::Setting {
+                        flag: "--metrics-listen",
+                        reason: format!(
+                            "cannot listen on {at}: {}; pick another address or port",
+                            crate::io_reason(&e)
+                        ),
+                    })?;
+            Some((
+                listener,
+                guard.monitor().with_token(settings.metrics_token.clone()),
+            ))
+        }
+        None => None,
+    };
+    let metrics_url = match &monitor {
+        Some((listener, _)) => Some(format!(
+            "http://{}",
+            listener.local_addr().map_err(|e| GuardError::Serve {
+                reason: crate::io_reason(&e),
+            })?
+        )),
+        None => None,
+    };
+    let alerts = if settings.alerts.enabled() {
+        super::alerts::Checker {
+            settings: settings.alerts.clone(),
+            state: state.clone(),
+            journal: journal.clone(),
+            metrics,
+            fired: fired_shared,
+            account: account.clone(),
+            epoch: epoch.clone(),
+            scrubber,
+            warn: alert_warn,
+        }
+        .spawn(guard.charged())
+    } else {
+        Vec::new()
+    };
     hold.0.follow(
         state.clone(),
         super::hold::REFRESH,
@@ -444,12 +600,49 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         token,
         limits,
         connections_lowered,
+        metrics: metrics_url,
+        shadow: settings.shadow,
+        clients: clients
+            .as_ref()
+            .map(|c| {
+                let budgets = c.budgets(total);
+                c.list
+                    .iter()
+                    .map(|client| {
+                        (
+                            client.name.clone(),
+                            budgets
+                                .iter()
+                                .find(|(n, _)| *n == client.name)
+                                .map(|(_, b)| *b),
+                            client.rate.map(|r| r.of(settings.rps)),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        alerts: settings.alerts.enabled().then(|| AlertsShown {
+            thresholds: settings.alerts.thresholds.clone(),
+            webhook: settings
+                .alerts
+                .webhook
+                .as_ref()
+                .map(super::alerts::shown_webhook),
+            command: settings
+                .alerts
+                .command
+                .as_ref()
+                .and_then(|c| c.first().cloned()),
+            fired: fired.iter().copied().collect(),
+        }),
     };
     Ok(Running {
         guard,
         state,
         journal,
         hold,
+        monitor,
+        alerts,
         startup,
     })
 }
@@ -463,8 +656,16 @@ impl Running {
             state,
             journal,
             hold,
+            monitor,
+            alerts,
             startup,
         } = self;
+        let (monitor_stop, monitor_stopped) = tokio::sync::oneshot::channel::<()>();
+        let monitor = monitor.map(|(listener, monitor)| {
+            tokio::spawn(monitor.serve(listener, async move {
+                let _ = monitor_stopped.await;
+            }))
+        });
         let in_flight = guard.in_flight();
         let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = guard.serve(async move {
@@ -487,6 +688,13 @@ impl Running {
             calls = stop => Some(Abandoned::Signal { calls }),
         };
         journal.summarise(super::journal::SUMMARY_EVERY.as_secs());
+        let _ = monitor_stop.send(());
+        if let Some(monitor) = monitor {
+            monitor.abort();
+        }
+        for task in alerts {
+            task.abort();
+        }
         let release_failed = hold.0.release().err().map(|e| e.to_string());
         let left = state.left().await.ok();
         Stopped {
@@ -498,6 +706,7 @@ impl Running {
                 .write_failed()
                 .then(|| journal.path().map(PathBuf::from))
                 .flatten(),
+            shadow: startup.shadow,
         }
     }
 }

@@ -56,12 +56,72 @@ pub struct Granted(pub Duration);
 pub struct Hold {
     pub id: String,
     pub units: u64,
+    /// The client whose own budget holds the units too (`--clients`), when it has one.
+    pub client: Option<String>,
+}
+
+/// What a call asks the budget for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ask<'a> {
+    pub units: u64,
+    /// The call's client, when clients are configured (`--clients`); its own budget, when it
+    /// has one, must hold the units too.
+    pub client: Option<&'a str>,
+    /// `--shadow`: the units are held even when they do not fit (the budget may go below zero),
+    /// and the refusal that enforcement would have made is returned beside the hold.
+    pub shadow: bool,
+}
+
+/// A reservation made: the hold, and in shadow mode the refusal enforcement would have made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    pub hold: Hold,
+    pub would_refuse: Option<StateError>,
+}
+
+/// A client's own budget (`--clients`), as the state keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientBudget {
+    pub name: String,
+    /// Its figure (units, a percentage already applied).
+    pub budget: u64,
+    /// Units of it already spent before this start (the journal's record).
+    pub spent: u64,
+}
+
+/// The budget's figures at one moment, for the status endpoint, metrics and alerts. `spent` is
+/// `total − left − reserved`: what calls were charged (and holds that timed out), overruns
+/// included, so it may exceed `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Figures {
+    /// The budget's figure: `--budget` (spent before a restart included), the live figure at
+    /// start, or the shared budget's as its creator set it.
+    pub total: u64,
+    /// Units that may still be reserved (below zero when overdrawn).
+    pub left: i64,
+    /// Units held by calls in flight.
+    pub reserved: u64,
+}
+
+impl Figures {
+    /// Units charged: `total − left − reserved`.
+    pub fn spent(&self) -> i64 {
+        clamp(i128::from(self.total) - i128::from(self.left) - i128::from(self.reserved))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
     #[error("the call needs {needed} units, {left} left")]
     Exceeded { needed: u64, left: i64 },
+    /// The call's client's own budget (`--clients`) does not hold it.
+    #[error("the call needs {needed} units, {left} left of client {client}'s budget of {budget}")]
+    ClientExceeded {
+        client: String,
+        needed: u64,
+        left: i64,
+        budget: u64,
+    },
     #[error("the shared state in Redis is unavailable: {reason}")]
     Redis { reason: String },
 }
@@ -76,6 +136,17 @@ pub enum RateError {
     QueueFull { queued: usize, rps: u32 },
     #[error("the shared state in Redis is unavailable: {reason}")]
     Redis { reason: String },
+    /// The client's share of the rate (`--clients`) had no slot within `--max-wait`.
+    #[error("client {client}'s share of the rate ({share} requests/second) had no free slot in time; its calls are coming faster than its share, try again later")]
+    ClientShare { client: String, share: u32 },
+}
+
+impl From<StateError> for RateError {
+    fn from(e: StateError) -> RateError {
+        RateError::Redis {
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// Where the budget and the window live.
@@ -97,6 +168,10 @@ pub struct State {
     round_trip_us: AtomicU64,
     /// Slots taken but left unused because the caller was not ready to send in time.
     missed: AtomicU64,
+    /// Clients' shares of the rate (`--clients`): requests per window, by client.
+    shares: HashMap<String, u32>,
+    /// In this process: each client's window (Redis keeps them in Redis).
+    client_windows: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl State {
@@ -111,6 +186,75 @@ impl State {
             line: tokio::sync::Mutex::new(()),
             round_trip_us: AtomicU64::new(0),
             missed: AtomicU64::new(0),
+            shares: HashMap::new(),
+            client_windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Gives clients their shares of the rate: at most `rps` of a client's calls start in any
+    /// window, besides the guard's own limit (see [`State::slot_for`]).
+    pub fn with_shares(mut self, shares: HashMap<String, u32>) -> State {
+        self.shares = shares;
+        self
+    }
+
+    /// Calls waiting for the rate window now.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+
+    pub fn max_queue(&self) -> usize {
+        self.max_queue
+    }
+
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
+    /// The budget's figures now (see [`Figures`]).
+    pub async fn figures(&self) -> Result<Figures, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.figures()),
+            Backend::Redis(r) => r.figures().await,
+        }
+    }
+
+    /// Each client's own budget now (`--clients`), by name: its figures as [`State::figures`].
+    pub async fn client_figures(&self) -> Result<Vec<(String, Figures)>, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.client_figures()),
+            Backend::Redis(r) => r.client_figures().await,
+        }
+    }
+
+    /// Claims the alert at `percent` of the budget `epoch` for this guard: always granted in
+    /// this process (the caller keeps the claimed set, and the journal replays it); in Redis,
+    /// granted to exactly one of the guards sharing the budget.
+    pub async fn claim_alert(&self, epoch: &str, percent: u8) -> Result<bool, StateError> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(true),
+            Backend::Redis(r) => r.claim_alert(epoch, percent).await,
+        }
+    }
+
+    /// The thresholds of `thresholds` already claimed for `epoch` by any guard (Redis mode; in
+    /// this process, the journal's replay says).
+    pub async fn claimed_alerts(
+        &self,
+        epoch: &str,
+        thresholds: &[u8],
+    ) -> Result<Vec<u8>, StateError> {
+        match &self.backend {
+            Backend::Memory(_) => Ok(Vec::new()),
+            Backend::Redis(r) => r.claimed_alerts(epoch, thresholds).await,
+        }
+    }
+
+    /// Slots taken in the rolling window now (all guards sharing it, in Redis mode).
+    pub async fn window_used(&self) -> Result<u64, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(m.window_used(self.window, Instant::now())),
+            Backend::Redis(r) => r.window_used(self.window).await,
         }
     }
 
@@ -171,9 +315,21 @@ impl State {
     }
 
     pub async fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
+        self.reserve(Ask {
+            units,
+            client: None,
+            shadow: false,
+        })
+        .await
+        .map(|reserved| reserved.hold)
+    }
+
+    /// Reserves `ask.units` from the budget and from the client's own budget, atomically; in
+    /// shadow mode even when they do not fit (see [`Ask`]).
+    pub async fn reserve(&self, ask: Ask<'_>) -> Result<Reserved, StateError> {
         match &self.backend {
-            Backend::Memory(m) => m.try_reserve(units),
-            Backend::Redis(r) => r.try_reserve(units).await,
+            Backend::Memory(m) => m.reserve(ask),
+            Backend::Redis(r) => r.reserve(ask).await,
         }
     }
 
@@ -196,6 +352,14 @@ impl State {
 
     /// Waits for a slot in the rolling window (FIFO among this guard's callers).
     pub async fn slot(&self) -> Result<Granted, RateError> {
+        self.slot_for(None).await
+    }
+
+    /// As [`State::slot`], for a call of `client`: a client with a share of the rate first
+    /// waits for a slot in its own window (outside the line, so that a client at its share
+    /// never holds up the others), then for one in the guard's. The client's window is kept
+    /// between grants: it shares the rate out, while the guard's window is what protects the key.
+    pub async fn slot_for(&self, client: Option<&str>) -> Result<Granted, RateError> {
         let started = Instant::now();
         let deadline = started + self.max_wait;
         let queued = self.queued.fetch_add(1, Ordering::SeqCst);
@@ -210,6 +374,27 @@ impl State {
             waited_ms: crate::count::millis(started.elapsed()),
             rps: self.rps,
         };
+        if let Some((client, share)) = client.and_then(|c| Some((c, *self.shares.get(c)?))) {
+            loop {
+                let wait = match &self.backend {
+                    Backend::Memory(_) => self.client_slot(client, share),
+                    Backend::Redis(r) => {
+                        match r.try_client_slot(client, share, self.window).await? {
+                            Slot::Granted { .. } => None,
+                            Slot::Wait(wait) => Some(wait),
+                        }
+                    }
+                };
+                let Some(wait) = wait else { break };
+                if Instant::now() + wait > deadline {
+                    return Err(RateError::ClientShare {
+                        client: client.to_string(),
+                        share,
+                    });
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
         let _first = tokio::time::timeout_at(deadline.into(), self.line.lock())
             .await
             .map_err(|_| timeout())?;
@@ -249,6 +434,36 @@ impl State {
     }
 }
 
+impl State {
+    /// A slot in `client`'s own window in this process: `None` when taken, else how long the
+    /// window is full.
+    fn client_slot(&self, client: &str, share: u32) -> Option<Duration> {
+        let now = Instant::now();
+        let mut windows = self
+            .client_windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let window = windows.entry(client.to_string()).or_default();
+        while window
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.window)
+        {
+            window.pop_front();
+        }
+        match window.front() {
+            Some(oldest) if window.len() >= share as usize => Some(
+                (*oldest + self.window)
+                    .saturating_duration_since(now)
+                    .max(Duration::from_millis(1)),
+            ),
+            _ => {
+                window.push_back(now);
+                None
+            }
+        }
+    }
+}
+
 /// Leaves the waiting line when dropped.
 struct Leave<'a>(&'a AtomicUsize);
 
@@ -271,10 +486,15 @@ pub struct MemoryState {
 }
 
 struct Memory {
+    /// The budget's figure ([`Figures::total`]).
+    total: u64,
     /// Signed and wide: an overrun may take it below zero.
     left: i128,
     next: u64,
-    holds: HashMap<String, u64>,
+    /// Units held by each call in flight, and its client's, when it has a budget.
+    holds: HashMap<String, (u64, Option<String>)>,
+    /// Clients' own budgets: figure and units left.
+    clients: std::collections::BTreeMap<String, (u64, i128)>,
     window: VecDeque<Instant>,
 }
 
@@ -282,13 +502,72 @@ impl MemoryState {
     pub fn new(budget: u64) -> MemoryState {
         MemoryState {
             inner: Mutex::new(Memory {
+                total: budget,
                 left: i128::from(budget),
                 next: 0,
                 holds: HashMap::new(),
+                clients: std::collections::BTreeMap::new(),
                 window: VecDeque::new(),
             }),
             origin: Instant::now(),
         }
+    }
+
+    /// A budget of `total` units of which `spent` were spent before this start (the journal's
+    /// record), with clients' own budgets.
+    pub fn continuing(total: u64, spent: u64, clients: &[ClientBudget]) -> MemoryState {
+        let state = MemoryState::new(total);
+        {
+            let mut m = state.lock();
+            m.left = i128::from(total) - i128::from(spent);
+            for c in clients {
+                m.clients.insert(
+                    c.name.clone(),
+                    (c.budget, i128::from(c.budget) - i128::from(c.spent)),
+                );
+            }
+        }
+        state
+    }
+
+    fn figures(&self) -> Figures {
+        let m = self.lock();
+        Figures {
+            total: m.total,
+            left: clamp(m.left),
+            reserved: m.holds.values().map(|(units, _)| *units).sum(),
+        }
+    }
+
+    fn client_figures(&self) -> Vec<(String, Figures)> {
+        let m = self.lock();
+        m.clients
+            .iter()
+            .map(|(name, (total, left))| {
+                let reserved = m
+                    .holds
+                    .values()
+                    .filter(|(_, c)| c.as_deref() == Some(name.as_str()))
+                    .map(|(units, _)| *units)
+                    .sum();
+                (
+                    name.clone(),
+                    Figures {
+                        total: *total,
+                        left: clamp(*left),
+                        reserved,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn window_used(&self, window: Duration, now: Instant) -> u64 {
+        let m = self.lock();
+        m.window
+            .iter()
+            .filter(|t| now.saturating_duration_since(**t) < window)
+            .count() as u64
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -302,33 +581,66 @@ impl MemoryState {
 
     fn unspent(&self) -> u64 {
         let m = self.lock();
-        let unspent = m
-            .holds
-            .values()
-            .fold(m.left, |sum, units| sum.saturating_add(i128::from(*units)));
+        let unspent = m.holds.values().fold(m.left, |sum, (units, _)| {
+            sum.saturating_add(i128::from(*units))
+        });
         // An overdrawn budget (an overrun took it below zero) has nothing unspent.
         u64::try_from(unspent).unwrap_or(0)
     }
 
-    fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
+    fn reserve(&self, ask: Ask<'_>) -> Result<Reserved, StateError> {
         let mut m = self.lock();
-        if m.left < i128::from(units) {
-            return Err(StateError::Exceeded {
-                needed: units,
-                left: clamp(m.left),
-            });
+        let units = i128::from(ask.units);
+        let client = ask
+            .client
+            .filter(|c| m.clients.contains_key(*c))
+            .map(str::to_string);
+        // The guard's budget first (a call the total cannot hold is refused for the total),
+        // then the client's own.
+        let mut refusal = (m.left < units).then(|| StateError::Exceeded {
+            needed: ask.units,
+            left: clamp(m.left),
+        });
+        if refusal.is_none() {
+            if let Some((budget, left)) = client.as_ref().and_then(|c| m.clients.get(c)) {
+                if *left < units {
+                    refusal = Some(StateError::ClientExceeded {
+                        client: client.clone().unwrap_or_default(),
+                        needed: ask.units,
+                        left: clamp(*left),
+                        budget: *budget,
+                    });
+                }
+            }
         }
-        m.left -= i128::from(units);
+        if let (Some(refusal), false) = (&refusal, ask.shadow) {
+            return Err(refusal.clone());
+        }
+        m.left -= units;
+        if let Some((_, left)) = client.as_ref().and_then(|c| m.clients.get_mut(c)) {
+            *left -= units;
+        }
         m.next += 1;
         let id = m.next.to_string();
-        m.holds.insert(id.clone(), units);
-        Ok(Hold { id, units })
+        m.holds.insert(id.clone(), (ask.units, client.clone()));
+        Ok(Reserved {
+            hold: Hold {
+                id,
+                units: ask.units,
+                client,
+            },
+            would_refuse: refusal,
+        })
     }
 
     fn settle(&self, hold: &Hold, charged: u64) {
         let mut m = self.lock();
-        if let Some(held) = m.holds.remove(&hold.id) {
-            m.left += i128::from(held) - i128::from(charged);
+        if let Some((held, client)) = m.holds.remove(&hold.id) {
+            let back = i128::from(held) - i128::from(charged);
+            m.left += back;
+            if let Some((_, left)) = client.as_ref().and_then(|c| m.clients.get_mut(c)) {
+                *left += back;
+            }
         }
     }
 

@@ -106,6 +106,50 @@ pub fn over_budget(endpoint: &str, needed: u64, left: i64, fit: &Fit) -> String 
     )
 }
 
+/// The 402 text for a call its client's own budget (`--clients`) cannot hold: names the
+/// client and its budget, says what still fits of it, and who can raise it.
+pub fn over_client_budget(
+    endpoint: &str,
+    client: &str,
+    needed: u64,
+    left: i64,
+    budget: u64,
+    fit: &Fit,
+) -> String {
+    let refused = if left < 0 {
+        format!(
+            "budget guard: this {endpoint} call needs {} units, and client {client}'s budget of {} units is overdrawn by {} units; it was not sent to the API",
+            crate::count::thousands(needed),
+            crate::count::thousands(budget),
+            crate::count::thousands(left.unsigned_abs())
+        )
+    } else {
+        format!(
+            "budget guard: this {endpoint} call needs {} units, {} left of client {client}'s budget of {} units; it was not sent to the API",
+            crate::count::thousands(needed),
+            crate::count::thousands(left.unsigned_abs()),
+            crate::count::thousands(budget)
+        )
+    };
+    let fits = match (left, fit) {
+        (..=-1, _) => "nothing fits any more, not even free calls".to_string(),
+        (0, _) => "only free calls (0 units, e.g. task status polls) still fit".to_string(),
+        (_, Fit::Nothing { smallest }) => format!(
+            "no {endpoint} call fits (the smallest costs {} units); calls of at most {} units still do",
+            crate::count::thousands(*smallest),
+            crate::count::thousands(left.unsigned_abs())
+        ),
+        (_, fit) => format!(
+            "calls of at most {} units still fit, e.g. this call {}",
+            crate::count::thousands(left.unsigned_abs()),
+            smaller(fit)
+        ),
+    };
+    format!(
+        "{refused}. A client's budget does not refill while the guard runs; {fits}. Other clients of this guard are not affected. To spend more, only the guard's operator can raise this client's budget (its entry in the --clients file, then a restart with --new-budget)."
+    )
+}
+
 /// The smaller call of a fit, after "this call".
 fn smaller(fit: &Fit) -> String {
     match fit {

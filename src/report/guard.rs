@@ -167,6 +167,63 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
             "  clients must send the token (X-Budget-Token or Authorization: Bearer)"
         )?;
     }
+    if s.shadow {
+        writeln!(
+            err,
+            "  shadow mode (--shadow): every call is priced, paced and journaled, none is refused for the budget; the journal marks those that would have been (would_refuse)"
+        )?;
+    }
+    if !s.clients.is_empty() {
+        let list: Vec<String> = s
+            .clients
+            .iter()
+            .map(|(name, budget, rps)| {
+                let mut parts = Vec::new();
+                if let Some(budget) = budget {
+                    parts.push(format!("{} units", thousands(*budget)));
+                }
+                if let Some(rps) = rps {
+                    parts.push(format!("{rps} requests/second"));
+                }
+                if parts.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{name} ({})", parts.join(", "))
+                }
+            })
+            .collect();
+        let line = format!("  clients (each sends its own token): {}", list.join("; "));
+        writeln!(err, "{}", safe::terminal(&line))?;
+    }
+    if let Some(a) = &s.alerts {
+        let thresholds: Vec<String> = a.thresholds.iter().map(|t| format!("{t}%")).collect();
+        let mut to = Vec::new();
+        if let Some(webhook) = &a.webhook {
+            to.push(format!("webhook {webhook}"));
+        }
+        if let Some(command) = &a.command {
+            to.push(format!("command {command}"));
+        }
+        let mut line = format!(
+            "  alerts at {} of the budget, once each: {}",
+            thresholds.join(", "),
+            to.join(" and ")
+        );
+        if !a.fired.is_empty() {
+            let fired: Vec<String> = a.fired.iter().map(|t| format!("{t}%")).collect();
+            line.push_str(&format!(
+                " ({} sent for this budget already)",
+                fired.join(", ")
+            ));
+        }
+        writeln!(err, "{}", safe::terminal(&line))?;
+    }
+    if let Some(metrics) = &s.metrics {
+        let line = format!(
+            "  metrics on {metrics}/metrics (Prometheus), {metrics}/healthz, {metrics}/budget/status"
+        );
+        writeln!(err, "{}", safe::terminal(&line))?;
+    }
     if let Some((asked, files)) = s.connections_lowered {
         writeln!(
             err,
@@ -229,6 +286,18 @@ pub fn guard_summary(
     totals: &Totals,
     left: Option<i64>,
 ) -> io::Result<()> {
+    guard_summary_in(out, format, totals, left, false)
+}
+
+/// As [`guard_summary`]; `shadow`: say what enforcement would have refused (`--shadow`).
+pub fn guard_summary_in(
+    out: &mut dyn Write,
+    format: Format,
+    totals: &Totals,
+    left: Option<i64>,
+    shadow: bool,
+) -> io::Result<()> {
+    let clients = &totals.clients;
     let mut rows: BTreeMap<String, EndpointTotals> = totals.endpoints.clone();
     let refused: u64 = totals.refused.values().sum();
     if refused > 0 {
@@ -249,12 +318,7 @@ pub fn guard_summary(
     let totals = &rows;
     let mut sum = EndpointTotals::default();
     for t in totals.values() {
-        sum.calls += t.calls;
-        sum.charged_calls += t.charged_calls;
-        sum.over_budget += t.over_budget;
-        sum.other += t.other;
-        sum.units_charged = sum.units_charged.saturating_add(t.units_charged);
-        sum.overrun = sum.overrun.saturating_add(t.overrun);
+        sum.absorb(t);
     }
     let header = [
         "endpoint",
@@ -288,6 +352,21 @@ pub fn guard_summary(
             thousands(sum.overrun)
         )
     });
+    let shadow_text = shadow.then(|| {
+        format!(
+            "shadow mode: {} calls would have been refused for the budget (priced at {} units); they were forwarded and charged (`would_refuse` in the journal)",
+            thousands(sum.would_refuse),
+            thousands(sum.would_refuse_units)
+        )
+    });
+    let client_header = [
+        "client",
+        "calls",
+        "charged",
+        "over budget",
+        "other",
+        "units charged",
+    ];
     match format {
         Format::Table => {
             let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
@@ -295,7 +374,19 @@ pub fn guard_summary(
             rows.push(row("total", &sum));
             writeln!(out, "Spend by endpoint")?;
             writeln!(out, "{}", table(rows, 1))?;
+            if !clients.is_empty() {
+                let mut rows = vec![client_header
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()];
+                rows.extend(clients.iter().map(|(name, t)| row(name, t)));
+                writeln!(out, "Spend by client")?;
+                writeln!(out, "{}", table(rows, 1))?;
+            }
             if let Some(text) = &overrun_text {
+                writeln!(out, "{text}")?;
+            }
+            if let Some(text) = &shadow_text {
                 writeln!(out, "{text}")?;
             }
             writeln!(out, "units left in the guard's budget: {left_text}")
@@ -312,7 +403,26 @@ pub fn guard_summary(
             writeln!(out)?;
             markdown_table(out, &header, &[false, true, true, true, true, true], &rows)?;
             writeln!(out)?;
+            if !clients.is_empty() {
+                let rows: Vec<Vec<String>> = clients
+                    .iter()
+                    .map(|(name, t)| row(&safe::markdown(name), t))
+                    .collect();
+                writeln!(out, "### Spend by client")?;
+                writeln!(out)?;
+                markdown_table(
+                    out,
+                    &client_header,
+                    &[false, true, true, true, true, true],
+                    &rows,
+                )?;
+                writeln!(out)?;
+            }
             if let Some(text) = &overrun_text {
+                writeln!(out, "{text}")?;
+                writeln!(out)?;
+            }
+            if let Some(text) = &shadow_text {
                 writeln!(out, "{text}")?;
                 writeln!(out)?;
             }
@@ -359,7 +469,9 @@ pub fn guard_summary(
                 "endpoints": endpoints,
                 "refused_before_pricing": by_reason,
                 "total": sum,
-                "units_left": left
+                "units_left": left,
+                "mode": if shadow { "shadow" } else { "enforce" },
+                "clients": clients,
             });
             safe::json(out, &value)
         }
@@ -380,7 +492,7 @@ mod tests {
                 over_budget: 1,
                 other: 0,
                 units_charged: 1200,
-                overrun: 0,
+                ..EndpointTotals::default()
             },
         );
         t.insert(
@@ -391,12 +503,13 @@ mod tests {
                 over_budget: 0,
                 other: 0,
                 units_charged: 40,
-                overrun: 0,
+                ..EndpointTotals::default()
             },
         );
         Totals {
             endpoints: t,
             refused: [(crate::guard::Refusal::Unauthorized, 5)].into(),
+            clients: BTreeMap::new(),
         }
     }
 
@@ -423,6 +536,10 @@ mod tests {
             token: false,
             limits: crate::guard::Limits::default(),
             connections_lowered: None,
+            metrics: None,
+            shadow: false,
+            clients: Vec::new(),
+            alerts: None,
         }
     }
 
@@ -441,6 +558,7 @@ mod tests {
             unsettled,
             unsettled_calls: calls,
             recent: 0,
+            ..Default::default()
         }
     }
 

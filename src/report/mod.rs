@@ -55,7 +55,9 @@ pub use chart::forecast_chart;
 pub use ci::{annotation, error_annotations, verdict_annotations};
 pub use forecast::{forecast, ForecastReport};
 pub use gate::{gate_notes, gate_release_failed, gate_update_failed, GateNotes};
-pub use guard::{guard_overrun, guard_started, guard_stopped, guard_stopping, guard_summary};
+pub use guard::{
+    guard_overrun, guard_started, guard_stopped, guard_stopping, guard_summary, guard_summary_in,
+};
 pub use html::{html_report, html_written, HtmlReport, ReconcileView, TierTable};
 pub use overage::{overage, overage_tiers};
 pub use plan::{

@@ -701,9 +701,10 @@ proptest! {
         let totals = crate::guard::Totals {
             endpoints: endpoints
                 .iter()
-                .map(|e| (e.clone(), EndpointTotals { calls: 1, charged_calls: 1, over_budget: 0, other: 0, units_charged: 7, overrun: 0 }))
+                .map(|e| (e.clone(), EndpointTotals { calls: 1, charged_calls: 1, units_charged: 7, ..EndpointTotals::default() }))
                 .collect(),
             refused: Default::default(),
+            clients: Default::default(),
         };
         let render = |format| {
             let mut out = Vec::new();
