@@ -25,6 +25,7 @@ mod gate;
 mod golden;
 mod guard;
 mod guard_faults;
+mod guard_ops;
 mod help;
 mod hostile;
 mod live;
