@@ -436,8 +436,14 @@ pub struct GuardArgs {
     /// webhook or command: 50%,80%,95%).
     #[arg(long, value_name = "P%,P%,...")]
     pub alert_at: Option<String>,
-    /// POST each alert as JSON to this URL (a Slack or Mattermost incoming webhook works as is).
-    #[arg(long, value_name = "URL")]
+    /// POST each alert as JSON to this URL (a Slack or Mattermost incoming webhook works as is);
+    /// the environment keeps its secret path off the command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "BUDGET_ALERT_WEBHOOK",
+        hide_env_values = true
+    )]
     pub alert_webhook: Option<String>,
     /// Run this program for each alert (no shell; words split on spaces), the alert's fields in
     /// BUDGET_ALERT_* environment variables.

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::guard::{get, journal_lines, ledger_lines, one, run_clients, Call, GuardProc};
 use crate::support::redis_server::RedisServer;
-use crate::support::simulator::{Simulator, KEY};
+use crate::support::simulator::{Fault, Simulator, KEY};
 use crate::support::{run, Scratch};
 
 /// The metrics listener's base URL, from the startup text.
@@ -91,7 +91,8 @@ fn metrics_and_status_match_the_journal() {
         ],
     );
     // Two summaries of 100 fit (200), a third does not (100 > 50 left); an unknown path is
-    // refused before pricing.
+    // refused before pricing. The first call meets one 429 and is retried.
+    sim.set(|s| s.faults.push_back(Fault::TooManyRequests));
     let answers = run_clients(
         std::slice::from_ref(&guard.url),
         vec![vec![
@@ -169,6 +170,16 @@ fn metrics_and_status_match_the_journal() {
         Some(4.0)
     );
     assert!(metrics.contains("# TYPE budget_guard_request_duration_seconds histogram"));
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"budget_guard_upstream_retries_total{status="429"}"#
+        ),
+        Some(1.0)
+    );
+    let attempts: u64 = lines.iter().map(|l| l["attempts"].as_u64().unwrap()).sum();
+    // 2 + 1 retry for the charged calls; the refused one made none.
+    assert_eq!(attempts, 3);
     // The status: the journal's 200 charged, of 250; 50 left.
     assert_eq!(status["version"], 1);
     assert_eq!(status["mode"], "enforce");
@@ -179,6 +190,14 @@ fn metrics_and_status_match_the_journal() {
     assert_eq!(status["budget"]["reserved_units"], 0);
     assert_eq!(status["calls"]["units_charged"], 200);
     assert_eq!(status["calls"]["over_budget"], 1);
+    assert_eq!(
+        status["calls"]["by_outcome"],
+        serde_json::json!({"bad_request": 1, "forwarded": 2, "over_budget": 1})
+    );
+    assert_eq!(
+        status["calls"]["refused_by_reason"],
+        serde_json::json!({"unknown_endpoint": 1})
+    );
     assert_eq!(status["rate"]["requests_per_second"], 10);
     assert_eq!(status["rate"]["window_ms"], 1025);
     let epoch = journal_lines(&journal)[0]["epoch"].clone();
@@ -739,6 +758,102 @@ fn client_budgets_are_shared_through_redis() {
     assert_eq!(status["clients"][0]["remaining_units"], 700);
     first.stop();
     second.stop();
+}
+
+/// Invariant: a client's share of the rate holds its own calls back, not the other clients'.
+#[test]
+fn a_clients_share_of_the_rate_is_its_own() {
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    scratch.file("seo.token", "seo-tok\n");
+    scratch.file("ads.token", "ads-tok\n");
+    let clients = scratch.file(
+        "clients.yaml",
+        "clients:\n  - name: seo\n    token_file: seo.token\n    rps: 1\n  - name: ads\n    token_file: ads.token\n",
+    );
+    // seo may start 1 call per window; a call that cannot within 0.2 s gets a 503.
+    let guard = GuardProc::start(
+        sim.url(),
+        &[
+            "--budget",
+            "1000",
+            "--clients",
+            &clients,
+            "--max-wait",
+            "0.2",
+        ],
+    );
+    let poll = get("/v1/backlinks/export/status?task_id=1");
+    assert_eq!(
+        one(&guard.url, with_token(poll.clone(), "seo-tok")).status,
+        200
+    );
+    let second = one(&guard.url, with_token(poll.clone(), "seo-tok"));
+    assert_eq!(second.status, 503, "{}", second.body);
+    assert!(
+        second.body.contains(
+            "client seo's share of the rate (1 requests/second) had no free slot in time"
+        ),
+        "{}",
+        second.body
+    );
+    // ads has no share of its own: only the guard's 10 per second hold it.
+    for _ in 0..3 {
+        assert_eq!(
+            one(&guard.url, with_token(poll.clone(), "ads-tok")).status,
+            200
+        );
+    }
+    guard.stop();
+}
+
+/// Invariant: the alert command runs without a shell, in an environment holding the alert's
+/// fields and not the guard's key.
+#[test]
+fn the_alert_command_gets_the_fields_and_never_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let script = scratch.file(
+        "record.sh",
+        "#!/bin/sh\nenv > \"$1/tmp\" && mv \"$1/tmp\" \"$1/alert-$BUDGET_ALERT_THRESHOLD_PERCENT\"\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = scratch.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let command = format!("{script} {}", out.display());
+    let guard = GuardProc::start(
+        sim.url(),
+        &[
+            "--budget",
+            "200",
+            "--alert-command",
+            &command,
+            "--alert-at",
+            "50%",
+        ],
+    );
+    // 100 of 200: 50%.
+    assert_eq!(one(&guard.url, summary(1)).status, 200);
+    let file = out.join("alert-50");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !file.exists() {
+        assert!(Instant::now() < deadline, "the command never ran");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let env = std::fs::read_to_string(&file).unwrap();
+    for line in [
+        "BUDGET_ALERT_THRESHOLD_PERCENT=50",
+        "BUDGET_ALERT_BUDGET_UNITS=200",
+        "BUDGET_ALERT_SPENT_UNITS=100",
+        "BUDGET_ALERT_REMAINING_UNITS=100",
+        "BUDGET_ALERT_TEXT=budget guard: 50% of the budget is spent — 100 of 200 units; 100 units left",
+    ] {
+        assert!(env.lines().any(|l| l.starts_with(line)), "{line} not in:\n{env}");
+    }
+    assert!(!env.contains(KEY), "{env}");
+    assert!(!env.contains("SERANKING_API_KEY"), "{env}");
+    guard.stop();
 }
 
 /// Every new flag's problems: exit 2 with the flag and what to do.

@@ -283,6 +283,9 @@ pub struct Totals {
     pub refused: BTreeMap<Refusal, u64>,
     /// Priced calls by client (`--clients`).
     pub clients: BTreeMap<String, EndpointTotals>,
+    /// Every call, refusals before pricing included, by the metrics' `outcome` label
+    /// ([`super::metrics::OUTCOMES`]).
+    pub outcomes: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -502,6 +505,10 @@ impl Journal {
             if let Some(client) = &entry.client {
                 totals.clients.entry(client.clone()).or_default().add(entry);
             }
+            *totals
+                .outcomes
+                .entry(super::metrics::outcome_of(entry))
+                .or_default() += 1;
         }
         let _ = self.write_line(&CallLine {
             entry,
@@ -511,6 +518,13 @@ impl Journal {
 
     /// Counts a refusal before pricing; [`Journal::summarise`] writes the counts.
     pub fn refuse(&self, why: Refusal) {
+        *self
+            .totals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .outcomes
+            .entry(super::metrics::refusal_outcome(why))
+            .or_default() += 1;
         for counts in [
             &mut self
                 .totals

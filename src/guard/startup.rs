@@ -504,6 +504,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             state: if shown.is_some() { "redis" } else { "memory" },
             shadow: settings.shadow,
             thresholds: settings.alerts.thresholds.clone(),
+            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         },
         fired: Arc::new(std::sync::Mutex::new(fired.clone())),
     };

@@ -25,6 +25,8 @@ pub struct Info {
     pub shadow: bool,
     /// `--alert-at`, in percent.
     pub thresholds: Vec<u8>,
+    /// When this guard started (RFC 3339).
+    pub started: String,
 }
 
 /// The whole status.
@@ -33,6 +35,8 @@ pub struct Status {
     /// This document's version: 1.
     pub version: u32,
     pub time: String,
+    /// When this guard process started (its `calls` count from then).
+    pub started: String,
     /// `enforce`, or `shadow` (`--shadow`: nothing is refused for the budget).
     pub mode: &'static str,
     pub account: String,
@@ -86,6 +90,14 @@ pub struct Calls {
     pub would_refuse: u64,
     pub would_refuse_units: u64,
     pub refused_before_pricing: u64,
+    /// Calls by outcome, as the metrics' `outcome` label names them (`forwarded`,
+    /// `over_budget`, `rate_queue_full`, `unauthorized`, `bad_request`, `upstream_error`,
+    /// `unavailable`); refusals before pricing included. Absent for a client.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_outcome: std::collections::BTreeMap<&'static str, u64>,
+    /// Refusals before pricing by reason (`unauthorized`, `not_api`, `unknown_endpoint` …).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub refused_by_reason: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Calls {
@@ -100,6 +112,8 @@ impl Calls {
             would_refuse: t.would_refuse,
             would_refuse_units: t.would_refuse_units,
             refused_before_pricing: refused,
+            by_outcome: std::collections::BTreeMap::new(),
+            refused_by_reason: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -194,9 +208,17 @@ pub async fn read(
             }
         })
         .collect();
+    let mut calls = Calls::of(&sum, refused);
+    calls.by_outcome = totals.outcomes.clone();
+    calls.refused_by_reason = totals
+        .refused
+        .iter()
+        .map(|(why, n)| (why.name(), *n))
+        .collect();
     Ok(Status {
         version: 1,
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started: info.started.clone(),
         mode: if info.shadow { "shadow" } else { "enforce" },
         account: info.account.clone(),
         epoch: info.epoch.clone(),
@@ -208,7 +230,7 @@ pub async fn read(
             queue_depth: state.queued(),
             max_queue: state.max_queue(),
         },
-        calls: Calls::of(&sum, refused),
+        calls,
         alerts: Alerts {
             thresholds_percent: info.thresholds.clone(),
             fired_percent: fired,
@@ -263,6 +285,7 @@ mod tests {
             state: "memory",
             shadow: false,
             thresholds: vec![50, 80],
+            started: "2026-11-26T07:00:00.000Z".into(),
         };
         let status = read(
             &state,

@@ -510,6 +510,7 @@ mod tests {
             endpoints: t,
             refused: [(crate::guard::Refusal::Unauthorized, 5)].into(),
             clients: BTreeMap::new(),
+            outcomes: BTreeMap::new(),
         }
     }
 

@@ -705,6 +705,7 @@ proptest! {
                 .collect(),
             refused: Default::default(),
             clients: Default::default(),
+            outcomes: Default::default(),
         };
         let render = |format| {
             let mut out = Vec::new();
