@@ -333,6 +333,25 @@ impl Clients {
 mod tests {
     use super::*;
 
+    /// The example in the docs (docs/examples/clients.yaml) loads as documented.
+    #[test]
+    fn the_documented_example_loads() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/clients.yaml");
+        let clients = Clients::load(&path).unwrap();
+        // 40% of 1,000,000 = 400,000; ads-report 250k; ad-hoc has none.
+        assert_eq!(
+            clients.budgets(1_000_000),
+            vec![
+                ("seo-audit".to_string(), 400_000),
+                ("ads-report".to_string(), 250_000)
+            ]
+        );
+        // 50% of 10 = 5; ad-hoc 2.
+        assert_eq!(clients.shares(10)["seo-audit"], 5);
+        assert_eq!(clients.shares(10)["ad-hoc"], 2);
+    }
+
     #[test]
     fn shares_by_hand() {
         // 40% of 1,000 = 400; 33.33% of 1,000 = 333.3 → 333 (down).

@@ -430,7 +430,9 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
                         spent: 0,
                     })
                     .collect();
-                r.join_clients(&budgets, settings.new_budget).await?;
+                // A budget this guard set (or replaced) sets its clients' anew: keys left from
+                // an earlier budget must not carry over; a joined one keeps theirs.
+                r.join_clients(&budgets, how != SharedHow::Joined).await?;
             }
             let shown = (r.shown().to_string(), r.left_key().to_string());
             (
