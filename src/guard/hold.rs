@@ -119,9 +119,11 @@ impl LedgerHold {
     }
 
     /// Follows `state`'s unspent budget until the hold is released: at once (recording where
-    /// the guard listens, `command`, and the shared budget it holds, `shares`), then `every`
-    /// ([`REFRESH`]). Failures go to `warn`; the previous, larger, hold stays meanwhile.
-    pub fn follow(
+    /// the guard listens, `command`, and the shared budget it holds, `shares`), before this
+    /// returns — so that a gate or `budget reservations` run once the guard says it is ready
+    /// sees it by name —, then every `every` ([`REFRESH`]) in a task of its own. Failures go to
+    /// `warn`; the previous, larger, hold stays meanwhile.
+    pub async fn follow(
         self: &Arc<Self>,
         state: Arc<State>,
         every: Duration,
@@ -129,37 +131,44 @@ impl LedgerHold {
         shares: Option<String>,
         warn: Warn,
     ) {
+        self.update(&state, Some(command), shares.clone(), &warn)
+            .await;
         let hold = self.clone();
         let task = tokio::spawn(async move {
-            let mut first = true;
             loop {
-                if !first {
-                    tokio::time::sleep(every).await;
-                }
-                let unspent = match state.unspent().await {
-                    Ok(unspent) => unspent,
-                    Err(e) => {
-                        warn(&format!("warning: cannot update the guard's hold in the reservation ledger: {e}; it stays at {} units", hold.units()));
-                        first = false;
-                        continue;
-                    }
-                };
-                let (command, shares) = (first.then(|| command.clone()), shares.clone());
-                let writer = hold.clone();
-                let written = tokio::task::spawn_blocking(move || {
-                    writer.write(unspent, command.as_deref(), shares.as_deref())
-                })
-                .await;
-                if let Ok(Err(e)) = written {
-                    warn(&format!(
-                        "warning: cannot update the guard's hold: {e}; it stays at {} units",
-                        hold.units()
-                    ));
-                }
-                first = false;
+                tokio::time::sleep(every).await;
+                hold.update(&state, None, shares.clone(), &warn).await;
             }
         });
         *self.following.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+    }
+
+    /// Writes the hold once from `state`'s unspent budget.
+    async fn update(
+        self: &Arc<Self>,
+        state: &State,
+        command: Option<String>,
+        shares: Option<String>,
+        warn: &Warn,
+    ) {
+        let unspent = match state.unspent().await {
+            Ok(unspent) => unspent,
+            Err(e) => {
+                warn(&format!("warning: cannot update the guard's hold in the reservation ledger: {e}; it stays at {} units", self.units()));
+                return;
+            }
+        };
+        let writer = self.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            writer.write(unspent, command.as_deref(), shares.as_deref())
+        })
+        .await;
+        if let Ok(Err(e)) = written {
+            warn(&format!(
+                "warning: cannot update the guard's hold: {e}; it stays at {} units",
+                self.units()
+            ));
+        }
     }
 
     /// Removes the hold (blocking); later updates write nothing.
@@ -231,13 +240,15 @@ mod tests {
             10,
         ));
         let hold = Releasing(Arc::new(hold));
-        hold.0.follow(
-            state.clone(),
-            Duration::from_millis(10),
-            "budget guard on http://127.0.0.1:1".into(),
-            None,
-            quiet(),
-        );
+        hold.0
+            .follow(
+                state.clone(),
+                Duration::from_millis(10),
+                "budget guard on http://127.0.0.1:1".into(),
+                None,
+                quiet(),
+            )
+            .await;
         // A call holds 5,000 in flight: still unspent, the hold stays 26,000 (+ 4,000 gate).
         let call = state.try_reserve(5_000).await.expect("fits");
         reserved_becomes(&ledger, 30_000).await;
@@ -280,7 +291,8 @@ mod tests {
         ));
         let hold = Releasing(Arc::new(hold));
         hold.0
-            .follow(state, Duration::from_millis(10), "g".into(), None, warn);
+            .follow(state, Duration::from_millis(10), "g".into(), None, warn)
+            .await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while heard.lock().expect("lock").is_empty() {
             assert!(tokio::time::Instant::now() < deadline, "no warning");

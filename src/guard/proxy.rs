@@ -768,14 +768,7 @@ impl App {
                 left,
                 budget,
             }) => {
-                let fit = match self.config.pricing.endpoint(&priced.endpoint) {
-                    Some(endpoint) => {
-                        price::largest_fit(endpoint, &priced, u64::try_from(left).unwrap_or(0))
-                    }
-                    None => price::Fit::Nothing {
-                        smallest: priced.units,
-                    },
-                };
+                let fit = self.fit(&priced, left);
                 let text = wording::over_client_budget(
                     &priced.endpoint,
                     &client,
@@ -790,14 +783,7 @@ impl App {
                 );
             }
             Err(StateError::Exceeded { needed, left }) => {
-                let fit = match self.config.pricing.endpoint(&priced.endpoint) {
-                    Some(endpoint) => {
-                        price::largest_fit(endpoint, &priced, u64::try_from(left).unwrap_or(0))
-                    }
-                    None => price::Fit::Nothing {
-                        smallest: priced.units,
-                    },
-                };
+                let fit = self.fit(&priced, left);
                 let text = wording::over_budget(&priced.endpoint, needed, left, &fit);
                 return (
                     envelope(StatusCode::PAYMENT_REQUIRED, "Budget exceeded", &text),
@@ -822,6 +808,18 @@ impl App {
         }
         let result = self.forward(parts, &raw_query, body, call).await;
         self.finish(hold, priced.units_per_row, result, call).await
+    }
+
+    /// What still fits `left` units of this call's endpoint (for the 402's words).
+    fn fit(&self, priced: &Priced, left: i64) -> price::Fit {
+        match self.config.pricing.endpoint(&priced.endpoint) {
+            Some(endpoint) => {
+                price::largest_fit(endpoint, priced, u64::try_from(left).unwrap_or(0))
+            }
+            None => price::Fit::Nothing {
+                smallest: priced.units,
+            },
+        }
     }
 
     /// Settles or releases the hold and builds the client's reply.

@@ -580,13 +580,15 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     } else {
         Vec::new()
     };
-    hold.0.follow(
-        state.clone(),
-        super::hold::REFRESH,
-        format!("budget guard on http://{addr}"),
-        shown.as_ref().map(|(_, key)| key.clone()),
-        warn,
-    );
+    hold.0
+        .follow(
+            state.clone(),
+            super::hold::REFRESH,
+            format!("budget guard on http://{addr}"),
+            shown.as_ref().map(|(_, key)| key.clone()),
+            warn,
+        )
+        .await;
     let startup = Startup {
         url: format!("http://{addr}"),
         api,
