@@ -1,10 +1,15 @@
-//! The JSON Schema of the workflow file, for editors that validate and complete workflow YAML.
+//! The JSON Schemas `budget schema` prints: the workflow file's, for editors that validate and
+//! complete workflow YAML, and those of the commands' `--format json` output, for programs that
+//! read it (docs/json.md documents the same contract field by field).
 //!
-//! Two hand-written files, embedded: `schema/workflow.schema.json` (draft 2020-12, the default of
+//! Hand-written files, embedded: `schema/workflow.schema.json` (draft 2020-12, the default of
 //! `budget schema`) and `schema/workflow.draft-07.schema.json`, its draft-07 twin for the YAML
-//! language server, which validates draft-07 but not yet 2020-12 (docs/editors.md). The tests
-//! below keep both files' field lists equal to the parser's and to each other. The schemas
-//! document the format; `workflow` stays the validator, so nothing here reads a workflow.
+//! language server, which validates draft-07 but not yet 2020-12 (docs/editors.md); and
+//! `schema/output/NAME.schema.json` (draft 2020-12 only) for the outputs of [`Output`]. The tests
+//! below keep the workflow files' field lists equal to the parser's and to each other, and every
+//! output schema's fields and values named in docs/json.md; the integration tests validate the
+//! binary's real output against the output schemas. The schemas document; nothing here reads a
+//! workflow or an output.
 
 /// The draft 2020-12 schema text.
 pub const WORKFLOW: &str = include_str!("../schema/workflow.schema.json");
@@ -28,6 +33,76 @@ pub fn workflow(draft: Draft) -> &'static str {
     match draft {
         Draft::V2020_12 => WORKFLOW,
         Draft::V7 => WORKFLOW_DRAFT_07,
+    }
+}
+
+/// A command output with a JSON Schema (`budget schema --output NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// `plan`, `check` and `gate` (whose JSON goes to stderr).
+    Plan,
+    Balance,
+    /// A quote and `--all-tiers`, one schema with a branch for each.
+    Overage,
+    Forecast,
+    Reconcile,
+    Prices,
+}
+
+impl Output {
+    /// Every output with a schema, in the order docs/json.md documents them.
+    pub const ALL: [Output; 6] = [
+        Output::Plan,
+        Output::Balance,
+        Output::Overage,
+        Output::Forecast,
+        Output::Reconcile,
+        Output::Prices,
+    ];
+
+    /// The name `--output` takes, which is also the schema file's stem.
+    pub fn name(self) -> &'static str {
+        match self {
+            Output::Plan => "plan",
+            Output::Balance => "balance",
+            Output::Overage => "overage",
+            Output::Forecast => "forecast",
+            Output::Reconcile => "reconcile",
+            Output::Prices => "prices",
+        }
+    }
+
+    /// The schema text (draft 2020-12).
+    pub fn schema(self) -> &'static str {
+        match self {
+            Output::Plan => include_str!("../schema/output/plan.schema.json"),
+            Output::Balance => include_str!("../schema/output/balance.schema.json"),
+            Output::Overage => include_str!("../schema/output/overage.schema.json"),
+            Output::Forecast => include_str!("../schema/output/forecast.schema.json"),
+            Output::Reconcile => include_str!("../schema/output/reconcile.schema.json"),
+            Output::Prices => include_str!("../schema/output/prices.schema.json"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// Draft-07 exists for the YAML language server, which reads workflow files only; a program
+    /// reading `--format json` can use draft 2020-12, so the output schemas come in that draft
+    /// alone rather than in a second set of files to keep equal.
+    #[error("--draft 7 is for the workflow schema only (the YAML language server); the output schemas are draft 2020-12: drop --draft 7 to print the {output} schema")]
+    DraftOfOutput { output: &'static str },
+}
+
+/// What `budget schema` prints: the schema of `output` when one is named, else the workflow
+/// file's in `draft`.
+pub fn text(output: Option<Output>, draft: Draft) -> Result<&'static str, SchemaError> {
+    match (output, draft) {
+        (None, draft) => Ok(workflow(draft)),
+        (Some(output), Draft::V2020_12) => Ok(output.schema()),
+        (Some(output), Draft::V7) => Err(SchemaError::DraftOfOutput {
+            output: output.name(),
+        }),
     }
 }
 
