@@ -286,7 +286,8 @@ pub enum Command {
     /// Measure what the API really bills: one small call per endpoint, by the settled balance.
     #[command(after_long_help = CALIBRATE_HELP)]
     Calibrate(CalibrateArgs),
-    /// Print the JSON Schema of the workflow file (draft 2020-12, or draft-07 for editors), or of an output.
+    /// Print the JSON Schema of the workflow file (draft 2020-12, or draft-07 for editors), or of a
+    /// command's JSON output.
     #[command(after_long_help = SCHEMA_HELP)]
     Schema(SchemaArgs),
     /// Print a shell completion script.
@@ -342,8 +343,8 @@ pub struct SchemaArgs {
     /// (docs/editors.md). The output schemas are 2020-12 only.
     #[arg(long, value_enum, default_value_t = Draft::V2020_12, value_name = "DRAFT")]
     pub draft: Draft,
-    /// Print the schema of a command's `--format json` output instead (plan also covers check
-    /// and gate; docs/json.md).
+    /// Print the schema of a command's JSON output instead (plan's also covers check and gate;
+    /// docs/json.md).
     #[arg(long, value_enum, value_name = "OUTPUT")]
     pub output: Option<Output>,
 }
@@ -767,7 +768,7 @@ const SCHEMA_HELP: &str = "\
 Examples:
   budget schema > workflow.schema.json
   budget schema --draft 7 > workflow.draft-07.schema.json   # for the YAML language server
-  budget schema --output plan > plan.schema.json            # what plan --format json prints
+  budget schema --output plan > plan.schema.json            # the JSON plan prints
 
 Exit codes:
   0  printed
