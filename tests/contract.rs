@@ -130,9 +130,9 @@ fn plan_in_every_verdict() {
     );
     valid("plan", "fits", &fits);
 
-    // 25,000 left, overage off (no account): over by 1,000; the summaries (3 × 100 targets ×
-    // 100 = 25,000... the first 25,000 units) are paid, the export (1,000) is not: stops at step
-    // 2, request 1 of 1.
+    // 25,000 left, overage off (no account): over by 26,000 − 25,000 = 1,000. The summaries'
+    // three requests (100 + 100 + 50 targets × 100 units = 25,000) are paid, the export's one
+    // request (1,000) is not: the job stops at step 2, request 1 of 1.
     let stops = json(
         &["plan", DOCS, "--units-left", "25000", "--format", "json"],
         1,
