@@ -211,7 +211,7 @@ impl Cli {
 
 pub use crate::pricing::{Billing, OverageRate};
 pub use crate::report::Format;
-pub use crate::schema::Draft;
+pub use crate::schema::{Draft, Output};
 
 /// clap's view of the model's enums, kept here so no other layer depends on clap.
 macro_rules! value_enum {
@@ -233,6 +233,14 @@ value_enum!(Format { Table => "table", Json => "json", Markdown => "markdown", C
 value_enum!(Billing { Monthly => "monthly", Yearly => "yearly" });
 value_enum!(OverageRate { Plan => "plan", Addon => "addon" });
 value_enum!(Draft { V2020_12 => "2020-12", V7 => "7" });
+value_enum!(Output {
+    Plan => "plan",
+    Balance => "balance",
+    Overage => "overage",
+    Forecast => "forecast",
+    Reconcile => "reconcile",
+    Prices => "prices",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Auth {
@@ -278,7 +286,8 @@ pub enum Command {
     /// Measure what the API really bills: one small call per endpoint, by the settled balance.
     #[command(after_long_help = CALIBRATE_HELP)]
     Calibrate(CalibrateArgs),
-    /// Print the JSON Schema of the workflow file (draft 2020-12, or draft-07 for editors).
+    /// Print the JSON Schema of the workflow file (draft 2020-12, or draft-07 for editors), or of a
+    /// command's JSON output.
     #[command(after_long_help = SCHEMA_HELP)]
     Schema(SchemaArgs),
     /// Print a shell completion script.
@@ -330,9 +339,14 @@ pub struct GateArgs {
 /// What `budget schema` takes.
 #[derive(Debug, Clone, Args)]
 pub struct SchemaArgs {
-    /// JSON Schema draft: 2020-12, or 7 for the YAML language server (docs/editors.md).
+    /// JSON Schema draft of the workflow schema: 2020-12, or 7 for the YAML language server
+    /// (docs/editors.md). The output schemas are 2020-12 only.
     #[arg(long, value_enum, default_value_t = Draft::V2020_12, value_name = "DRAFT")]
     pub draft: Draft,
+    /// Print the schema of a command's JSON output instead (plan's also covers check and gate;
+    /// docs/json.md).
+    #[arg(long, value_enum, value_name = "OUTPUT")]
+    pub output: Option<Output>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -788,9 +802,12 @@ Exit codes:
 const SCHEMA_HELP: &str = "\
 Examples:
   budget schema > workflow.schema.json
+  budget schema --draft 7 > workflow.draft-07.schema.json   # for the YAML language server
+  budget schema --output plan > plan.schema.json            # the JSON plan prints
 
 Exit codes:
   0  printed
+  2  a bad flag (--output with --draft 7)
   4  the schema could not be written";
 
 const COMPLETIONS_HELP: &str = "\

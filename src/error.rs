@@ -11,6 +11,7 @@ use crate::ledger::LedgerError;
 use crate::pricing::PricingError;
 use crate::reconcile::profile::ProfileError;
 use crate::reconcile::ReconcileError;
+use crate::schema::SchemaError;
 use crate::workflow::WorkflowError;
 
 /// Exit status of a run that did not fail.
@@ -106,6 +107,11 @@ pub enum Error {
         #[from]
         source: CalibrateError,
     },
+    #[error(transparent)]
+    Schema {
+        #[from]
+        source: SchemaError,
+    },
 }
 
 /// Exit codes: the contract (README "Exit codes" and docs/reference.md) in one table.
@@ -138,7 +144,8 @@ impl Error {
             | Self::Baseline { .. }
             | Self::Finance { .. }
             | Self::Reconcile { .. }
-            | Self::Profile { .. } => exit::BAD_INPUT,
+            | Self::Profile { .. }
+            | Self::Schema { .. } => exit::BAD_INPUT,
             Self::BalanceUnknown { .. } | Self::Ledger { .. } => exit::BALANCE_UNKNOWN,
             Self::Output { .. } => exit::OUTPUT,
             Self::Calibrate { source } => match source {

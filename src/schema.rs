@@ -1,10 +1,15 @@
-//! The JSON Schema of the workflow file, for editors that validate and complete workflow YAML.
+//! The JSON Schemas `budget schema` prints: the workflow file's, for editors that validate and
+//! complete workflow YAML, and those of the commands' `--format json` output, for programs that
+//! read it (docs/json.md documents the same contract field by field).
 //!
-//! Two hand-written files, embedded: `schema/workflow.schema.json` (draft 2020-12, the default of
+//! Hand-written files, embedded: `schema/workflow.schema.json` (draft 2020-12, the default of
 //! `budget schema`) and `schema/workflow.draft-07.schema.json`, its draft-07 twin for the YAML
-//! language server, which validates draft-07 but not yet 2020-12 (docs/editors.md). The tests
-//! below keep both files' field lists equal to the parser's and to each other. The schemas
-//! document the format; `workflow` stays the validator, so nothing here reads a workflow.
+//! language server, which validates draft-07 but not yet 2020-12 (docs/editors.md); and
+//! `schema/output/NAME.schema.json` (draft 2020-12 only) for the outputs of [`Output`]. The tests
+//! below keep the workflow files' field lists equal to the parser's and to each other, and every
+//! output schema's fields and values named in docs/json.md; the integration tests validate the
+//! binary's real output against the output schemas. The schemas document; nothing here reads a
+//! workflow or an output.
 
 /// The draft 2020-12 schema text.
 pub const WORKFLOW: &str = include_str!("../schema/workflow.schema.json");
@@ -31,13 +36,83 @@ pub fn workflow(draft: Draft) -> &'static str {
     }
 }
 
+/// A command output with a JSON Schema (`budget schema --output NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// `plan`, `check` and `gate` (whose JSON goes to stderr).
+    Plan,
+    Balance,
+    /// A quote and `--all-tiers`, one schema with a branch for each.
+    Overage,
+    Forecast,
+    Reconcile,
+    Prices,
+}
+
+impl Output {
+    /// Every output with a schema, in the order docs/json.md documents them.
+    pub const ALL: [Output; 6] = [
+        Output::Plan,
+        Output::Balance,
+        Output::Overage,
+        Output::Forecast,
+        Output::Reconcile,
+        Output::Prices,
+    ];
+
+    /// The name `--output` takes, which is also the schema file's stem.
+    pub fn name(self) -> &'static str {
+        match self {
+            Output::Plan => "plan",
+            Output::Balance => "balance",
+            Output::Overage => "overage",
+            Output::Forecast => "forecast",
+            Output::Reconcile => "reconcile",
+            Output::Prices => "prices",
+        }
+    }
+
+    /// The schema text (draft 2020-12).
+    pub fn schema(self) -> &'static str {
+        match self {
+            Output::Plan => include_str!("../schema/output/plan.schema.json"),
+            Output::Balance => include_str!("../schema/output/balance.schema.json"),
+            Output::Overage => include_str!("../schema/output/overage.schema.json"),
+            Output::Forecast => include_str!("../schema/output/forecast.schema.json"),
+            Output::Reconcile => include_str!("../schema/output/reconcile.schema.json"),
+            Output::Prices => include_str!("../schema/output/prices.schema.json"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// Draft-07 exists for the YAML language server, which reads workflow files only; a program
+    /// reading `--format json` can use draft 2020-12, so the output schemas come in that draft
+    /// alone rather than in a second set of files to keep equal.
+    #[error("--draft 7 is for the workflow schema only (the YAML language server); the output schemas are draft 2020-12: drop --draft 7 to print the {output} schema")]
+    DraftOfOutput { output: &'static str },
+}
+
+/// What `budget schema` prints: the schema of `output` when one is named, else the workflow
+/// file's in `draft`.
+pub fn text(output: Option<Output>, draft: Draft) -> Result<&'static str, SchemaError> {
+    match (output, draft) {
+        (None, draft) => Ok(workflow(draft)),
+        (Some(output), Draft::V2020_12) => Ok(output.schema()),
+        (Some(output), Draft::V7) => Err(SchemaError::DraftOfOutput {
+            output: output.name(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
     use serde_json::Value;
 
-    use super::{workflow, Draft};
+    use super::{text, workflow, Draft, Output, WORKFLOW_DRAFT_07};
     use crate::workflow::{ACCOUNT_FIELDS, BUDGET_FIELDS, STEP_FIELDS, TOP_FIELDS};
 
     fn parsed(draft: Draft) -> Value {
@@ -119,6 +194,131 @@ mod tests {
             }
             leaf => out.push((path.to_string(), leaf.to_string())),
         }
+    }
+
+    /// docs/json.md, which documents the output schemas field by field.
+    const DOC: &str = include_str!("../docs/json.md");
+
+    /// The section of docs/json.md for `output`: from its heading, which names `budget schema
+    /// --output NAME`, to the next heading of its level.
+    fn section(output: Output) -> &'static str {
+        let marker = format!("`budget schema --output {}`", output.name());
+        let start = DOC
+            .match_indices("\n## ")
+            .map(|(i, _)| i + 1)
+            .find(|&i| DOC[i..].lines().next().is_some_and(|h| h.contains(&marker)))
+            .unwrap_or_else(|| panic!("docs/json.md has no heading naming {marker}"));
+        let rest = &DOC[start..];
+        let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 4);
+        &rest[..end]
+    }
+
+    /// Every field name the section's tables document: the last part of the path in each row's
+    /// first cell (`workflows[].steps[].units` → `units`, `endpoints.*.calls` → `calls`).
+    fn documented_fields(section: &str) -> BTreeSet<String> {
+        section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|cell| cell.split('`').next())
+            .map(|path| {
+                let last = path.rsplit('.').next().unwrap_or(path);
+                last.trim_end_matches("[]").to_string()
+            })
+            .collect()
+    }
+
+    /// Every property name anywhere in a schema (`$defs` included).
+    fn schema_fields(value: &Value, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Object(properties)) = map.get("properties") {
+                    out.extend(properties.keys().cloned());
+                }
+                map.values().for_each(|child| schema_fields(child, out));
+            }
+            Value::Array(items) => items.iter().for_each(|item| schema_fields(item, out)),
+            _ => {}
+        }
+    }
+
+    /// Every string an `enum` or `const` allows, anywhere in a schema.
+    fn schema_values(value: &Value, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    match (key.as_str(), child) {
+                        ("enum", Value::Array(items)) => {
+                            out.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
+                        }
+                        ("const", Value::String(text)) => {
+                            out.insert(text.clone());
+                        }
+                        _ => schema_values(child, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| schema_values(item, out)),
+            _ => {}
+        }
+    }
+
+    /// Invariant: docs/json.md and the output schemas name the same fields, and the doc names
+    /// every value an enumeration takes. A field added to a schema (which the integration
+    /// tests force whenever a renderer adds one) fails here until the doc documents it; a row
+    /// left in the doc for a field the schema lost fails too.
+    #[test]
+    fn the_doc_documents_every_field_and_value_of_every_output_schema() {
+        for output in Output::ALL {
+            let schema: Value = serde_json::from_str(output.schema())
+                .unwrap_or_else(|e| panic!("{}: not JSON: {e}", output.name()));
+            assert_eq!(
+                schema["$schema"],
+                "https://json-schema.org/draft/2020-12/schema",
+                "{}",
+                output.name()
+            );
+            let text = section(output);
+            let mut fields = BTreeSet::new();
+            schema_fields(&schema, &mut fields);
+            let documented = documented_fields(text);
+            let undocumented: Vec<_> = fields.difference(&documented).collect();
+            let unknown: Vec<_> = documented.difference(&fields).collect();
+            assert!(
+                undocumented.is_empty() && unknown.is_empty(),
+                "{}: fields of the schema not in docs/json.md: {undocumented:?}; rows of docs/json.md the schema lacks: {unknown:?}",
+                output.name()
+            );
+            let quoted: BTreeSet<&str> = text
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(|span| span.trim_matches('"'))
+                .collect();
+            let mut values = BTreeSet::new();
+            schema_values(&schema, &mut values);
+            let missing: Vec<_> = values
+                .iter()
+                .filter(|v| !quoted.contains(v.as_str()))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{}: values the schema allows that docs/json.md does not name in backticks: {missing:?}",
+                output.name()
+            );
+        }
+    }
+
+    #[test]
+    fn an_output_schema_is_draft_2020_12_only() {
+        assert!(text(Some(Output::Plan), Draft::V2020_12)
+            .is_ok_and(|t| t.contains("urn:budget:output:plan:1")));
+        assert_eq!(text(None, Draft::V7).ok(), Some(WORKFLOW_DRAFT_07));
+        let e = text(Some(Output::Reconcile), Draft::V7).expect_err("refused");
+        assert!(
+            e.to_string()
+                .ends_with("drop --draft 7 to print the reconcile schema"),
+            "{e}"
+        );
     }
 
     /// Invariant: the draft-07 file says what the 2020-12 file says. Every property, `required`

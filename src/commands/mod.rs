@@ -51,7 +51,8 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
             Ok(Status::Ok)
         }
         Command::Schema(args) => {
-            to_stdout(|out| report::schema(out, args.draft))?;
+            let text = crate::schema::text(args.output, args.draft)?;
+            to_stdout(|out| report::schema(out, text))?;
             Ok(Status::Ok)
         }
         Command::Completions(args) => {
