@@ -340,6 +340,10 @@ pub fn guard_summary_in(
     };
     let left_text = match left {
         Some(left) if left >= 0 => thousands(left.unsigned_abs()),
+        Some(left) if shadow && sum.would_refuse > 0 => format!(
+            "-{} (overdrawn: shadow mode forwarded calls beyond the budget)",
+            thousands(left.unsigned_abs())
+        ),
         Some(left) => format!(
             "-{} (overdrawn: calls were billed more than they were priced at)",
             thousands(left.unsigned_abs())
@@ -645,6 +649,48 @@ mod tests {
             text.contains("units left in the guard's budget: 8,760"),
             "{text}"
         );
+    }
+
+    /// Shadow mode's line, the clients' table and their JSON, by hand.
+    #[test]
+    fn shadow_and_clients_in_the_summary() {
+        let mut t = totals();
+        t.clients.insert(
+            "seo".into(),
+            EndpointTotals {
+                calls: 4,
+                charged_calls: 2,
+                over_budget: 2,
+                units_charged: 200,
+                ..EndpointTotals::default()
+            },
+        );
+        if let Some(summary) = t.endpoints.get_mut("backlinks/summary") {
+            summary.would_refuse = 1;
+            summary.would_refuse_units = 300;
+        }
+        let render = |format| {
+            let mut out = Vec::new();
+            guard_summary_in(&mut out, format, &t, Some(-50), true).expect("render");
+            String::from_utf8(out).expect("utf-8")
+        };
+        let text = render(Format::Table);
+        assert!(text.contains("Spend by client"), "{text}");
+        assert!(
+            text.contains(
+                "shadow mode: 1 calls would have been refused for the budget (priced at 300 units)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("units left in the guard's budget: -50 (overdrawn: shadow mode forwarded calls beyond the budget)"),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json)).expect("json");
+        assert_eq!(json["mode"], "shadow");
+        assert_eq!(json["clients"]["seo"]["units_charged"], 200);
+        assert_eq!(json["total"]["would_refuse_units"], 300);
+        assert!(render(Format::Markdown).contains("### Spend by client"));
     }
 
     #[test]
