@@ -443,6 +443,32 @@ fn thresholds_fire_once_across_a_restart() {
     assert_eq!(alerts, vec![50, 80]);
 }
 
+/// Invariant: a guard stopped right after the call that crossed a threshold still sends its
+/// alert before it exits (a last check, then the queue is delivered).
+#[test]
+fn an_alert_the_last_call_crossed_goes_out_before_the_guard_exits() {
+    let sim = Simulator::start_data(1_000_000);
+    let receiver = Receiver::start(0);
+    let hook = format!("{}/hook", receiver.url);
+    let guard = GuardProc::start(
+        sim.url(),
+        &[
+            "--budget",
+            "200",
+            "--alert-webhook",
+            &hook,
+            "--alert-at",
+            "50%",
+        ],
+    );
+    // 100 of 200: 50%; then stop at once.
+    assert_eq!(one(&guard.url, summary(1)).status, 200);
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    let got = receiver.got.lock().unwrap().clone();
+    assert_eq!(Receiver::thresholds(&got), vec![50], "{}", stopped.stderr);
+}
+
 /// Invariant: of two guards sharing a budget in Redis, exactly one sends each threshold (an
 /// atomic claim), and only that one journals it.
 #[test]

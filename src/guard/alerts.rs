@@ -103,6 +103,10 @@ pub struct Alert {
 
 /// The thresholds `figures` has reached that are not in `fired`, ascending.
 pub fn reached(thresholds: &[u8], fired: &BTreeSet<u8>, figures: &Figures) -> Vec<u8> {
+    // A budget of 0 has no share to reach.
+    if figures.total == 0 {
+        return Vec::new();
+    }
     let spent = i128::from(figures.spent());
     thresholds
         .iter()
@@ -149,18 +153,30 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// Runs until aborted: after each nudge (and once at start), claims the thresholds reached
-    /// and queues their alerts.
-    pub fn spawn(self, nudge: Arc<Notify>) -> Vec<tokio::task::JoinHandle<()>> {
+    /// Starts the checker and the sender: after each nudge (and once at start), the checker
+    /// claims the thresholds reached and queues their alerts; the sender delivers them.
+    pub fn spawn(self, nudge: Arc<Notify>) -> AlertTasks {
         let (tx, rx) = mpsc::channel::<Alert>(QUEUE);
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let sender = tokio::spawn(send_all(rx, self.settings.clone(), self.warn.clone()));
         let checker = tokio::spawn(async move {
             loop {
                 self.check(&tx).await;
-                nudge.notified().await;
+                tokio::select! {
+                    () = nudge.notified() => {}
+                    _ = &mut stopped => {
+                        // The calls are over: one last look, then the queue closes.
+                        self.check(&tx).await;
+                        break;
+                    }
+                }
             }
         });
-        vec![checker, sender]
+        AlertTasks {
+            stop,
+            checker,
+            sender,
+        }
     }
 
     async fn check(&self, tx: &mpsc::Sender<Alert>) {
@@ -206,6 +222,46 @@ impl Checker {
                 ));
             }
         }
+    }
+}
+
+/// The running checker and sender.
+pub struct AlertTasks {
+    stop: tokio::sync::oneshot::Sender<()>,
+    checker: tokio::task::JoinHandle<()>,
+    sender: tokio::task::JoinHandle<()>,
+}
+
+/// How long a stopping guard waits for alerts still being sent.
+pub const DRAIN: Duration = Duration::from_secs(15);
+
+impl AlertTasks {
+    /// Once calls are over: a last check (a threshold the last call crossed is claimed), then
+    /// up to `wait` for the queue to be delivered. False when alerts were still being sent
+    /// (they are dropped).
+    pub async fn finish(self, wait: Duration) -> bool {
+        let AlertTasks {
+            stop,
+            checker,
+            sender,
+        } = self;
+        let _ = stop.send(());
+        let (abort_checker, abort_sender) = (checker.abort_handle(), sender.abort_handle());
+        let drained = tokio::time::timeout(wait, async {
+            let _ = checker.await;
+            let _ = sender.await;
+        })
+        .await
+        .is_ok();
+        abort_checker.abort();
+        abort_sender.abort();
+        drained
+    }
+
+    /// Stops at once (a second signal): alerts not yet sent are dropped.
+    pub fn abort(self) {
+        self.checker.abort();
+        self.sender.abort();
     }
 }
 
@@ -352,6 +408,13 @@ mod tests {
         // Overdrawn by 200 (1,200 spent): all, less those fired.
         let fired: BTreeSet<u8> = [50].into();
         assert_eq!(reached(&[50, 80, 95], &fired, &f(-200, 0)), vec![80, 95]);
+        // A budget of 0: nothing to reach.
+        let zero = Figures {
+            total: 0,
+            left: 0,
+            reserved: 0,
+        };
+        assert!(reached(&[50], &none, &zero).is_empty());
     }
 
     #[test]

@@ -158,7 +158,7 @@ pub struct Running {
     /// The metrics listener, bound, not yet serving.
     monitor: Option<(tokio::net::TcpListener, super::monitor::Monitor)>,
     /// The alerts' checker and sender.
-    alerts: Vec<tokio::task::JoinHandle<()>>,
+    alerts: Option<super::alerts::AlertTasks>,
     pub startup: Startup,
 }
 
@@ -184,6 +184,8 @@ pub struct Stopped {
     pub journal_failed: Option<PathBuf>,
     /// `--shadow`: the summary says what would have been refused.
     pub shadow: bool,
+    /// Alerts were still being sent when the guard stopped, and were dropped.
+    pub alerts_dropped: bool,
 }
 
 /// The units a start may spend, and where the figure comes from (pure).
@@ -577,8 +579,9 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             warn: alert_warn,
         }
         .spawn(guard.charged())
+        .into()
     } else {
-        Vec::new()
+        None
     };
     hold.0
         .follow(
@@ -697,9 +700,16 @@ impl Running {
         if let Some(monitor) = monitor {
             monitor.abort();
         }
-        for task in alerts {
-            task.abort();
-        }
+        // A graceful stop lets the alerts the last calls crossed go out; a second signal
+        // does not wait for them.
+        let alerts_dropped = match (alerts, &abandoned) {
+            (Some(alerts), Some(Abandoned::Signal { .. })) => {
+                alerts.abort();
+                false
+            }
+            (Some(alerts), _) => !alerts.finish(super::alerts::DRAIN).await,
+            (None, _) => false,
+        };
         let release_failed = hold.0.release().err().map(|e| e.to_string());
         let left = state.left().await.ok();
         Stopped {
@@ -712,6 +722,7 @@ impl Running {
                 .then(|| journal.path().map(PathBuf::from))
                 .flatten(),
             shadow: startup.shadow,
+            alerts_dropped,
         }
     }
 }

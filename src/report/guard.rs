@@ -269,6 +269,12 @@ pub fn guard_stopped(err: &mut dyn Write, s: &Stopped) {
             "warning: cannot release the guard's hold: {e}; it is dropped once this process has ended"
         ));
     }
+    if s.alerts_dropped {
+        notes.push(format!(
+            "warning: budget alerts still being sent when the guard stopped were dropped (it waits {} s for them)",
+            crate::guard::alerts::DRAIN.as_secs()
+        ));
+    }
     if let Some(path) = &s.journal_failed {
         notes.push(format!(
             "warning: some lines could not be written to the journal {}",
