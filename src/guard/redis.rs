@@ -824,6 +824,34 @@ mod tests {
         assert_eq!(state.left().await, Ok(750));
     }
 
+    /// The same law of clients' budgets and shadow mode as in memory (`super::state`).
+    #[tokio::test]
+    async fn clients_and_shadow_in_redis() {
+        let server = RedisServer::start();
+        let redis = RedisState::connect(&server.url(), "acct8", Duration::from_secs(60))
+            .await
+            .expect("connect");
+        redis.join(500).await.expect("join");
+        redis
+            .join_clients(
+                &[crate::guard::state::ClientBudget {
+                    name: "seo".into(),
+                    budget: 200,
+                    spent: 0,
+                }],
+                false,
+            )
+            .await
+            .expect("clients");
+        let state = State::new(
+            Backend::Redis(Box::new(redis)),
+            10,
+            Duration::from_secs(5),
+            1000,
+        );
+        crate::guard::state::tests::clients_and_shadow(&state).await;
+    }
+
     #[tokio::test]
     async fn an_overrun_is_charged_and_shared() {
         // Invariant: as in memory, a call billed beyond its hold is charged in full and every

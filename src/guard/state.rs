@@ -717,6 +717,98 @@ pub(crate) mod tests {
         assert_eq!(state.left().await, Ok(750));
     }
 
+    /// The law of clients' budgets and shadow mode, for any backend whose state holds a budget
+    /// of 500 with client `seo` at 200 of its own (and `ads` without one), nothing spent.
+    pub(crate) async fn clients_and_shadow(state: &State) {
+        let ask = |units, client, shadow| Ask {
+            units,
+            client,
+            shadow,
+        };
+        // seo: 150 of its 200; the next 100 does not fit its 50 left, though the total's 350 would.
+        let first = state
+            .reserve(ask(150, Some("seo"), false))
+            .await
+            .expect("fits");
+        assert_eq!(first.hold.client.as_deref(), Some("seo"));
+        assert_eq!(
+            state.reserve(ask(100, Some("seo"), false)).await,
+            Err(StateError::ClientExceeded {
+                client: "seo".into(),
+                needed: 100,
+                left: 50,
+                budget: 200
+            })
+        );
+        // ads has no budget of its own: only the total's 350 holds it.
+        let ads = state
+            .reserve(ask(300, Some("ads"), false))
+            .await
+            .expect("fits");
+        assert_eq!(ads.hold.client, None);
+        assert_eq!(
+            state.reserve(ask(100, Some("ads"), false)).await,
+            Err(StateError::Exceeded {
+                needed: 100,
+                left: 50
+            })
+        );
+        // seo's 150 billed 120: 30 back to both (total 500 − 120 − 300 = 80; seo 200 − 120 = 80).
+        state.settle(&first.hold, 120).await.expect("settle");
+        assert_eq!(state.left().await, Ok(80));
+        // Shadow: 100 for seo fits neither its own 80 nor the total's 80 (the total is checked first): held all the same,
+        // with the refusal enforcement would have made.
+        let shadow = state
+            .reserve(ask(100, Some("seo"), true))
+            .await
+            .expect("shadow never refuses");
+        assert_eq!(
+            shadow.would_refuse,
+            Some(StateError::Exceeded {
+                needed: 100,
+                left: 80
+            })
+        );
+        // 80 − 100 = −20 left; seo 80 − 100 = −20.
+        assert_eq!(state.left().await, Ok(-20));
+        let clients = state.client_figures().await.expect("figures");
+        let seo = clients.iter().find(|(n, _)| n == "seo").expect("seo").1;
+        assert_eq!((seo.total, seo.left, seo.reserved), (200, -20, 100));
+        // Figures: 500 total, −20 left, 300 + 100 in flight; spent 500 + 20 − 400 = 120.
+        let f = state.figures().await.expect("figures");
+        assert_eq!(
+            (f.total, f.left, f.reserved, f.spent()),
+            (500, -20, 400, 120)
+        );
+        // A shadow call that fits is no would-be refusal.
+        state.release(&shadow.hold).await.expect("release");
+        state.release(&ads.hold).await.expect("release");
+        let fits = state
+            .reserve(ask(10, Some("seo"), true))
+            .await
+            .expect("fits");
+        assert_eq!(fits.would_refuse, None);
+    }
+
+    #[tokio::test]
+    async fn clients_and_shadow_in_memory() {
+        let state = State::new(
+            Backend::Memory(MemoryState::continuing(
+                500,
+                0,
+                &[ClientBudget {
+                    name: "seo".into(),
+                    budget: 200,
+                    spent: 0,
+                }],
+            )),
+            10,
+            Duration::from_secs(5),
+            1000,
+        );
+        clients_and_shadow(&state).await;
+    }
+
     #[tokio::test]
     async fn an_overrun_is_charged_and_may_overdraw() {
         // Invariant: a call billed beyond its hold is charged in full; later calls see it.

@@ -28,6 +28,7 @@ pub fn budget() -> Command {
         "GITHUB_STEP_SUMMARY",
         "BUDGET_REDIS_URL",
         "BUDGET_RETRY_BASE_MS",
+        "BUDGET_ALERT_WEBHOOK",
     ] {
         cmd.env_remove(var);
     }
