@@ -69,7 +69,8 @@ fn a_restart_continues_the_budget_and_never_regrants() {
     let scratch = Scratch::new();
     let journal = scratch.path().join("calls.jsonl").display().to_string();
     let args = ["--budget", "1000", "--journal", journal.as_str()];
-    let mut guard = GuardProc::start(sim.url(), &args);
+    // --ledger, the old name of --journal: the restarts below (with --journal) continue its record.
+    let mut guard = GuardProc::start(sim.url(), &["--budget", "1000", "--ledger", &journal]);
     assert!(
         stderr_of(&guard).contains("a restart with it continues the budget"),
         "{}",

@@ -25,6 +25,7 @@ mod gate;
 mod golden;
 mod guard;
 mod guard_faults;
+mod guard_router;
 mod help;
 mod hostile;
 mod live;
