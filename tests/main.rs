@@ -20,6 +20,7 @@ mod bounds;
 mod browser;
 mod calibrate;
 mod ci;
+mod conformance;
 mod finance;
 mod gate;
 mod golden;
