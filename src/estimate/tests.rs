@@ -1,4 +1,4 @@
-//! Figures worked out by hand from the embedded pricing (DESIGN §3's table).
+//! Figures worked out by hand from the embedded pricing (README "The arithmetic").
 
 use std::path::Path;
 

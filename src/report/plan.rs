@@ -61,7 +61,7 @@ pub fn plan_compared(
     }
 }
 
-/// The JSON contract of DESIGN §4 (field order as documented).
+/// The JSON contract of docs/json.md (field order as documented).
 #[derive(serde::Serialize)]
 struct PlanJson<'a> {
     version: u32,
