@@ -15,6 +15,8 @@ use ::redis::FromRedisValue;
 use budget::guard::redis::{Joined, RedisState};
 use budget::guard::state::{Granted, RateError, StateError};
 use budget::guard::{MemoryState, State};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
 
 use crate::support::redis_server::RedisServer;
 
@@ -460,4 +462,93 @@ async fn unreachable_redis_is_a_clear_error() {
         .err()
         .expect("bad url");
     assert!(e.to_string().contains("the Redis URL is not valid"), "{e}");
+}
+
+// --- Equivalence: the same operations on both backends keep the same figures. ---
+
+/// An operation on the budget; holds are named by their place among the holds taken so far.
+#[derive(Debug, Clone)]
+enum Op {
+    Reserve(u64),
+    /// Settles a hold with `charged` units billed (above its units: an overrun). A hold may be
+    /// settled twice: the second gives nothing back.
+    Settle {
+        hold: usize,
+        charged: u64,
+    },
+    Release {
+        hold: usize,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0u64..600).prop_map(Op::Reserve),
+        2 => (any::<usize>(), 0u64..1200).prop_map(|(hold, charged)| Op::Settle { hold, charged }),
+        1 => any::<usize>().prop_map(|hold| Op::Release { hold }),
+    ]
+}
+
+/// Invariant: the memory and Redis states, fed the same reserve/settle/release operations,
+/// answer each the same way (a hold, or "needs N, L left") and keep the same units left and
+/// unspent after each (bounded: 48 sequences of up to 24 operations, one private Redis).
+#[test]
+fn memory_and_redis_keep_the_same_figures() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let redis = Redis::new();
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let sequences = (0u64..3000, prop::collection::vec(op(), 1..24));
+    let result = runner.run(&sequences, |(budget, ops)| {
+        runtime.block_on(async {
+            let memory = Memory.plain(budget).await;
+            let shared = redis.plain(budget).await;
+            let mut holds = Vec::new();
+            for op in &ops {
+                match *op {
+                    Op::Reserve(units) => {
+                        let (a, b) = (
+                            memory.try_reserve(units).await,
+                            shared.try_reserve(units).await,
+                        );
+                        match (a, b) {
+                            (Ok(a), Ok(b)) => {
+                                prop_assert_eq!(a.units, b.units);
+                                holds.push((a, b));
+                            }
+                            (a, b) => prop_assert_eq!(a.err(), b.err(), "{:?}", op),
+                        }
+                    }
+                    Op::Settle { hold, charged } if !holds.is_empty() => {
+                        let (a, b) = &holds[hold % holds.len()];
+                        memory.settle(a, charged).await.expect("settle in memory");
+                        shared.settle(b, charged).await.expect("settle in Redis");
+                    }
+                    Op::Release { hold } if !holds.is_empty() => {
+                        let (a, b) = &holds[hold % holds.len()];
+                        memory.release(a).await.expect("release in memory");
+                        shared.release(b).await.expect("release in Redis");
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(memory.left().await, shared.left().await, "after {:?}", op);
+                prop_assert_eq!(
+                    memory.unspent().await,
+                    shared.unspent().await,
+                    "after {:?}",
+                    op
+                );
+            }
+            Ok(())
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
 }
