@@ -21,6 +21,8 @@ pub(crate) struct GuardProc {
     pub(crate) child: Child,
     pub(crate) url: String,
     pub(crate) stderr: Arc<Mutex<String>>,
+    /// Reads stderr into `stderr`; ends when the pipe closes (the guard exited).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What a stopped guard printed.
@@ -63,7 +65,7 @@ impl GuardProc {
         let stderr = child.stderr.take().expect("stderr");
         let collected = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        {
+        let reader = {
             let collected = collected.clone();
             std::thread::spawn(move || {
                 // The URL is handed over once the whole startup text has been read.
@@ -84,14 +86,15 @@ impl GuardProc {
                         }
                     }
                 }
-            });
-        }
+            })
+        };
         let url = match rx.recv_timeout(Duration::from_secs(15)) {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                std::thread::sleep(Duration::from_millis(50));
+                // All it wrote: the reader ends with the pipe.
+                let _ = reader.join();
                 panic!("guard did not start:\n{}", collected.lock().unwrap());
             }
         };
@@ -99,6 +102,7 @@ impl GuardProc {
             child,
             url,
             stderr: collected,
+            reader: Some(reader),
         }
     }
 
@@ -147,7 +151,10 @@ impl GuardProc {
         if let Some(mut out) = self.child.stdout.take() {
             let _ = out.read_to_string(&mut stdout);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // All it wrote on stderr: the reader ends with the pipe.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         let stderr = self.stderr.lock().unwrap().clone();
         Stopped {
             code: status.code().unwrap_or(-1),
