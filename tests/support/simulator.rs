@@ -597,11 +597,16 @@ pub fn fault_response(fault: &Fault) -> Response {
 /// `arrivals`, the shortest span minus one second, in milliseconds (negative: `limit + 1`
 /// requests arrived within one second). `None` with `limit` arrivals or fewer.
 pub fn margin(arrivals: &[Instant], limit: usize) -> Option<f64> {
+    margin_within(arrivals, limit, Duration::from_secs(1))
+}
+
+/// As [`margin`], for a window of `window` ([`State::rate_window`]).
+pub fn margin_within(arrivals: &[Instant], limit: usize, window: Duration) -> Option<f64> {
     let mut sorted = arrivals.to_vec();
     sorted.sort();
     sorted
         .windows(limit + 1)
-        .map(|w| (w[limit] - w[0]).as_secs_f64() * 1000.0 - 1000.0)
+        .map(|w| (w[limit] - w[0]).as_secs_f64() * 1000.0 - window.as_secs_f64() * 1000.0)
         .min_by(f64::total_cmp)
 }
 
