@@ -2,8 +2,8 @@
 
 use super::*;
 
-fn pricing() -> Pricing {
-    Pricing::embedded().expect("embedded pricing")
+fn pricing() -> &'static Pricing {
+    Pricing::embedded_once()
 }
 
 fn pairs(query: &str) -> Vec<(String, String)> {
