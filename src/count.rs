@@ -297,4 +297,82 @@ mod tests {
         let exact: Value = serde_yaml::from_str("9.007199254740992e15").unwrap();
         assert_eq!(from_yaml(&exact), Ok(9_007_199_254_740_992));
     }
+
+    use proptest::prelude::*;
+
+    /// Counts from 0 to `u64::MAX`, the edges more often than chance would pick them.
+    fn counts() -> impl Strategy<Value = u64> {
+        prop_oneof![0u64..100_000, any::<u64>(), (u64::MAX - 1000)..=u64::MAX]
+    }
+
+    /// `digits` with `sep` between groups of three from the right (a formatter written apart
+    /// from `thousands`, which is under test too).
+    fn grouped(digits: &str, sep: char) -> String {
+        let reversed: Vec<char> = digits.chars().rev().collect();
+        let mut groups: Vec<String> = reversed
+            .chunks(3)
+            .map(|group| group.iter().rev().collect())
+            .collect();
+        groups.reverse();
+        groups.join(&sep.to_string())
+    }
+
+    proptest! {
+        /// Invariant: every way the tool and people write a count reads back as that count.
+        #[test]
+        fn written_counts_read_back(n in counts()) {
+            let digits = n.to_string();
+            prop_assert_eq!(parse(&digits), Ok(n));
+            prop_assert_eq!(parse(&thousands(n)), Ok(n));
+            prop_assert_eq!(thousands(n), grouped(&digits, ','));
+            prop_assert_eq!(parse(&grouped(&digits, '_')), Ok(n));
+            prop_assert_eq!(parse(&format!(" {digits}\t")), Ok(n));
+        }
+
+        /// Invariant: `k` and `M` multiply exactly, with decimals as far as they make a whole
+        /// number; beyond `u64::MAX` a count is "too large", never wrapped.
+        #[test]
+        fn suffixes_multiply_exactly(m in counts(), tenth in 0u64..10) {
+            let exact = u128::from(m) * 1000 + u128::from(tenth) * 100;
+            let read = parse(&format!("{m}.{tenth}k"));
+            match u64::try_from(exact) {
+                Ok(n) => prop_assert_eq!(read, Ok(n)),
+                Err(_) => prop_assert!(read.as_ref().is_err_and(|e| e.contains("too large")), "{:?}", read),
+            }
+            let million = u128::from(m) * 1_000_000;
+            let read = parse(&format!("{m}M"));
+            match u64::try_from(million) {
+                Ok(n) => prop_assert_eq!(read, Ok(n)),
+                Err(_) => prop_assert!(read.as_ref().is_err_and(|e| e.contains("too large")), "{:?}", read),
+            }
+        }
+
+        /// Invariant: numbers past `u64::MAX` are "too large" (with the maximum), never wrapped.
+        #[test]
+        fn past_the_largest_count_is_too_large(n in (u128::from(u64::MAX) + 1)..=u128::MAX) {
+            let e = parse(&n.to_string()).unwrap_err();
+            prop_assert!(e.contains("is too large (the maximum is 18446744073709551615)"), "{}", e);
+        }
+
+        /// Invariant: a `,` anywhere but between groups of three digits is refused (`1,5k`, a
+        /// European 1.5k, must never read as 15,000).
+        #[test]
+        fn misplaced_commas_are_refused(n in 1_000u64..u64::MAX, cut in 1usize..19) {
+            let digits = n.to_string();
+            let cut = cut % digits.len();
+            prop_assume!(cut > 0 && (digits.len() - cut) % 3 != 0);
+            let text = format!("{},{}", &digits[..cut], &digits[cut..]);
+            let e = parse(&text).unwrap_err();
+            prop_assert!(e.contains("groups of three digits"), "{}: {}", text, e);
+        }
+
+        /// Invariant: no text makes `parse` panic; what it accepts it also writes back.
+        #[test]
+        fn any_text_is_read_or_refused(text in "[0-9_,.kKmM%+\\- ]{0,30}|\\PC{0,30}") {
+            if let Ok(n) = parse(&text) {
+                prop_assert_eq!(parse(&thousands(n)), Ok(n));
+            }
+            let _ = units_or_percent(&text, Some(Decimal::from(100)));
+        }
+    }
 }

@@ -265,6 +265,9 @@ impl Runner {
         std::fs::create_dir_all(&bin).expect("bin");
         shim(&bin, "budget", Path::new(env!("CARGO_BIN_EXE_budget")));
         shim(&bin, "curl", &which("curl"));
+        // The interpreter itself, not a version manager's launcher in front of it (pyenv's
+        // shim takes 90 ms a start; the script starts python3 several times a step).
+        std::os::unix::fs::symlink(python(), bin.join("python3")).expect("link python3");
         // A hostile title: the script never reads it, and nothing of it may run.
         let title = "Fix `touch pwned-tick` $(touch pwned-subst)\n::warning::pwned-title";
         scratch.file(
@@ -371,6 +374,20 @@ fn shim(dir: &Path, name: &str, real: &Path) {
     .expect("write shim");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The python3 the script would run, resolved once per test process.
+fn python() -> &'static Path {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = Command::new(which("python3"))
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("run python3");
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        assert!(path.is_file(), "python3 names no interpreter: {path:?}");
+        path
+    })
 }
 
 fn which(program: &str) -> PathBuf {

@@ -935,3 +935,103 @@ fn bad_operations_flags_exit_2() {
         }
     }
 }
+
+/// The metrics listener's router in process (`budget::guard::Guard::monitor`), for what a
+/// process cannot easily show: Redis lost under a running guard.
+mod in_process {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use crate::support::redis_server::RedisServer;
+    use budget::account::{ApiKey, AuthMethod, Backoff, KeyOrigin};
+    use budget::guard::redis::RedisState;
+    use budget::guard::{Backend, Config, Guard, Journal, Ops, State};
+
+    async fn get(router: &axum::Router, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut request = Request::get(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(Body::empty()).expect("request"))
+            .await
+            .expect("served");
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Invariant: the health check and the metrics say when the budget's state cannot be read
+    /// (Redis gone): /healthz 503 with the reason, /metrics still served with state_up 0.
+    #[tokio::test]
+    async fn a_lost_state_shows_in_health_and_metrics() {
+        let server = RedisServer::start();
+        let redis = RedisState::connect(&server.url(), "acctm", Duration::from_secs(60))
+            .await
+            .expect("connect");
+        redis.join(1000).await.expect("join");
+        let state = std::sync::Arc::new(State::new(
+            Backend::Redis(Box::new(redis)),
+            10,
+            Duration::from_secs(1),
+            10,
+        ));
+        let config = Config {
+            api_url: "http://127.0.0.1:9".into(),
+            key: ApiKey::new("k3y", KeyOrigin::Env).expect("key"),
+            auth: AuthMethod::Header,
+            pricing: budget::pricing::Pricing::embedded().expect("pricing"),
+            attempts: 1,
+            timeout: Duration::from_secs(1),
+            backoff: Backoff::default(),
+            client_token: None,
+            limits: budget::guard::Limits::default(),
+            on_overrun: None,
+        };
+        let guard = Guard::bind_with(
+            "127.0.0.1:0".parse().expect("addr"),
+            config,
+            state,
+            std::sync::Arc::new(Journal::in_memory()),
+            Ops::default(),
+        )
+        .await
+        .expect("bind");
+        let router = guard.monitor().with_token(Some("scrape".into())).router();
+        assert_eq!(
+            get(&router, "/healthz", None).await,
+            (200, r#"{"status":"ok"}"#.to_string())
+        );
+        let (status, metrics) = get(&router, "/metrics", Some("scrape")).await;
+        assert_eq!(status, 200);
+        assert!(metrics.contains("\nbudget_guard_state_up 1\n"), "{metrics}");
+        assert!(
+            metrics.contains("\nbudget_guard_budget_units 1000\n"),
+            "{metrics}"
+        );
+        assert_eq!(get(&router, "/metrics", Some("wrong")).await.0, 401);
+        drop(server);
+        let (status, health) = get(&router, "/healthz", None).await;
+        assert_eq!(status, 503);
+        assert!(
+            health.contains("the shared state in Redis is unavailable"),
+            "{health}"
+        );
+        let (status, metrics) = get(&router, "/metrics", Some("scrape")).await;
+        assert_eq!(status, 200);
+        assert!(metrics.contains("\nbudget_guard_state_up 0\n"), "{metrics}");
+        // The gauges keep their last values.
+        assert!(
+            metrics.contains("\nbudget_guard_budget_units 1000\n"),
+            "{metrics}"
+        );
+        let (status, body) = get(&router, "/budget/status", Some("scrape")).await;
+        assert_eq!(status, 503, "{body}");
+    }
+}

@@ -167,6 +167,8 @@ struct Guard {
     child: Child,
     addr: SocketAddr,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Reads stderr into `stderr`; ends when the pipe closes.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Guard {
@@ -174,6 +176,8 @@ impl Guard {
     fn start(mut cmd: std::process::Command, api_url: &str, journal: &Path) -> Guard {
         let mut child = cmd
             .args(["--listen", "127.0.0.1:0", "--budget", "1000000"])
+            // Not tests of the rate window (the simulator's is lifted too): no call waits.
+            .args(["--rps", "100000"])
             .args(["--api-url", api_url, "--journal"])
             .arg(journal)
             .stdin(Stdio::null())
@@ -185,7 +189,7 @@ impl Guard {
         let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let into = collected.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.strip_prefix("budget guard listening on http://") {
@@ -210,6 +214,7 @@ impl Guard {
             child,
             addr,
             stderr: collected,
+            reader: Some(reader),
         }
     }
 
@@ -228,8 +233,10 @@ impl Guard {
         if let Some(mut out) = self.child.stdout.take() {
             out.read_to_string(&mut stdout).expect("stdout");
         }
-        // The reader thread ends with the pipe.
-        std::thread::sleep(Duration::from_millis(50));
+        // All it wrote on stderr: the reader thread ends with the pipe.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
         let stderr = self.stderr.lock().expect("stderr").clone();
         (stdout, stderr)
     }

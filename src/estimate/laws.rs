@@ -10,12 +10,12 @@ use crate::workflow::{self, Step, Workflow};
 
 /// Priced catalogue entries `keep` accepts (an entry of unknown price cannot be planned).
 fn catalogue(keep: fn(&Endpoint) -> bool) -> Vec<Endpoint> {
-    Pricing::embedded()
-        .unwrap()
+    Pricing::embedded_once()
         .endpoints
-        .into_values()
+        .values()
         .filter(|e| e.units.is_some())
-        .filter(keep)
+        .filter(|e| keep(e))
+        .cloned()
         .collect()
 }
 
@@ -102,6 +102,20 @@ fn workflow(steps: Vec<Step>) -> Workflow {
     }
 }
 
+/// Counts that reach `u64::MAX`: small ones, any, and the top half of the range.
+fn huge() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        1u64..1000,
+        any::<u64>().prop_map(|n| n.max(1)),
+        (u64::MAX / 2)..=u64::MAX,
+    ]
+}
+
+/// `name` of the embedded catalogue.
+fn entry(name: &str) -> Endpoint {
+    Pricing::embedded_once().endpoint(name).unwrap().clone()
+}
+
 fn cost(step: &Step) -> StepEstimate {
     super::workflow(&workflow(vec![step.clone()]), 10)
         .unwrap()
@@ -169,13 +183,13 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
-        let pricing = Pricing::embedded().unwrap();
+        let pricing = Pricing::embedded_once();
         // Through a real file, so the bytes → UTF-8 check of `load` is exercised too.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fuzz.yaml");
         std::fs::write(&path, &bytes).unwrap();
-        let _ = workflow::load(&path, &pricing);
-        let _ = workflow::parse(&String::from_utf8_lossy(&bytes), Path::new("fuzz.yaml"), &pricing);
+        let _ = workflow::load(&path, pricing);
+        let _ = workflow::parse(&String::from_utf8_lossy(&bytes), Path::new("fuzz.yaml"), pricing);
     }
 
     #[test]
@@ -188,11 +202,97 @@ proptest! {
             "domain/keywords", "null", "true", "1.5", "\"\"", "1e9",
         ]), 1..6),
     ) {
-        let pricing = Pricing::embedded().unwrap();
+        let pricing = Pricing::embedded_once();
         let fields: Vec<String> = keys.iter().zip(values.iter().cycle()).map(|(k, v)| format!("{k}: {v}")).collect();
         let text = format!("steps:\n  - {{{}}}\n", fields.join(", "));
-        if let Ok(loaded) = workflow::parse(&text, Path::new("fuzz.yaml"), &pricing) {
+        if let Ok(loaded) = workflow::parse(&text, Path::new("fuzz.yaml"), pricing) {
             let _ = super::workflow(&loaded.workflow, 10);
+        }
+    }
+
+    /// Invariant: counts at the top of `u64` either fit, and then every figure is the exact
+    /// product, or the estimate is an overflow error naming the step; never a wrapped figure,
+    /// never a panic. Three laws of the catalogue (README "The arithmetic"), worked out in u128
+    /// apart from the code: backlinks/summary (100 per target, up to 100 targets a request),
+    /// backlinks/raw (1 per row, paged by `limit`), domain/keywords (100 per request, paged by
+    /// `limit`, per source).
+    #[test]
+    fn huge_counts_are_exact_or_an_overflow_naming_the_step(
+        which in 0usize..3,
+        targets in huge(),
+        rows in huge(),
+        repeat in huge(),
+        seed in any::<u64>(),
+        sources in 1u64..=4,
+    ) {
+        // Products in u128, `None` past it (certainly past u64 too).
+        let product = |factors: &[u128]| {
+            factors
+                .iter()
+                .try_fold(1u128, |product, factor| product.checked_mul(*factor))
+        };
+        let (t, r, n, s) = (
+            u128::from(targets),
+            u128::from(rows),
+            u128::from(repeat),
+            u128::from(sources),
+        );
+        let (endpoint, batch, rows, limit, sources, expected) = match which {
+            0 => {
+                let batch = 1 + seed % 100;
+                let requests = product(&[t.div_ceil(u128::from(batch)), n]);
+                ("backlinks/summary", batch, None, None, 1, [requests, product(&[t, n]), product(&[100, t, n])])
+            }
+            1 => {
+                let limit = 1 + seed % 100_000;
+                let requests = product(&[t, r.div_ceil(u128::from(limit)), n]);
+                let records = product(&[t, r, n]);
+                ("backlinks/raw", 1, Some(rows), Some(limit), 1, [requests, records, records])
+            }
+            _ => {
+                let limit = 1 + seed % 1000;
+                let requests = product(&[t, r.div_ceil(u128::from(limit)), s, n]);
+                let units = requests.and_then(|q| q.checked_mul(100));
+                ("domain/keywords", 1, Some(rows), Some(limit), sources, [requests, product(&[t, r, s, n]), units])
+            }
+        };
+        let step = Step {
+            name: "huge".into(),
+            endpoint: entry(endpoint),
+            targets,
+            batch,
+            rows,
+            expected_rows: None,
+            limit,
+            sources: (0..sources).map(|i| format!("s{i}")).collect(),
+            calls: None,
+            repeat,
+            dates: None,
+            granularity: crate::pricing::Granularity::ByDay,
+            line: None,
+        };
+        let fits = expected
+            .iter()
+            .all(|q| q.is_some_and(|q| u64::try_from(q).is_ok()));
+        match super::workflow(&workflow(vec![step]), 10) {
+            Ok(w) => {
+                prop_assert!(fits, "{endpoint}: {w:?} from counts that overflow");
+                let got = &w.steps[0];
+                prop_assert_eq!(
+                    [got.requests, got.records, got.units].map(|q| Some(u128::from(q))),
+                    expected,
+                    "{}", endpoint
+                );
+                prop_assert_eq!(got.units_expected, got.units);
+            }
+            Err(e) => {
+                prop_assert!(!fits, "{endpoint}: refused counts that fit: {e}");
+                let text = e.to_string();
+                prop_assert!(
+                    text.starts_with("law.yaml: step 1 (huge): the ") && text.contains(" overflow"),
+                    "{}", text
+                );
+            }
         }
     }
 }

@@ -17,10 +17,10 @@ use crate::pricing::{Endpoint, Granularity, Pricing, RecordKind};
 use crate::workflow::{Step, Workflow};
 
 fn catalogue() -> Vec<Endpoint> {
-    Pricing::embedded()
-        .unwrap()
+    Pricing::embedded_once()
         .endpoints
-        .into_values()
+        .values()
+        .cloned()
         .collect()
 }
 
@@ -201,7 +201,7 @@ proptest! {
         step in any_step(),
         in_body in any::<bool>(),
     ) {
-        let pricing = Pricing::embedded().unwrap();
+        let pricing = Pricing::embedded_once();
         let planned = plan(&step);
         let requests = Requests::of(&step, Band::Worst).unwrap();
         let mut guarded = 0u64;
@@ -216,7 +216,7 @@ proptest! {
                 body: &body,
                 today: day(0),
             };
-            match price::price(&pricing, &call) {
+            match price::price(pricing, &call) {
                 Ok(priced) => {
                     prop_assert_eq!(priced.endpoint.as_str(), step.endpoint.name.as_str());
                     guarded += priced.units * n;
@@ -233,5 +233,42 @@ proptest! {
             }
         }
         prop_assert_eq!(planned.unwrap(), guarded, "{:?}", step);
+    }
+
+    /// Invariant: a call asking for rows at the top of `u64` is priced at exactly
+    /// targets × rows × units per row (worked out in u128 apart from the code), or refused as an
+    /// overflow naming its endpoint; never a wrapped price, never a panic.
+    #[test]
+    fn huge_row_counts_are_priced_exactly_or_refused_as_overflow(
+        which in 0usize..3,
+        targets in 1u64..=5,
+        rows in prop_oneof![1u64..100_000, any::<u64>().prop_map(|n| n.max(1)), (u64::MAX / 2)..=u64::MAX],
+    ) {
+        // (entry, units per row): 1 unit a row, not paged and paged; 10 a row, per source.
+        let (name, per_row) = [("backlinks/all", 1u128), ("backlinks/raw", 1), ("keywords/similar", 10)][which];
+        let pricing = Pricing::embedded_once();
+        let endpoint = pricing.endpoint(name).unwrap();
+        let mut query: Vec<(String, String)> = (0..targets)
+            .map(|i| (endpoint.targets_from[0].clone(), format!("t{i}.example")))
+            .collect();
+        query.push(("limit".into(), rows.to_string()));
+        if endpoint.source {
+            query.push(("source".into(), "us".into()));
+        }
+        let path = format!("/v1/{name}");
+        let call = Call {
+            method: "GET",
+            path: &path,
+            query: &query,
+            content_type: None,
+            body: b"",
+            today: day(0),
+        };
+        let exact = u128::from(targets) * u128::from(rows) * per_row;
+        match (price::price(pricing, &call), u64::try_from(exact)) {
+            (Ok(priced), Ok(units)) => prop_assert_eq!(priced.units, units, "{}", name),
+            (Err(PriceError::Overflow { endpoint, .. }), Err(_)) => prop_assert_eq!(endpoint, name),
+            (got, _) => prop_assert!(false, "{name} × {targets} targets × {rows} rows ({exact} units): {got:?}"),
+        }
     }
 }

@@ -170,6 +170,33 @@ pub enum GuardError {
     },
 }
 
+/// The guard's handling of calls as an axum [`Router`](axum::Router): token, price, reserve,
+/// pace, forward, settle, journal line, for every method and path (one handler, so that the
+/// guard's own refusals are the answer to any path, never the router's). It is the pipeline
+/// [`Guard`] serves, without the server around it: no listener, connection cap, head or body
+/// timers of the connection, or stopping (`server`). For callers in this process, such as tests
+/// driving it with `tower::ServiceExt::oneshot` (tests/guard_router.rs), as axum's own testing
+/// example does; each request counts as a connection of its own.
+pub fn router(
+    config: Config,
+    state: Arc<State>,
+    journal: Arc<Journal>,
+    ops: Ops,
+) -> Result<axum::Router, GuardError> {
+    let app = Arc::new(proxy::App::new(config, state, journal, ops)?);
+    Ok(
+        axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let app = app.clone();
+            async move {
+                let connection = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                app.handle(request, &connection)
+                    .await
+                    .map(axum::body::Body::new)
+            }
+        }),
+    )
+}
+
 /// A bound guard, not yet serving.
 pub struct Guard {
     listener: tokio::net::TcpListener,

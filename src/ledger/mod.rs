@@ -296,10 +296,5 @@ pub fn state_dir() -> Result<PathBuf, LedgerError> {
         .ok_or(LedgerError::NoStateDir)
 }
 
-/// A private redis-server for the Redis backends' unit tests (shared with the integration tests).
-#[cfg(test)]
-#[path = "../../tests/support/redis_server.rs"]
-pub(crate) mod redis_server;
-
 #[cfg(test)]
 mod tests;

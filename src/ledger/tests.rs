@@ -3,164 +3,27 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 
+// The behaviour every backend shares is tested on each, in tests/conformance/ledger.rs; here
+// what only the file has (this machine's boots, permissions, its lock, old entries).
+
 /// A gate's claim held by this process.
-pub(super) fn claim(account: &str) -> Claim {
+fn claim(account: &str) -> Claim {
     Claim::new(account, HolderKind::Gate, vec!["w".into()], "true".into())
 }
 
 /// Admits whatever is reserved, holding `units`.
-pub(super) fn take(units: u64) -> impl FnMut(u64) -> Option<u64> {
+fn take(units: u64) -> impl FnMut(u64) -> Option<u64> {
     move |_| Some(units)
 }
 
 /// A pid that certainly belonged to a process that is gone: a child we started and reaped.
-pub(super) fn dead_pid() -> u32 {
+fn dead_pid() -> u32 {
     let mut child = std::process::Command::new("true")
         .spawn()
         .expect("spawn true");
     let pid = child.id();
     child.wait().expect("wait");
     pid
-}
-
-/// A process that runs until killed (killed and reaped when dropped).
-pub(super) struct Sleeper(std::process::Child);
-
-impl Sleeper {
-    pub(super) fn start() -> Sleeper {
-        Sleeper(
-            std::process::Command::new("sleep")
-                .arg("600")
-                .spawn()
-                .expect("spawn sleep"),
-        )
-    }
-
-    pub(super) fn id(&self) -> ProcessId {
-        ProcessId::of(self.0.id())
-    }
-
-    /// Kills and reaps it.
-    pub(super) fn stop(mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The live reservations of one account.
-fn listed(ledger: &dyn Ledger, account: &str) -> Vec<Reservation> {
-    let mut list = ledger.list().unwrap();
-    list.retain(|r| r.account == account);
-    list
-}
-
-// --- The same checks for every backend (the Redis ones run them in `redis::tests`). ---
-
-/// Invariant: a pid that now names another process (same pid, other start time) does not keep
-/// a dead holder's units reserved — the check that `kill(pid, 0)` alone failed.
-pub(super) fn a_reused_pid_does_not_keep_a_reservation(ledger: &dyn Ledger) {
-    let me = ProcessId::current();
-    let mut reused = claim("reuse");
-    reused.holder = ProcessId {
-        pid: me.pid,
-        start: Some(me.start.expect("Linux /proc") + 1),
-    };
-    ledger
-        .reserve(&reused, &mut take(700))
-        .unwrap()
-        .expect("admitted");
-    let mut live = claim("reuse");
-    live.holder = me;
-    let kept = ledger
-        .reserve(&live, &mut take(5))
-        .unwrap()
-        .expect("admitted");
-    // 700 (a live pid, but not the process that reserved) is dropped; our 5 stays.
-    assert_eq!(ledger.reserved("reuse").unwrap(), 5);
-    assert_eq!(listed(ledger, "reuse"), vec![kept]);
-}
-
-/// Invariant: a gate's reservation stays while its command runs, even once the gate is gone,
-/// and goes when both are gone.
-pub(super) fn a_running_child_keeps_the_reservation(ledger: &dyn Ledger) {
-    let mut gone_gate = claim("child");
-    gone_gate.holder = ProcessId::of(dead_pid());
-    let mut held = ledger
-        .reserve(&gone_gate, &mut take(26_000))
-        .unwrap()
-        .expect("admitted");
-    let command = Sleeper::start();
-    held.child = Some(command.id());
-    ledger.update(&held).unwrap();
-    assert_eq!(ledger.reserved("child").unwrap(), 26_000);
-    assert_eq!(listed(ledger, "child")[0].child, Some(command.id()));
-    command.stop();
-    assert_eq!(ledger.reserved("child").unwrap(), 0);
-}
-
-/// Invariant: guards sharing one budget hold it once (the largest of their holds), beside
-/// the other reservations, which add up.
-pub(super) fn holders_of_one_shared_budget_count_once(ledger: &dyn Ledger) {
-    let guard = |shares: Option<&str>| Claim {
-        shares: shares.map(str::to_string),
-        ..Claim::new(
-            "shared",
-            HolderKind::Guard,
-            Vec::new(),
-            "127.0.0.1:8787".into(),
-        )
-    };
-    ledger
-        .reserve(&guard(Some("pot")), &mut take(9_000))
-        .unwrap();
-    ledger
-        .reserve(&guard(Some("pot")), &mut take(9_500))
-        .unwrap();
-    ledger.reserve(&guard(None), &mut take(100)).unwrap();
-    ledger.reserve(&claim("shared"), &mut take(20)).unwrap();
-    // max(9,000, 9,500) + 100 + 20 = 9,620.
-    let mut seen = None;
-    ledger
-        .reserve(&claim("shared"), &mut |reserved| {
-            seen = Some(reserved);
-            None
-        })
-        .unwrap();
-    assert_eq!(seen, Some(9_620));
-    assert_eq!(ledger.reserved("shared").unwrap(), 9_620);
-    let kinds: Vec<HolderKind> = listed(ledger, "shared").iter().map(|r| r.kind).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == HolderKind::Guard).count(), 3);
-}
-
-/// Invariant: `update` changes what is held (a guard's hold shrinks as it spends).
-pub(super) fn an_update_changes_the_units_held(ledger: &dyn Ledger) {
-    let mut held = ledger
-        .reserve(&claim("upd"), &mut take(30_000))
-        .unwrap()
-        .expect("admitted");
-    held.units = 12_345;
-    ledger.update(&held).unwrap();
-    assert_eq!(ledger.reserved("upd").unwrap(), 12_345);
-    assert_eq!(listed(ledger, "upd"), vec![held.clone()]);
-    ledger.release(&held).unwrap();
-    assert_eq!(ledger.reserved("upd").unwrap(), 0);
-}
-
-#[test]
-fn file_backend_conformance() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = FileLedger::new(dir.path().to_path_buf());
-    a_reused_pid_does_not_keep_a_reservation(&ledger);
-    a_running_child_keeps_the_reservation(&ledger);
-    holders_of_one_shared_budget_count_once(&ledger);
-    an_update_changes_the_units_held(&ledger);
 }
 
 #[track_caller]
@@ -232,7 +95,7 @@ fn mode(path: &std::path::Path) -> u32 {
 }
 
 /// A warning callback that keeps what it hears.
-pub(super) fn heard() -> (Warn, Arc<Mutex<Vec<String>>>) {
+fn heard() -> (Warn, Arc<Mutex<Vec<String>>>) {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let keep = heard.clone();
     let warn: Warn = Arc::new(move |w: &str| keep.lock().unwrap().push(w.to_string()));
@@ -330,52 +193,6 @@ fn a_link_planted_as_the_temporary_file_is_not_followed() {
 }
 
 #[test]
-fn reservations_add_up_and_release() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = FileLedger::new(dir.path().join("budget"));
-    let mut seen = Vec::new();
-    let first = ledger
-        .reserve(&claim("a"), &mut |r| {
-            seen.push(r);
-            Some(300)
-        })
-        .unwrap()
-        .expect("admitted");
-    let second = ledger
-        .reserve(&claim("a"), &mut |r| {
-            seen.push(r);
-            Some(200)
-        })
-        .unwrap()
-        .expect("admitted");
-    // Another account does not see account a's 300 + 200.
-    ledger
-        .reserve(&claim("b"), &mut |r| {
-            seen.push(r);
-            Some(7)
-        })
-        .unwrap()
-        .expect("admitted");
-    assert_eq!(seen, vec![0, 300, 0]);
-    assert_eq!(ledger.reserved("a").unwrap(), 500);
-    assert_eq!(ledger.list().unwrap().len(), 3);
-    ledger.release(&first).unwrap();
-    assert_eq!(ledger.reserved("a").unwrap(), 200);
-    ledger.release(&first).unwrap(); // twice is fine
-    ledger.release(&second).unwrap();
-    assert_eq!(ledger.reserved("a").unwrap(), 0);
-    assert_eq!(ledger.reserved("b").unwrap(), 7);
-}
-
-#[test]
-fn refused_claims_are_not_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = FileLedger::new(dir.path().to_path_buf());
-    assert_eq!(ledger.reserve(&claim("a"), &mut |_| None).unwrap(), None);
-    assert_eq!(ledger.reserved("a").unwrap(), 0);
-}
-
-#[test]
 fn reservations_of_gone_processes_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = FileLedger::new(dir.path().to_path_buf());
@@ -396,35 +213,6 @@ fn reservations_of_gone_processes_are_dropped() {
         !text.contains("1000"),
         "the dead entry was written back:\n{text}"
     );
-}
-
-#[test]
-fn concurrent_claims_never_share_headroom() {
-    // Capacity 1000, claims of 300: exactly 3 of 8 fit (900 ≤ 1000 < 1200).
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    let admitted: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let path = path.clone();
-                s.spawn(move || {
-                    let ledger = FileLedger::new(path);
-                    ledger
-                        .reserve(&claim("a"), &mut |reserved| {
-                            (reserved + 300 <= 1000).then_some(300)
-                        })
-                        .unwrap()
-                        .is_some()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| usize::from(h.join().unwrap()))
-            .sum()
-    });
-    assert_eq!(admitted, 3);
-    assert_eq!(FileLedger::new(path).reserved("a").unwrap(), 900);
 }
 
 #[test]

@@ -284,6 +284,14 @@ impl Pricing {
         Self::parse(EMBEDDED, EMBEDDED_ORIGIN)
     }
 
+    /// The embedded pricing, parsed once per test process: a parse takes about 15 ms in a
+    /// debug build, and property tests price hundreds of cases.
+    #[cfg(test)]
+    pub(crate) fn embedded_once() -> &'static Pricing {
+        static PRICING: std::sync::OnceLock<Pricing> = std::sync::OnceLock::new();
+        PRICING.get_or_init(|| Pricing::embedded().expect("the embedded pricing parses"))
+    }
+
     /// Reads a pricing file (the embedded one when `path` is `None`) and applies `overlays` in
     /// order on top of it.
     pub fn load(path: Option<&Path>, overlays: &[PathBuf]) -> Result<Self, PricingError> {

@@ -119,4 +119,48 @@ mod tests {
         assert!(parse_usd("-1").unwrap_err().contains("negative"));
         assert!(parse_usd("cheap").unwrap_err().contains("not a number"));
     }
+
+    use proptest::prelude::*;
+
+    /// Unit counts from none to `u64::MAX`, the edges more often than chance would pick them.
+    fn units() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..10_000_000,
+            any::<u64>(),
+            (u64::MAX - 1_000_000)..=u64::MAX,
+        ]
+    }
+
+    proptest! {
+        /// Invariant: the amount is the exact product rounded once, half away from zero, to
+        /// cents (never rounded twice, never truncated), with exactly two decimals. The oracle
+        /// is integer arithmetic in u128: a rate of `rate_e4` ten-thousandths of a dollar per
+        /// `per` units makes `units × rate_e4 / (per × 100)` cents, and adding half the divisor
+        /// before dividing rounds half up (all amounts are ≥ 0, so up is away from zero).
+        #[test]
+        fn cents_are_the_exact_amount_rounded_once(
+            units in units(),
+            rate_e4 in prop_oneof![0u64..=1_000_000, 0u64..=100_000_000],
+            per in prop_oneof![Just(1_000_000u64), Just(1_000), 1u64..=10_000_000],
+        ) {
+            let rate = Decimal::new(i64::try_from(rate_e4).unwrap(), 4);
+            let got = usd_for_units(units, rate, per).expect("fits a decimal");
+            let numerator = u128::from(units) * u128::from(rate_e4);
+            let divisor = u128::from(per) * 100;
+            let cents = (2 * numerator + divisor) / (2 * divisor);
+            let expected = Decimal::from_i128_with_scale(i128::try_from(cents).unwrap(), 2);
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(got.scale(), 2);
+        }
+
+        /// Invariant: more units never cost less.
+        #[test]
+        fn more_units_never_cost_less(units in units(), more in 0u64..1_000_000, rate_e4 in 0u64..=100_000_000) {
+            let rate = Decimal::new(i64::try_from(rate_e4).unwrap(), 4);
+            let bigger = units.saturating_add(more);
+            prop_assert!(
+                usd_for_units(bigger, rate, 1_000_000) >= usd_for_units(units, rate, 1_000_000)
+            );
+        }
+    }
 }

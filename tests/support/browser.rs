@@ -172,7 +172,7 @@ impl Chromium {
             !timed_out,
             "{} did not finish within {} s and was killed; its stderr:\n{stderr}",
             self.binary.display(),
-            self.time_limit.as_secs()
+            self.time_limit.as_secs_f64()
         );
         let status = status.expect("wait for chromium");
         assert!(

@@ -51,6 +51,10 @@ pub struct Billed {
     pub endpoint: String,
     pub records: u64,
     pub units: u64,
+    /// What the call would have billed had every target held all the rows it asked for
+    /// (`rows_per_target` and `rows_override` aside): its worst case, the simulator's own
+    /// reading of the price.
+    pub worst: u64,
 }
 
 /// The data side of the simulated account.
@@ -267,6 +271,11 @@ async fn data(
     } else {
         billing.units * records
     };
+    let worst = match billing.record.as_str() {
+        _ if billing.per_request => billing.units,
+        "row" => billing.units * target_count * limit,
+        _ => billing.units * records,
+    };
     if s.charge(units).is_err() {
         s.data.refused_funds += 1;
         let status =
@@ -282,6 +291,7 @@ async fn data(
         endpoint: endpoint.clone(),
         records,
         units,
+        worst,
     });
     drop(s);
     let xml = query.iter().any(|(k, v)| k == "output" && v == "xml");

@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod calls;
 pub mod data;
 pub mod delay_proxy;
 pub mod html;
 pub mod redis_server;
+pub mod routed;
 pub mod simulator;
 
 use std::path::{Path, PathBuf};

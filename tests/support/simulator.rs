@@ -11,11 +11,13 @@
 //!
 //! Every route goes through one middleware chain, in this order:
 //! 1. count the request (and which auth method it used);
-//! 2. a queued or persistent [`Fault`], if any (slow replies delay, then carry on);
+//! 2. a pause until the test releases the request ([`State::paused`]), then a queued or
+//!    persistent [`Fault`], if any (slow replies delay, then carry on);
 //! 3. authentication: `Authorization: Token KEY` or `?apikey=KEY` (400 "No token" when neither,
 //!    [`State::auth_failure_status`] with the vendor's "Authentication failed" text when wrong);
-//! 4. the strict rolling one-second window of [`State::rate_limit`] requests (429 with the vendor's
-//!    `{"error": {"code": 429, ...}}` envelope beyond it; rejected requests do not enter the window);
+//! 4. the strict rolling window (one second, [`State::rate_window`]) of [`State::rate_limit`]
+//!    requests (429 with the vendor's `{"error": {"code": 429, ...}}` envelope beyond it;
+//!    rejected requests do not enter the window);
 //! 5. the route itself.
 //!
 //! Extending it: data endpoints (backlinks/summary, all, raw, export ...) are added with
@@ -136,8 +138,15 @@ pub struct State {
     pub delay: Option<Duration>,
     /// Status for a wrong key (the vendor doc says 400; 401 has been seen).
     pub auth_failure_status: u16,
-    /// At most this many accepted requests in any rolling second; `None`: no limit.
+    /// At most this many accepted requests in any rolling [`State::rate_window`]; `None`: no
+    /// limit.
     pub rate_limit: Option<usize>,
+    /// The rolling window of `rate_limit`: the vendor's second. In-process tests whose subject
+    /// is the window, not its length, use a shorter one on both sides (tests/guard_router.rs).
+    pub rate_window: Duration,
+    /// When set, every request, once counted, waits for a permit of this semaphore before it is
+    /// answered: an API that answers when the test says so (`add_permits`), never on a timer.
+    pub paused: Option<Arc<tokio::sync::Semaphore>>,
     /// Faults served one per request, before anything else.
     pub faults: VecDeque<Fault>,
     /// A fault served on every request once `faults` is empty.
@@ -180,6 +189,8 @@ impl Default for State {
             delay: None,
             auth_failure_status: 400,
             rate_limit: None,
+            rate_window: Duration::from_secs(1),
+            paused: None,
             faults: VecDeque::new(),
             always: None,
             requests: 0,
@@ -234,10 +245,11 @@ impl State {
         let Some(limit) = self.rate_limit else {
             return true;
         };
+        let window = self.rate_window;
         while self
             .window
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+            .is_some_and(|t| now.duration_since(*t) >= window)
         {
             self.window.pop_front();
         }
@@ -471,7 +483,7 @@ async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next:
         request.uri(),
         request.headers().get(header::AUTHORIZATION)
     );
-    let (delay, mut fault) = {
+    let (delay, mut fault, paused) = {
         let mut s = lock(&state);
         s.requests += 1;
         s.header_auth += u64::from(header_key.is_some());
@@ -483,8 +495,13 @@ async fn gatekeeper(AxumState(state): AxumState<Shared>, request: Request, next:
                 .keys()
                 .any(|name| name.as_str().starts_with("x-budget-")),
         );
-        (s.delay, s.next_fault())
+        (s.delay, s.next_fault(), s.paused.clone())
     };
+    if let Some(paused) = paused {
+        if let Ok(permit) = paused.acquire().await {
+            permit.forget();
+        }
+    }
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
@@ -580,11 +597,16 @@ pub fn fault_response(fault: &Fault) -> Response {
 /// `arrivals`, the shortest span minus one second, in milliseconds (negative: `limit + 1`
 /// requests arrived within one second). `None` with `limit` arrivals or fewer.
 pub fn margin(arrivals: &[Instant], limit: usize) -> Option<f64> {
+    margin_within(arrivals, limit, Duration::from_secs(1))
+}
+
+/// As [`margin`], for a window of `window` ([`State::rate_window`]).
+pub fn margin_within(arrivals: &[Instant], limit: usize, window: Duration) -> Option<f64> {
     let mut sorted = arrivals.to_vec();
     sorted.sort();
     sorted
         .windows(limit + 1)
-        .map(|w| (w[limit] - w[0]).as_secs_f64() * 1000.0 - 1000.0)
+        .map(|w| (w[limit] - w[0]).as_secs_f64() * 1000.0 - window.as_secs_f64() * 1000.0)
         .min_by(f64::total_cmp)
 }
 

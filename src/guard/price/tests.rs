@@ -2,8 +2,8 @@
 
 use super::*;
 
-fn pricing() -> Pricing {
-    Pricing::embedded().expect("embedded pricing")
+fn pricing() -> &'static Pricing {
+    Pricing::embedded_once()
 }
 
 fn pairs(query: &str) -> Vec<(String, String)> {
@@ -53,7 +53,7 @@ fn post<'a>(path: &'a str, query: &'a str, json: &'a str) -> Req<'a> {
 fn priced(req: &Req) -> Result<Priced, PriceError> {
     let query = pairs(req.query);
     price(
-        &pricing(),
+        pricing(),
         &Call {
             method: req.method,
             path: req.path,
@@ -1035,7 +1035,7 @@ fn the_mcp_corpus_is_read_exactly() {
             body: &body,
             today: today(),
         };
-        match price(&pricing(), &call) {
+        match price(pricing(), &call) {
             Ok(p) => {
                 priced_count += 1;
                 if p.endpoint == "keywords/export" {
@@ -1087,7 +1087,7 @@ fn the_mcp_corpus_is_read_exactly() {
         };
         assert!(
             matches!(
-                price(&pricing(), &call),
+                price(pricing(), &call),
                 Err(PriceError::PriceUnknown { .. })
             ),
             "{}",
