@@ -410,18 +410,18 @@ fn balance_with_both_pools_and_with_the_subscription_alone() {
     valid("balance", "subscription only", &alone);
 }
 
-/// README "budget balance": the example is what `budget balance` prints for that account — the
+/// docs/finance.md "budget balance": the example is what `budget balance` prints for that account — the
 /// simulator's default subscription (4,975,033 of 5,000,000 left) with a 250,000-credit wallet,
 /// read from /v1/account/credits (which sends no start date), expiring in 17 days and a few
 /// hours. The expiry's date moves with the clock, so that line is compared without it.
 #[test]
-fn the_readme_balance_example_is_what_the_binary_prints() {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+fn the_documented_balance_example_is_what_the_binary_prints() {
+    let readme = std::fs::read_to_string(root().join("docs/finance.md")).expect("docs/finance.md");
     let block = readme
         .split("```console\n$ budget balance\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("the README's budget balance example");
+        .expect("docs/finance.md's budget balance example");
     let (table, json_part) = block
         .split_once("$ budget balance --format json")
         .expect("the JSON half of the example");
