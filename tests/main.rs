@@ -22,6 +22,7 @@ mod calibrate;
 mod ci;
 mod conformance;
 mod contract;
+mod docs;
 mod finance;
 mod gate;
 mod golden;
