@@ -704,6 +704,41 @@ fn a_killed_guards_hold_is_dropped_and_a_shared_budget_counts_once() {
     with_key(&gate, Some(&url)).code(0);
 }
 
+/// Invariant: a guard joining a shared budget in Redis never ignores its own `--budget` in
+/// silence. Before, the joined figure was labelled "(--budget)" and a different `--budget` was
+/// dropped without a word; now the startup names the shared budget and warns that the flag did
+/// not apply. The same figure draws no warning.
+#[test]
+fn a_guard_joining_a_shared_budget_warns_that_its_own_budget_does_not_apply() {
+    let sim = Simulator::start_data(30_000);
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let first = GuardProc::start(
+        sim.url(),
+        &["--budget", "20000", "--redis", &url, "--new-budget"],
+    );
+    let same = GuardProc::start(sim.url(), &["--budget", "20000", "--redis", &url]);
+    let text = same.stderr.lock().unwrap().clone();
+    assert!(text.contains("(the shared budget in Redis)"), "{text}");
+    assert!(!text.contains("warning: --budget"), "{text}");
+    let other = GuardProc::start(sim.url(), &["--budget", "5000", "--redis", &url]);
+    let text = other.stderr.lock().unwrap().clone();
+    // The shared budget holds: 20,000, as the first guard set it.
+    assert!(
+        text.contains("budget 20,000 units (the shared budget in Redis)"),
+        "{text}"
+    );
+    assert!(!text.contains("(--budget)"), "{text}");
+    assert!(
+        text.contains("warning: --budget 5,000 is not this guard's budget: it joined the shared budget of 20,000 units another guard set in Redis"),
+        "{text}"
+    );
+    for guard in [first, same, other] {
+        let stopped = guard.stop();
+        assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+    }
+}
+
 /// A hold that cannot be released is said so; the guard still exits 0 (it served), and the
 /// ledger drops the hold once the process is gone.
 #[test]

@@ -53,7 +53,7 @@ use crate::pricing::Pricing;
 pub use history::{History, PastBudget};
 pub use journal::{EndpointTotals, Entry, Journal, Outcome, Refusal, Totals};
 pub use server::{Limits, Served};
-pub use startup::{start, Running, Signals, Start, Startup, Stopped};
+pub use startup::{start, BudgetNotApplied, Running, Signals, Start, Startup, Stopped};
 pub use state::{Backend, MemoryState, State};
 
 /// The guard's own status endpoint, on its listener ([`status`]).

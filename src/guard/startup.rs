@@ -138,6 +138,20 @@ pub struct Startup {
     /// Alerts: thresholds, where they go (the webhook as shown, the command's program), and
     /// those already claimed for this budget.
     pub alerts: Option<AlertsShown>,
+    /// `--budget` as asked, when this guard joined a shared budget of another figure: the
+    /// shared one holds, and the startup text warns that the flag did not (docs/guard.md
+    /// "Several workers, several machines").
+    pub budget_not_applied: Option<BudgetNotApplied>,
+}
+
+/// A `--budget` a guard was given but could not apply: it joined a shared budget in Redis that
+/// another guard set earlier to another figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetNotApplied {
+    /// `--budget` as given.
+    pub asked: u64,
+    /// The shared budget's figure, as the guard that set it did.
+    pub shared: u64,
 }
 
 /// The alerts as the startup text shows them.
@@ -359,6 +373,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         BudgetOrigin::Flag { budget, .. } => budget,
         _ => figure,
     };
+    let mut not_applied = None;
     let (backend, epoch, record, shown) = match redis {
         None => {
             let (epoch, record) = match (&continued, settings.journal.is_some()) {
@@ -436,6 +451,15 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
                 // an earlier budget must not carry over; a joined one keeps theirs.
                 r.join_clients(&budgets, how != SharedHow::Joined).await?;
             }
+            // A guard joining another's budget cannot apply its own `--budget`: say so when the
+            // two figures differ, rather than ignore the flag in silence.
+            not_applied = match (how, settings.budget) {
+                (SharedHow::Joined, BudgetRule::Fixed(asked)) => {
+                    let shared = r.figures().await?.total;
+                    (asked != shared).then_some(BudgetNotApplied { asked, shared })
+                }
+                _ => None,
+            };
             let shown = (r.shown().to_string(), r.left_key().to_string());
             (
                 Backend::Redis(Box::new(r)),
@@ -643,6 +667,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
                 .and_then(|c| c.first().cloned()),
             fired: fired.iter().copied().collect(),
         }),
+        budget_not_applied: not_applied,
     };
     Ok(Running {
         guard,

@@ -102,6 +102,14 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
         state
     );
     writeln!(err, "{}", safe::terminal(&line))?;
+    if let Some(n) = &s.budget_not_applied {
+        writeln!(
+            err,
+            "  warning: --budget {} is not this guard's budget: it joined the shared budget of {} units another guard set in Redis, which holds for every guard sharing it; --new-budget replaces the shared budget with this figure",
+            thousands(n.asked),
+            thousands(n.shared)
+        )?;
+    }
     let journal = s.journal.as_ref().map(|p| p.display().to_string());
     let line = match (&s.record, journal) {
         (Record::None, _) => {
@@ -551,6 +559,7 @@ mod tests {
             shadow: false,
             clients: Vec::new(),
             alerts: None,
+            budget_not_applied: None,
         }
     }
 
@@ -636,6 +645,17 @@ mod tests {
         joined.redis = Some(("127.0.0.1:6379".into(), "budget:{a}:left".into()));
         let text = started(&joined);
         assert!(text.contains("(the shared budget in Redis), 10 requests/second (+25 ms margin), state in Redis at 127.0.0.1:6379 (joined the shared budget set earlier; --new-budget replaces it, or delete budget:{a}:left to start over)"), "{text}");
+        // Joined with the same --budget as the shared figure: nothing to warn about.
+        assert!(!text.contains("warning: --budget"), "{text}");
+        // A guard joining a shared budget cannot apply its own --budget: the startup says so
+        // (it used to label the shared figure "(--budget)" and ignore the flag in silence).
+        joined.budget_not_applied = Some(crate::guard::BudgetNotApplied {
+            asked: 500_000,
+            shared: 2_000_000,
+        });
+        let text = started(&joined);
+        assert!(text.contains("  warning: --budget 500,000 is not this guard's budget: it joined the shared budget of 2,000,000 units another guard set in Redis"), "{text}");
+        assert!(!text.contains("(--budget)"), "{text}");
     }
 
     #[test]
