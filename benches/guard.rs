@@ -17,7 +17,7 @@
 //! 4. Memory under large bodies: 100 clients each send a 15 MB body to a `budget guard` process
 //!    (half with a Content-Length, half chunked), then 100 send 1,000,000-byte bodies (under the
 //!    limit) and hold back the last byte; its peak resident memory (VmHWM) before and after.
-//!    Goal: bounded by the limits (README "Guarding a job"), not by what clients send.
+//!    Goal: bounded by the limits (docs/guard.md), not by what clients send.
 // Test and benchmark code may panic on a broken fixture and print what it measured; the
 // library's lints (Cargo.toml) are for code that runs in users' hands.
 #![allow(

@@ -1,11 +1,11 @@
 //! `cargo bench --bench plan`: the engine on large inputs, in-process and as a whole
 //! `budget plan` process, beside `wc -l` on the same targets files; and hostile inputs, which
-//! must be refused fast (README "Performance" and "Security").
+//! must be refused fast (docs/performance.md and docs/security.md).
 //!
 //! Fixtures are generated into a temporary directory: a 10,000-step workflow, workflows with one
 //! step whose targets file has 1,000,000 or 10,000,000 lines (27 and 280 MB), and the hostile
 //! files. Peak memory is not measured here: run the release binary under `/usr/bin/time -f %M`
-//! (README "Performance").
+//! (docs/performance.md).
 // Test and benchmark code may panic on a broken fixture and print what it measured; the
 // library's lints (Cargo.toml) are for code that runs in users' hands.
 #![allow(
@@ -195,7 +195,7 @@ fn benches(c: &mut Criterion) {
     }
     group.finish();
 
-    // The yardstick of README "Performance": planning a targets file within 8× `wc -l` on it.
+    // The yardstick of docs/performance.md: planning a targets file within 8× `wc -l` on it.
     let mut group = c.benchmark_group("reference: wc -l");
     group.sample_size(10);
     for (name, path) in [

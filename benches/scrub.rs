@@ -1,4 +1,4 @@
-//! `cargo bench --bench scrub`: the key scrubber on 1 MiB bodies (README "Security").
+//! `cargo bench --bench scrub`: the key scrubber on 1 MiB bodies (docs/security.md).
 //!
 //! - `apikey_flood`: 1 MiB made of 130,000 `apikey=` values (the case that took 6.5 s when the
 //!   scrubber searched from every match again);

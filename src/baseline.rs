@@ -15,7 +15,7 @@ use crate::files::{self, FileError, FileKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    /// Missing, not a regular file, or larger than the baseline cap (README "Security").
+    /// Missing, not a regular file, or larger than the baseline cap (docs/security.md).
     #[error("{source}; save one with `budget plan WF... --format json > FILE`")]
     Read { source: FileError },
     #[error("baseline {} is not JSON ({reason}); it must be a saved `budget plan --format json` result", path.display())]

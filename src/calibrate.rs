@@ -1,6 +1,6 @@
 //! `budget calibrate`: measures what the API really bills for an endpoint, by the balance, as a
 //! third party did by hand when it found `backlinks/authority` billed 15 units per target where
-//! the table says 1 (README "Measuring real prices: budget calibrate").
+//! the table says 1 (docs/reconcile.md "Measuring real prices").
 //!
 //! For each endpoint, one small call: the settled balance before, the call, the settled balance
 //! after. The live balance settles 20–60 s after a call, in batches, so a read right after a call
@@ -206,7 +206,7 @@ pub fn plan(
             (RecordKind::Row, _) => Some(rows),
             (RecordKind::Target | RecordKind::Period | RecordKind::Day, _) => None,
         };
-        // The call's worst case by the pricing law (README "The arithmetic"); a call that names
+        // The call's worst case by the pricing law (docs/workflows.md "The arithmetic"); a call that names
         // no dates asks for the endpoint's default range.
         let shape = crate::estimate::Shape {
             targets: count,

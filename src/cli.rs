@@ -624,7 +624,7 @@ pub struct ReportArgs {
 }
 
 // Long help (`--help`, not `-h`): an example and the exit codes of each command, with the
-// meanings of `crate::error::exit` (README "Exit codes").
+// meanings of `crate::error::exit` (docs/reference.md "Exit codes").
 
 const MAIN_HELP: &str = "\
 Examples:

@@ -114,7 +114,7 @@ pub enum Error {
     },
 }
 
-/// Exit codes: the contract (README "Exit codes" and docs/reference.md) in one table.
+/// Exit codes: the contract (docs/reference.md "Exit codes") in one table.
 pub mod exit {
     /// Fits, or no balance to compare with.
     pub const OK: u8 = 0;

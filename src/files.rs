@@ -5,7 +5,7 @@
 //! directory, a 1 GB "key"). So a file is opened without blocking (a FIFO with no writer would
 //! otherwise hang in `open`), must be a regular file, and is read only up to the cap of its kind:
 //! reading stops at the cap, whatever size the file system reports. The caps are documented in
-//! README "Security". Streaming readers (targets files, journals) use [`open`] and bound their
+//! docs/security.md. Streaming readers (targets files, journals) use [`open`] and bound their
 //! lines themselves.
 //!
 //! Layer 0: std and libc only; no parsing, no output.

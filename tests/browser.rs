@@ -8,7 +8,7 @@ use crate::report::{bundled_json, report, same_forecast, same_plan, BUNDLED, PER
 use crate::support::browser::{file_url, Chromium, Image, Shot};
 use crate::support::{html, Scratch};
 
-/// The report of the bundled workflows over the README's period, written to `scratch`.
+/// The report of the bundled workflows over docs/finance.md's period, written to `scratch`.
 fn bundled_page(scratch: &Scratch) -> (String, String) {
     let mut args: Vec<&str> = BUNDLED.to_vec();
     args.extend(PERIOD);

@@ -3,7 +3,7 @@
 //! schemas list every field as required and refuse unknown ones (`additionalProperties: false`),
 //! so a field added, renamed or dropped in a renderer fails here until the schema and the doc
 //! say so too. Also: the bundled example workflows plan together without a warning, and the
-//! README's `budget balance` example is what the binary prints for the account it shows.
+//! docs/finance.md's `budget balance` example is what the binary prints for the account it shows.
 
 use serde_json::Value;
 
@@ -435,7 +435,7 @@ fn the_documented_balance_example_is_what_the_binary_prints() {
     let printed = live(&sim, &["balance"]).code(0).stdout.clone();
     let mut shown = table.lines();
     for line in printed.lines() {
-        let readme_line = shown.next().expect("the README shows as many lines");
+        let readme_line = shown.next().expect("the document shows as many lines");
         match line.strip_prefix("expires:     ") {
             Some(rest) => {
                 assert_eq!(rest, format!("{expires_text} (17 days left)"));
@@ -446,7 +446,7 @@ fn the_documented_balance_example_is_what_the_binary_prints() {
                         r.split_once(' ')
                             .map(|(time, d)| (format!("{day} {time}"), d))
                     })
-                    .expect("the README's expires line");
+                    .expect("the document's expires line");
                 assert_eq!(days, "(17 days left)");
                 assert!(
                     chrono::NaiveDateTime::parse_from_str(&date, "%Y-%m-%d %H:%M:%S").is_ok(),
@@ -459,7 +459,7 @@ fn the_documented_balance_example_is_what_the_binary_prints() {
     assert_eq!(
         shown.next(),
         None,
-        "the README shows more lines than printed"
+        "the document shows more lines than printed"
     );
 
     // The JSON, shown compact after its comment: the same figures.
@@ -469,7 +469,7 @@ fn the_documented_balance_example_is_what_the_binary_prints() {
             .map(|(_, rest)| rest)
             .expect("JSON after the command"),
     )
-    .expect("the README's JSON parses");
+    .expect("the document's JSON parses");
     let mut printed_json = live(&sim, &["balance", "--format", "json"]).code(0).json();
     assert_eq!(
         printed_json["expires"],
@@ -477,14 +477,14 @@ fn the_documented_balance_example_is_what_the_binary_prints() {
     );
     printed_json["expires"] = shown_json["expires"].clone();
     assert_eq!(printed_json, shown_json);
-    valid("balance", "the README example", &shown_json);
+    valid("balance", "the docs/finance.md example", &shown_json);
 }
 
 // ---- overage -------------------------------------------------------------------------------
 
 #[test]
 fn overage_quote_and_all_tiers() {
-    // 1M tier, 1.5M used: 500,000 × $99.99 / 1M = $49.995 → "50.00" (README "For finance").
+    // 1M tier, 1.5M used: 500,000 × $99.99 / 1M = $49.995 → "50.00" (docs/finance.md).
     let quote = json(
         &[
             "overage", "--tier", "1M", "--usage", "1.5M", "--format", "json",
@@ -568,7 +568,7 @@ const PERIOD: [&str; 4] = ["--now", "2026-11-26", "--period-end", "2026-12-26"];
 
 #[test]
 fn forecast_with_and_without_overage() {
-    // README "For finance": 30 runs × 5,000 = 150,000 against 100,000: 50,000 overage units ×
+    // docs/finance.md: 30 runs × 5,000 = 150,000 against 100,000: 50,000 overage units ×
     // $99.99 / 1M = $4.9995 → "5.00"; runs out on 2026-12-16.
     let mut args = vec![
         "forecast",
@@ -768,9 +768,9 @@ fn prices_with_and_without_an_overlay() {
 // ---- the bundled examples ------------------------------------------------------------------
 
 /// Invariant: the bundled example workflows plan together without a warning (they name one
-/// account, or none), so the README's `budget plan workflows/*.yaml` prints nothing on stderr.
+/// account, or none), so docs/workflows.md's `budget plan workflows/*.yaml` prints nothing on stderr.
 ///
-/// By hand (README "Example workflows"): agent session 9,500 + backlink audit 324,000 +
+/// By hand (docs/workflows.md "Example workflows"): agent session 9,500 + backlink audit 324,000 +
 /// competitor monitoring 1,600 + docs example 26,000 + daily report 5,000 + keyword research
 /// 9,600 = 375,700 units in 47 + 67 + 16 + 6 + 3 + 96 = 235 requests. The reserve is the largest
 /// budget.reserve, the audit's 5%: of 400,000 that is 20,000, leaving 380,000 usable, 4,300 to

@@ -2,7 +2,7 @@
 //! `kill -9`, Redis losing its data, half-sent requests at SIGTERM, more half-open connections
 //! than open files, a flood of unauthenticated calls (late Redis answers: in process,
 //! tests/guard_router.rs). Each test states the invariant it keeps;
-//! each failed on the guard before these were handled (README "Guarding a job").
+//! each failed on the guard before these were handled (docs/guard.md).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

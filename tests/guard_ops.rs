@@ -1,4 +1,4 @@
-//! Running the guard in production (README "Running the guard", docs/guard.md): metrics,
+//! Running the guard in production (docs/guard.md): metrics,
 //! the status endpoint, threshold alerts, shadow mode and per-client budgets, end to end
 //! against the simulator (and Redis for shared mode). Figures are checked against the journal
 //! the same guard wrote: the two must never disagree.

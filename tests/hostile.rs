@@ -1,6 +1,6 @@
 //! Names a pull request controls, through the real binary under GitHub Actions: they must not
 //! raise workflow commands, forge Markdown, reach the terminal as control characters or start
-//! a CSV formula (README "Security": output neutralisation).
+//! a CSV formula (docs/security.md "Names in the output").
 
 use crate::support::{budget, Run, Scratch};
 

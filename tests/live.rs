@@ -214,7 +214,7 @@ fn balance_after_retry_after(seconds: u64, timeout: &str) -> (Run, u64) {
     (run, sim.requests())
 }
 
-/// The one Retry-After policy (README "Retries and limits"): the wait is the longer of the
+/// The one Retry-After policy (docs/reference.md "Retries and limits"): the wait is the longer of the
 /// back-off and Retry-After; a Retry-After the call's time cannot honour, or above the 10 s cap,
 /// ends the call instead of asking again sooner than the server said.
 #[test]
@@ -517,7 +517,7 @@ fn key_problems_exit_3_and_make_no_call() {
 #[test]
 fn a_key_file_works_and_wins_over_the_environment() {
     let scratch = Scratch::new();
-    // An editor's byte order mark and CRLF are not part of the key (README "The live API").
+    // An editor's byte order mark and CRLF are not part of the key (docs/reference.md "The live API").
     for text in [format!("\n  {KEY}  \n"), format!("\u{FEFF}{KEY}\r\n")] {
         let file = scratch.file("api.key", &text);
         let sim = Simulator::start();
@@ -897,7 +897,7 @@ fn an_expired_subscription_with_wallet_credits_is_usable() {
 }
 
 /// An account that cannot spend: `balance` shows its status (stdout) and the reason (stderr),
-/// exit 3 (README "`budget balance`").
+/// exit 3 (docs/finance.md "`budget balance`").
 #[test]
 fn balance_of_an_account_that_cannot_spend_shows_it_and_exits_3() {
     let sim = Simulator::start();

@@ -7,7 +7,7 @@ use crate::guard::{get, ledger_lines, run_clients, tagged, GuardProc};
 use crate::support::simulator::Simulator;
 use crate::support::{run, Scratch};
 
-/// Audit, by hand (README "The arithmetic"):
+/// Audit, by hand (docs/workflows.md "The arithmetic"):
 /// 1 Summaries: 3 targets in 1 request × 100 units = 300 (expected 300);
 /// 2 Backlinks: 2 targets × 100 rows × 1 unit = 200 in 2 requests (expected 2 × 50 = 100);
 /// 3 Keywords: 1 target × ceil(200 / 100) = 2 pages × 100 units = 200 (expected 200).

@@ -9,7 +9,7 @@ use crate::support::html::{self, plain, Table};
 use crate::support::simulator::{Simulator, KEY};
 use crate::support::{budget, run, Run, Scratch};
 
-/// The bundled workflows, as the README's screenshot shows them.
+/// The bundled workflows, as the README's screenshot (docs/report.png) shows them.
 pub const BUNDLED: [&str; 5] = [
     "workflows/backlink-audit.yaml",
     "workflows/competitor-monitoring.yaml",
@@ -392,7 +392,7 @@ fn the_page_has_the_figures_of_plan_forecast_and_overage_json() {
     same_forecast(&page, &forecast, Some(&tiers));
 }
 
-/// The finance example by hand (README "For finance"): 40 summaries × 100 + 2 × 500 anchor rows
+/// The finance example by hand (docs/finance.md): 40 summaries × 100 + 2 × 500 anchor rows
 /// × 1 = 5,000 units a run, daily from 2026-11-26 to 2026-12-26: 30 runs, 150,000 units. With
 /// 100,000 units left the 20th run (2026-12-15) spends the last of them (20 × 5,000 = 100,000)
 /// and the 21st, on 2026-12-16, cannot be paid: 10 runs × 5,000 = 50,000 overage units at the 1M
@@ -444,7 +444,7 @@ fn the_finance_example_by_hand() {
     );
 }
 
-/// Audit, by hand (README "The arithmetic"; as tests/reconcile.rs): 1 Summaries: 3 targets in 1
+/// Audit, by hand (docs/workflows.md "The arithmetic"; as tests/reconcile.rs): 1 Summaries: 3 targets in 1
 /// request × 100 = 300; 2 Backlinks: 2 targets × 100 rows = 200 (expected 2 × 50 = 100);
 /// 3 Keywords: 1 target × 2 pages × 100 = 200. Total 5 requests, 700 units, 600 expected.
 const AUDIT: &str = "name: Audit

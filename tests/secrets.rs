@@ -2,7 +2,7 @@
 //! encoding below, the real binary's whole output is searched — `balance`'s stdout and stderr,
 //! the guard's replies (2xx included), stdout, stderr and journal (call tags included), the gate's
 //! stdout, stderr,
-//! `reservations.json` and `budget reservations` (README "Security").
+//! `reservations.json` and `budget reservations` (docs/security.md).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! The account's balance in both of its pools: the `/v1/account/credits` reply, or the
 //! subscription alone when the API has no such endpoint.
 //!
-//! An account has two pools (README "The live API"): the subscription's monthly credits, which
+//! An account has two pools (docs/reference.md "The live API"): the subscription's monthly credits, which
 //! expire at the end of the billing period, and the wallet's, which never expire.
 //! `/v1/account/subscription` sees only the first; `/v1/account/credits` reports both
 //! (`totals.subscription.{remaining,total,expire_at}`, `totals.wallet.{remaining}`,

@@ -5,7 +5,7 @@
 //! attempt *n* the wait is `max(back-off(n), Retry-After)`. The server is never asked again sooner
 //! than it said, nor sooner than the back-off spreads clients sharing a key. No wait is longer than
 //! [`MAX_DELAY`]: a `Retry-After` beyond it, a wait that would pass the call's time limit, or the
-//! last allowed attempt ends the call with what it has (README "Retries and limits").
+//! last allowed attempt ends the call with what it has (docs/reference.md "Retries and limits").
 
 use std::time::{Duration, Instant};
 

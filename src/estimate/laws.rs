@@ -212,7 +212,7 @@ proptest! {
 
     /// Invariant: counts at the top of `u64` either fit, and then every figure is the exact
     /// product, or the estimate is an overflow error naming the step; never a wrapped figure,
-    /// never a panic. Three laws of the catalogue (README "The arithmetic"), worked out in u128
+    /// never a panic. Three laws of the catalogue (docs/workflows.md "The arithmetic"), worked out in u128
     /// apart from the code: backlinks/summary (100 per target, up to 100 targets a request),
     /// backlinks/raw (1 per row, paged by `limit`), domain/keywords (100 per request, paged by
     /// `limit`, per source).

@@ -39,7 +39,7 @@ pub struct StepEstimate {
     pub records: u64,
     pub units: u64,
     pub units_expected: u64,
-    /// Where the endpoint's price comes from (README "The pricing file").
+    /// Where the endpoint's price comes from (docs/reference.md "The pricing file").
     pub evidence: Evidence,
     /// Sources disagree about the endpoint's price; the larger figure is used.
     pub disputed: bool,

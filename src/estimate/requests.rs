@@ -1,4 +1,4 @@
-//! The pricing law (README "The arithmetic"): a step's worst case is the sum, over the requests it
+//! The pricing law (docs/workflows.md "The arithmetic"): a step's worst case is the sum, over the requests it
 //! makes, of what each request can bill; and what one request can bill is [`price`] of its
 //! [`Shape`]. `budget plan` sums [`Requests`] of a step; the guard prices each call it forwards
 //! with the same [`price`], so the two can never disagree (a property test holds them to it).

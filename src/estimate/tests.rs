@@ -1,4 +1,4 @@
-//! Figures worked out by hand from the embedded pricing (README "The arithmetic").
+//! Figures worked out by hand from the embedded pricing (docs/workflows.md "The arithmetic").
 
 use std::path::Path;
 

@@ -201,7 +201,7 @@ pub fn assess(
     let over_by = total.units.saturating_sub(usable);
     let spendable = balance.units_left.saturating_sub(balance.reserved);
     // Beyond what the account can spend: priced at its overage rate when overage is on, else the
-    // job stops where the balance runs out (overage is off unless declared: README "For finance").
+    // job stops where the balance runs out (overage is off unless declared: docs/finance.md).
     let chosen = overage_account(workflows).chosen;
     let (overage, stops_at) = match total.units.saturating_sub(spendable) {
         0 => (None, None),

@@ -1,7 +1,7 @@
 //! Per-client budgets (`--clients clients.yaml`): several teams or jobs behind one guard (one
 //! SE Ranking key), each known by its own token, each with an optional budget of its own and an
 //! optional share of the rate. A call is charged to its client and to the guard's total; a client
-//! over its own budget is refused (402) while the others go on (README "Running the guard").
+//! over its own budget is refused (402) while the others go on (docs/guard.md "Running the guard for others").
 //!
 //! ```yaml
 //! clients:

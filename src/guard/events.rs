@@ -1,7 +1,7 @@
 //! One place where every call outcome becomes a record: the journal line (or the refusal
 //! count), the metrics, and the nudge to the alerts' checker. The proxy and the server report
 //! events here and nowhere else, so the journal's figures, `/metrics`, `/budget/status` and the
-//! alerts cannot disagree (README "Running the guard").
+//! alerts cannot disagree (docs/guard.md "Running the guard for others").
 //!
 //! This module writes no output of its own and decides nothing: it hands each event on.
 

@@ -1,5 +1,5 @@
 //! What a guard's journal says was spent before this start: the replay that makes a guard's
-//! budget survive its own crash and restart (README "Guarding a job", "What survives what").
+//! budget survive its own crash and restart (docs/guard.md "What survives what").
 //!
 //! The journal ([`super::journal`]) is the record. Each start writes a `budget` line naming the
 //! budget's *epoch* (a fresh budget gets a new one; a guard that continues keeps it); a call

@@ -26,7 +26,7 @@
 //!
 //! Never the key nor the query (which may carry `apikey`). The totals hold the catalogue's
 //! endpoints only, whatever paths clients send: a refused call counts under its reason, never
-//! under a path of its own (README "Security"). This module does not render tables.
+//! under a path of its own (docs/security.md). This module does not render tables.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

@@ -1,4 +1,4 @@
-//! The pricing law as a property (README "The arithmetic"): for every catalogue endpoint and any
+//! The pricing law as a property (docs/workflows.md "The arithmetic"): for every catalogue endpoint and any
 //! step, the guard's price of each request the plan lists, summed, is the plan's worst case.
 //!
 //! The requests are built as a client would send them (query or JSON body, the entry's own

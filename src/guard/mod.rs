@@ -83,8 +83,8 @@ pub struct Config {
     pub on_overrun: Option<OverrunHook>,
 }
 
-/// What a guard runs with besides [`Config`]: the operations side (README "Running the
-/// guard"). `Ops::default()` is a guard in enforce mode with one client (or none), fresh
+/// What a guard runs with besides [`Config`]: the operations side (docs/guard.md "Running
+/// the guard for others"). `Ops::default()` is a guard in enforce mode with one client (or none), fresh
 /// metrics and no alerts.
 #[derive(Clone, Default)]
 pub struct Ops {

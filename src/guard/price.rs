@@ -2,7 +2,7 @@
 //! the units that one call can bill.
 //!
 //! The arithmetic is [`estimate::price`] of the call's [`Shape`], the same function `budget plan`
-//! sums over a step's requests (README "The arithmetic"); this module only reads the request into
+//! sums over a step's requests (docs/workflows.md "The arithmetic"); this module only reads the request into
 //! a shape, and **refuses what it cannot read exactly** (fail closed): a price read wrong is a
 //! budget that does not hold. Refused, with what to change:
 //! - a body that is not readable JSON (a UTF-8 byte order mark, UTF-16/32 text, bad syntax, JSON

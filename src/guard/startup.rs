@@ -2,7 +2,7 @@
 //! create a budget at all), the state, the journal's budget line, the hold in the reservation
 //! ledger, serving until the signals say stop.
 //!
-//! **What a start may spend** (README "Guarding a job", "What survives what"):
+//! **What a start may spend** (docs/guard.md "What survives what"):
 //! - in this process, with `--journal`: the journal is the record ([`super::history`]). A start
 //!   that finds this account's budget in it *continues* it: `--budget` minus what was spent
 //!   under it (holds of calls that never ended count in full). Without history, or with

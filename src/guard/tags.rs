@@ -1,5 +1,5 @@
 //! What a call's journal line records besides its price, so that `budget reconcile` can set the
-//! calls against a saved plan and build usage profiles (README "Was the forecast right?"):
+//! calls against a saved plan and build usage profiles (docs/reconcile.md):
 //!
 //! - the **tags** a client put on the call: `X-Budget-Workflow` and `X-Budget-Step`. They are the
 //!   guard's own headers: read here, written to the journal as `workflow` and `step`, and never

@@ -15,7 +15,7 @@
 //! | not a `/v1/` path | 404 | `Not Found` |
 //!
 //! Every envelope the guard writes itself carries `"source": "budget-guard"` beside the vendor's
-//! `code`, `message` and `description` (README "What the guard does with each call").
+//! `code`, `message` and `description` (docs/guard.md "What the guard does with each call").
 //!
 //! This module only words; deciding what to refuse is the proxy's and pricing's.
 

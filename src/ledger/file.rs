@@ -153,7 +153,7 @@ impl FileLedger {
             Err(e) => return Err(self.io(&path, &e)),
             Ok(_) => {}
         }
-        // Bounded like every file `budget` reads (README "Security"): a regular file within its cap.
+        // Bounded like every file `budget` reads (docs/security.md): a regular file within its cap.
         let text = crate::files::read(&path, crate::files::FileKind::Ledger).map_err(|e| {
             let reason = match e {
                 crate::files::FileError::Io { reason, .. } => reason,

@@ -5,7 +5,7 @@
 pub const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// The methods an entry takes when it lists none: the Data API reads parameters from the query of
-/// a GET and from the body of a POST (README "The pricing file").
+/// a GET and from the body of a POST (docs/reference.md "The pricing file").
 pub const DEFAULT_METHODS: [&str; 2] = ["GET", "POST"];
 
 /// The canonical spelling of an HTTP method a catalogue may list (`get` → `GET`), if it is one.
@@ -50,7 +50,7 @@ pub fn endpoint_key(name: &str) -> String {
 /// but `foo` does not suggest an unrelated endpoint; a swap of two neighbouring letters is one
 /// edit (`strsim::osa_distance`). A name more than half again as long as the longest candidate
 /// cannot pass that rule, so it is not compared at all: the cost stays bounded whatever its
-/// length (a 1 MB endpoint name took 12 s and 326 MB, README "Security").
+/// length (a 1 MB endpoint name took 12 s and 326 MB, docs/security.md).
 pub fn closest_name<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let candidates: Vec<&'a str> = candidates.collect();
     let longest = candidates.iter().map(|c| c.chars().count()).max()?;

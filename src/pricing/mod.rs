@@ -2,7 +2,7 @@
 //!
 //! SE Ranking changes its prices and contracts differ, so costs are data (`pricing/seranking.yaml`,
 //! embedded at build time) rather than code. Every catalogue entry says where its price comes from
-//! (`evidence` and `ref`, README "The pricing file"); where sources disagree the entry carries the
+//! (`evidence` and `ref`, docs/reference.md "The pricing file"); where sources disagree the entry carries the
 //! figure that forecasts more and records the others (`disputes`); a price nobody has published is
 //! `units: unknown`, which planning and the guard refuse rather than guess. Pricing overlays
 //! (`--pricing-overlay FILE`) add or replace single entries and tiers on top of the active file.

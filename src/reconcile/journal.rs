@@ -1,5 +1,5 @@
 //! Reading the guard's call journal (`budget guard --journal FILE`): one JSON object per line, as
-//! README "Reading the journal" describes. The journal is streamed (it may hold millions of calls)
+//! docs/guard.md "Reading the journal" describes. The journal is streamed (it may hold millions of calls)
 //! with a cap per line, and handed to the caller call by call.
 //!
 //! Lines that are not calls (a `kind` and no `endpoint`: the guard's `budget`, `hold` and

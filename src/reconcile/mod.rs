@@ -1,6 +1,6 @@
 //! Forecast against actual (`budget reconcile`): a saved plan set against the guard's call
-//! journals step by step — was the forecast right, and where was it wrong? README "Was the
-//! forecast right?" is the user's side of this module.
+//! journals step by step — was the forecast right, and where was it wrong? docs/reconcile.md
+//! ("Was the forecast right?") is the user's side of this module.
 //!
 //! Pure analysis: it reads the files it is given (the saved plan, the journals) through `files`,
 //! with their caps, and computes. No clock, no network, no output; `report` renders the result.

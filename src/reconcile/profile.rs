@@ -1,6 +1,6 @@
 //! Usage profiles: how many rows (and, for paged endpoints, pages) one target really returned,
 //! as the guard saw it, so the expected band of later plans rests on observations instead of
-//! guesses (README "Usage profiles").
+//! guesses (docs/reconcile.md "Usage profiles").
 //!
 //! A profile is built from journals ([`ProfileBuilder`], a [`Sink`]), kept per endpoint and,
 //! for endpoints that take a regional database, per `source`:

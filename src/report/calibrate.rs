@@ -290,7 +290,7 @@ fn verdict_word(m: &Measurement) -> &'static str {
     }
 }
 
-/// The JSON of README "Measuring real prices".
+/// The JSON of docs/reconcile.md "Measuring real prices".
 pub fn calibrate_json(measured: &[Measurement]) -> Value {
     let endpoints: Vec<Value> = measured
         .iter()

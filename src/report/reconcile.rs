@@ -340,7 +340,7 @@ fn step_name_json(s: &StepName) -> Value {
     json!({"workflow": s.workflow, "number": s.number, "step": s.name})
 }
 
-/// The JSON contract of README "Was the forecast right?".
+/// The JSON contract of docs/reconcile.md.
 pub fn reconcile_json(r: &Reconciliation) -> Value {
     let figures = |f: &Figures| {
         (

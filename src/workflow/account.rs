@@ -55,7 +55,7 @@ impl Check<'_> {
                 Billing::default()
             }),
         };
-        // Off unless declared: the vendor's default (README "For finance").
+        // Off unless declared: the vendor's default (docs/finance.md).
         let overage = match self.text(m, None, "account.", "overage")? {
             None => None,
             Some(o) if o.trim().eq_ignore_ascii_case("off") => None,

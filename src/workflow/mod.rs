@@ -187,7 +187,7 @@ pub struct Loaded {
 
 /// Reads and validates a workflow file.
 pub fn load(path: &Path, pricing: &Pricing) -> Result<Loaded, WorkflowError> {
-    // Bounded: a regular file of at most the workflow cap (README "Security").
+    // Bounded: a regular file of at most the workflow cap (docs/security.md).
     let bytes = crate::files::read(path, crate::files::FileKind::Workflow)
         .map_err(|source| WorkflowError::Read { source })?;
     let text = document::text(bytes, path)?;

@@ -27,10 +27,10 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
-/// The deepest nesting accepted (README "Security"). A workflow needs 4.
+/// The deepest nesting accepted (docs/security.md). A workflow needs 4.
 pub const MAX_DEPTH: usize = 32;
 
-/// The most mappings and lists accepted (README "Security"). A step is one mapping (two or three
+/// The most mappings and lists accepted (docs/security.md). A step is one mapping (two or three
 /// with `sources` and `targets` lists), and a 4 MiB workflow of plain steps holds about 150,000;
 /// 2,000,000 nested `[]` in 4 MiB took serde_yaml 1.4 s and 960 MB.
 pub const MAX_COLLECTIONS: usize = 250_000;

@@ -2,7 +2,7 @@
 //!
 //! Files can hold millions of targets, so they are streamed in 64 KiB blocks, never held whole;
 //! a line may be at most [`MAX_LINE`] bytes (not counting its line break). What a targets file
-//! may be (README "Security"): UTF-8 text, a leading UTF-8 byte order mark dropped; lines end in
+//! may be (docs/security.md): UTF-8 text, a leading UTF-8 byte order mark dropped; lines end in
 //! LF, CR LF or a lone CR, mixed freely. A file that is UTF-16 or UTF-32 (PowerShell's `>` writes
 //! UTF-16), holds a NUL byte, a control character (other than tab) or bytes that are not UTF-8
 //! is refused with the line, rather than miscounted.
