@@ -18,6 +18,7 @@ use std::time::Duration;
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
 use crate::guard::GuardProc;
+use crate::support::redis_server::RedisServer;
 use crate::support::simulator::{Simulator, KEY};
 use crate::support::{budget, root};
 
@@ -427,6 +428,8 @@ fn same_output(shown: &str, printed: &str) -> bool {
 struct Bench {
     dir: tempfile::TempDir,
     sim: Simulator,
+    /// A private `redis-server`, started for the first command that names a Redis URL.
+    redis: std::cell::OnceCell<RedisServer>,
 }
 
 impl Bench {
@@ -439,6 +442,7 @@ impl Bench {
         Bench {
             dir,
             sim: Simulator::start(),
+            redis: std::cell::OnceCell::new(),
         }
     }
 
@@ -446,15 +450,32 @@ impl Bench {
         self.dir.path()
     }
 
+    /// The private Redis's URL.
+    fn redis_url(&self) -> String {
+        self.redis.get_or_init(RedisServer::start).url()
+    }
+
+    /// The command; a Redis URL the document names (`--redis URL`, `BUDGET_REDIS_URL`) is
+    /// replaced by the private server's, so no example reaches a host of the document's.
     fn command(&self, args: &[String], env: &[(String, String)], live: bool) -> Command {
+        let mut args = args.to_vec();
+        if let Some(at) = args.iter().position(|a| a == "--redis") {
+            if at + 1 < args.len() {
+                args[at + 1] = self.redis_url();
+            }
+        }
         let mut cmd = budget();
         cmd.current_dir(self.cwd())
             .env("XDG_STATE_HOME", self.cwd().join("state"))
             .env("NO_PROXY", "127.0.0.1")
             .stdin(Stdio::null())
-            .args(args);
+            .args(&args);
         for (k, v) in env {
-            cmd.env(k, v);
+            if k == "BUDGET_REDIS_URL" {
+                cmd.env(k, self.redis_url());
+            } else {
+                cmd.env(k, v);
+            }
         }
         if live {
             cmd.env("SERANKING_API_URL", self.sim.url())
