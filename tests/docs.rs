@@ -45,6 +45,8 @@ enum Directive {
     Skip(String),
     /// `<!-- docs-test: live -->`: the commands read the API (the simulator).
     Live,
+    /// `<!-- docs-test: exit N -->`: the block shows a refusal; every command must exit N.
+    Exit(i32),
 }
 
 /// One fenced code block.
@@ -92,10 +94,14 @@ fn blocks(source: &str) -> Vec<Block> {
             .and_then(|c| c.strip_prefix("docs-test:"))
             .map(|c| {
                 let c = c.trim();
-                match c.strip_prefix("skip") {
-                    Some(reason) => Directive::Skip(reason.trim().to_string()),
-                    None if c == "live" => Directive::Live,
-                    None => panic!("unknown docs-test directive `{c}`"),
+                if let Some(reason) = c.strip_prefix("skip") {
+                    Directive::Skip(reason.trim().to_string())
+                } else if c == "live" {
+                    Directive::Live
+                } else if let Some(code) = c.strip_prefix("exit ") {
+                    Directive::Exit(code.trim().parse().expect("docs-test: exit N"))
+                } else {
+                    panic!("unknown docs-test directive `{c}`")
                 }
             });
         let output = found
@@ -572,6 +578,10 @@ fn run_document(path: &Path, outcome: &mut Outcome) {
             continue;
         }
         let at = format!("{name}:{}", block.line);
+        let expected_exit = match block.directive {
+            Some(Directive::Exit(code)) => Some(code),
+            _ => None,
+        };
         let live = match &block.directive {
             Some(Directive::Skip(reason)) => {
                 if reason.is_empty() {
@@ -583,7 +593,7 @@ fn run_document(path: &Path, outcome: &mut Outcome) {
                 continue;
             }
             Some(Directive::Live) => true,
-            None => false,
+            Some(Directive::Exit(_)) | None => false,
         };
         // (line, output shown for it alone)
         let lines: Vec<(String, Option<String>)> = if block.lang == "sh" {
@@ -656,14 +666,19 @@ fn run_document(path: &Path, outcome: &mut Outcome) {
                     });
                     let cmd = bench.command(&args, &all_env, live);
                     let (code, out) = run_bounded(cmd, target.as_deref());
-                    match code {
-                        None => outcome.failures.push(format!(
+                    match (code, expected_exit) {
+                        (None, _) => outcome.failures.push(format!(
                             "{at}: `{line}` did not end within {COMMAND_LIMIT:?}"
                         )),
-                        Some(2) => outcome
+                        (Some(code), Some(expected)) if code != expected => {
+                            outcome.failures.push(format!(
+                                "{at}: `{line}` exited {code}, not {expected} as the block says:\n{out}"
+                            ))
+                        }
+                        (Some(2), None) => outcome
                             .failures
                             .push(format!("{at}: `{line}` exited 2 (bad input):\n{out}")),
-                        Some(_) => {}
+                        (Some(_), _) => {}
                     }
                     last = code;
                     printed.push_str(&out);
