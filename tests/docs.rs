@@ -736,6 +736,46 @@ fn every_documented_command_runs_and_prints_what_the_documents_show() {
     assert!(outcome.ran >= 40, "only {} commands ran", outcome.ran);
 }
 
+/// A `yaml` block whose first line is `# docs/examples/NAME` shows that file: the rest of the
+/// block is the file without its leading comment lines, so the page and the file the examples
+/// run cannot drift apart.
+#[test]
+fn shown_example_files_are_the_files() {
+    let mut shown = 0;
+    let mut differ = Vec::new();
+    for doc in documents() {
+        let source = std::fs::read_to_string(&doc).expect("document");
+        for block in blocks(&source) {
+            let Some((first, rest)) = block.text.split_once('\n') else {
+                continue;
+            };
+            let Some(path) = first.strip_prefix("# docs/examples/") else {
+                continue;
+            };
+            if block.lang != "yaml" {
+                continue;
+            }
+            shown += 1;
+            let file = std::fs::read_to_string(root().join("docs/examples").join(path.trim()))
+                .unwrap_or_else(|e| panic!("{}:{}: {path}: {e}", doc.display(), block.line));
+            let body: String = file
+                .lines()
+                .skip_while(|l| l.starts_with('#'))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            if body != rest {
+                differ.push(format!(
+                    "{}:{}: docs/examples/{path} is\n{body}\nbut the page shows\n{rest}",
+                    doc.display(),
+                    block.line
+                ));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert!(shown >= 3, "only {shown} example files shown");
+}
+
 #[test]
 fn the_readme_is_short_and_says_how_to_install() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
