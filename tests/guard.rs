@@ -704,8 +704,8 @@ fn a_killed_guards_hold_is_dropped_and_a_shared_budget_counts_once() {
     with_key(&gate, Some(&url)).code(0);
 }
 
-/// Invariant: a guard joining a shared budget in Redis never ignores its own `--budget` in
-/// silence. Before, the joined figure was labelled "(--budget)" and a different `--budget` was
+/// Invariant: a guard joining a shared budget in Redis never ignores its own `--budget` (or
+/// `--reserve`) in silence. Before, the joined figure was labelled "(--budget)" and a different `--budget` was
 /// dropped without a word; now the startup names the shared budget and warns that the flag did
 /// not apply. The same figure draws no warning.
 #[test]
@@ -733,7 +733,16 @@ fn a_guard_joining_a_shared_budget_warns_that_its_own_budget_does_not_apply() {
         text.contains("warning: --budget 5,000 is not this guard's budget: it joined the shared budget of 20,000 units another guard set in Redis"),
         "{text}"
     );
-    for guard in [first, same, other] {
+    // --reserve is a rule for a live budget, which a joining guard does not read either.
+    let reserve = GuardProc::start(sim.url(), &["--reserve", "10%", "--redis", &url]);
+    let text = reserve.stderr.lock().unwrap().clone();
+    assert!(
+        text.contains(
+            "warning: --reserve 10% does not apply: it joined the shared budget of 20,000 units"
+        ),
+        "{text}"
+    );
+    for guard in [first, same, other, reserve] {
         let stopped = guard.stop();
         assert_eq!(stopped.code, 0, "{}", stopped.stderr);
     }

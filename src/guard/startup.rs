@@ -144,14 +144,14 @@ pub struct Startup {
     pub budget_not_applied: Option<BudgetNotApplied>,
 }
 
-/// A `--budget` a guard was given but could not apply: it joined a shared budget in Redis that
-/// another guard set earlier to another figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BudgetNotApplied {
-    /// `--budget` as given.
-    pub asked: u64,
-    /// The shared budget's figure, as the guard that set it did.
-    pub shared: u64,
+/// A budget flag a guard was given but could not apply: it joined a shared budget in Redis that
+/// another guard set earlier. `shared` is that budget's figure, as the guard that set it did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetNotApplied {
+    /// `--budget` as given, another figure than the shared one.
+    Budget { asked: u64, shared: u64 },
+    /// `--reserve` as given: the shared budget holds, not the live balance less the reserve.
+    Reserve { asked: Reserve, shared: u64 },
 }
 
 /// The alerts as the startup text shows them.
@@ -456,8 +456,17 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             not_applied = match (how, settings.budget) {
                 (SharedHow::Joined, BudgetRule::Fixed(asked)) => {
                     let shared = r.figures().await?.total;
-                    (asked != shared).then_some(BudgetNotApplied { asked, shared })
+                    (asked != shared).then_some(BudgetNotApplied::Budget { asked, shared })
                 }
+                (
+                    SharedHow::Joined,
+                    BudgetRule::Live {
+                        reserve: Some(asked),
+                    },
+                ) => Some(BudgetNotApplied::Reserve {
+                    asked,
+                    shared: r.figures().await?.total,
+                }),
                 _ => None,
             };
             let shown = (r.shown().to_string(), r.left_key().to_string());

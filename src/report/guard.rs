@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
-use crate::guard::startup::{Abandoned, BudgetOrigin, Record, SharedHow};
+use crate::guard::startup::{Abandoned, BudgetNotApplied, BudgetOrigin, Record, SharedHow};
 use crate::guard::{EndpointTotals, Overrun, Startup, Stopped, Totals};
 
 /// The warning for a call billed beyond its price, as it happens (stderr).
@@ -102,12 +102,24 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
         state
     );
     writeln!(err, "{}", safe::terminal(&line))?;
-    if let Some(n) = &s.budget_not_applied {
+    let not_applied = match &s.budget_not_applied {
+        Some(BudgetNotApplied::Budget { asked, shared }) => Some((
+            format!("--budget {} is not this guard's budget", thousands(*asked)),
+            *shared,
+            "with this figure",
+        )),
+        Some(BudgetNotApplied::Reserve { asked, shared }) => Some((
+            format!("--reserve {asked} does not apply"),
+            *shared,
+            "with the live balance less this reserve",
+        )),
+        None => None,
+    };
+    if let Some((what, shared, instead)) = not_applied {
         writeln!(
             err,
-            "  warning: --budget {} is not this guard's budget: it joined the shared budget of {} units another guard set in Redis, which holds for every guard sharing it; --new-budget replaces the shared budget with this figure",
-            thousands(n.asked),
-            thousands(n.shared)
+            "  warning: {what}: it joined the shared budget of {} units another guard set in Redis, which holds for every guard sharing it; --new-budget replaces the shared budget {instead}",
+            thousands(shared)
         )?;
     }
     let journal = s.journal.as_ref().map(|p| p.display().to_string());
@@ -649,13 +661,20 @@ mod tests {
         assert!(!text.contains("warning: --budget"), "{text}");
         // A guard joining a shared budget cannot apply its own --budget: the startup says so
         // (it used to label the shared figure "(--budget)" and ignore the flag in silence).
-        joined.budget_not_applied = Some(crate::guard::BudgetNotApplied {
+        joined.budget_not_applied = Some(BudgetNotApplied::Budget {
             asked: 500_000,
             shared: 2_000_000,
         });
         let text = started(&joined);
         assert!(text.contains("  warning: --budget 500,000 is not this guard's budget: it joined the shared budget of 2,000,000 units another guard set in Redis"), "{text}");
         assert!(!text.contains("(--budget)"), "{text}");
+        // --reserve is a rule for a live budget, which a joined guard does not read either.
+        joined.budget_not_applied = Some(BudgetNotApplied::Reserve {
+            asked: crate::workflow::Reserve::Units(1_000),
+            shared: 2_000_000,
+        });
+        let text = started(&joined);
+        assert!(text.contains("  warning: --reserve 1000 units does not apply: it joined the shared budget of 2,000,000 units another guard set in Redis, which holds for every guard sharing it; --new-budget replaces the shared budget with the live balance less this reserve"), "{text}");
     }
 
     #[test]
