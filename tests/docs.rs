@@ -710,6 +710,24 @@ fn run_document(path: &Path, outcome: &mut Outcome) {
             }
         }
     }
+    // A file an example writes into docs/ (the burn-up chart the finance page shows) must be
+    // the one the repository ships: "regenerate it the same way" stays true.
+    for entry in std::fs::read_dir(bench.cwd().join("docs")).expect("scratch docs/") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let file = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            let shipped = root().join("docs").join(&file);
+            if std::fs::read(&path).ok() != std::fs::read(&shipped).ok() {
+                outcome.failures.push(format!(
+                    "{name}: an example writes docs/{file}, which differs from the repository's: regenerate it with that command"
+                ));
+            }
+        }
+    }
 }
 
 #[test]
