@@ -399,6 +399,7 @@ pub struct GuardArgs {
     #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR:PORT")]
     pub listen: String,
     /// Units the guarded calls may spend in total (else the live units_left minus --reserve).
+    /// A guard joining a shared budget in Redis keeps that budget's figure and warns.
     #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "reserve")]
     pub budget: Option<u64>,
     /// With a live budget: units to keep untouched, a count (`50k`) or a percentage (`10%`).
