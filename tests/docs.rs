@@ -456,6 +456,25 @@ impl Bench {
         self.dir.path()
     }
 
+    /// The guard's startup text as the documents show it: the port the document asked for (or
+    /// the default 8787) instead of the free one, `https://api.seranking.com` instead of the
+    /// simulator, and the ledger in its default place instead of the scratch directory's.
+    fn as_documented(&self, text: &str, url: &str, args: &[String]) -> String {
+        let port = args
+            .iter()
+            .position(|a| a == "--listen")
+            .and_then(|at| args.get(at + 1))
+            .and_then(|listen| listen.rsplit_once(':'))
+            .map_or("8787", |(_, port)| port);
+        let state = self.cwd().join("state/budget/reservations.json");
+        text.replace(url, &format!("http://127.0.0.1:{port}"))
+            .replace(self.sim.url(), "https://api.seranking.com")
+            .replace(
+                &state.display().to_string(),
+                "~/.local/state/budget/reservations.json",
+            )
+    }
+
     /// The private Redis's URL.
     fn redis_url(&self) -> String {
         self.redis.get_or_init(RedisServer::start).url()
@@ -646,6 +665,8 @@ fn run_document(path: &Path, outcome: &mut Outcome) {
                         let mut cmd = bench.command(&free_ports(&args), &all_env, true);
                         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
                         let started = GuardProc::spawn(cmd);
+                        let text = started.stderr.lock().expect("stderr").clone();
+                        printed.push_str(&bench.as_documented(&text, &started.url, &args));
                         if background {
                             guard = Some(started);
                         } else {
