@@ -845,6 +845,55 @@ fn the_readme_is_short_and_says_how_to_install() {
     );
 }
 
+/// docs/reference.md has the one exit-code table, and it is `error::exit`'s: a row per code the
+/// binary uses, and no other (plus `other`, the gated command's own code).
+#[test]
+fn the_reference_exit_codes_are_the_binarys() {
+    let error = std::fs::read_to_string(root().join("src/error.rs")).expect("src/error.rs");
+    let module = error
+        .split("pub mod exit {")
+        .nth(1)
+        .and_then(|m| m.split("\n}").next())
+        .expect("error::exit");
+    let codes: BTreeSet<String> = module
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub const "))
+        .filter_map(|l| l.split("= ").nth(1))
+        .map(|n| n.trim_end_matches(';').to_string())
+        .collect();
+    assert_eq!(codes.len(), 6, "{codes:?}");
+    let reference = std::fs::read_to_string(root().join("docs/reference.md")).expect("reference");
+    let table = reference
+        .split("## Exit codes")
+        .nth(1)
+        .and_then(|t| t.split("\n## ").next())
+        .expect("the exit codes section");
+    let rows: BTreeSet<String> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .filter(|c| *c != "code" && !c.starts_with('-'))
+        .map(str::to_string)
+        .collect();
+    let mut expected = codes.clone();
+    expected.insert("other".into());
+    assert_eq!(
+        rows, expected,
+        "docs/reference.md's exit codes against error::exit"
+    );
+    // One table: no other page has a table keyed by exit code (a row `| 0 | …`).
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).expect("document");
+        let tables = text.lines().filter(|l| l.starts_with("| 0 |")).count();
+        let own = if doc.ends_with("docs/reference.md") {
+            1
+        } else {
+            0
+        };
+        assert_eq!(tables, own, "{} has an exit-code table", doc.display());
+    }
+}
+
 /// GitHub's heading anchors: lowercase, punctuation dropped but `-` and `_`, spaces to `-`,
 /// repeats numbered.
 fn anchors(source: &str) -> BTreeSet<String> {
