@@ -894,6 +894,52 @@ fn the_reference_exit_codes_are_the_binarys() {
     }
 }
 
+/// Every environment variable the binary reads is in docs/reference.md: those named to clap
+/// (`env = "…"`), read with `std::env::var`/`var_os`, through the ledger's `from("…")`, or kept
+/// in an `ENV_…` constant.
+#[test]
+fn every_environment_variable_is_in_the_reference() {
+    let reference = std::fs::read_to_string(root().join("docs/reference.md")).expect("reference");
+    let mut names = BTreeSet::new();
+    let mut stack = vec![root().join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("source");
+            for line in text.lines() {
+                let line = line.trim();
+                let quoted = ["env = \"", "var(\"", "var_os(\"", "from(\""]
+                    .iter()
+                    .find_map(|p| line.split(p).nth(1))
+                    .or_else(|| {
+                        line.starts_with("pub const ENV_")
+                            .then(|| line.split("= \"").nth(1))
+                            .flatten()
+                    });
+                if let Some(name) = quoted.and_then(|q| q.split('"').next()) {
+                    if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                    {
+                        names.insert(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert!(names.len() >= 8, "{names:?}");
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| !reference.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/reference.md: {missing:?} (found {names:?})"
+    );
+}
+
 /// GitHub's heading anchors: lowercase, punctuation dropped but `-` and `_`, spaces to `-`,
 /// repeats numbered.
 fn anchors(source: &str) -> BTreeSet<String> {
