@@ -357,7 +357,7 @@ impl App {
         let call_to_price = price::Call {
             method: parts.method.as_str(),
             path: parts.uri.path(),
-            query: &pairs,
+            query: &raw_query,
             content_type,
             body: &body,
             today: chrono::Utc::now().date_naive(),

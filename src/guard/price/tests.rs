@@ -6,17 +6,6 @@ fn pricing() -> &'static Pricing {
     Pricing::embedded_once()
 }
 
-fn pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, 10).expect("date")
 }
@@ -51,13 +40,12 @@ fn post<'a>(path: &'a str, query: &'a str, json: &'a str) -> Req<'a> {
 }
 
 fn priced(req: &Req) -> Result<Priced, PriceError> {
-    let query = pairs(req.query);
     price(
         pricing(),
         &Call {
             method: req.method,
             path: req.path,
-            query: &query,
+            query: req.query,
             content_type: req.content_type,
             body: req.body,
             today: today(),
@@ -1005,12 +993,8 @@ fn the_mcp_corpus_is_read_exactly() {
     let mut priced_count = 0;
     let mut unknown = Vec::new();
     for r in corpus["requests"].as_array().unwrap() {
-        let query: Vec<(String, String)> = r["query"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
-            .collect();
+        // The query string exactly as the MCP server sends it.
+        let query = r["raw_query"].as_str().unwrap_or("");
         let (content_type, body) = match &r["body"] {
             Value::Null => (None, Vec::new()),
             Value::Object(o) if o.contains_key("multipart") => {
@@ -1030,7 +1014,7 @@ fn the_mcp_corpus_is_read_exactly() {
         let call = Call {
             method: r["method"].as_str().unwrap(),
             path: r["path"].as_str().unwrap(),
-            query: &query,
+            query,
             content_type,
             body: &body,
             today: today(),
@@ -1071,16 +1055,11 @@ fn the_mcp_corpus_is_read_exactly() {
     );
     // The server's unregistered tools are in the catalogue too, at unknown prices.
     for r in corpus["unregistered"].as_array().unwrap() {
-        let query: Vec<(String, String)> = r["query"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
-            .collect();
+        let query = r["raw_query"].as_str().unwrap_or("");
         let call = Call {
             method: r["method"].as_str().unwrap(),
             path: r["path"].as_str().unwrap(),
-            query: &query,
+            query,
             content_type: None,
             body: b"",
             today: today(),
