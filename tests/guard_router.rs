@@ -1265,3 +1265,73 @@ async fn the_router_answers_every_path_with_the_guards_own_refusals() {
     assert_eq!(answer.json()["error"]["source"], "budget-guard");
     assert_eq!(sim.requests(), 0);
 }
+
+/// The red-team's finding against a fake API that reads parameter names as a lenient server
+/// may (`LIMIT`, `+limit`, `limit%00`, `%256Cimit` are `limit`; `target[1]` a target; `;` a
+/// separator): `backlinks/all?target=a&LIMIT=10000&output=xml` was priced at the default 100
+/// rows, the XML reply's rows were never counted, and 11 such calls on a 1,000-unit budget were
+/// billed 100,000. Invariant: **upstream billed ≤ guard charged**; every other spelling of a
+/// price parameter is refused (422), so none of these calls reaches the API.
+#[tokio::test]
+async fn other_spellings_of_a_price_parameter_never_reach_the_api() {
+    let sim = data_sim(1_000_000);
+    sim.set(|s| s.data.lenient_names = true);
+    let guard = guard(&sim, 1000).await;
+    let eleven: Vec<Call> = (0..11)
+        .map(|_| get("/v1/backlinks/all?target=a.com&LIMIT=10000&output=xml"))
+        .collect();
+    let others = [
+        "/v1/backlinks/all?target=a.com&+limit=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&%20limit=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&limit%00=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&%256Cimit=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&limit%09=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&x=1;limit=10000&output=xml",
+        "/v1/backlinks/summary?mode=host&target[1]=a&target[2]=b&target[3]=c&target[4]=d&target[5]=e",
+        "/v1/backlinks/summary?mode=host;target=a;target=b;target=c",
+    ]
+    .map(get);
+    let answers = guard.clients(vec![eleven, others.to_vec()]).await;
+    let limit = guard
+        .send(get("/v1/backlinks/all?target=a.com&LIMIT=10000&output=xml"))
+        .await;
+    let refused_sent = sim.requests();
+    // The same call written as the guard reads it is priced at 10,000 rows and does not fit;
+    // 500 rows do (500 × 1 unit), and the lenient API bills them as the guard charged them.
+    let over = guard
+        .send(get("/v1/backlinks/all?target=a.com&limit=10000&output=xml"))
+        .await;
+    let fits = guard
+        .send(get("/v1/backlinks/all?target=a.com&limit=500&output=xml"))
+        .await;
+    guard.stop().await;
+    let charged: u64 = guard
+        .lines()
+        .iter()
+        .map(|l| l["units_charged"].as_u64().unwrap())
+        .sum();
+    // The invariant first. Billed upstream: 500 (the one call sent); charged: 500.
+    assert!(
+        sim.charged() <= charged,
+        "billed {} upstream > charged {charged}",
+        sim.charged()
+    );
+    assert_eq!(sim.charged(), 500);
+    assert_eq!(refused_sent, 0, "nothing refused reaches the API");
+    let short = |body: &str| body.chars().take(300).collect::<String>();
+    assert_eq!(answers.len(), 19);
+    for answer in answers.iter().chain([&limit]) {
+        assert_eq!(answer.status, 422, "{}", short(&answer.body));
+        assert_eq!(answer.json()["error"]["message"], "Cannot price this call");
+    }
+    assert!(
+        limit
+            .body
+            .contains("the query parameter \\\"LIMIT\\\" may be read by the API as `limit`")
+            && limit.body.contains("write it as `limit=`"),
+        "{}",
+        limit.body
+    );
+    assert_eq!(over.status, 402, "{}", short(&over.body));
+    assert_eq!(fits.status, 200, "{}", short(&fits.body));
+}

@@ -489,7 +489,10 @@ impl Input {
     fn spellings(&self) -> Result<(), Unreadable> {
         let asked = self.asked.borrow();
         let check = |place: &'static str, raw: &str, name: &str| -> Result<(), Unreadable> {
-            if asked.iter().any(|a| names(name, a)) {
+            if asked
+                .iter()
+                .any(|a| names(name, a) || another_field(name, a))
+            {
                 return Ok(());
             }
             match asked.iter().find(|a| may_read_as(raw, a)) {
@@ -547,7 +550,13 @@ fn json_spellings(
 }
 
 /// The refusal of `raw`, which may be read as the asked name `name`: says how the guard reads it.
-fn misspelt(place: &'static str, raw: &str, name: &str, asked: &[String], json: bool) -> Unreadable {
+fn misspelt(
+    place: &'static str,
+    raw: &str,
+    name: &str,
+    asked: &[String],
+    json: bool,
+) -> Unreadable {
     let base = |n: &str| n.strip_suffix("[]").unwrap_or(n).to_string();
     let param = base(name);
     let mut write: Vec<String> = Vec::new();
@@ -577,42 +586,38 @@ fn misspelt(place: &'static str, raw: &str, name: &str, asked: &[String], json: 
 
 /// Whether a lenient server may read a parameter written `raw` as the pricer's `name` (`limit`,
 /// `target[]`, `settings.max_pages`): its [`transport::read_name`] is the name's base (brackets
-/// dropped), also read with PHP's turning of spaces and dots into `_` (`date.from` is
-/// `date_from`) and as a reader nesting on dots does (`settings.max_pages`). For a nested name,
-/// a key naming another field of the same object (`settings[max_depth]`) is not it; one naming
-/// none (`settings=`, `settings[]`) may be.
+/// and what follows a dot dropped), also read with PHP's turning of spaces and dots into `_`
+/// (`date.from` is `date_from`) and as a reader nesting on dots does (`settings.max_pages`).
 fn may_read_as(raw: &str, name: &str) -> bool {
     let name = name.strip_suffix("[]").unwrap_or(name);
-    let (base, field) = match name.split_once('.') {
-        Some((base, field)) => (base, Some(field.split('.').next().unwrap_or(field))),
-        None => (name, None),
+    let base = name.split('.').next().unwrap_or(name);
+    let read = transport::read_name(raw);
+    read == base
+        || read.replace([' ', '.'], "_") == base
+        || read
+            .split_once('.')
+            .is_some_and(|(first, _)| first.trim_end() == base)
+}
+
+/// Whether `key` (as the pricer reads it) plainly names another field of the object a nested
+/// `name` is in: `settings[max_depth]` for `settings.max_pages`, so a site audit's other settings
+/// pass in a query or form. Only that plain form: `settings[0][max_pages]`, `settings[MAX_PAGES]`
+/// or `settings[ max_pages]` may be read as the field and are refused.
+fn another_field(key: &str, name: &str) -> bool {
+    let Some((base, field)) = name.split_once('.') else {
+        return false;
     };
-    let (read, rest) = transport::read_key(raw);
-    let bracketed = rest.map(|r| r.split(']').next().unwrap_or("").to_string());
-    let mut readings = vec![
-        (read.replace([' ', '.'], "_"), bracketed.clone()),
-        (read.clone(), bracketed),
-    ];
-    if let Some((first, after)) = read.split_once('.') {
-        readings.push((
-            first.trim_end().to_string(),
-            Some(after.split(['.', '[']).next().unwrap_or("").to_string()),
-        ));
-    }
-    let trimmed = |t: &str| {
-        t.trim_matches(|c: char| c.is_whitespace() || c.is_control() || c == '+')
-            .to_ascii_lowercase()
-    };
-    readings.into_iter().any(|(read, sub)| {
-        read == base
-            && match (field, sub) {
-                (None, _) | (Some(_), None) => true,
-                (Some(field), Some(sub)) => {
-                    let sub = trimmed(&sub);
-                    sub.is_empty() || sub == field || sub.replace([' ', '.'], "_") == field
-                }
-            }
-    })
+    key.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('['))
+        .and_then(|rest| rest.strip_suffix(']'))
+        .is_some_and(|other| {
+            !other.is_empty()
+                && other != field
+                && other
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                && !other.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// Reads the call into the shape the pricing law prices.
