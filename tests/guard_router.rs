@@ -815,6 +815,24 @@ fn unpriceable_calls() -> Vec<(Call, &'static str)> {
             },
             "targets are given both in the query and in the body",
         ),
+        // Spellings a lenient server reads as a price parameter (appended: the first seven
+        // above are the issue's).
+        (
+            get("/v1/backlinks/all?target=a.com&LIMIT=10000&output=xml"),
+            "the query parameter \"LIMIT\" may be read by the API as `limit`",
+        ),
+        (
+            get("/v1/backlinks/summary?mode=host;target=a;target=b"),
+            "the query string holds a `;`",
+        ),
+        (
+            post_raw(
+                "/v1/backlinks/summary",
+                "multipart/form-data; boundary=b",
+                b"--b\r\nContent-Disposition: form-data; name=\"x\"; name=\"target\"\r\n\r\na.com\r\n--b--\r\n",
+            ),
+            "a multipart part names its field twice",
+        ),
     ]
 }
 

@@ -48,7 +48,6 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use crate::account::transport;
-
 use crate::estimate::{self, Shape};
 use crate::pricing::range::{most_periods, parse_date, periods};
 use crate::pricing::{
@@ -421,7 +420,7 @@ enum BodyValue<'a> {
 
 /// A call's parameters as the pricer reads them, and the names it asked for.
 ///
-/// Every reader below asks through [`Input::query_values`] and [`Body::values`] by name, and
+/// Every reader below asks through [`Input::query_values`] and [`Input::body_values`] by name, and
 /// each name asked is remembered: those are the parameters that change this call's price (its
 /// entry's target parameters, its `rows_from`, `date_from`/`date_to`/`granularity` of a period
 /// call). [`Input::spellings`] then refuses any other name the API may read as one of them, so a
