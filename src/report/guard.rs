@@ -127,6 +127,12 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
                 past.started,
                 thousands(past.spent())
             );
+            if past.raised > 0 {
+                line.push_str(&format!(
+                    ", {} units raised by operators (budget guard-admin raise) kept",
+                    thousands(past.raised)
+                ));
+            }
             if past.unsettled_calls > 0 {
                 line.push_str(&format!(
                     ", {} of them held by {} calls that never ended (counted in full)",
@@ -222,6 +228,38 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
         let line = format!(
             "  metrics on {metrics}/metrics (Prometheus), {metrics}/healthz, {metrics}/budget/status"
         );
+        writeln!(err, "{}", safe::terminal(&line))?;
+    }
+    if s.dashboard {
+        let line = format!(
+            "  dashboard: {}/budget/{}",
+            s.url,
+            if s.token || !s.clients.is_empty() {
+                " (sign in with a client's token)"
+            } else {
+                ""
+            }
+        );
+        writeln!(err, "{}", safe::terminal(&line))?;
+    }
+    if s.admin {
+        let mut line = format!(
+            "  admin endpoint on: budget guard-admin --guard {} --admin-token-file FILE raise --by N | approvals | approve ID",
+            s.url
+        );
+        let mut rules = Vec::new();
+        if let Some(above) = s.rules.above {
+            rules.push(format!("calls above {} units", thousands(above)));
+        }
+        if let Some(soft) = s.rules.soft {
+            rules.push(format!(
+                "calls past the soft budget of {} units",
+                thousands(soft)
+            ));
+        }
+        if !rules.is_empty() {
+            line.push_str(&format!("; {} wait for approval", rules.join(" and ")));
+        }
         writeln!(err, "{}", safe::terminal(&line))?;
     }
     if let Some((asked, files)) = s.connections_lowered {
@@ -551,6 +589,9 @@ mod tests {
             shadow: false,
             clients: Vec::new(),
             alerts: None,
+            dashboard: false,
+            admin: false,
+            rules: crate::guard::admin::Rules::default(),
         }
     }
 

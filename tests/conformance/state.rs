@@ -207,9 +207,9 @@ async fn clients_and_shadow(backend: &impl Backend) {
     };
     let state = backend.with_clients(500, &[seo_budget]).await;
     let ask = |units, client, shadow| Ask {
-        units,
         client,
         shadow,
+        ..Ask::units(units)
     };
     // seo: 150 of its 200; the next 100 does not fit its 50 left, though the total's 350 would.
     let first = state
