@@ -39,13 +39,23 @@ impl Tokens {
     }
 
     fn journal(&self) -> String {
-        self.scratch.path().join("calls.jsonl").display().to_string()
+        self.scratch
+            .path()
+            .join("calls.jsonl")
+            .display()
+            .to_string()
     }
 }
 
 /// `budget guard-admin --guard URL --admin-token-file FILE ARGS`.
 fn admin(guard: &str, token_file: &str, args: &[&str]) -> Run {
-    let mut all = vec!["guard-admin", "--guard", guard, "--admin-token-file", token_file];
+    let mut all = vec![
+        "guard-admin",
+        "--guard",
+        guard,
+        "--admin-token-file",
+        token_file,
+    ];
     all.extend(args);
     run(&all)
 }
@@ -90,9 +100,17 @@ fn a_raise_lets_a_refused_job_continue_and_survives_a_restart() {
     assert_eq!(one(&guard.url, summary(2)).status, 200);
     let refused = one(&guard.url, summary(3));
     assert_eq!(refused.status, 402, "{}", refused.body);
-    assert!(refused.body.contains("budget guard-admin raise"), "{}", refused.body);
+    assert!(
+        refused.body.contains("budget guard-admin raise"),
+        "{}",
+        refused.body
+    );
 
-    let raised = admin(&guard.url, &tokens.admin, &["raise", "--by", "100", "--as", "alice"]);
+    let raised = admin(
+        &guard.url,
+        &tokens.admin,
+        &["raise", "--by", "100", "--as", "alice"],
+    );
     raised.code(0);
     // 250 + 100 = 350; 350 − 200 spent = 150 left.
     raised.stdout_has(
@@ -117,7 +135,9 @@ fn a_raise_lets_a_refused_job_continue_and_survives_a_restart() {
     assert_eq!(raises[0]["budget_before"], 250);
     assert_eq!(raises[0]["budget_units"], 350);
     assert_eq!(raises[0]["operator"], "alice");
-    assert!(!std::fs::read_to_string(&journal).unwrap().contains(ADMIN_TOKEN));
+    assert!(!std::fs::read_to_string(&journal)
+        .unwrap()
+        .contains(ADMIN_TOKEN));
 
     // Restarted with the same flags: the raised budget stays raised — 350, 300 spent, 50 left
     // (without the raise line: 250 − 300, nothing left).
@@ -185,7 +205,9 @@ fn an_approved_call_passes_once_and_only_its_units_are_granted() {
     listed.code(0).stdout_has(&id).stdout_has("pending");
     admin(&guard.url, &tokens.admin, &["approve", &id, "--as", "bob"])
         .code(0)
-        .stdout_has(&format!("approved {id}: one GET backlinks/summary call of 100 units may pass"));
+        .stdout_has(&format!(
+            "approved {id}: one GET backlinks/summary call of 100 units may pass"
+        ));
     // Approving twice is a conflict (exit 2).
     admin(&guard.url, &tokens.admin, &["approve", &id])
         .code(2)
@@ -193,7 +215,10 @@ fn an_approved_call_passes_once_and_only_its_units_are_granted() {
     // Another call is not granted by it.
     let other = one(&guard.url, summary(4));
     assert_eq!(other.status, 402);
-    let other_id = body(&other)["error"]["approval_id"].as_str().unwrap().to_string();
+    let other_id = body(&other)["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(other_id, id);
     // The approved call passes, once.
     let passed = one(&guard.url, summary(3));
@@ -202,16 +227,23 @@ fn an_approved_call_passes_once_and_only_its_units_are_granted() {
     // 100, 400 > 350) needs a new approval — only that call's units were granted.
     let once_more = one(&guard.url, summary(3));
     assert_eq!(once_more.status, 402);
-    let new_id = body(&once_more)["error"]["approval_id"].as_str().unwrap().to_string();
+    let new_id = body(&once_more)["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_ne!(new_id, id);
     let s = status(&guard);
     assert_eq!(s["approvals"]["approved_units"], 100);
     assert_eq!(s["approvals"]["soft_budget_units"], 250);
     assert_eq!(s["budget"]["spent_units"], 300);
     // A denial: the call is refused as denied.
-    admin(&guard.url, &tokens.admin, &["deny", &other_id, "--as", "bob"])
-        .code(0)
-        .stdout_has(&format!("denied {other_id}"));
+    admin(
+        &guard.url,
+        &tokens.admin,
+        &["deny", &other_id, "--as", "bob"],
+    )
+    .code(0)
+    .stdout_has(&format!("denied {other_id}"));
     let denied = one(&guard.url, summary(4));
     assert_eq!(denied.status, 402);
     assert_eq!(body(&denied)["error"]["approval_needed"], false);
@@ -300,7 +332,11 @@ fn the_admin_token_is_required_and_is_no_one_elses() {
     ] {
         let answer = raise(headers.clone());
         assert_eq!(answer.status, 401, "{headers:?}: {}", answer.body);
-        assert!(answer.body.contains("needs the guard's admin token"), "{}", answer.body);
+        assert!(
+            answer.body.contains("needs the guard's admin token"),
+            "{}",
+            answer.body
+        );
     }
     let wrong = tokens.scratch.file("wrong.token", "not-the-admin-token\n");
     admin(&guard.url, &wrong, &["raise", "--by", "1000"])
@@ -330,7 +366,9 @@ fn the_admin_token_is_required_and_is_no_one_elses() {
         .stderr_has("cannot reach the guard at http://127.0.0.1:9");
 
     // The admin token may not be a client's, the metrics token, or the API key: exit 2.
-    let same = tokens.scratch.file("same.token", &format!("{CLIENT_TOKEN}\n"));
+    let same = tokens
+        .scratch
+        .file("same.token", &format!("{CLIENT_TOKEN}\n"));
     let key = tokens.scratch.file("key.token", &format!("{KEY}\n"));
     let starts = |extra: &[&str]| {
         let mut args = vec![
@@ -350,9 +388,14 @@ fn the_admin_token_is_required_and_is_no_one_elses() {
             .map(Run::from)
             .expect("run")
     };
-    starts(&["--client-token-file", &tokens.client, "--admin-token-file", &same])
-        .code(2)
-        .stderr_has("--admin-token-file: holds a client's token");
+    starts(&[
+        "--client-token-file",
+        &tokens.client,
+        "--admin-token-file",
+        &same,
+    ])
+    .code(2)
+    .stderr_has("--admin-token-file: holds a client's token");
     starts(&[
         "--metrics-listen",
         "127.0.0.1:0",

@@ -1265,3 +1265,104 @@ async fn the_router_answers_every_path_with_the_guards_own_refusals() {
     assert_eq!(answer.json()["error"]["source"], "budget-guard");
     assert_eq!(sim.requests(), 0);
 }
+
+/// Invariant: with a token set, the dashboard asks for it in a form (a body, never a URL) and
+/// answers a right one with a cookie that is not the token (HttpOnly, SameSite=Strict, scoped
+/// to /budget/); the cookie opens the dashboard and its status, never an API call. Every page
+/// carries a CSP that loads nothing from anywhere and allows only its own nonce's style and
+/// script.
+#[tokio::test]
+async fn the_dashboard_signs_in_with_a_form_and_a_cookie_that_opens_nothing_else() {
+    use axum::http::Request;
+    let sim = data_sim(1_000_000);
+    let guard = setup(&sim, 1000)
+        .token("tok-dash-1")
+        .dashboard()
+        .start()
+        .await;
+    let page = |cookie: Option<&str>| {
+        let mut request = Request::get("/budget/");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.body(axum::body::Body::empty()).unwrap()
+    };
+    let login = |token: &str| {
+        Request::post("/budget/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(format!("token={token}")))
+            .unwrap()
+    };
+    let csp = |headers: &axum::http::HeaderMap| {
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    // No token: the sign-in form (401), no script on it.
+    let (status, headers, body) = guard.exchange(page(None)).await;
+    assert_eq!(status, 401);
+    assert!(
+        body.contains(r#"<form method="post" action="/budget/login">"#),
+        "{body}"
+    );
+    assert!(!body.contains("<script"), "{body}");
+    assert!(csp(&headers).starts_with("default-src 'none'; script-src 'nonce-"));
+    // A wrong token: the form again, saying so; no cookie.
+    let (status, headers, body) = guard.exchange(login("nope")).await;
+    assert_eq!(status, 401);
+    assert!(
+        body.contains("That is not one of this guard's tokens"),
+        "{body}"
+    );
+    assert!(headers.get("set-cookie").is_none());
+    // The right one: a redirect to the dashboard with the cookie.
+    let (status, headers, _) = guard.exchange(login("tok-dash-1")).await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/budget/");
+    let set_cookie = headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set_cookie.ends_with("; Path=/budget/; HttpOnly; SameSite=Strict"),
+        "{set_cookie}"
+    );
+    assert!(!set_cookie.contains("tok-dash-1"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    // The cookie opens the page: the figures server-rendered, the script under the CSP's nonce.
+    let (status, headers, body) = guard.exchange(page(Some(&cookie))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"<dd id="remaining-units">1,000</dd>"#),
+        "{body}"
+    );
+    let policy = csp(&headers);
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        body.contains(&format!("<script nonce=\"{nonce}\">")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("<style nonce=\"{nonce}\">")),
+        "{body}"
+    );
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
+    for outside in ["src=", "href=", "url(", "http://", "https://"] {
+        assert!(!body.contains(outside), "{outside} in the page");
+    }
+    // ...and its status, but no API call.
+    let status_with_cookie = Request::get("/budget/status")
+        .header("cookie", &cookie)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(guard.exchange(status_with_cookie).await.0, 200);
+    let call_with_cookie = Request::get("/v1/backlinks/summary?target=a.com")
+        .header("cookie", &cookie)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(guard.exchange(call_with_cookie).await.0, 401);
+    assert_eq!(sim.requests(), 0);
+}

@@ -391,6 +391,30 @@ mod tests {
         assert_eq!(last.spent(), 340);
     }
 
+    /// Invariant: raises of a budget are replayed (its figure is `--budget` plus them), and so
+    /// is the allowance approved calls took above the soft limit — calls that passed on an
+    /// approval, and approved holds that never ended — but not the refusals that asked for one.
+    #[test]
+    fn raises_and_approved_calls_are_replayed() {
+        let text = [
+            budget(T0, "e1", "acct", 250),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"raise","epoch":"e1","by":100,"budget_before":250,"budget_units":350,"operator":"alice"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"raise","epoch":"e0","by":999,"operator":"old"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","method":"GET","endpoint":"backlinks/summary","units_charged":0,"status":402,"approval":"a-1","approval_needed":true,"epoch":"e1"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","method":"GET","endpoint":"backlinks/summary","units_charged":100,"approval":"a-1","epoch":"e1"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"hold","epoch":"e1","hold":"s-1","units":300,"approved":true}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"raise","epoch":"e1","by":50,"operator":"bob"}"#.to_string(),
+        ]
+        .join("\n")
+            + "\n";
+        let last = replay(&text).last.expect("a budget");
+        // 100 + 50 raised in e1 (e0's is another budget's); approved: 100 charged + the
+        // approved hold of 300 that never ended = 400; spent 100 + 300 = 400.
+        assert_eq!(last.raised, 150);
+        assert_eq!(last.approved, 400);
+        assert_eq!(last.spent(), 400);
+    }
+
     #[test]
     fn the_latest_budget_of_this_account_counts() {
         let text = [

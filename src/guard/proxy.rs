@@ -165,14 +165,20 @@ impl App {
                 .collect(),
             None => Vec::new(),
         };
-        let fired = self
+        let mut fired: std::collections::BTreeSet<u8> = self
             .ops
             .fired
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .copied()
-            .collect();
+            .clone();
+        // In Redis mode, thresholds other guards claimed since this guard's checker last
+        // looked (it looks after its own charges only) are in Redis: the status says them too.
+        fired.extend(
+            self.state
+                .claimed_alerts(&self.ops.info.epoch, &self.ops.info.thresholds)
+                .await?,
+        );
+        let fired = fired.into_iter().collect();
         let mut status = super::status::read(
             &self.state,
             &self.journal.totals(),

@@ -48,6 +48,8 @@ pub struct Setup {
     pub overlays: Vec<PathBuf>,
     /// Shared state in Redis at this URL (the budget joined, or created when first).
     pub redis: Option<String>,
+    /// Serve the dashboard (`/budget/`), rendered by `report::dashboard` as the binary does.
+    pub dashboard: bool,
 }
 
 impl Setup {
@@ -66,7 +68,13 @@ impl Setup {
             max_queue: 1000,
             overlays: Vec::new(),
             redis: None,
+            dashboard: false,
         }
+    }
+
+    pub fn dashboard(mut self) -> Setup {
+        self.dashboard = true;
+        self
     }
 
     pub fn attempts(mut self, attempts: u32) -> Setup {
@@ -161,13 +169,16 @@ impl Setup {
                 heard.lock().unwrap().push(o.clone())
             })),
         };
-        let router = budget::guard::router(
-            config,
-            state.clone(),
-            journal.clone(),
-            budget::guard::Ops::default(),
-        )
-        .expect("the router");
+        let ops = budget::guard::Ops {
+            dashboard: self.dashboard.then(|| -> budget::guard::DashboardRenderer {
+                Arc::new(|page: &budget::guard::dashboard::Page<'_>| {
+                    budget::report::dashboard(page)
+                })
+            }),
+            ..budget::guard::Ops::default()
+        };
+        let router =
+            budget::guard::router(config, state.clone(), journal.clone(), ops).expect("the router");
         Routed {
             router,
             state,
@@ -209,6 +220,23 @@ impl Routed {
     /// A request built by the caller, answered.
     pub async fn send_request(&self, request: Request<Body>) -> Answer {
         self.reply_to(request).await.0
+    }
+
+    /// A request built by the caller: the status, the headers and the body.
+    pub async fn exchange(&self, request: Request<Body>) -> (u16, axum::http::HeaderMap, String) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+        (
+            parts.status.as_u16(),
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
     }
 
     async fn reply_to(&self, request: Request<Body>) -> (Answer, Option<u64>) {
