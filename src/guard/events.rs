@@ -73,14 +73,18 @@ impl Events {
         self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Units charged over the burn window (the last 300 s, or since start when shorter), and
-    /// the window's length.
+    /// Units charged over the burn window, and the window's length: the last 300 s, or since
+    /// start when shorter — but at least a minute, so that a guard's first seconds do not
+    /// read as a pace no job keeps.
     pub fn burned(&self) -> (u64, Duration) {
         let mut recent = self.recent();
         let elapsed = recent.started.elapsed();
         recent.forget_before(elapsed.as_secs());
         let units = recent.charges.iter().map(|(_, u)| *u).sum();
-        (units, elapsed.min(super::status::BURN_WINDOW))
+        (
+            units,
+            elapsed.clamp(super::status::BURN_MIN_WINDOW, super::status::BURN_WINDOW),
+        )
     }
 
     /// The latest refused calls, newest first (a client's own with `client`).

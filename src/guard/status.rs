@@ -62,11 +62,14 @@ pub struct Status {
 pub const RECENT_REFUSALS: usize = 20;
 /// The window the burn rate is measured over.
 pub const BURN_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// The shortest window the burn rate is measured over (a guard that just started).
+pub const BURN_MIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The pace of spending.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Burn {
-    /// The window the rate is measured over: the last 300 s, or since this guard started.
+    /// The window the rate is measured over: the last 300 s, or since this guard started (at
+    /// least 60 s).
     pub window_seconds: u64,
     /// Units this guard was charged in the window.
     pub units: u64,

@@ -97,7 +97,7 @@ fn figures(s: &Status, nonce: &str) -> String {
     let b = &s.budget;
     let _ = write!(
         page,
-        "<header>\n<h1>Budget guard</h1>\n<p class=\"meta\">account {} · budget {} ({}, state in {}) · mode <span id=\"mode\">{}</span> · started {} · <span id=\"updated\" data-refreshes=\"0\">figures of {}</span></p>\n</header>\n<main>\n",
+        "<header>\n<h1>Budget guard</h1>\n<p class=\"meta\">account {} · budget id {} (from {}, state in {}) · mode <span id=\"mode\">{}</span> · started {} · <span id=\"updated\" data-refreshes=\"0\">figures of {}</span></p>\n</header>\n<main>\n",
         e(&s.account),
         e(&s.epoch),
         e(b.source),
@@ -260,6 +260,12 @@ const SCRIPT: &str = r#""use strict";
       body.appendChild(tr);
     });
   };
+  var span = function (s) {
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    if (h === 0 && m === 0) { return s + " s"; }
+    if (h === 0) { return m + " min"; }
+    return m === 0 ? h + " h" : h + " h " + m + " min";
+  };
   var refreshes = 0;
   var refresh = function () {
     fetch("/budget/status", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
@@ -271,7 +277,8 @@ const SCRIPT: &str = r#""use strict";
       set("remaining-units", n(b.remaining_units)); set("reserved-units", n(b.reserved_units));
       set("spent-percent", String(b.spent_percent)); set("burn-rate", String(s.burn.units_per_minute));
       var m = document.getElementById("spent-meter"); if (m) { m.value = Math.max(0, Math.min(100, b.spent_percent)); }
-      set("exhausts", s.burn.exhausts_at ? s.burn.exhausts_at : (b.remaining_units <= 0 ? "now: nothing remains" : "not at this pace (nothing spent lately)"));
+      set("burn-window", span(s.burn.window_seconds));
+      set("exhausts", s.burn.exhausts_at ? s.burn.exhausts_at + " (in " + span(s.burn.exhausts_in_seconds) + ")" : (b.remaining_units <= 0 ? "now: nothing remains" : "not at this pace (nothing spent lately)"));
       set("calls-total", n(s.calls.calls + s.calls.refused_before_pricing)); set("units-charged", n(s.calls.units_charged));
       rows("outcomes", Object.keys(s.calls.by_outcome || {}), function (k) { return [k, n(s.calls.by_outcome[k])]; });
       rows("clients", s.clients, function (c) { return [c.name, n(c.budget_units), n(c.spent_units), n(c.remaining_units), n(c.calls.calls), n(c.calls.units_charged), n(c.calls.over_budget)]; });
