@@ -185,7 +185,8 @@ impl Cli {
             // The page is HTML whatever `--format` would say: the command takes none.
             Command::Report(a) => (&table, Some(&a.pricing), Some(&a.api), Some(&a.ledger)),
             Command::Calibrate(a) => (&a.output, Some(&a.pricing), Some(&a.api), None),
-            Command::GuardAdmin(a) => (&a.output, None, None, None),
+            // Its own `--format` (table or json): `commands::guard_admin` reads it.
+            Command::GuardAdmin(_) => (&table, None, None, None),
             Command::Schema(_) | Command::Completions(_) => {
                 let (p, a, l) = none;
                 (&table, p, a, l)
@@ -488,6 +489,7 @@ pub struct GuardAdminArgs {
     #[arg(
         long,
         env = "BUDGET_GUARD_URL",
+        hide_env_values = true,
         default_value = "http://127.0.0.1:8787",
         value_name = "URL",
         global = true
@@ -497,6 +499,7 @@ pub struct GuardAdminArgs {
     #[arg(
         long,
         env = "BUDGET_ADMIN_TOKEN_FILE",
+        hide_env_values = true,
         value_name = "FILE",
         global = true
     )]
@@ -504,10 +507,18 @@ pub struct GuardAdminArgs {
     /// Who is asking, for the journal (default: your login name).
     #[arg(long = "as", value_name = "NAME", global = true)]
     pub operator: Option<String>,
-    #[command(flatten)]
-    pub output: FormatFlag,
+    /// Output format: lines for people, or the guard's answer as JSON.
+    #[arg(long, value_enum, default_value_t = AdminFormat::Table, global = true)]
+    pub format: AdminFormat,
     #[command(subcommand)]
     pub action: GuardAdminAction,
+}
+
+/// `budget guard-admin`'s outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdminFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -203,6 +203,16 @@ fn an_approved_call_passes_once_and_only_its_units_are_granted() {
 
     let listed = admin(&guard.url, &tokens.admin, &["approvals"]);
     listed.code(0).stdout_has(&id).stdout_has("pending");
+    let listed = admin(
+        &guard.url,
+        &tokens.admin,
+        &["approvals", "--format", "json"],
+    )
+    .json();
+    assert_eq!(listed["pending"], 1);
+    assert_eq!(listed["approvals"][0]["id"], id.as_str());
+    assert_eq!(listed["approvals"][0]["reason"], "soft_budget");
+    assert_eq!(listed["approvals"][0]["units"], 100);
     admin(&guard.url, &tokens.admin, &["approve", &id, "--as", "bob"])
         .code(0)
         .stdout_has(&format!(

@@ -1,12 +1,12 @@
 //! `budget guard-admin`: reads the admin token, sends one request to a running guard's admin
 //! endpoint (`guard::admin_client`), prints the answer (`report`). Orchestration only.
 
-use crate::cli::{Global, GuardAdminAction, GuardAdminArgs};
+use crate::cli::{AdminFormat, Global, GuardAdminAction, GuardAdminArgs};
 use crate::guard::admin_client::{self, AdminCall, AdminError};
 use crate::guard::state::Raise;
 use crate::{report, Error, Status};
 
-pub fn run(global: &Global, args: &GuardAdminArgs) -> Result<Status, Error> {
+pub fn run(_global: &Global, args: &GuardAdminArgs) -> Result<Status, Error> {
     let token = match &args.admin_token_file {
         Some(path) => admin_client::token(path)?,
         None => {
@@ -54,6 +54,10 @@ pub fn run(global: &Global, args: &GuardAdminArgs) -> Result<Status, Error> {
             reason: crate::io_reason(&e),
         })?;
     let answer = runtime.block_on(admin_client::send(&args.guard, &token, &call))?;
-    super::to_stdout(|out| report::guard_admin(out, global.format, &answer))?;
+    let format = match args.format {
+        AdminFormat::Table => report::Format::Table,
+        AdminFormat::Json => report::Format::Json,
+    };
+    super::to_stdout(|out| report::guard_admin(out, format, &answer))?;
     Ok(Status::Ok)
 }

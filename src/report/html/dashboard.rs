@@ -296,3 +296,118 @@ const SCRIPT: &str = r#""use strict";
   window.setInterval(refresh, REFRESH_MS);
 })();
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::status::{
+        Alerts, ApprovalsStatus, Budget, Burn, Calls, ClientStatus, Rate, RecentRefusal,
+    };
+
+    fn status() -> Status {
+        Status {
+            version: 1,
+            time: "2026-11-26T07:10:00.000Z".into(),
+            started: "2026-11-26T07:00:00.000Z".into(),
+            mode: "enforce",
+            account: "62af8704764faf8e".into(),
+            epoch: "06eb46e974af".into(),
+            budget: Budget {
+                source: "flag",
+                state: "memory",
+                budget_units: 1000,
+                spent_units: 1050,
+                remaining_units: -50,
+                reserved_units: 0,
+                spent_percent: 105.0,
+            },
+            rate: Rate {
+                requests_per_second: 10,
+                window_ms: 1025,
+                window_used: 0,
+                queue_depth: 0,
+                max_queue: 1000,
+            },
+            calls: Calls {
+                calls: 12,
+                units_charged: 1050,
+                by_outcome: [("forwarded", 11), ("over_budget", 1)].into(),
+                ..Calls::default()
+            },
+            alerts: Alerts {
+                thresholds_percent: vec![],
+                fired_percent: vec![],
+            },
+            clients: vec![ClientStatus {
+                name: "ad-hoc".into(),
+                budget_units: None,
+                spent_units: None,
+                remaining_units: None,
+                reserved_units: None,
+                requests_per_second: Some(2),
+                calls: Calls::default(),
+            }],
+            burn: Burn {
+                window_seconds: 300,
+                units: 0,
+                units_per_minute: 0.0,
+                exhausts_at: None,
+                exhausts_in_seconds: None,
+            },
+            recent_refusals: vec![RecentRefusal {
+                time: "2026-11-26T07:09:00.000Z".into(),
+                method: "GET".into(),
+                // Not a catalogue name, but the page must hold any text as text.
+                endpoint: "a<script>b&".into(),
+                status: 402,
+                outcome: crate::guard::Outcome::OverBudget,
+                units: 100,
+                client: None,
+                approval: None,
+            }],
+            approvals: ApprovalsStatus::default(),
+        }
+    }
+
+    fn text(page: &Page<'_>) -> String {
+        String::from_utf8(dashboard(page)).expect("utf-8")
+    }
+
+    #[test]
+    fn the_figures_are_server_rendered_and_text_stays_text() {
+        let status = status();
+        let page = text(&Page::Dashboard {
+            status: &status,
+            nonce: "n0nce",
+            operator: true,
+        });
+        // 1,000 − 1,050 spent: overdrawn by 50, written with a minus sign.
+        assert!(
+            page.contains(r#"<dd id="remaining-units">−50</dd>"#),
+            "{page}"
+        );
+        assert!(page.contains(r#"<dd id="spent-units">1,050</dd>"#));
+        assert!(page.contains("now: nothing remains"));
+        // A client without a budget of its own: dashes.
+        assert!(page.contains("<th scope=\"row\">ad-hoc</th><td class=\"num\">—</td>"));
+        // The endpoint is escaped; the one script is the page's own, under the nonce.
+        assert!(page.contains("a&lt;script&gt;b&amp;"), "{page}");
+        assert_eq!(page.matches("<script").count(), 1);
+        assert!(page.contains("<script nonce=\"n0nce\">"));
+        assert!(page.contains("<style nonce=\"n0nce\">"));
+        // No approvals section without the flags.
+        assert!(!page.contains("id=\"approvals\""));
+    }
+
+    #[test]
+    fn the_sign_in_page_has_a_form_and_no_script() {
+        let page = text(&Page::SignIn {
+            nonce: "n",
+            failed: true,
+        });
+        assert!(page.contains(r#"<form method="post" action="/budget/login">"#));
+        assert!(page.contains(r#"type="password""#));
+        assert!(page.contains("That is not one of this guard's tokens."));
+        assert!(!page.contains("<script"));
+    }
+}
