@@ -1366,3 +1366,66 @@ async fn the_dashboard_signs_in_with_a_form_and_a_cookie_that_opens_nothing_else
     assert_eq!(guard.exchange(call_with_cookie).await.0, 401);
     assert_eq!(sim.requests(), 0);
 }
+
+/// Invariant: an approval nobody decides expires: it is journaled as `expired`, can no longer
+/// be approved (404), and the call asks anew under a new id. (Approvals kept 0 s here; the
+/// binary keeps them 15 minutes.)
+#[tokio::test]
+async fn a_pending_approval_expires_and_is_journaled() {
+    use axum::http::Request;
+    let sim = data_sim(1_000_000);
+    let rules = budget::guard::admin::Rules {
+        above: Some(50),
+        soft: None,
+    };
+    let guard = setup(&sim, 10_000)
+        .admin("adm-1", rules, Duration::ZERO)
+        .start()
+        .await;
+    // 100 units > 50: approval needed.
+    let first = guard.send(get("/v1/backlinks/summary?target=a.com")).await;
+    assert_eq!(first.status, 402, "{}", first.body);
+    let id = first.json()["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approve = Request::post(format!("/budget/admin/approvals/{id}/approve"))
+        .header("authorization", "Bearer adm-1")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
+        .unwrap();
+    let (status, _, body) = guard.exchange(approve).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains(&format!("no approval {id} is pending")),
+        "{body}"
+    );
+    let again = guard.send(get("/v1/backlinks/summary?target=a.com")).await;
+    assert_eq!(again.status, 402);
+    let new_id = again.json()["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_id, id);
+    assert_eq!(sim.requests(), 0);
+    let events: Vec<(String, String)> = std::fs::read_to_string(&guard.journal_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["kind"] == "approval")
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap().into(),
+                l["id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("requested".to_string(), id.clone()),
+            ("expired".to_string(), id),
+            ("requested".to_string(), new_id),
+        ]
+    );
+}

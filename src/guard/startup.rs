@@ -346,8 +346,13 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     let mut origin = BudgetOrigin::Shared;
     let alert_warn = warn.clone();
     let scrubber = crate::account::Scrubber::for_key(Some(&key));
-    // A continued `--budget` keeps what operators raised it by (`raise` lines).
-    let raised = continued.as_ref().map_or(0, |p| p.raised);
+    // A continued `--budget` keeps what operators raised it by (`raise` lines). Clients'
+    // percentages stay of `--budget`: a raise is the guard's total's, as it was while running.
+    let raised = match settings.budget {
+        BudgetRule::Fixed(_) => continued.as_ref().map_or(0, |p| p.raised),
+        // A live budget is figured from the balance again: what was raised is not added.
+        BudgetRule::Live { .. } => 0,
+    };
     let rule = match settings.budget {
         BudgetRule::Fixed(budget) => BudgetRule::Fixed(budget.saturating_add(raised)),
         live => live,
@@ -403,7 +408,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             // Clients' own budgets continue with the journal's budget too.
             let client_budgets: Vec<ClientBudget> = clients
                 .as_ref()
-                .map(|c| c.budgets(total))
+                .map(|c| c.budgets(total.saturating_sub(raised)))
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(name, budget)| ClientBudget {
@@ -645,7 +650,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         clients: clients
             .as_ref()
             .map(|c| {
-                let budgets = c.budgets(total);
+                let budgets = c.budgets(total.saturating_sub(raised));
                 c.list
                     .iter()
                     .map(|client| {

@@ -639,6 +639,26 @@ mod tests {
             },
         ));
         assert!(text.contains("a fresh budget (--new-budget): the 1,000 units spent under the previous one (since 2026-11-26T07:00:00.000Z) are not counted"), "{text}");
+        // Raises kept across the restart; the dashboard and the admin endpoint with its rules.
+        let mut raised = past(600, 0, 0);
+        raised.raised = 500;
+        let mut admin = startup(flag.clone(), Record::Continued { past: raised });
+        admin.dashboard = true;
+        admin.admin = true;
+        admin.token = true;
+        admin.rules = crate::guard::admin::Rules {
+            above: Some(5000),
+            soft: Some(40_000),
+        };
+        let text = started(&admin);
+        assert!(text.contains("600 units spent before this start, 500 units raised by operators (budget guard-admin raise) kept\n"), "{text}");
+        assert!(
+            text.contains(
+                "  dashboard: http://127.0.0.1:8787/budget/ (sign in with a client's token)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  admin endpoint on: budget guard-admin --guard http://127.0.0.1:8787 --admin-token-file FILE raise --by N | approvals | approve ID; calls above 5,000 units and calls past the soft budget of 40,000 units wait for approval\n"), "{text}");
         let mut none = startup(flag.clone(), Record::None);
         none.journal = None;
         none.torn = true;

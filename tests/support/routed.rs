@@ -50,6 +50,8 @@ pub struct Setup {
     pub redis: Option<String>,
     /// Serve the dashboard (`/budget/`), rendered by `report::dashboard` as the binary does.
     pub dashboard: bool,
+    /// `--admin-token-file`'s token, the approval rules and how long approvals are kept.
+    pub admin: Option<(String, budget::guard::admin::Rules, Duration)>,
 }
 
 impl Setup {
@@ -69,7 +71,19 @@ impl Setup {
             overlays: Vec::new(),
             redis: None,
             dashboard: false,
+            admin: None,
         }
+    }
+
+    /// The admin endpoint with `token`, approvals by `rules`, each kept `ttl`.
+    pub fn admin(
+        mut self,
+        token: &str,
+        rules: budget::guard::admin::Rules,
+        ttl: Duration,
+    ) -> Setup {
+        self.admin = Some((token.to_string(), rules, ttl));
+        self
     }
 
     pub fn dashboard(mut self) -> Setup {
@@ -169,7 +183,7 @@ impl Setup {
                 heard.lock().unwrap().push(o.clone())
             })),
         };
-        let ops = budget::guard::Ops {
+        let mut ops = budget::guard::Ops {
             dashboard: self.dashboard.then(|| -> budget::guard::DashboardRenderer {
                 Arc::new(|page: &budget::guard::dashboard::Page<'_>| {
                     budget::report::dashboard(page)
@@ -177,6 +191,11 @@ impl Setup {
             }),
             ..budget::guard::Ops::default()
         };
+        if let Some((token, rules, ttl)) = self.admin {
+            ops.admin_token = Some(Arc::from(token.as_str()));
+            ops.rules = rules;
+            ops.approvals = Arc::new(budget::guard::admin::Approvals::new(ttl));
+        }
         let router =
             budget::guard::router(config, state.clone(), journal.clone(), ops).expect("the router");
         Routed {
