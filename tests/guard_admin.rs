@@ -423,3 +423,109 @@ fn the_admin_token_is_required_and_is_no_one_elses() {
         .code(2)
         .stderr_has("--approval-above: calls that need an approval could never get one");
 }
+
+/// `GET url` with `headers` (at most 10 s, no redirects followed): status, `Set-Cookie`, body.
+fn fetch(url: &str, headers: &[(&str, &str)], form: Option<&str>) -> (u16, Option<String>, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut request = match form {
+            Some(body) => client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_string()),
+            None => client.get(url),
+        };
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.expect("answers");
+        let status = response.status().as_u16();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, cookie, response.text().await.expect("body"))
+    })
+}
+
+/// Invariant: the metrics listener serves the operator's dashboard (every client) behind the
+/// metrics token — by header, or through its sign-in form and cookie — and that cookie does not
+/// open `/metrics` (scrapers send the token).
+#[test]
+fn the_operators_dashboard_is_on_the_metrics_listener() {
+    let sim = Simulator::start_data(1_000_000);
+    let tokens = Tokens::new();
+    let metrics_token = tokens.scratch.file("metrics.token", "metrics-tok-3\n");
+    let guard = GuardProc::start(
+        sim.url(),
+        &[
+            "--budget",
+            "500",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-token-file",
+            &metrics_token,
+        ],
+    );
+    let stderr = guard.stderr.lock().unwrap().clone();
+    let base = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("  metrics on "))
+        .and_then(|l| l.split("/metrics").next())
+        .unwrap_or_else(|| panic!("no metrics line:\n{stderr}"))
+        .to_string();
+    assert!(
+        stderr.contains(&format!("  dashboard: {}/budget/\n", guard.url)),
+        "{stderr}"
+    );
+    let dashboard = format!("{base}/budget/");
+    let (status, _, body) = fetch(&dashboard, &[], None);
+    assert_eq!(status, 401);
+    assert!(body.contains("action=\"/budget/login\""), "{body}");
+    let (status, _, body) = fetch(
+        &dashboard,
+        &[("authorization", "Bearer metrics-tok-3")],
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("Budget guard: every client (operator's view)"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<dd id="remaining-units">500</dd>"#),
+        "{body}"
+    );
+    let (status, cookie, _) = fetch(
+        &format!("{base}/budget/login"),
+        &[],
+        Some("token=metrics-tok-3"),
+    );
+    assert_eq!(status, 303);
+    let cookie = cookie.expect("a cookie");
+    let cookie = cookie.split(';').next().unwrap();
+    assert_eq!(fetch(&dashboard, &[("cookie", cookie)], None).0, 200);
+    assert_eq!(
+        fetch(
+            &format!("{base}/budget/status"),
+            &[("cookie", cookie)],
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        fetch(&format!("{base}/metrics"), &[("cookie", cookie)], None).0,
+        401
+    );
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
+}

@@ -1429,3 +1429,57 @@ async fn a_pending_approval_expires_and_is_journaled() {
         ]
     );
 }
+
+/// Invariant (Redis mode, docs/guard.md "Raise and approve"): the approved allowance above the
+/// soft limit is shared — every guard applies the limit to the same figures — while an approval
+/// is the guard's that asked for it: the same call retried on another guard asks again there
+/// (fail closed: never a call through without an approval), and passes on the guard that asked.
+#[tokio::test]
+async fn approvals_fail_closed_across_guards_sharing_redis() {
+    use axum::http::Request;
+    let sim = data_sim(1_000_000);
+    let redis = RedisServer::start();
+    let rules = budget::guard::admin::Rules {
+        above: None,
+        soft: Some(250),
+    };
+    let ttl = budget::guard::admin::APPROVAL_TTL;
+    let first = setup(&sim, 10_000)
+        .redis(Some(redis.url()))
+        .admin("adm-2", rules, ttl)
+        .start()
+        .await;
+    let second = setup(&sim, 10_000)
+        .redis(Some(redis.url()))
+        .admin("adm-2", rules, ttl)
+        .start()
+        .await;
+    let call = |n: usize| get(&format!("/v1/backlinks/summary?target=site{n}.com"));
+    // 100 + 100 through the first guard: 200 of the shared soft 250.
+    assert_eq!(first.send(call(1)).await.status, 200);
+    assert_eq!(first.send(call(2)).await.status, 200);
+    // The third (300 > 250) on the first guard: approval needed there; approved there.
+    let asked = first.send(call(3)).await;
+    assert_eq!(asked.status, 402, "{}", asked.body);
+    let id = asked.json()["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approve = Request::post(format!("/budget/admin/approvals/{id}/approve"))
+        .header("authorization", "Bearer adm-2")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
+        .unwrap();
+    assert_eq!(first.exchange(approve).await.0, 200);
+    // The same call on the second guard: not approved there, a new id (fail closed).
+    let elsewhere = second.send(call(3)).await;
+    assert_eq!(elsewhere.status, 402);
+    assert_ne!(elsewhere.json()["error"]["approval_id"], id.as_str());
+    // On the guard that asked: it passes.
+    assert_eq!(first.send(call(3)).await.status, 200);
+    // The allowance is shared: 300 used, limit 250 + 100 = 350 on both guards; a 100 call
+    // (400 > 350) needs approval on the second guard too, and the status there says 100.
+    assert_eq!(second.send(call(4)).await.status, 402);
+    assert_eq!(second.state.approved().await, Ok(100));
+    assert_eq!(sim.requests(), 3);
+}

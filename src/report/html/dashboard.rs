@@ -31,7 +31,11 @@ pub fn dashboard(page: &Page<'_>) -> Vec<u8> {
 /// Writes the page.
 pub fn dashboard_page(out: &mut dyn Write, page: &Page<'_>) -> io::Result<()> {
     let html = match page {
-        Page::Dashboard { status, nonce, .. } => figures(status, nonce),
+        Page::Dashboard {
+            status,
+            nonce,
+            operator,
+        } => figures(status, nonce, *operator),
         Page::SignIn { nonce, failed } => sign_in(nonce, *failed),
     };
     out.write_all(html.as_bytes())
@@ -91,13 +95,14 @@ fn sign_in(nonce: &str, failed: bool) -> String {
     page
 }
 
-fn figures(s: &Status, nonce: &str) -> String {
+fn figures(s: &Status, nonce: &str, operator: bool) -> String {
     let mut page = String::with_capacity(64 * 1024);
     head(&mut page, "Budget guard", nonce);
     let b = &s.budget;
     let _ = write!(
         page,
-        "<header>\n<h1>Budget guard</h1>\n<p class=\"meta\">account {} · budget id {} (from {}, state in {}) · mode <span id=\"mode\">{}</span> · started {} · <span id=\"updated\" data-refreshes=\"0\">figures of {}</span></p>\n</header>\n<main>\n",
+        "<header>\n<h1>Budget guard{}</h1>\n<p class=\"meta\">account {} · budget id {} (from {}, state in {}) · mode <span id=\"mode\">{}</span> · started {} · <span id=\"updated\" data-refreshes=\"0\">figures of {}</span></p>\n</header>\n<main>\n",
+        if operator { ": every client (operator's view)" } else { "" },
         e(&s.account),
         e(&s.epoch),
         e(b.source),
