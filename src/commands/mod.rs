@@ -117,3 +117,34 @@ pub(crate) fn open_ledger(
         warnings_to_stderr(),
     )?)
 }
+
+/// Writes a file a command creates (an overlay, a profile) beside its destination, synced,
+/// then moves it in place: a run that fails half-way never leaves a truncated file. `what`
+/// names it in the error.
+fn write_in_place(
+    path: &std::path::Path,
+    what: &str,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let temporary = path.with_file_name(name);
+    let written = std::fs::File::create(&temporary).and_then(|mut file| {
+        write(&mut file)?;
+        file.flush()?;
+        file.sync_all()
+    });
+    written
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            Error::Usage {
+                message: format!(
+                    "cannot write the {what} {}: {}",
+                    path.display(),
+                    crate::io_reason(&e)
+                ),
+            }
+        })
+}

@@ -130,7 +130,15 @@ pub fn over_budget(endpoint: &str, needed: u64, left: i64, fit: &Fit) -> String 
             crate::count::thousands(left.unsigned_abs())
         )
     };
-    let fits = match (left, fit) {
+    let fits = still_fits(endpoint, left, fit);
+    format!(
+        "{refused}. The budget does not refill while the guard runs, so the same call will be refused again; {fits}. To spend more, {RAISE_BUDGET}."
+    )
+}
+
+/// What still fits of `left` units: the clause both 402 texts end with.
+fn still_fits(endpoint: &str, left: i64, fit: &Fit) -> String {
+    match (left, fit) {
         (..=-1, _) => "nothing fits any more, not even free calls".to_string(),
         (0, _) => "only free calls (0 units, e.g. task status polls) still fit".to_string(),
         (_, Fit::Nothing { smallest }) => format!(
@@ -143,10 +151,7 @@ pub fn over_budget(endpoint: &str, needed: u64, left: i64, fit: &Fit) -> String 
             crate::count::thousands(left.unsigned_abs()),
             smaller(fit)
         ),
-    };
-    format!(
-        "{refused}. The budget does not refill while the guard runs, so the same call will be refused again; {fits}. To spend more, {RAISE_BUDGET}."
-    )
+    }
 }
 
 /// The 402 text for a call its client's own budget (`--clients`) cannot hold: names the
@@ -174,20 +179,7 @@ pub fn over_client_budget(
             crate::count::thousands(budget)
         )
     };
-    let fits = match (left, fit) {
-        (..=-1, _) => "nothing fits any more, not even free calls".to_string(),
-        (0, _) => "only free calls (0 units, e.g. task status polls) still fit".to_string(),
-        (_, Fit::Nothing { smallest }) => format!(
-            "no {endpoint} call fits (the smallest costs {} units); calls of at most {} units still do",
-            crate::count::thousands(*smallest),
-            crate::count::thousands(left.unsigned_abs())
-        ),
-        (_, fit) => format!(
-            "calls of at most {} units still fit, e.g. this call {}",
-            crate::count::thousands(left.unsigned_abs()),
-            smaller(fit)
-        ),
-    };
+    let fits = still_fits(endpoint, left, fit);
     format!(
         "{refused}. A client's budget does not refill while the guard runs; {fits}. Other clients of this guard are not affected. To spend more, only the guard's operator can raise this client's budget (its entry in the --clients file, then a restart with --new-budget)."
     )
