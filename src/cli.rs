@@ -526,11 +526,15 @@ pub enum GuardAdminAction {
     /// Raise the running budget (journaled; kept across restarts; once for all guards in Redis).
     Raise {
         /// Units to add.
-        #[arg(long, value_name = "N", value_parser = parse_count, required_unless_present = "to", conflicts_with = "to")]
+        #[arg(long, value_name = "N", value_parser = parse_count, required_unless_present_any = ["to", "approve"], conflicts_with_all = ["to", "approve"])]
         by: Option<u64>,
         /// The new budget figure (no lower than it is).
-        #[arg(long, value_name = "N", value_parser = parse_count)]
+        #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "approve")]
         to: Option<u64>,
+        /// Grant exactly the waiting call with this approval id instead (the same as
+        /// `guard-admin approve ID`).
+        #[arg(long, value_name = "ID")]
+        approve: Option<String>,
     },
     /// Grant exactly one waiting call: its client's retry of the same call passes once.
     Approve {

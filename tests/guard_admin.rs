@@ -262,6 +262,15 @@ fn an_approved_call_passes_once_and_only_its_units_are_granted() {
     admin(&guard.url, &tokens.admin, &["approve", "nope-1"])
         .code(2)
         .stderr_has("no approval nope-1 is pending on this guard");
+    // The spelling, `raise --approve ID`, is the same grant.
+    admin(
+        &guard.url,
+        &tokens.admin,
+        &["raise", "--approve", &new_id, "--as", "carol"],
+    )
+    .code(0)
+    .stdout_has(&format!("approved {new_id}"));
+    assert_eq!(one(&guard.url, summary(3)).status, 200);
     let stopped = guard.stop();
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);
 
@@ -284,6 +293,7 @@ fn an_approved_call_passes_once_and_only_its_units_are_granted() {
             ("requested".to_string(), other_id.clone()),
             ("requested".to_string(), new_id.clone()),
             ("denied".to_string(), other_id.clone()),
+            ("approved".to_string(), new_id.clone()),
         ]
     );
     let approved = lines
@@ -292,7 +302,8 @@ fn an_approved_call_passes_once_and_only_its_units_are_granted() {
         .unwrap();
     assert_eq!(approved["operator"], "bob");
     assert_eq!(approved["reason"], "soft_budget");
-    // The call that passed carries its approval; 100 + 100 + 100 charged.
+    // The call that passed carries its approval; 100 + 100 + 100 charged, then the call
+    // approved by `raise --approve`: 400.
     let passed_line = lines
         .iter()
         .find(|l| l["endpoint"].is_string() && l["approval"] == id.as_str() && l["status"] == 200)
@@ -302,7 +313,7 @@ fn an_approved_call_passes_once_and_only_its_units_are_granted() {
         .iter()
         .filter_map(|l| l["units_charged"].as_u64())
         .sum();
-    assert_eq!(charged, 300);
+    assert_eq!(charged, 400);
 }
 
 /// Invariant: the admin endpoint opens only with the admin token (none, a wrong one or a

@@ -24,7 +24,13 @@ pub fn run(_global: &Global, args: &GuardAdminArgs) -> Result<Status, Error> {
         .or_else(|| std::env::var("LOGNAME").ok())
         .unwrap_or_else(|| "unknown".into());
     let call = match &args.action {
-        GuardAdminAction::Raise { by, to } => AdminCall::Raise {
+        GuardAdminAction::Raise {
+            approve: Some(id), ..
+        } => AdminCall::Approve {
+            id: id.clone(),
+            operator,
+        },
+        GuardAdminAction::Raise { by, to, .. } => AdminCall::Raise {
             raise: match (by, to) {
                 (Some(by), _) => Raise::By(*by),
                 (None, Some(to)) => Raise::To(*to),
