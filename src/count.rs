@@ -171,12 +171,12 @@ pub fn from_yaml(value: &Value) -> Result<u64, String> {
         Value::Number(n) => match n.as_u64() {
             Some(n) => Ok(n),
             None if n.as_i64().is_some() => Err(format!(
-                "{n} is negative; write a whole number of 0 or more"
+                "{n} is negative; write a whole number such as 250"
             )),
             // `1e3` is a whole number written as a float; accept it while it is exact.
             None => match n.as_f64() {
                 Some(f) if f.is_sign_negative() && f != 0.0 => Err(format!(
-                    "{n} is negative; write a whole number of 0 or more"
+                    "{n} is negative; write a whole number such as 250"
                 )),
                 Some(f) if f.fract() == 0.0 && f <= EXACT_FLOAT => Ok(ceil_u64(f)),
                 // Whole, but past what a float holds exactly (`1e16`, `1e30`, `.inf`).
@@ -291,6 +291,8 @@ mod tests {
         yaml_err(".inf", "is too large");
         yaml_err("-2.5", "-2.5 is negative");
         yaml_err("-1e3", "is negative");
+        // The advice must not suggest 0, which fields of at least 1 refuse in turn.
+        yaml_err("-1", "-1 is negative; write a whole number such as 250");
         yaml_err("2.5", "2.5 is not a whole number");
         yaml_err(".nan", "is not a whole number");
         // 2^53 itself is exact: 9007199254740992.

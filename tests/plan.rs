@@ -1057,6 +1057,27 @@ fn unknown_prices_and_pricing_overlays() {
     ])
     .code(2)
     .stderr_has("cannot read the pricing overlay no/such/overlay.yaml: no such file");
+    // A problem the overlay brings into the catalogue: the heading names the overlay, and each
+    // problem is a line of its own (before: one line with literal `\n`, naming only the
+    // embedded pricing).
+    let half = s.file(
+        "half.yaml",
+        "endpoints: {backlinks/summary: {units: 0.5}}\n",
+    );
+    let out = run(&[
+        "plan",
+        "workflows/docs-example.yaml",
+        "--offline",
+        "--pricing-overlay",
+        &half,
+    ]);
+    out.code(2)
+        .stderr_has("with overlay ")
+        .stderr_has(
+            "half.yaml: invalid pricing file:\n  - endpoint `backlinks/summary` (from overlay ",
+        )
+        .stderr_has("field `units`: 0.5 is not a whole number\n  - ");
+    assert!(!out.stderr.contains("\\n"), "{}", out.stderr);
 }
 
 /// Steps priced on assumed or disputed evidence are marked (table footnote, JSON `evidence`), and

@@ -73,6 +73,7 @@ fn forms() -> Vec<Form> {
             KEY,
             base64::engine::general_purpose::STANDARD.encode(KEY),
         ),
+        form("without its dashes", KEY, KEY.replace('-', "")),
         form("10-character prefix", KEY, KEY[..10].to_string()),
         form("10-character suffix", KEY, KEY[n - 10..].to_string()),
         form(
@@ -97,8 +98,11 @@ fn leak(text: &str, form: &Form) -> Option<String> {
     }
     let lower = text.to_lowercase();
     let key = form.key.to_lowercase();
-    key.as_bytes()
-        .windows(8)
+    // Runs of the key as written and of the key without its separators (`-`).
+    let compact: String = key.chars().filter(char::is_ascii_alphanumeric).collect();
+    [key, compact]
+        .iter()
+        .flat_map(|k| k.as_bytes().windows(8))
         .map(|w| String::from_utf8_lossy(w).into_owned())
         .find(|piece| lower.contains(piece.as_str()))
         .map(|piece| format!("the piece {piece:?} of the key"))

@@ -152,12 +152,25 @@ fn chunk_end(body: &[u8], start: usize, chunk: usize) -> usize {
 /// The patterns of a key, lower-case: every piece of [`MIN_RUN`] characters (the whole key when
 /// it is shorter), and its base64 forms.
 fn key_patterns(key: &[u8]) -> Vec<Vec<u8>> {
-    let lower = key.to_ascii_lowercase();
-    let mut patterns: Vec<Vec<u8>> = if lower.len() <= MIN_RUN {
-        vec![lower]
-    } else {
-        lower.windows(MIN_RUN).map(<[u8]>::to_vec).collect()
+    let runs = |text: &[u8]| -> Vec<Vec<u8>> {
+        let lower = text.to_ascii_lowercase();
+        if lower.len() <= MIN_RUN {
+            vec![lower]
+        } else {
+            lower.windows(MIN_RUN).map(<[u8]>::to_vec).collect()
+        }
     };
+    let mut patterns = runs(key);
+    // The key without its separators (a UUID's dashes): a server that echoes it "normalised"
+    // shows runs of 8 that the dashed key never has (`9c1e7b4d`).
+    let compact: Vec<u8> = key
+        .iter()
+        .copied()
+        .filter(u8::is_ascii_alphanumeric)
+        .collect();
+    if compact.len() != key.len() && compact.len() >= MIN_RUN {
+        patterns.extend(runs(&compact));
+    }
     for engine in [
         &base64::engine::general_purpose::STANDARD_NO_PAD,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -1002,6 +1015,20 @@ mod tests {
         assert!(!out.contains(&b64[4..40]), "{out}");
         let out = scrubbed(&format!("b64 {b64_shifted} end"));
         assert!(!out.contains(&b64_shifted[4..40]), "{out}");
+    }
+
+    #[test]
+    fn the_key_without_its_dashes_is_redacted_whole() {
+        // Invariant: no 8 characters of the key survive, also when a server drops its dashes
+        // (before: `[redacted]1eak4b2f9c3e[redacted]`, 12 characters of it shown).
+        let compact = KEY.replace('-', "");
+        is(&format!("key {compact} end"), "key [redacted] end");
+        is(
+            &format!("key {} end", compact.to_uppercase()),
+            "key [redacted] end",
+        );
+        // a middle run that spans two of the dashes: `9c3ed0n7`.
+        is("m 9c3ed0n7 m", "m [redacted] m");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! catalogue's worst case passes `--max-units` (or the balance), warns that other jobs on the key
 //! spoil the measurement, measures, renders, and writes the overlay.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -167,26 +166,8 @@ fn write_overlay(
     if entries == 0 {
         return Ok(0);
     }
-    let cannot = |e: std::io::Error| Error::Usage {
-        message: format!(
-            "cannot write the pricing overlay {}: {}",
-            path.display(),
-            crate::io_reason(&e)
-        ),
-    };
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let temporary = path.with_file_name(name);
-    let written = std::fs::File::create(&temporary).and_then(|mut file| {
-        report::overlay(&mut file, measured, when)?;
-        file.flush()?;
-        file.sync_all()
-    });
-    match written.and_then(|()| std::fs::rename(&temporary, path)) {
-        Ok(()) => Ok(entries),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temporary);
-            Err(cannot(e))
-        }
-    }
+    super::write_in_place(path, "pricing overlay", |file| {
+        report::overlay(file, measured, when)
+    })?;
+    Ok(entries)
 }

@@ -7,6 +7,7 @@ mod ci;
 mod forecast;
 mod gate;
 mod guard;
+mod guard_admin;
 mod overage;
 mod page;
 mod plan;
@@ -41,6 +42,7 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Balance(_) => balance::run(global),
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
+        Command::GuardAdmin(args) => guard_admin::run(global, args),
         Command::Reconcile(args) => reconcile::run(global, args),
         Command::Report(args) => page::run(global, args),
         Command::Calibrate(args) => calibrate::run(global, args),
@@ -114,4 +116,35 @@ pub(crate) fn open_ledger(
         global.redis.as_deref(),
         warnings_to_stderr(),
     )?)
+}
+
+/// Writes a file a command creates (an overlay, a profile) beside its destination, synced,
+/// then moves it in place: a run that fails half-way never leaves a truncated file. `what`
+/// names it in the error.
+fn write_in_place(
+    path: &std::path::Path,
+    what: &str,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let temporary = path.with_file_name(name);
+    let written = std::fs::File::create(&temporary).and_then(|mut file| {
+        write(&mut file)?;
+        file.flush()?;
+        file.sync_all()
+    });
+    written
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            Error::Usage {
+                message: format!(
+                    "cannot write the {what} {}: {}",
+                    path.display(),
+                    crate::io_reason(&e)
+                ),
+            }
+        })
 }

@@ -2,7 +2,6 @@
 //! profile builder with `--write-profile`), renders the rows, adds the observations to the
 //! profile, and says whether the forecast held (exit 0) or not (exit 1).
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{Global, ReconcileArgs};
@@ -53,26 +52,5 @@ pub fn run(global: &Global, args: &ReconcileArgs) -> Result<Status, Error> {
 /// Writes the profile beside its destination, then moves it in place: a run that fails half-way
 /// never leaves a truncated profile.
 fn write_profile(path: &Path, profile: &Profile) -> Result<(), Error> {
-    let cannot = |e: std::io::Error| Error::Usage {
-        message: format!(
-            "cannot write the usage profile {}: {}",
-            path.display(),
-            crate::io_reason(&e)
-        ),
-    };
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
-    let temporary = path.with_file_name(name);
-    let written = std::fs::File::create(&temporary).and_then(|mut file| {
-        report::profile(&mut file, profile)?;
-        file.flush()?;
-        file.sync_all()
-    });
-    match written.and_then(|()| std::fs::rename(&temporary, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&temporary);
-            Err(cannot(e))
-        }
-    }
+    super::write_in_place(path, "usage profile", |file| report::profile(file, profile))
 }

@@ -104,8 +104,21 @@ pub(super) fn pricing(
     origin: &str,
     touched: &BTreeMap<String, String>,
 ) -> Result<Pricing, PricingError> {
+    // A problem an overlay brought in is the overlay's to fix: the heading names them too.
+    let overlays: BTreeSet<&str> = touched.values().map(String::as_str).collect();
+    let heading = match overlays.len() {
+        0 => origin.to_string(),
+        1 => format!(
+            "{origin} with overlay {}",
+            Vec::from_iter(overlays).join(", ")
+        ),
+        _ => format!(
+            "{origin} with overlays {}",
+            Vec::from_iter(overlays).join(", ")
+        ),
+    };
     let invalid = |problems| PricingError::Invalid {
-        origin: origin.to_string(),
+        origin: heading.clone(),
         problems,
     };
     let Some(root) = root.as_mapping() else {
