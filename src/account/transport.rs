@@ -210,10 +210,7 @@ impl Transport {
         let mut authorization = HeaderValue::from_str(&format!("Token {}", key.expose()))
             .map_err(|_| SetupError::KeyNotSendable)?;
         authorization.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT.min(policy.timeout))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(policy.user_agent)
+        let http = http_client(policy.user_agent, policy.timeout)
             .build()
             .map_err(|e| SetupError::Client {
                 reason: describe(e, &scrubber),
@@ -430,6 +427,17 @@ pub fn strip_key_params(query: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The one way this tool builds an HTTP client, for the API and for its own calls (the guard's
+/// admin client, alert webhooks): redirects never followed (a redirect could carry the key to
+/// another host), connecting bounded by [`CONNECT_TIMEOUT`] or `timeout` if shorter. Callers
+/// add a whole-request timeout where they need one.
+pub fn http_client(user_agent: &str, timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent.to_string())
 }
 
 /// Whether a server could read a query parameter written `raw` (before `=`) as `apikey`: its

@@ -125,15 +125,16 @@ pub async fn send(guard: &str, token: &str, call: &AdminCall) -> Result<AdminAns
             reason: e.to_string(),
         })
     };
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("budget-guard-admin/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AdminError::Unreachable {
-            url: shown.clone(),
-            reason: e.to_string(),
-        })?;
+    let client = crate::account::transport::http_client(
+        concat!("budget-guard-admin/", env!("CARGO_PKG_VERSION")),
+        TIMEOUT,
+    )
+    .timeout(TIMEOUT)
+    .build()
+    .map_err(|e| AdminError::Unreachable {
+        url: shown.clone(),
+        reason: e.to_string(),
+    })?;
     let request = match call {
         AdminCall::Raise { raise, operator } => {
             let body = match raise {
