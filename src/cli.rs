@@ -185,6 +185,8 @@ impl Cli {
             // The page is HTML whatever `--format` would say: the command takes none.
             Command::Report(a) => (&table, Some(&a.pricing), Some(&a.api), Some(&a.ledger)),
             Command::Calibrate(a) => (&a.output, Some(&a.pricing), Some(&a.api), None),
+            // Its own `--format` (table or json): `commands::guard_admin` reads it.
+            Command::GuardAdmin(_) => (&table, None, None, None),
             Command::Schema(_) | Command::Completions(_) => {
                 let (p, a, l) = none;
                 (&table, p, a, l)
@@ -265,6 +267,9 @@ pub enum Command {
     /// A local API proxy that enforces a unit budget and the rate limit at run time.
     #[command(after_long_help = GUARD_HELP)]
     Guard(GuardArgs),
+    /// Raise a running guard's budget, or approve or deny a call waiting for approval.
+    #[command(name = "guard-admin", after_long_help = GUARD_ADMIN_HELP)]
+    GuardAdmin(GuardAdminArgs),
     /// Finance: the overage cost for a tier and a usage, or a table across every tier.
     #[command(after_long_help = OVERAGE_HELP)]
     Overage(OverageArgs),
@@ -464,8 +469,86 @@ pub struct GuardArgs {
     /// BUDGET_ALERT_* environment variables.
     #[arg(long, value_name = "CMD")]
     pub alert_command: Option<String>,
+    /// File holding the admin token (never a client's): opens /budget/admin/ for
+    /// `budget guard-admin` (raise the budget, approve calls).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// A call priced above N units waits for an operator's approval (402 with an approval id).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub approval_above: Option<u64>,
+    /// A call that would take the units spent past N waits for an operator's approval.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub soft_budget: Option<u64>,
     #[command(flatten)]
     pub shared: Shared,
+}
+
+/// What `budget guard-admin` takes.
+#[derive(Debug, Clone, Args)]
+pub struct GuardAdminArgs {
+    /// The guard's address (its --listen).
+    #[arg(
+        long,
+        env = "BUDGET_GUARD_URL",
+        hide_env_values = true,
+        default_value = "http://127.0.0.1:8787",
+        value_name = "URL",
+        global = true
+    )]
+    pub guard: String,
+    /// File holding the guard's admin token (its --admin-token-file).
+    #[arg(
+        long,
+        env = "BUDGET_ADMIN_TOKEN_FILE",
+        hide_env_values = true,
+        value_name = "FILE",
+        global = true
+    )]
+    pub admin_token_file: Option<PathBuf>,
+    /// Who is asking, for the journal (default: your login name).
+    #[arg(long = "as", value_name = "NAME", global = true)]
+    pub operator: Option<String>,
+    /// Output format: lines for people, or the guard's answer as JSON.
+    #[arg(long, value_enum, default_value_t = AdminFormat::Table, global = true)]
+    pub format: AdminFormat,
+    #[command(subcommand)]
+    pub action: GuardAdminAction,
+}
+
+/// `budget guard-admin`'s outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdminFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum GuardAdminAction {
+    /// Raise the running budget (journaled; kept across restarts; once for all guards in Redis).
+    Raise {
+        /// Units to add.
+        #[arg(long, value_name = "N", value_parser = parse_count, required_unless_present_any = ["to", "approve"], conflicts_with_all = ["to", "approve"])]
+        by: Option<u64>,
+        /// The new budget figure (no lower than it is).
+        #[arg(long, value_name = "N", value_parser = parse_count, conflicts_with = "approve")]
+        to: Option<u64>,
+        /// Grant exactly the waiting call with this approval id instead (the same as
+        /// `guard-admin approve ID`).
+        #[arg(long, value_name = "ID")]
+        approve: Option<String>,
+    },
+    /// Grant exactly one waiting call: its client's retry of the same call passes once.
+    Approve {
+        /// The approval id from the call's 402 (`approval_id`).
+        id: String,
+    },
+    /// Refuse a waiting call (the same call is refused for 15 minutes).
+    Deny {
+        /// The approval id from the call's 402 (`approval_id`).
+        id: String,
+    },
+    /// The calls waiting for approval, approved or denied.
+    Approvals,
 }
 
 /// What `budget reconcile` takes.
@@ -789,6 +872,20 @@ Exit codes:
   3  the live balance could not be read, or the shared budget (Redis) is unreachable
   4  the report could not be written
   5  the guard could not do its own work (listen, serve)";
+
+const GUARD_ADMIN_HELP: &str = "\
+Examples:
+  budget guard --budget 50k --journal calls.jsonl --admin-token-file admin.token --approval-above 5k
+  budget guard-admin --admin-token-file admin.token raise --by 20k
+  budget guard-admin --admin-token-file admin.token approvals
+  budget guard-admin --admin-token-file admin.token approve 3fa9c2-1 --as alice
+
+Exit codes:
+  0  done
+  2  bad input: a flag, the token file, or the guard refused (wrong token, unknown approval id,
+     a raise --to below the budget)
+  4  the answer could not be written
+  5  the guard could not be reached, or could not do it (its shared state unreachable)";
 
 const RESERVATIONS_HELP: &str = "\
 Examples:

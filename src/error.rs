@@ -112,6 +112,11 @@ pub enum Error {
         #[from]
         source: SchemaError,
     },
+    #[error(transparent)]
+    Admin {
+        #[from]
+        source: crate::guard::admin_client::AdminError,
+    },
 }
 
 /// Exit codes: the contract (docs/reference.md "Exit codes") in one table.
@@ -155,6 +160,8 @@ impl Error {
                 | crate::calibrate::CalibrateError::NotMeasured { .. } => exit::BALANCE_UNKNOWN,
             },
             Self::Account { source } => account_code(source),
+            Self::Admin { source } if source.is_runtime() => exit::RUNTIME,
+            Self::Admin { .. } => exit::BAD_INPUT,
             Self::Gate { source } => match source {
                 // As shells do: 127 not found, 126 not executable, 2 nothing to run.
                 Ga::Spawn { code, .. } => *code,

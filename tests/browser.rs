@@ -6,6 +6,8 @@
 
 use crate::report::{bundled_json, report, same_forecast, same_plan, BUNDLED, PERIOD};
 use crate::support::browser::{file_url, Chromium, Image, Shot};
+use std::time::Duration;
+
 use crate::support::{html, Scratch};
 
 /// The report of the bundled workflows over docs/finance.md's period, written to `scratch`.
@@ -104,6 +106,115 @@ fn the_dark_theme_follows_the_readers_system() {
         count(&shot, [0x3c, 0x16, 0x18]) > 20_000,
         "no dark verdict box"
     );
+}
+
+/// Invariant: in a real browser the dashboard signs in through its form (the cookie it sets is
+/// sent back on the redirect and on the script's refreshes), shows the guard's remaining budget
+/// server-rendered, and — with no reload — shows it change once calls have passed: the page's
+/// own script refreshed it from `/budget/status`. Driven over the DevTools protocol, since
+/// `--dump-dom` sees only the first DOM. `BUDGET_DASHBOARD_PNG=FILE` keeps the screenshot
+/// (docs/dashboard.png is made so).
+#[test]
+fn the_dashboard_shows_the_remaining_budget_change_without_a_reload() {
+    use crate::guard::{get, run_clients, Call, GuardProc};
+    use crate::support::simulator::Simulator;
+    let Some(chromium) = Chromium::find() else {
+        return;
+    };
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    let token = scratch.file("client.token", "dash-token-7\n");
+    let journal = scratch.path().join("calls.jsonl").display().to_string();
+    let guard = GuardProc::start(
+        sim.url(),
+        &[
+            "--budget",
+            "1000",
+            "--soft-budget",
+            "250",
+            "--journal",
+            &journal,
+            "--client-token-file",
+            &token,
+            "--admin-token-file",
+            &scratch.file("admin.token", "dash-admin-7\n"),
+        ],
+    );
+    let mut page = chromium.devtools(&format!("{}/budget/", guard.url), 1200, 1500);
+    // The sign-in form first (the guard has a token); the browser submits it.
+    page.wait_for(
+        "document.readyState === 'complete' && !!document.getElementById('token')",
+        Duration::from_secs(20),
+        |v| v == true,
+    );
+    page.evaluate(
+        "document.getElementById('token').value = 'dash-token-7'; document.forms[0].submit(); true",
+    );
+    let remaining = "(document.getElementById('remaining-units') || {}).textContent || ''";
+    // 1,000 of 1,000: server-rendered, behind the cookie.
+    page.wait_for(remaining, Duration::from_secs(20), |v| v == "1,000");
+    assert_eq!(
+        page.evaluate("document.getElementById('updated').dataset.refreshes"),
+        "0"
+    );
+    // Calls pass meanwhile: 2 summaries of 100 (200 spent), and a third past the soft limit of
+    // 250 that waits for approval (300 > 250).
+    let call = |n: usize| Call {
+        headers: vec![("X-Budget-Token".into(), "dash-token-7".into())],
+        ..get(&format!("/v1/backlinks/summary?target=site{n}.com"))
+    };
+    let answers = run_clients(
+        std::slice::from_ref(&guard.url),
+        vec![vec![call(1), call(2), call(3)]],
+    );
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, vec![200, 200, 402]);
+    // The page's script refreshes within 5 s: 1,000 − 200 = 800, without a reload.
+    page.wait_for(remaining, Duration::from_secs(15), |v| v == "800");
+    let refreshes = page.evaluate("document.getElementById('updated').dataset.refreshes");
+    assert_ne!(refreshes, "0", "the figure changed without the script?");
+    assert_eq!(
+        page.evaluate("document.getElementById('spent-units').textContent"),
+        "200"
+    );
+    // The refusal and the pending approval are listed.
+    let refusals = page.evaluate("document.getElementById('refusals').textContent");
+    assert!(
+        refusals.as_str().unwrap().contains("GET backlinks/summary"),
+        "{refusals}"
+    );
+    let approvals = page.evaluate("document.getElementById('approvals').textContent");
+    assert!(
+        approvals.as_str().unwrap().contains("pending"),
+        "{approvals}"
+    );
+    // The cookie is HttpOnly: the page's script cannot read it.
+    assert_eq!(page.evaluate("document.cookie"), "");
+
+    let png = page.screenshot_png();
+    if let Some(path) = std::env::var_os("BUDGET_DASHBOARD_PNG") {
+        std::fs::write(path, &png).expect("write the screenshot");
+    }
+    let shot = Image::decode(&png);
+    assert_eq!((shot.width, shot.height), (1200, 1500));
+    assert_eq!(
+        shot.pixel(0, 0),
+        [255, 255, 255, 255],
+        "the page background"
+    );
+    assert!(
+        shot.colours() > 20,
+        "{} colours: a blank page?",
+        shot.colours()
+    );
+    assert!(
+        shot.darker_than(100.0) > 3_000,
+        "{} dark pixels: no text?",
+        shot.darker_than(100.0)
+    );
+    drop(page);
+    let stopped = guard.stop();
+    assert_eq!(stopped.code, 0, "{}", stopped.stderr);
 }
 
 /// The harness itself, with stand-ins for the browser (no Chromium needed).

@@ -265,6 +265,11 @@ enum Step {
         background: bool,
     },
     Export(Vec<(String, String)>),
+    /// `openssl rand -hex N > FILE`: a token file, written by the test itself.
+    Token {
+        file: String,
+        bytes: usize,
+    },
     EchoStatus,
     KillBackground,
     NotRun(String),
@@ -334,6 +339,15 @@ fn step(line: &str, cwd: &Path) -> Result<Step, String> {
             return Ok(Step::Export(set));
         }
         ["echo", "$?"] => return Ok(Step::EchoStatus),
+        ["openssl", "rand", "-hex", n] => {
+            return match (&file, n.parse()) {
+                (Some(Some(target)), Ok(bytes)) => Ok(Step::Token {
+                    file: target.clone(),
+                    bytes,
+                }),
+                _ => Ok(Step::NotRun(line.trim().to_string())),
+            };
+        }
         ["kill", "%1"] => return Ok(Step::KillBackground),
         ["budget", ..] => &texts[1..],
         ["cargo", "run", "--release", "--", ..] => &texts[4..],
@@ -637,6 +651,13 @@ fn run_document(path: &Path, outcome: &mut Outcome) {
                     }
                 }
                 Ok(Step::Export(set)) => env.extend(set),
+                Ok(Step::Token { file, bytes }) => {
+                    // A token as `openssl rand -hex` writes it: 2 hex digits a byte, a newline.
+                    let hex: String = (0..bytes)
+                        .map(|_| format!("{:02x}", rand::random::<u8>()))
+                        .collect();
+                    std::fs::write(bench.cwd().join(file), format!("{hex}\n")).expect("token file");
+                }
                 Ok(Step::EchoStatus) => {
                     printed.push_str(&format!("{}\n", last.unwrap_or(0)));
                 }
@@ -655,6 +676,13 @@ fn run_document(path: &Path, outcome: &mut Outcome) {
                     outcome.ran += 1;
                     let mut all_env = env.clone();
                     all_env.extend(own);
+                    // `budget guard-admin` talks to the guard the block started (on its free
+                    // port), as the document's default address stands for.
+                    if let (Some(g), Some("guard-admin")) =
+                        (&guard, args.first().map(String::as_str))
+                    {
+                        all_env.push(("BUDGET_GUARD_URL".into(), g.url.clone()));
+                    }
                     if args.first().map(String::as_str) == Some("guard") {
                         // The guard runs until stopped: started on free ports against the
                         // simulator, waited for, and stopped with SIGTERM — now, or at `kill

@@ -815,6 +815,24 @@ fn unpriceable_calls() -> Vec<(Call, &'static str)> {
             },
             "targets are given both in the query and in the body",
         ),
+        // Spellings a lenient server reads as a price parameter (appended: the first seven
+        // above are the issue's).
+        (
+            get("/v1/backlinks/all?target=a.com&LIMIT=10000&output=xml"),
+            "the query parameter \"LIMIT\" may be read by the API as `limit`",
+        ),
+        (
+            get("/v1/backlinks/summary?mode=host;target=a;target=b"),
+            "the query string holds a `;`",
+        ),
+        (
+            post_raw(
+                "/v1/backlinks/summary",
+                "multipart/form-data; boundary=b",
+                b"--b\r\nContent-Disposition: form-data; name=\"x\"; name=\"target\"\r\n\r\na.com\r\n--b--\r\n",
+            ),
+            "a multipart part names its field twice",
+        ),
     ]
 }
 
@@ -1264,4 +1282,292 @@ async fn the_router_answers_every_path_with_the_guards_own_refusals() {
     assert_eq!(answer.status, 405, "{}", answer.body);
     assert_eq!(answer.json()["error"]["source"], "budget-guard");
     assert_eq!(sim.requests(), 0);
+}
+
+/// The red-team's finding against a fake API that reads parameter names as a lenient server
+/// may (`LIMIT`, `+limit`, `limit%00`, `%256Cimit` are `limit`; `target[1]` a target; `;` a
+/// separator): `backlinks/all?target=a&LIMIT=10000&output=xml` was priced at the default 100
+/// rows, the XML reply's rows were never counted, and 11 such calls on a 1,000-unit budget were
+/// billed 100,000. Invariant: **upstream billed ≤ guard charged**; every other spelling of a
+/// price parameter is refused (422), so none of these calls reaches the API.
+#[tokio::test]
+async fn other_spellings_of_a_price_parameter_never_reach_the_api() {
+    let sim = data_sim(1_000_000);
+    sim.set(|s| s.data.lenient_names = true);
+    let guard = guard(&sim, 1000).await;
+    let eleven: Vec<Call> = (0..11)
+        .map(|_| get("/v1/backlinks/all?target=a.com&LIMIT=10000&output=xml"))
+        .collect();
+    let others = [
+        "/v1/backlinks/all?target=a.com&+limit=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&%20limit=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&limit%00=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&%256Cimit=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&limit%09=10000&output=xml",
+        "/v1/backlinks/all?target=a.com&x=1;limit=10000&output=xml",
+        "/v1/backlinks/summary?mode=host&target[1]=a&target[2]=b&target[3]=c&target[4]=d&target[5]=e",
+        "/v1/backlinks/summary?mode=host;target=a;target=b;target=c",
+    ]
+    .map(get);
+    let answers = guard.clients(vec![eleven, others.to_vec()]).await;
+    let limit = guard
+        .send(get("/v1/backlinks/all?target=a.com&LIMIT=10000&output=xml"))
+        .await;
+    let refused_sent = sim.requests();
+    // The same call written as the guard reads it is priced at 10,000 rows and does not fit;
+    // 500 rows do (500 × 1 unit), and the lenient API bills them as the guard charged them.
+    let over = guard
+        .send(get("/v1/backlinks/all?target=a.com&limit=10000&output=xml"))
+        .await;
+    let fits = guard
+        .send(get("/v1/backlinks/all?target=a.com&limit=500&output=xml"))
+        .await;
+    guard.stop().await;
+    let charged: u64 = guard
+        .lines()
+        .iter()
+        .map(|l| l["units_charged"].as_u64().unwrap())
+        .sum();
+    // The invariant first. Billed upstream: 500 (the one call sent); charged: 500.
+    assert!(
+        sim.charged() <= charged,
+        "billed {} upstream > charged {charged}",
+        sim.charged()
+    );
+    assert_eq!(sim.charged(), 500);
+    assert_eq!(refused_sent, 0, "nothing refused reaches the API");
+    let short = |body: &str| body.chars().take(300).collect::<String>();
+    assert_eq!(answers.len(), 19);
+    for answer in answers.iter().chain([&limit]) {
+        assert_eq!(answer.status, 422, "{}", short(&answer.body));
+        assert_eq!(answer.json()["error"]["message"], "Cannot price this call");
+    }
+    assert!(
+        limit
+            .body
+            .contains("the query parameter \\\"LIMIT\\\" may be read by the API as `limit`")
+            && limit.body.contains("write it as `limit=`"),
+        "{}",
+        limit.body
+    );
+    assert_eq!(over.status, 402, "{}", short(&over.body));
+    assert_eq!(fits.status, 200, "{}", short(&fits.body));
+}
+
+/// Invariant: with a token set, the dashboard asks for it in a form (a body, never a URL) and
+/// answers a right one with a cookie that is not the token (HttpOnly, SameSite=Strict, scoped
+/// to /budget/); the cookie opens the dashboard and its status, never an API call. Every page
+/// carries a CSP that loads nothing from anywhere and allows only its own nonce's style and
+/// script.
+#[tokio::test]
+async fn the_dashboard_signs_in_with_a_form_and_a_cookie_that_opens_nothing_else() {
+    use axum::http::Request;
+    let sim = data_sim(1_000_000);
+    let guard = setup(&sim, 1000)
+        .token("tok-dash-1")
+        .dashboard()
+        .start()
+        .await;
+    let page = |cookie: Option<&str>| {
+        let mut request = Request::get("/budget/");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.body(axum::body::Body::empty()).unwrap()
+    };
+    let login = |token: &str| {
+        Request::post("/budget/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(format!("token={token}")))
+            .unwrap()
+    };
+    let csp = |headers: &axum::http::HeaderMap| {
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    // No token: the sign-in form (401), no script on it.
+    let (status, headers, body) = guard.exchange(page(None)).await;
+    assert_eq!(status, 401);
+    assert!(
+        body.contains(r#"<form method="post" action="/budget/login">"#),
+        "{body}"
+    );
+    assert!(!body.contains("<script"), "{body}");
+    assert!(csp(&headers).starts_with("default-src 'none'; script-src 'nonce-"));
+    // A wrong token: the form again, saying so; no cookie.
+    let (status, headers, body) = guard.exchange(login("nope")).await;
+    assert_eq!(status, 401);
+    assert!(
+        body.contains("That is not one of this guard's tokens"),
+        "{body}"
+    );
+    assert!(headers.get("set-cookie").is_none());
+    // The right one: a redirect to the dashboard with the cookie.
+    let (status, headers, _) = guard.exchange(login("tok-dash-1")).await;
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/budget/");
+    let set_cookie = headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set_cookie.ends_with("; Path=/budget/; HttpOnly; SameSite=Strict"),
+        "{set_cookie}"
+    );
+    assert!(!set_cookie.contains("tok-dash-1"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    // The cookie opens the page: the figures server-rendered, the script under the CSP's nonce.
+    let (status, headers, body) = guard.exchange(page(Some(&cookie))).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"<dd id="remaining-units">1,000</dd>"#),
+        "{body}"
+    );
+    let policy = csp(&headers);
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        body.contains(&format!("<script nonce=\"{nonce}\">")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("<style nonce=\"{nonce}\">")),
+        "{body}"
+    );
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
+    for outside in ["src=", "href=", "url(", "http://", "https://"] {
+        assert!(!body.contains(outside), "{outside} in the page");
+    }
+    // ...and its status, but no API call.
+    let status_with_cookie = Request::get("/budget/status")
+        .header("cookie", &cookie)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(guard.exchange(status_with_cookie).await.0, 200);
+    let call_with_cookie = Request::get("/v1/backlinks/summary?target=a.com")
+        .header("cookie", &cookie)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(guard.exchange(call_with_cookie).await.0, 401);
+    assert_eq!(sim.requests(), 0);
+}
+
+/// Invariant: an approval nobody decides expires: it is journaled as `expired`, can no longer
+/// be approved (404), and the call asks anew under a new id. (Approvals kept 0 s here; the
+/// binary keeps them 15 minutes.)
+#[tokio::test]
+async fn a_pending_approval_expires_and_is_journaled() {
+    use axum::http::Request;
+    let sim = data_sim(1_000_000);
+    let rules = budget::guard::admin::Rules {
+        above: Some(50),
+        soft: None,
+    };
+    let guard = setup(&sim, 10_000)
+        .admin("adm-1", rules, Duration::ZERO)
+        .start()
+        .await;
+    // 100 units > 50: approval needed.
+    let first = guard.send(get("/v1/backlinks/summary?target=a.com")).await;
+    assert_eq!(first.status, 402, "{}", first.body);
+    let id = first.json()["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approve = Request::post(format!("/budget/admin/approvals/{id}/approve"))
+        .header("authorization", "Bearer adm-1")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
+        .unwrap();
+    let (status, _, body) = guard.exchange(approve).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body.contains(&format!("no approval {id} is pending")),
+        "{body}"
+    );
+    let again = guard.send(get("/v1/backlinks/summary?target=a.com")).await;
+    assert_eq!(again.status, 402);
+    let new_id = again.json()["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_id, id);
+    assert_eq!(sim.requests(), 0);
+    let events: Vec<(String, String)> = std::fs::read_to_string(&guard.journal_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["kind"] == "approval")
+        .map(|l| {
+            (
+                l["event"].as_str().unwrap().into(),
+                l["id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("requested".to_string(), id.clone()),
+            ("expired".to_string(), id),
+            ("requested".to_string(), new_id),
+        ]
+    );
+}
+
+/// Invariant (Redis mode, docs/guard.md "Raise and approve"): the approved allowance above the
+/// soft limit is shared — every guard applies the limit to the same figures — while an approval
+/// is the guard's that asked for it: the same call retried on another guard asks again there
+/// (fail closed: never a call through without an approval), and passes on the guard that asked.
+#[tokio::test]
+async fn approvals_fail_closed_across_guards_sharing_redis() {
+    use axum::http::Request;
+    let sim = data_sim(1_000_000);
+    let redis = RedisServer::start();
+    let rules = budget::guard::admin::Rules {
+        above: None,
+        soft: Some(250),
+    };
+    let ttl = budget::guard::admin::APPROVAL_TTL;
+    let first = setup(&sim, 10_000)
+        .redis(Some(redis.url()))
+        .admin("adm-2", rules, ttl)
+        .start()
+        .await;
+    let second = setup(&sim, 10_000)
+        .redis(Some(redis.url()))
+        .admin("adm-2", rules, ttl)
+        .start()
+        .await;
+    let call = |n: usize| get(&format!("/v1/backlinks/summary?target=site{n}.com"));
+    // 100 + 100 through the first guard: 200 of the shared soft 250.
+    assert_eq!(first.send(call(1)).await.status, 200);
+    assert_eq!(first.send(call(2)).await.status, 200);
+    // The third (300 > 250) on the first guard: approval needed there; approved there.
+    let asked = first.send(call(3)).await;
+    assert_eq!(asked.status, 402, "{}", asked.body);
+    let id = asked.json()["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approve = Request::post(format!("/budget/admin/approvals/{id}/approve"))
+        .header("authorization", "Bearer adm-2")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
+        .unwrap();
+    assert_eq!(first.exchange(approve).await.0, 200);
+    // The same call on the second guard: not approved there, a new id (fail closed).
+    let elsewhere = second.send(call(3)).await;
+    assert_eq!(elsewhere.status, 402);
+    assert_ne!(elsewhere.json()["error"]["approval_id"], id.as_str());
+    // On the guard that asked: it passes.
+    assert_eq!(first.send(call(3)).await.status, 200);
+    // The allowance is shared: 300 used, limit 250 + 100 = 350 on both guards; a 100 call
+    // (400 > 350) needs approval on the second guard too, and the status there says 100.
+    assert_eq!(second.send(call(4)).await.status, 402);
+    assert_eq!(second.state.approved().await, Ok(100));
+    assert_eq!(sim.requests(), 3);
 }

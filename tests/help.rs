@@ -3,7 +3,7 @@
 
 use crate::support::run;
 
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 13] = [
     "plan",
     "check",
     "gate",
@@ -13,6 +13,7 @@ const COMMANDS: [&str; 12] = [
     "forecast",
     "report",
     "guard",
+    "guard-admin",
     "reservations",
     "schema",
     "completions",

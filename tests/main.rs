@@ -27,6 +27,7 @@ mod finance;
 mod gate;
 mod golden;
 mod guard;
+mod guard_admin;
 mod guard_faults;
 mod guard_ops;
 mod guard_router;

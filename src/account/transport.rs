@@ -210,10 +210,7 @@ impl Transport {
         let mut authorization = HeaderValue::from_str(&format!("Token {}", key.expose()))
             .map_err(|_| SetupError::KeyNotSendable)?;
         authorization.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT.min(policy.timeout))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(policy.user_agent)
+        let http = http_client(policy.user_agent, policy.timeout)
             .build()
             .map_err(|e| SetupError::Client {
                 reason: describe(e, &scrubber),
@@ -432,12 +429,40 @@ pub fn strip_key_params(query: &str) -> String {
         .join("&")
 }
 
+/// The one way this tool builds an HTTP client, for the API and for its own calls (the guard's
+/// admin client, alert webhooks): redirects never followed (a redirect could carry the key to
+/// another host), connecting bounded by [`CONNECT_TIMEOUT`] or `timeout` if shorter. Callers
+/// add a whole-request timeout where they need one.
+pub fn http_client(user_agent: &str, timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent.to_string())
+}
+
 /// Whether a server could read a query parameter written `raw` (before `=`) as `apikey`: its
-/// name decoded (`+` is a space, `%XX` a byte — and again, up to three times, for servers that
-/// decode twice: `%2561pikey`), without leading spaces, `+` or control characters (PHP trims
-/// them), cut at a NUL (C strings: `apikey%00x`) or a `[` (PHP arrays: `apikey[]`, `apikey[0]`),
-/// without trailing spaces, in any case.
+/// [`read_name`] is `apikey`.
 pub fn reads_as_apikey(raw: &str) -> bool {
+    read_name(raw) == "apikey"
+}
+
+/// The name a lenient server may read a query parameter (or form field) written `raw` (before
+/// `=`) as: decoded (`+` is a space, `%XX` a byte — and again, up to three times, for servers
+/// that decode twice: `%2561pikey`), without leading spaces, `+` or control characters (PHP trims
+/// them), cut at a NUL (C strings: `apikey%00x`) or a `[` (PHP arrays: `apikey[]`, `apikey[0]`),
+/// without trailing spaces or control characters, in ASCII lower case.
+///
+/// One reading for every name the guard must not let slip past it under another spelling: the
+/// key parameter (stripped, [`strip_key_params`]) and the parameters that change a call's price
+/// (refused unless spelled exactly, `guard::price`).
+pub fn read_name(raw: &str) -> String {
+    let (base, _) = read_key(raw);
+    base
+}
+
+/// [`read_name`] of `raw`, and what follows its first `[` (decoded and trimmed the same way, not
+/// cut or lowered): `settings%5Bmax_pages%5D` is `("settings", Some("max_pages]"))`.
+pub fn read_key(raw: &str) -> (String, Option<String>) {
     let mut name = raw.to_string();
     for _ in 0..3 {
         let decoded: String = form_urlencoded::parse(format!("{name}=").as_bytes())
@@ -450,9 +475,15 @@ pub fn reads_as_apikey(raw: &str) -> bool {
         name = decoded;
     }
     let name = name.trim_start_matches(|c: char| c.is_whitespace() || c.is_control() || c == '+');
-    let name = name.split(['\0', '[']).next().unwrap_or("");
-    name.trim_end_matches(|c: char| c.is_whitespace() || c.is_control())
-        .eq_ignore_ascii_case("apikey")
+    let name = name.split('\0').next().unwrap_or("");
+    let (base, rest) = match name.split_once('[') {
+        Some((base, rest)) => (base, Some(rest.to_string())),
+        None => (name, None),
+    };
+    let base = base
+        .trim_end_matches(|c: char| c.is_whitespace() || c.is_control())
+        .to_ascii_lowercase();
+    (base, rest)
 }
 
 /// A reqwest error's reason, without its URL (which may hold `apikey=`), scrubbed anyway; one

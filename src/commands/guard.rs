@@ -37,6 +37,9 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         alert_at: args.alert_at.clone(),
         alert_webhook: args.alert_webhook.clone(),
         alert_command: args.alert_command.clone(),
+        admin_token_file: args.admin_token_file.clone(),
+        approval_above: args.approval_above,
+        soft_budget: args.soft_budget,
     }
     .validate(pricing.requests_per_second)?;
     let key =
@@ -58,6 +61,9 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
             // Warnings are not silenced by --quiet: an overrun is money.
             let _ = report::guard_overrun(&mut std::io::stderr().lock(), overrun);
         })),
+        dashboard: Some(std::sync::Arc::new(
+            |page: &crate::guard::dashboard::Page<'_>| report::dashboard(page),
+        )),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -7,6 +7,7 @@ mod ci;
 mod forecast;
 mod gate;
 mod guard;
+mod guard_admin;
 mod overage;
 mod page;
 mod plan;
@@ -41,6 +42,7 @@ fn dispatch(cli: &Cli) -> Result<Status, Error> {
         Command::Balance(_) => balance::run(global),
         Command::Gate(args) => gate::run(global, args),
         Command::Guard(args) => guard::run(global, args),
+        Command::GuardAdmin(args) => guard_admin::run(global, args),
         Command::Reconcile(args) => reconcile::run(global, args),
         Command::Report(args) => page::run(global, args),
         Command::Calibrate(args) => calibrate::run(global, args),

@@ -267,12 +267,13 @@ impl AlertTasks {
 
 /// Delivers queued alerts, one at a time.
 async fn send_all(mut rx: mpsc::Receiver<Alert>, settings: AlertSettings, warn: Warn) {
-    let http = reqwest::Client::builder()
-        .timeout(DELIVERY_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("budget-guard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .ok();
+    let http = crate::account::transport::http_client(
+        concat!("budget-guard/", env!("CARGO_PKG_VERSION")),
+        DELIVERY_TIMEOUT,
+    )
+    .timeout(DELIVERY_TIMEOUT)
+    .build()
+    .ok();
     while let Some(alert) = rx.recv().await {
         if let (Some(url), Some(http)) = (&settings.webhook, &http) {
             if let Err(reason) = post(http, url, &alert, Duration::from_millis(500)).await {

@@ -308,6 +308,24 @@ impl Clients {
         found
     }
 
+    /// The client whose dashboard cookie `cookie` is (`super::dashboard`), comparing with
+    /// every client's (constant time).
+    pub fn identify_cookie(&self, cookie: &str) -> Option<&Client> {
+        let mut found = None;
+        for client in &self.list {
+            let value = super::dashboard::cookie_value(&client.token);
+            if super::same_secret(cookie, &value) && found.is_none() {
+                found = Some(client);
+            }
+        }
+        found
+    }
+
+    /// Whether `token` is one of the clients' tokens (the admin token must not be).
+    pub fn has_token(&self, token: &str) -> bool {
+        self.identify(Some(token)).is_some()
+    }
+
     pub fn get(&self, name: &str) -> Option<&Client> {
         self.list.iter().find(|c| c.name == name)
     }

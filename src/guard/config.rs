@@ -44,6 +44,12 @@ pub struct Flags {
     pub alert_at: Option<String>,
     pub alert_webhook: Option<String>,
     pub alert_command: Option<String>,
+    /// `--admin-token-file`: opens the admin endpoint (raise, approve).
+    pub admin_token_file: Option<PathBuf>,
+    /// `--approval-above N`.
+    pub approval_above: Option<u64>,
+    /// `--soft-budget N`.
+    pub soft_budget: Option<u64>,
 }
 
 /// The thresholds alerts use when a destination is given without `--alert-at`.
@@ -88,6 +94,10 @@ pub struct Settings {
     /// `--clients`: the clients, validated.
     pub clients: Option<Arc<Clients>>,
     pub alerts: AlertSettings,
+    /// The admin endpoint's token (`--admin-token-file`), when it is served.
+    pub admin_token: Option<String>,
+    /// Which calls need an operator's approval.
+    pub rules: super::admin::Rules,
 }
 
 /// Most milliseconds `--rate-margin` takes: beyond, the window is more than twice the vendor's.
@@ -315,6 +325,54 @@ impl Flags {
                 ),
             );
         }
+        let admin_token = match &self.admin_token_file {
+            Some(path) => match super::client_token(path) {
+                Ok(token) => Some(token),
+                Err(GuardError::Setting { reason, .. }) => {
+                    problem(
+                        "--admin-token-file",
+                        reason.replace("clients must send", "operators send"),
+                    );
+                    None
+                }
+                Err(other) => {
+                    problem("--admin-token-file", other.to_string());
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(admin) = &admin_token {
+            // One token, one power: a client's token spends units, the metrics token reads;
+            // neither may raise the budget or approve calls.
+            let clients_token = client_token
+                .as_deref()
+                .is_some_and(|t| super::same_secret(t, admin))
+                || clients.as_ref().is_some_and(|c| c.has_token(admin));
+            if clients_token {
+                problem(
+                    "--admin-token-file",
+                    "holds a client's token: the admin token raises the budget and approves calls, so it must be one no client has; make one with `openssl rand -hex 32 > admin.token`".into(),
+                );
+            }
+            if metrics_token
+                .as_deref()
+                .is_some_and(|t| super::same_secret(t, admin))
+            {
+                problem(
+                    "--admin-token-file",
+                    "holds the metrics listener's token (--metrics-token-file): give the admin endpoint a token of its own".into(),
+                );
+            }
+        }
+        if (self.approval_above.is_some() || self.soft_budget.is_some())
+            && self.admin_token_file.is_none()
+        {
+            problem(
+                if self.approval_above.is_some() { "--approval-above" } else { "--soft-budget" },
+                "calls that need an approval could never get one: add --admin-token-file FILE (operators approve with budget guard-admin approve ID)".into(),
+            );
+        }
         let (Some(listen), Some(max_wait), Some(timeout), Some(grace), true) =
             (listen, max_wait, timeout, grace, problems.is_empty())
         else {
@@ -349,6 +407,11 @@ impl Flags {
             shadow: self.shadow,
             clients,
             alerts: alert_settings,
+            admin_token,
+            rules: super::admin::Rules {
+                above: self.approval_above,
+                soft: self.soft_budget,
+            },
         })
     }
 }
@@ -389,6 +452,9 @@ mod tests {
             alert_at: None,
             alert_webhook: None,
             alert_command: None,
+            admin_token_file: None,
+            approval_above: None,
+            soft_budget: None,
         }
     }
 

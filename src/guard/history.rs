@@ -58,6 +58,12 @@ pub struct PastBudget {
     pub clients: std::collections::BTreeMap<String, u64>,
     /// Alert thresholds claimed for this budget (`alert` lines).
     pub alerts: std::collections::BTreeSet<u8>,
+    /// Units operators added to it while it ran (`raise` lines): `--budget` plus these is
+    /// its figure.
+    pub raised: u64,
+    /// Units charged by calls that passed on an operator's approval (and held by such calls
+    /// that never ended): the allowance above `--soft-budget`.
+    pub approved: u64,
 }
 
 impl PastBudget {
@@ -94,6 +100,14 @@ struct Line<'a> {
     client: Option<&'a str>,
     #[serde(default)]
     threshold_percent: Option<u8>,
+    #[serde(default)]
+    by: Option<u64>,
+    #[serde(borrow, default)]
+    approval: Option<&'a str>,
+    #[serde(default)]
+    approval_needed: bool,
+    #[serde(default)]
+    approved: bool,
 }
 
 #[derive(Default)]
@@ -104,7 +118,12 @@ struct Epoch {
     recent: u64,
     clients: std::collections::BTreeMap<String, u64>,
     alerts: std::collections::BTreeSet<u8>,
+    raised: u64,
+    approved: u64,
 }
+
+/// A hold not yet ended: its epoch, units, whether recent, its client, whether approved.
+type Open = (String, u64, bool, Option<String>, bool);
 
 impl History {
     /// Replays `journal` for `account` (see `crate::account::account_id`), `now` being the time
@@ -128,7 +147,7 @@ impl History {
         // their first budget line; holds not yet ended, by id.
         let mut epochs: HashMap<String, Epoch> = HashMap::new();
         let mut latest: Option<String> = None;
-        let mut open: HashMap<String, (String, u64, bool, Option<String>)> = HashMap::new();
+        let mut open: HashMap<String, Open> = HashMap::new();
         let mut history = History::default();
         let mut buf = Vec::new();
         loop {
@@ -187,6 +206,7 @@ impl History {
                                 units,
                                 recent(line.time),
                                 line.client.map(str::to_string),
+                                line.approved,
                             ),
                         );
                     }
@@ -204,6 +224,9 @@ impl History {
                     });
                     let charged = line.units_charged.unwrap_or(0);
                     entry.charged = entry.charged.saturating_add(charged);
+                    if line.approval.is_some() && !line.approval_needed {
+                        entry.approved = entry.approved.saturating_add(charged);
+                    }
                     if let Some(client) = line.client {
                         let spent = entry.clients.entry(client.to_string()).or_default();
                         *spent = spent.saturating_add(charged);
@@ -213,6 +236,12 @@ impl History {
                     }
                     if epoch.is_empty() && latest.is_none() {
                         latest = Some(String::new());
+                    }
+                }
+                (Some("raise"), _) => {
+                    if let (Some(epoch), Some(by)) = (line.epoch, line.by) {
+                        let entry = epochs.entry(epoch.to_string()).or_default();
+                        entry.raised = entry.raised.saturating_add(by);
                     }
                 }
                 (Some("alert"), _) => {
@@ -239,11 +268,16 @@ impl History {
                 recent: epoch.recent,
                 clients: epoch.clients,
                 alerts: epoch.alerts,
+                raised: epoch.raised,
+                approved: epoch.approved,
                 ..PastBudget::default()
             };
-            for (of, units, is_recent, client) in open.values() {
+            for (of, units, is_recent, client, approved) in open.values() {
                 if *of == id {
                     past.unsettled = past.unsettled.saturating_add(*units);
+                    if *approved {
+                        past.approved = past.approved.saturating_add(*units);
+                    }
                     past.unsettled_calls += 1;
                     if *is_recent {
                         past.recent = past.recent.saturating_add(*units);
@@ -355,6 +389,30 @@ mod tests {
         assert_eq!(last.alerts, [50].into());
         // 40 + 100 + 200 = 340 spent in all.
         assert_eq!(last.spent(), 340);
+    }
+
+    /// Invariant: raises of a budget are replayed (its figure is `--budget` plus them), and so
+    /// is the allowance approved calls took above the soft limit — calls that passed on an
+    /// approval, and approved holds that never ended — but not the refusals that asked for one.
+    #[test]
+    fn raises_and_approved_calls_are_replayed() {
+        let text = [
+            budget(T0, "e1", "acct", 250),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"raise","epoch":"e1","by":100,"budget_before":250,"budget_units":350,"operator":"alice"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"raise","epoch":"e0","by":999,"operator":"old"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","method":"GET","endpoint":"backlinks/summary","units_charged":0,"status":402,"approval":"a-1","approval_needed":true,"epoch":"e1"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","method":"GET","endpoint":"backlinks/summary","units_charged":100,"approval":"a-1","epoch":"e1"}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"hold","epoch":"e1","hold":"s-1","units":300,"approved":true}"#.to_string(),
+            r#"{"time":"2026-11-26T07:00:00Z","kind":"raise","epoch":"e1","by":50,"operator":"bob"}"#.to_string(),
+        ]
+        .join("\n")
+            + "\n";
+        let last = replay(&text).last.expect("a budget");
+        // 100 + 50 raised in e1 (e0's is another budget's); approved: 100 charged + the
+        // approved hold of 300 that never ended = 400; spent 100 + 300 = 400.
+        assert_eq!(last.raised, 150);
+        assert_eq!(last.approved, 400);
+        assert_eq!(last.spent(), 400);
     }
 
     #[test]

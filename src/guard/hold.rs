@@ -6,8 +6,9 @@
 //! moment cannot take the same units. It then follows the guard's *unspent* budget
 //! ([`State::unspent`]): the live balance drops as the guard's calls are billed, so holding the
 //! whole budget would count spent units twice. It is written again every [`REFRESH`]; the
-//! unspent part never grows, so between two writes the ledger holds too much, never too
-//! little. A guard that stops releases it; a guard that is killed leaves it to the ledger's
+//! unspent part grows only when an operator raises the budget (`budget guard-admin raise`), so
+//! between two writes the ledger holds too much — or, for at most one [`REFRESH`] after a
+//! raise, the raised units too little. A guard that stops releases it; a guard that is killed leaves it to the ledger's
 //! liveness checks (file: pid and start time at the next read; Redis: the lease, 30 s, or
 //! the pid check of a reader on the same machine).
 //!

@@ -20,6 +20,11 @@
 //!   when present: units spent before epochs existed that this epoch takes over);
 //! - `{"kind":"hold", "epoch", "hold", "units"}`: written before a call that holds units is
 //!   forwarded, so that a guard killed mid-call counts it as spent when it restarts;
+//! - `{"kind":"raise", "epoch", "by", "budget_before", "budget_units", "operator"}`: a raise of
+//!   the running budget (`budget guard-admin raise`), replayed on start;
+//! - `{"kind":"approval", "epoch", "event", "id", "units", "endpoint", "method", "reason"}` (and
+//!   `client`, `operator`): an approval requested, approved, denied or expired
+//!   (`super::admin`); a call that passed on one carries `"approval": ID` on its line;
 //! - `{"kind":"refused_summary", "seconds", "counts": {"unauthorized": N, …}}`: refusals before
 //!   pricing (no token, not an API path, unknown endpoint, too large …), at most one line per
 //!   [`SUMMARY_EVERY`], so that a flood of bad calls cannot fill the disk.
@@ -157,6 +162,13 @@ pub struct Entry {
     /// guard's or the client's); it was forwarded and charged all the same.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub would_refuse: bool,
+    /// The approval this call asked for (with `approval_needed`) or passed on
+    /// (`budget guard-admin approve ID`; its charge is the allowance above the soft limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    /// Refused (402) until an operator approves it (`--approval-above`, `--soft-budget`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub approval_needed: bool,
 }
 
 /// A call line as written: the entry and the budget it was spent from.
@@ -203,6 +215,44 @@ struct HoldLine<'a> {
     /// The client whose own budget holds the units too.
     #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<&'a str>,
+    /// The call passes on an operator's approval.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    approved: bool,
+}
+
+/// A raise of a running guard's budget (`budget guard-admin raise`), replayed on start so that
+/// a raised budget stays raised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RaiseLine {
+    pub time: String,
+    pub kind: &'static str,
+    pub epoch: String,
+    /// Units added.
+    pub by: u64,
+    /// The budget's figure before and after.
+    pub budget_before: u64,
+    pub budget_units: u64,
+    /// Who raised it (`--as NAME`, or their login name).
+    pub operator: String,
+}
+
+/// A step of an approval: `requested`, `approved`, `denied` or `expired`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApprovalLine {
+    pub time: String,
+    pub kind: &'static str,
+    pub epoch: String,
+    pub event: &'static str,
+    pub id: String,
+    pub units: u64,
+    pub endpoint: String,
+    pub method: String,
+    /// `above` (`--approval-above`) or `soft_budget`.
+    pub reason: super::admin::Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
 }
 
 /// An alert threshold claimed for a budget (`--alert-at`): replayed on start so that a
@@ -467,6 +517,16 @@ impl Journal {
         units: u64,
         client: Option<&str>,
     ) -> Result<Option<String>, JournalError> {
+        self.hold_approved(units, client, false)
+    }
+
+    /// As [`Journal::hold_for`], saying whether the call passes on an operator's approval.
+    pub fn hold_approved(
+        &self,
+        units: u64,
+        client: Option<&str>,
+        approved: bool,
+    ) -> Result<Option<String>, JournalError> {
         if self.file.is_none() || units == 0 {
             return Ok(None);
         }
@@ -482,8 +542,20 @@ impl Journal {
             hold: &id,
             units,
             client,
+            approved,
         })?;
         Ok(Some(id))
+    }
+
+    /// Records a raise of the budget. An error means it is not on record (the state was
+    /// raised all the same: the caller says so).
+    pub fn raise(&self, line: &RaiseLine) -> Result<(), JournalError> {
+        self.write_line(line)
+    }
+
+    /// Records a step of an approval.
+    pub fn approval(&self, line: &ApprovalLine) -> Result<(), JournalError> {
+        self.write_line(line)
     }
 
     /// Records that an alert threshold was claimed for this budget.
@@ -594,6 +666,8 @@ mod tests {
             hold: None,
             client: None,
             would_refuse: false,
+            approval: None,
+            approval_needed: false,
         }
     }
 

@@ -179,6 +179,13 @@ fn request(step: &Step, shape: &Shape, in_body: bool) -> (String, Vec<(String, S
     (method, query, body)
 }
 
+/// Query pairs as a client's URL encodes them.
+fn encoded(pairs: &[(String, String)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
 fn plan(step: &Step) -> Result<u64, EstimateError> {
     let workflow = Workflow {
         name: "law".into(),
@@ -208,6 +215,7 @@ proptest! {
         for (shape, n) in requests.iter() {
             let (method, query, body) = request(&step, &shape, in_body);
             let path = format!("/v1/{}", step.endpoint.path());
+            let query = encoded(&query);
             let call = Call {
                 method: &method,
                 path: &path,
@@ -256,6 +264,7 @@ proptest! {
             query.push(("source".into(), "us".into()));
         }
         let path = format!("/v1/{name}");
+        let query = encoded(&query);
         let call = Call {
             method: "GET",
             path: &path,

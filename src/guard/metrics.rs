@@ -425,6 +425,8 @@ mod tests {
             hold: None,
             client: None,
             would_refuse: false,
+            approval: None,
+            approval_needed: false,
         }
     }
 

@@ -21,9 +21,12 @@
 //! back to clients (every reply body goes through the account's scrubber). This module renders
 //! nothing: startup and summary output belong to `report`, orchestration to `commands::guard`.
 
+pub mod admin;
+pub mod admin_client;
 pub mod alerts;
 pub mod clients;
 pub mod config;
+pub mod dashboard;
 pub mod events;
 pub mod history;
 pub mod hold;
@@ -35,6 +38,7 @@ pub mod monitor;
 pub mod price;
 mod proxy;
 pub mod redis;
+mod routes;
 pub mod server;
 pub mod startup;
 pub mod state;
@@ -97,7 +101,20 @@ pub struct Ops {
     pub info: status::Info,
     /// Alert thresholds claimed for this budget, in percent (shared with the alerts' task).
     pub fired: Arc<std::sync::Mutex<std::collections::BTreeSet<u8>>>,
+    /// `--admin-token-file`: the token of the admin endpoint (`/budget/admin/…`); without
+    /// one the endpoint does not exist ([`admin`]).
+    pub admin_token: Option<Arc<str>>,
+    /// `--approval-above`, `--soft-budget`: which calls need an operator's approval.
+    pub rules: admin::Rules,
+    /// The approvals asked for and given ([`admin::Approvals`]).
+    pub approvals: Arc<admin::Approvals>,
+    /// Renders the dashboard (`GET /budget/`): `report`'s, handed in by `commands` (the guard
+    /// renders nothing itself). Without one the dashboard is not served.
+    pub dashboard: Option<DashboardRenderer>,
 }
+
+/// Renders the dashboard's page from a status (see `crate::report::dashboard`).
+pub type DashboardRenderer = Arc<dyn Fn(&dashboard::Page<'_>) -> Vec<u8> + Send + Sync>;
 
 /// Receives [`Overrun`]s as they happen.
 pub type OverrunHook = Arc<dyn Fn(&Overrun) + Send + Sync>;

@@ -5,7 +5,9 @@
 //!   the budget's state at each scrape;
 //! - `GET /healthz`: `200 {"status":"ok"}` while the guard takes calls and its state can be
 //!   read, else `503` with the reason (`stopping`, or the state's error);
-//! - `GET /budget/status`: the operator's status ([`super::status`]): every client's figures.
+//! - `GET /budget/status`: the operator's status ([`super::status`]): every client's figures;
+//! - `GET /budget/`: the operator's dashboard (every client), `POST /budget/login` its sign-in
+//!   with the metrics token (`super::dashboard`).
 //!
 //! `--metrics-token-file` makes `/metrics` and `/budget/status` ask for `Authorization: Bearer
 //! TOKEN` (`/healthz` says nothing worth a token). Without a token only a loopback address is
@@ -52,6 +54,8 @@ impl Monitor {
             .route("/metrics", get(metrics))
             .route("/healthz", get(healthz))
             .route(super::STATUS_PATH, get(status))
+            .route(super::dashboard::DASHBOARD_PATH, get(dashboard))
+            .route(super::dashboard::LOGIN_PATH, axum::routing::post(login))
             .with_state(self)
     }
 
@@ -66,7 +70,8 @@ impl Monitor {
             .await;
     }
 
-    fn allowed(&self, headers: &HeaderMap) -> bool {
+    /// A scraper: the token in `Authorization: Bearer`.
+    fn scraper(&self, headers: &HeaderMap) -> bool {
         let Some(token) = &self.token else {
             return true;
         };
@@ -75,6 +80,24 @@ impl Monitor {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|presented| super::same_secret(presented.trim(), token))
+    }
+
+    /// A scraper, or a browser signed in to the dashboard.
+    fn allowed(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|presented| super::same_secret(presented.trim(), token));
+        // A browser signed in to the dashboard (`super::dashboard`): the cookie opens the
+        // status and the dashboard, not `/metrics`.
+        bearer
+            || super::dashboard::presented_cookie(headers).is_some_and(|cookie| {
+                super::same_secret(cookie, &super::dashboard::cookie_value(token))
+            })
     }
 }
 
@@ -91,7 +114,7 @@ fn unauthorized() -> Response {
 }
 
 async fn metrics(AxumState(monitor): AxumState<Monitor>, headers: HeaderMap) -> Response {
-    if !monitor.allowed(&headers) {
+    if !monitor.scraper(&headers) {
         return unauthorized();
     }
     let app = &monitor.app;
@@ -140,6 +163,73 @@ async fn healthz(AxumState(monitor): AxumState<Monitor>) -> Response {
             axum::Json(json!({"status": e.to_string()})),
         )
             .into_response(),
+    }
+}
+
+/// `GET /budget/`: the operator's dashboard (every client), or the sign-in form.
+async fn dashboard(AxumState(monitor): AxumState<Monitor>, headers: HeaderMap) -> Response {
+    use super::dashboard::{nonce, Page};
+    let app = &monitor.app;
+    let Some(render) = &app.ops().dashboard else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let nonce = nonce();
+    if !monitor.allowed(&headers) {
+        let page = Page::SignIn {
+            nonce: &nonce,
+            failed: false,
+        };
+        return super::routes::page_response(render(&page), &nonce, StatusCode::UNAUTHORIZED);
+    }
+    match app.status(Scope::All).await {
+        Ok(status) => {
+            let page = Page::Dashboard {
+                status: &status,
+                nonce: &nonce,
+                operator: true,
+            };
+            super::routes::page_response(render(&page), &nonce, StatusCode::OK)
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /budget/login`: the metrics token from the sign-in form, exchanged for the cookie.
+async fn login(AxumState(monitor): AxumState<Monitor>, body: axum::body::Bytes) -> Response {
+    use super::dashboard::{form_token, nonce, set_cookie, Page, DASHBOARD_PATH, MAX_FORM};
+    let see_dashboard = |cookie: Option<String>| {
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        response
+            .headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static(DASHBOARD_PATH));
+        if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        response
+    };
+    let Some(token) = &monitor.token else {
+        return see_dashboard(None);
+    };
+    let presented = (body.len() <= MAX_FORM)
+        .then(|| form_token(&body))
+        .flatten();
+    match presented {
+        Some(p) if super::same_secret(&p, token) => see_dashboard(Some(set_cookie(token))),
+        _ => {
+            let Some(render) = &monitor.app.ops().dashboard else {
+                return StatusCode::NOT_FOUND.into_response();
+            };
+            let nonce = nonce();
+            let page = Page::SignIn {
+                nonce: &nonce,
+                failed: true,
+            };
+            super::routes::page_response(render(&page), &nonce, StatusCode::UNAUTHORIZED)
+        }
     }
 }
 

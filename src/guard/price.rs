@@ -12,7 +12,16 @@
 //! - a parameter that changes the price (`limit`, `date_from`, `date_to`, `granularity`) given
 //!   twice with different values;
 //! - a count that is not plain ASCII digits (`5000.0`, `5e3`, `5_000`, `５０００`, `-1`), or 0;
-//! - a date that is not `YYYY-MM-DD`, a range that ends before it starts, an unknown granularity.
+//! - a date that is not `YYYY-MM-DD`, a range that ends before it starts, an unknown granularity;
+//! - **a parameter the API may read as one the price is read from, under a spelling the guard
+//!   does not read** (`LIMIT`, `+limit`, `limit%00`, `%256Cimit`, `target[1]`, `Target`,
+//!   `+settings[max_pages]`; a JSON key `Limit`; a multipart field `target ` …): names are read
+//!   the way a lenient server may read them ([`transport::read_name`], the reading that strips the
+//!   key parameter), and the set of names that change the price is the set the pricer asked for
+//!   while reading this call, so it cannot drift from what is priced (see [`Input`]);
+//! - a raw `;` in the query string (servers that split on it would read `x=1;limit=9000`);
+//! - a multipart part whose Content-Disposition names its field twice (`name="x"; name="target"`),
+//!   with `name*`, or in two such headers.
 //!
 //! Which entry: the one named by the call's method and path (`GET serp/classic/tasks`), else the
 //! path's own when its `methods` list the call's method. A path the catalogue knows, called with a
@@ -33,9 +42,12 @@
 //!
 //! Pure: no I/O, no clock (the caller passes `today`).
 
+use std::cell::RefCell;
+
 use chrono::NaiveDate;
 use serde_json::Value;
 
+use crate::account::transport;
 use crate::estimate::{self, Shape};
 use crate::pricing::range::{most_periods, parse_date, periods};
 use crate::pricing::{
@@ -48,8 +60,9 @@ pub struct Call<'a> {
     pub method: &'a str,
     /// The request path, e.g. `/v1/backlinks/summary`.
     pub path: &'a str,
-    /// Decoded query pairs, in order.
-    pub query: &'a [(String, String)],
+    /// The query string as sent (without `?`), which is what the guard forwards: the guard reads
+    /// it into pairs itself, keeping each name as written for the spelling check.
+    pub query: &'a str,
     /// The `Content-Type` header, when sent.
     pub content_type: Option<&'a str>,
     pub body: &'a [u8],
@@ -121,6 +134,24 @@ pub enum Unreadable {
     Backwards { from: String, to: String },
     #[error("`granularity` is {value}; send {GRANULARITIES}")]
     BadGranularity { value: String },
+    #[error("the {place} {sent} may be read by the API as `{param}`, which changes this call's price, but the guard reads only its exact spelling; write it as {write} (lower case, nothing before or after the name, no other brackets or encoding)")]
+    Spelling {
+        /// `query parameter`, `form field` or `JSON key`.
+        place: &'static str,
+        /// The name as sent, quoted and cut short.
+        sent: String,
+        /// The parameter it may be read as.
+        param: String,
+        /// The spellings the guard reads, e.g. `` `target=` or `target[]=` ``.
+        write: String,
+    },
+    #[error("the query string holds a `;`, which some servers read as `&` (a separator between parameters); send `&` between parameters and %3B for a `;` in a value")]
+    Semicolon,
+    #[error("a multipart part names its field {found}; the API may read either name, so send one name=\"...\" per part")]
+    PartNames {
+        /// What the part's headers hold, e.g. `twice (name="x"; name="target")`.
+        found: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -188,8 +219,12 @@ pub fn price(pricing: &Pricing, call: &Call) -> Result<Priced, PriceError> {
         endpoint: endpoint.name.clone(),
         reason,
     };
+    if call.query.contains(';') {
+        return Err(unreadable(Unreadable::Semicolon));
+    }
     let body = Body::read(call.content_type, call.body).map_err(unreadable)?;
-    let shape = shape(endpoint, call, &body).map_err(unreadable)?;
+    let input = Input::new(call.query, body);
+    let shape = shape(endpoint, call.today, &input).map_err(unreadable)?;
     let units_total = estimate::price(endpoint, &shape).map_err(|e| match e {
         estimate::PriceError::Overflow { quantity } => PriceError::Overflow {
             endpoint: endpoint.name.clone(),
@@ -207,10 +242,12 @@ pub fn price(pricing: &Pricing, call: &Call) -> Result<Priced, PriceError> {
             RecordKind::Period | RecordKind::Day => true,
         };
     let granularity = match endpoint.record {
-        RecordKind::Period => Some(granularity(call.query, &body).map_err(unreadable)?),
+        RecordKind::Period => Some(granularity(&input).map_err(unreadable)?),
         RecordKind::Day => Some(Granularity::ByDay),
         _ => None,
     };
+    // Last, once every name the price was read from is known.
+    input.spellings().map_err(unreadable)?;
     Ok(Priced {
         endpoint: endpoint.name.clone(),
         targets: shape.targets.max(1),
@@ -381,9 +418,210 @@ enum BodyValue<'a> {
     Json(&'a Value),
 }
 
+/// A call's parameters as the pricer reads them, and the names it asked for.
+///
+/// Every reader below asks through [`Input::query_values`] and [`Input::body_values`] by name, and
+/// each name asked is remembered: those are the parameters that change this call's price (its
+/// entry's target parameters, its `rows_from`, `date_from`/`date_to`/`granularity` of a period
+/// call). [`Input::spellings`] then refuses any other name the API may read as one of them, so a
+/// new price parameter is guarded the day the pricer reads it, with no list to keep in step.
+struct Input {
+    /// `(name as sent, decoded name, decoded value)`, in order.
+    query: Vec<(String, String, String)>,
+    body: Body,
+    asked: RefCell<Vec<String>>,
+}
+
+impl Input {
+    fn new(raw_query: &str, body: Body) -> Input {
+        let query = raw_query
+            .split('&')
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| {
+                let raw = segment.split('=').next().unwrap_or("");
+                let (name, value) = form_urlencoded::parse(segment.as_bytes())
+                    .next()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .unwrap_or_default();
+                (raw.to_string(), name, value)
+            })
+            .collect();
+        Input {
+            query,
+            body,
+            asked: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The query's values of parameter `name`, remembering that the price reads it.
+    fn query_values(&self, name: &str) -> Vec<&str> {
+        self.ask(name);
+        self.query
+            .iter()
+            .filter(|(_, k, _)| names(k, name))
+            .map(|(_, _, v)| v.as_str())
+            .collect()
+    }
+
+    /// The body's values of parameter `name`, remembering that the price reads it.
+    fn body_values(&self, name: &str) -> Vec<BodyValue<'_>> {
+        self.ask(name);
+        self.body.values(name)
+    }
+
+    fn ask(&self, name: &str) {
+        let mut asked = self.asked.borrow_mut();
+        if !asked.iter().any(|n| n == name) {
+            asked.push(name.to_string());
+        }
+    }
+
+    /// Refuses a query parameter, form field or JSON key that a lenient server may read as a
+    /// parameter the price was read from ([`may_read_as`]) but that the pricer did not read as
+    /// it: the API would bill what the guard did not price.
+    ///
+    /// PHP's indexed arrays (`target[0]=a&target[1]=b`) are refused too, not counted: an index
+    /// may repeat (`target[0]=a&target[0]=b` is one target to PHP, two to a reader that
+    /// appends) or nest (`target[0][x]`), and how a server merges them with `target=` differs
+    /// from server to server; `target=a&target=b` and `target[]=a&target[]=b` say the same thing
+    /// with one reading, and are what SE Ranking's MCP server sends (tests/data/mcp-corpus.json).
+    fn spellings(&self) -> Result<(), Unreadable> {
+        let asked = self.asked.borrow();
+        let check = |place: &'static str, raw: &str, name: &str| -> Result<(), Unreadable> {
+            if asked
+                .iter()
+                .any(|a| names(name, a) || another_field(name, a))
+            {
+                return Ok(());
+            }
+            match asked.iter().find(|a| may_read_as(raw, a)) {
+                Some(a) => Err(misspelt(place, raw, a, &asked, false)),
+                None => Ok(()),
+            }
+        };
+        for (raw, name, _) in &self.query {
+            check("query parameter", raw, name)?;
+        }
+        match &self.body {
+            Body::None => Ok(()),
+            Body::Form(fields) => fields
+                .iter()
+                .try_for_each(|(name, _)| check("form field", name, name)),
+            Body::Json(map) => {
+                let paths: Vec<Vec<&str>> = asked.iter().map(|a| a.split('.').collect()).collect();
+                json_spellings(map, &paths, "", &asked)
+            }
+        }
+    }
+}
+
+/// [`Input::spellings`] of a JSON object's keys, one level of the asked names' paths at a time
+/// (`settings.max_pages`: `settings` here, `max_pages` in its object).
+fn json_spellings(
+    object: &serde_json::Map<String, Value>,
+    paths: &[Vec<&str>],
+    prefix: &str,
+    asked: &[String],
+) -> Result<(), Unreadable> {
+    for key in object.keys() {
+        if paths.iter().any(|p| p.first() == Some(&key.as_str())) {
+            continue;
+        }
+        if let Some(path) = paths
+            .iter()
+            .find(|p| p.first().is_some_and(|first| may_read_as(key, first)))
+        {
+            let name = format!("{prefix}{}", path.join("."));
+            return Err(misspelt("JSON key", key, &name, asked, true));
+        }
+    }
+    for key in object.keys() {
+        let deeper: Vec<Vec<&str>> = paths
+            .iter()
+            .filter(|p| p.len() > 1 && p[0] == key)
+            .map(|p| p[1..].to_vec())
+            .collect();
+        if let (false, Some(Value::Object(inner))) = (deeper.is_empty(), object.get(key)) {
+            json_spellings(inner, &deeper, &format!("{prefix}{key}."), asked)?;
+        }
+    }
+    Ok(())
+}
+
+/// The refusal of `raw`, which may be read as the asked name `name`: says how the guard reads it.
+fn misspelt(
+    place: &'static str,
+    raw: &str,
+    name: &str,
+    asked: &[String],
+    json: bool,
+) -> Unreadable {
+    let base = |n: &str| n.strip_suffix("[]").unwrap_or(n).to_string();
+    let param = base(name);
+    let mut write: Vec<String> = Vec::new();
+    for a in asked.iter().filter(|a| base(a) == param) {
+        let spelling = if json {
+            format!("`{}`", base(a))
+        } else {
+            // A dotted name is written with brackets in a query or form.
+            let mut parts = a.split('.');
+            let mut text = parts.next().unwrap_or("").to_string();
+            for part in parts {
+                text.push_str(&format!("[{part}]"));
+            }
+            format!("`{text}=`")
+        };
+        if !write.contains(&spelling) {
+            write.push(spelling);
+        }
+    }
+    Unreadable::Spelling {
+        place,
+        sent: shown(raw),
+        param,
+        write: write.join(" or "),
+    }
+}
+
+/// Whether a lenient server may read a parameter written `raw` as the pricer's `name` (`limit`,
+/// `target[]`, `settings.max_pages`): its [`transport::read_name`] is the name's base (brackets
+/// and what follows a dot dropped), also read with PHP's turning of spaces and dots into `_`
+/// (`date.from` is `date_from`) and as a reader nesting on dots does (`settings.max_pages`).
+fn may_read_as(raw: &str, name: &str) -> bool {
+    let name = name.strip_suffix("[]").unwrap_or(name);
+    let base = name.split('.').next().unwrap_or(name);
+    let read = transport::read_name(raw);
+    read == base
+        || read.replace([' ', '.'], "_") == base
+        || read
+            .split_once('.')
+            .is_some_and(|(first, _)| first.trim_end() == base)
+}
+
+/// Whether `key` (as the pricer reads it) plainly names another field of the object a nested
+/// `name` is in: `settings[max_depth]` for `settings.max_pages`, so a site audit's other settings
+/// pass in a query or form. Only that plain form: `settings[0][max_pages]`, `settings[MAX_PAGES]`
+/// or `settings[ max_pages]` may be read as the field and are refused.
+fn another_field(key: &str, name: &str) -> bool {
+    let Some((base, field)) = name.split_once('.') else {
+        return false;
+    };
+    key.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('['))
+        .and_then(|rest| rest.strip_suffix(']'))
+        .is_some_and(|other| {
+            !other.is_empty()
+                && other != field
+                && other
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                && !other.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
 /// Reads the call into the shape the pricing law prices.
-fn shape(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<Shape, Unreadable> {
-    let targets = targets(endpoint, call.query, body)?;
+fn shape(endpoint: &Endpoint, today: NaiveDate, input: &Input) -> Result<Shape, Unreadable> {
+    let targets = targets(endpoint, input)?;
     let mut shape = Shape {
         targets,
         rows: None,
@@ -392,26 +630,22 @@ fn shape(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<Shape, Unreada
     match endpoint.record {
         RecordKind::Target => {}
         RecordKind::Row => {
-            let asked = count(&endpoint.rows_from, call.query, body)?;
+            let asked = count(&endpoint.rows_from, input)?;
             shape.rows = Some(asked.or(endpoint.limit.map(|l| l.default)).unwrap_or(1));
         }
         RecordKind::Period | RecordKind::Day => {
-            shape.periods = Some(range(endpoint, call, body)?);
+            shape.periods = Some(range(endpoint, today, input)?);
         }
     }
     Ok(shape)
 }
 
-fn targets(
-    endpoint: &Endpoint,
-    query: &[(String, String)],
-    body: &Body,
-) -> Result<u64, Unreadable> {
-    let names = &endpoint.targets_from;
-    let in_query = query.iter().filter(|(k, _)| names.contains(k)).count() as u64;
+fn targets(endpoint: &Endpoint, input: &Input) -> Result<u64, Unreadable> {
+    let mut in_query = 0u64;
     let mut in_body = 0u64;
-    for name in names {
-        for value in body.values(name) {
+    for name in &endpoint.targets_from {
+        in_query += input.query_values(name).len() as u64;
+        for value in input.body_values(name) {
             in_body += match value {
                 BodyValue::Text(_) => 1,
                 BodyValue::Json(Value::Array(items)) => items.len() as u64,
@@ -459,17 +693,13 @@ fn names(key: &str, name: &str) -> bool {
 
 /// The one value of a single-valued parameter, from the query and the body: `None` when absent;
 /// refused when given with different values.
-fn single(
-    name: &str,
-    query: &[(String, String)],
-    body: &Body,
-) -> Result<Option<String>, Unreadable> {
-    let mut values: Vec<String> = query
-        .iter()
-        .filter(|(k, _)| names(k, name))
-        .map(|(_, v)| v.clone())
+fn single(name: &str, input: &Input) -> Result<Option<String>, Unreadable> {
+    let mut values: Vec<String> = input
+        .query_values(name)
+        .into_iter()
+        .map(str::to_string)
         .collect();
-    for value in body.values(name) {
+    for value in input.body_values(name) {
         values.push(match value {
             BodyValue::Text(t) => t.to_string(),
             BodyValue::Json(Value::String(s)) => s.clone(),
@@ -491,8 +721,8 @@ fn single(
 }
 
 /// A count parameter: plain ASCII digits (or a JSON whole number), 1 or more.
-fn count(name: &str, query: &[(String, String)], body: &Body) -> Result<Option<u64>, Unreadable> {
-    let Some(text) = single(name, query, body)? else {
+fn count(name: &str, input: &Input) -> Result<Option<u64>, Unreadable> {
+    let Some(text) = single(name, input)? else {
         return Ok(None);
     };
     let not_digits = || Unreadable::NotDigits {
@@ -512,9 +742,9 @@ fn count(name: &str, query: &[(String, String)], body: &Body) -> Result<Option<u
 }
 
 /// The periods a period or day call asks for.
-fn range(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<u64, Unreadable> {
+fn range(endpoint: &Endpoint, today: NaiveDate, input: &Input) -> Result<u64, Unreadable> {
     let date = |name: &str| -> Result<Option<NaiveDate>, Unreadable> {
-        match single(name, call.query, body)? {
+        match single(name, input)? {
             None => Ok(None),
             Some(text) => parse_date(&text).map(Some).ok_or(Unreadable::BadDate {
                 param: name.to_string(),
@@ -526,13 +756,13 @@ fn range(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<u64, Unreadabl
     let to = date("date_to")?;
     let granularity = match endpoint.record {
         RecordKind::Day => Granularity::ByDay,
-        _ => granularity(call.query, body)?,
+        _ => granularity(input)?,
     };
     let days = endpoint.default_days.unwrap_or(1);
     let (from, to) = match (from, to) {
         (None, None) => return Ok(most_periods(days, granularity)),
         (Some(from), Some(to)) => (from, to),
-        (Some(from), None) => (from, call.today.max(from)),
+        (Some(from), None) => (from, today.max(from)),
         (None, Some(to)) => (
             to.checked_sub_signed(chrono::Duration::days(
                 i64::try_from(days.saturating_sub(1)).unwrap_or(i64::MAX),
@@ -551,8 +781,8 @@ fn range(endpoint: &Endpoint, call: &Call, body: &Body) -> Result<u64, Unreadabl
 }
 
 /// The `granularity` a period call asks for (by day when it names none).
-fn granularity(query: &[(String, String)], body: &Body) -> Result<Granularity, Unreadable> {
-    match single("granularity", query, body)? {
+fn granularity(input: &Input) -> Result<Granularity, Unreadable> {
+    match single("granularity", input)? {
         None => Ok(Granularity::ByDay),
         Some(text) => Granularity::parse(&text).ok_or(Unreadable::BadGranularity {
             value: shown(&text),
@@ -695,14 +925,21 @@ fn multipart(content_type: &str, body: &[u8]) -> Result<Vec<(String, String)>, U
         let headers_end =
             find(body, b"\r\n\r\n", at).ok_or_else(|| fail("a part's headers never end"))?;
         let headers = String::from_utf8_lossy(&body[at..headers_end]);
-        let name = headers
-            .split("\r\n")
-            .find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                key.trim()
-                    .eq_ignore_ascii_case("content-disposition")
-                    .then(|| disposition_name(value))?
-            })
+        let mut dispositions = headers.split("\r\n").filter_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case("content-disposition")
+                .then_some(value)
+        });
+        let disposition = dispositions
+            .next()
+            .ok_or_else(|| fail("a part has no Content-Disposition name"))?;
+        if dispositions.next().is_some() {
+            return Err(Unreadable::PartNames {
+                found: "in two Content-Disposition headers".into(),
+            });
+        }
+        let name = disposition_name(disposition)?
             .ok_or_else(|| fail("a part has no Content-Disposition name"))?;
         let content = headers_end + 4;
         let mut closing = b"\r\n".to_vec();
@@ -716,18 +953,37 @@ fn multipart(content_type: &str, body: &[u8]) -> Result<Vec<(String, String)>, U
     }
 }
 
-/// `name` of a `form-data; name="x"; filename="y"` header value.
-fn disposition_name(value: &str) -> Option<String> {
-    value.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        (k.trim() == "name").then(|| {
+/// `name` of a `form-data; name="x"; filename="y"` header value; refused when it is named
+/// more than once (`name="x"; name="target"`: servers differ on which they read) or with the
+/// extended `name*=` (which some read instead of `name`). Parameter names in any case.
+fn disposition_name(value: &str) -> Result<Option<String>, Unreadable> {
+    let mut found = Vec::new();
+    for p in value.split(';').skip(1) {
+        let Some((k, v)) = p.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().to_ascii_lowercase();
+        if k.starts_with("name*") {
+            return Err(Unreadable::PartNames {
+                found: format!("with name* ({})", shown(value.trim())),
+            });
+        }
+        if k == "name" {
             let v = v.trim();
-            v.strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v)
-                .replace("\\\"", "\"")
-        })
-    })
+            found.push(
+                v.strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v)
+                    .replace("\\\"", "\""),
+            );
+        }
+    }
+    if found.len() > 1 {
+        return Err(Unreadable::PartNames {
+            found: format!("twice ({})", shown(value.trim())),
+        });
+    }
+    Ok(found.pop())
 }
 
 /// Billed records a 2xx reply shows, for row endpoints: the length of a top-level JSON array,

@@ -137,6 +137,16 @@ impl App {
         &self.state
     }
 
+    /// Scrubs the key out of text the guard writes (operators' names, clients' tags).
+    pub(crate) fn scrubber(&self) -> &crate::account::Scrubber {
+        self.transport.scrubber()
+    }
+
+    /// `--client-token-file`'s token.
+    pub(crate) fn client_token(&self) -> Option<&str> {
+        self.config.client_token.as_deref()
+    }
+
     /// Whether the guard has stopped taking calls.
     pub(crate) fn is_stopping(&self) -> bool {
         *self.stopping.borrow()
@@ -155,15 +165,21 @@ impl App {
                 .collect(),
             None => Vec::new(),
         };
-        let fired = self
+        let mut fired: std::collections::BTreeSet<u8> = self
             .ops
             .fired
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        super::status::read(
+            .clone();
+        // In Redis mode, thresholds other guards claimed since this guard's checker last
+        // looked (it looks after its own charges only) are in Redis: the status says them too.
+        fired.extend(
+            self.state
+                .claimed_alerts(&self.ops.info.epoch, &self.ops.info.thresholds)
+                .await?,
+        );
+        let fired = fired.into_iter().collect();
+        let mut status = super::status::read(
             &self.state,
             &self.journal.totals(),
             &self.ops.info,
@@ -171,7 +187,42 @@ impl App {
             &clients,
             scope,
         )
-        .await
+        .await?;
+        let (units, window) = self.events.burned();
+        status.burn = super::status::burn(
+            units,
+            window,
+            status.budget.remaining_units,
+            chrono::Utc::now(),
+        );
+        let only = match scope {
+            Scope::All => None,
+            Scope::Client(name) => Some(name),
+        };
+        status.recent_refusals = self.events.refusals(only);
+        self.sweep_approvals();
+        let list: Vec<super::admin::Approval> = self
+            .ops
+            .approvals
+            .list()
+            .into_iter()
+            .filter(|a| only.is_none() || a.client.as_deref() == only)
+            .collect();
+        status.approvals = super::status::ApprovalsStatus {
+            approval_above_units: self.ops.rules.above,
+            soft_budget_units: self.ops.rules.soft,
+            approved_units: if self.ops.rules.soft.is_some() {
+                self.state.approved().await?
+            } else {
+                0
+            },
+            pending: list
+                .iter()
+                .filter(|a| a.state == super::admin::Standing::Pending)
+                .count(),
+            list,
+        };
+        Ok(status)
     }
 
     pub(crate) fn limits(&self) -> Limits {
@@ -219,6 +270,12 @@ struct Call {
     retried: Vec<Retried>,
     /// Time spent in the API's exchanges (attempts and back-off), not the rate window.
     upstream: Duration,
+    /// The approval the call asked for, or passed on.
+    approval: Option<String>,
+    /// Refused until an operator approves it.
+    approval_needed: bool,
+    /// What the call was priced at.
+    priced: u64,
 }
 
 /// A request that passed every check before pricing and was priced.
@@ -279,6 +336,20 @@ impl App {
         let (parts, body) = request.into_parts();
         if parts.uri.path() == super::STATUS_PATH {
             let response = self.scrubbed(self.status_reply(&parts).await).await;
+            return response.map(|inner| Tracked { inner, _busy: None });
+        }
+        if parts.uri.path().starts_with(super::admin::ADMIN_PREFIX) {
+            let response = self.scrubbed(self.admin_reply(&parts, body).await).await;
+            return response.map(|inner| Tracked { inner, _busy: None });
+        }
+        if matches!(
+            parts.uri.path(),
+            "/budget" | super::dashboard::DASHBOARD_PATH | super::dashboard::LOGIN_PATH
+        ) && self.ops.dashboard.is_some()
+        {
+            let response = self
+                .scrubbed(self.dashboard_reply(&parts, body).await)
+                .await;
             return response.map(|inner| Tracked { inner, _busy: None });
         }
         let accepted = match self.accept(&parts, body).await {
@@ -357,7 +428,7 @@ impl App {
         let call_to_price = price::Call {
             method: parts.method.as_str(),
             path: parts.uri.path(),
-            query: &pairs,
+            query: &raw_query,
             content_type,
             body: &body,
             today: chrono::Utc::now().date_naive(),
@@ -409,7 +480,7 @@ impl App {
 
     /// Who is calling: `Ok(None)` when the guard takes anyone (no token set) or has one token,
     /// `Ok(Some(name))` for a client of `--clients`, `Err` for a missing or wrong token.
-    fn caller(&self, headers: &HeaderMap) -> Result<Option<String>, ()> {
+    pub(crate) fn caller(&self, headers: &HeaderMap) -> Result<Option<String>, ()> {
         let presented = presented_token(headers);
         match (&self.ops.clients, &self.config.client_token) {
             (Some(clients), _) => clients
@@ -424,10 +495,32 @@ impl App {
         }
     }
 
+    /// Who may read the status and the dashboard: a caller with a token (as [`App::caller`]), or
+    /// a browser with the dashboard's cookie made from one (`super::dashboard`).
+    pub(crate) fn viewer(&self, headers: &HeaderMap) -> Result<Option<String>, ()> {
+        let Some(cookie) = super::dashboard::presented_cookie(headers) else {
+            return self.caller(headers);
+        };
+        if presented_token(headers).is_some() {
+            return self.caller(headers);
+        }
+        match (&self.ops.clients, &self.config.client_token) {
+            (Some(clients), _) => clients
+                .identify_cookie(cookie)
+                .map(|c| Some(c.name.clone()))
+                .ok_or(()),
+            (None, Some(token)) if same_secret(cookie, &super::dashboard::cookie_value(token)) => {
+                Ok(None)
+            }
+            (None, Some(_)) => Err(()),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// `GET /budget/status` on the API listener: with tokens, only for a caller with one; a
     /// client of `--clients` sees its own entry among the clients.
     async fn status_reply(&self, parts: &axum::http::request::Parts) -> Response {
-        let client = match self.caller(&parts.headers) {
+        let client = match self.viewer(&parts.headers) {
             Ok(client) => client,
             Err(()) => {
                 self.events.refused(Refusal::Unauthorized, None, None);
@@ -577,11 +670,14 @@ impl App {
             hold: None,
             client,
             would_refuse: false,
+            approval: None,
+            approval_needed: false,
         };
         self.events.call(CallEvent {
             entry: &entry,
             added: started.elapsed(),
             retried: &[],
+            refused_units: 0,
         });
     }
 
@@ -611,6 +707,9 @@ impl App {
             would_refuse: false,
             retried: Vec::new(),
             upstream: Duration::ZERO,
+            approval: None,
+            approval_needed: false,
+            priced: accepted.priced.units,
         };
         let (response, outcome) = self.process(&parts, accepted, &mut call).await;
         let mut response = self.scrubbed(response).await;
@@ -646,11 +745,14 @@ impl App {
             hold: call.hold,
             client: call.client,
             would_refuse: call.would_refuse,
+            approval: call.approval,
+            approval_needed: call.approval_needed,
         };
         self.events.call(CallEvent {
             entry: &entry,
             added: latency.saturating_sub(call.upstream),
             retried: &call.retried,
+            refused_units: call.priced,
         });
         response
     }
@@ -752,15 +854,65 @@ impl App {
             priced,
             ..
         } = accepted;
+        // Approvals (docs/guard.md "Raise and approve"): a call an operator approved passes the
+        // rules once; one that needs an approval is refused until it has one. Shadow mode asks
+        // none (it refuses nothing for the budget).
+        let rules = self.ops.rules;
+        let asks = rules.any() && !self.ops.shadow;
+        let fingerprint = super::admin::fingerprint(
+            call.client.as_deref(),
+            parts.method.as_str(),
+            parts.uri.path(),
+            &query_pairs(&raw_query),
+            &body,
+        );
+        let grant = if asks {
+            self.ops.approvals.granted(&fingerprint, priced.units)
+        } else {
+            None
+        };
+        if asks && grant.is_none() && rules.above.is_some_and(|above| priced.units > above) {
+            return self.needs_approval(
+                call,
+                fingerprint,
+                priced.units,
+                super::admin::Reason::Above,
+                None,
+            );
+        }
+        call.approval = grant.clone();
         let ask = Ask {
             units: priced.units,
             client: call.client.as_deref(),
             shadow: self.ops.shadow,
+            soft: if asks || self.ops.shadow {
+                rules.soft
+            } else {
+                None
+            },
+            approved: grant.is_some(),
         };
-        let hold = match self.state.reserve(ask).await {
+        let reserved = self.state.reserve(ask).await;
+        if let (Some(id), Err(_)) = (&grant, &reserved) {
+            self.ops.approvals.finish(id, false);
+        }
+        let hold = match reserved {
             Ok(reserved) => {
                 call.would_refuse = reserved.would_refuse.is_some();
                 reserved.hold
+            }
+            Err(StateError::SoftLimit {
+                needed,
+                used,
+                limit,
+            }) => {
+                return self.needs_approval(
+                    call,
+                    fingerprint,
+                    priced.units,
+                    super::admin::Reason::SoftBudget,
+                    Some((needed, used, limit)),
+                );
             }
             Err(StateError::ClientExceeded {
                 client,
@@ -794,10 +946,16 @@ impl App {
         };
         call.reserved = hold.units;
         // On record before it is sent: a guard killed mid-call counts it as spent on restart.
-        match self.journal.hold_for(hold.units, hold.client.as_deref()) {
+        match self
+            .journal
+            .hold_approved(hold.units, hold.client.as_deref(), grant.is_some())
+        {
             Ok(id) => call.hold = id,
             Err(e) => {
                 let _ = self.state.release(&hold).await;
+                if let Some(id) = &grant {
+                    self.ops.approvals.finish(id, false);
+                }
                 return (
                     unavailable(&format!(
                         "{e}; a call the journal cannot record is not sent to the API"
@@ -807,7 +965,117 @@ impl App {
             }
         }
         let result = self.forward(parts, &raw_query, body, call).await;
-        self.finish(hold, priced.units_per_row, result, call).await
+        let finished = self.finish(hold, priced.units_per_row, result, call).await;
+        if let Some(id) = &grant {
+            // Charged: the approval is used up; else it stands for a retry.
+            self.ops
+                .approvals
+                .finish(id, finished.1 == Outcome::Charged);
+        }
+        finished
+    }
+
+    /// The 402 of a call that needs an operator's approval (or 503 when too many wait), and
+    /// the journal line of a new request. `soft`: the soft limit's figures when that is why.
+    fn needs_approval(
+        &self,
+        call: &mut Call,
+        fingerprint: [u8; 32],
+        units: u64,
+        reason: super::admin::Reason,
+        soft: Option<(u64, i64, u64)>,
+    ) -> (Response, Outcome) {
+        use super::admin::Asked;
+        self.sweep_approvals();
+        let shape = super::admin::CallShape {
+            fingerprint,
+            units,
+            endpoint: &call.endpoint,
+            method: &call.method,
+            client: call.client.as_deref(),
+        };
+        let asked = self.ops.approvals.ask(&shape, reason);
+        let (id, text, needed) = match asked {
+            Asked::Full => {
+                return (
+                    unavailable(&wording::approvals_full(super::admin::MAX_APPROVALS)),
+                    Outcome::Failed,
+                )
+            }
+            Asked::Denied { id } => {
+                let text = wording::approval_denied(&call.endpoint, &id);
+                (id, text, false)
+            }
+            Asked::Granted { id } => {
+                // Approved between the two looks: it stands for the retry.
+                self.ops.approvals.finish(&id, false);
+                let text =
+                    wording::approval_needed(&call.endpoint, units, &id, self.ops.rules, soft);
+                (id, text, true)
+            }
+            Asked::Pending { id, new } => {
+                if new {
+                    self.journal_approval("requested", &id, &shape, reason, None);
+                }
+                let text =
+                    wording::approval_needed(&call.endpoint, units, &id, self.ops.rules, soft);
+                (id, text, true)
+            }
+        };
+        call.approval = Some(id.clone());
+        call.approval_needed = needed;
+        let body = json!({"error": {
+            "code": 402,
+            "message": if needed { "Approval needed" } else { "Approval denied" },
+            "description": text,
+            "source": wording::SOURCE,
+            "approval_needed": needed,
+            "approval_id": id,
+            "units": units,
+        }});
+        (
+            (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response(),
+            Outcome::OverBudget,
+        )
+    }
+
+    /// Journals one step of an approval.
+    pub(crate) fn journal_approval(
+        &self,
+        event: &'static str,
+        id: &str,
+        shape: &super::admin::CallShape<'_>,
+        reason: super::admin::Reason,
+        operator: Option<&str>,
+    ) {
+        let _ = self.journal.approval(&super::journal::ApprovalLine {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            kind: "approval",
+            epoch: self.journal.epoch().to_string(),
+            event,
+            id: id.to_string(),
+            units: shape.units,
+            endpoint: shape.endpoint.to_string(),
+            method: shape.method.to_string(),
+            reason,
+            client: shape.client.map(str::to_string),
+            operator: operator.map(|o| self.transport.scrubber().scrub(o).into_owned()),
+        });
+    }
+
+    /// Drops approvals past their time and journals those that were pending or approved as
+    /// expired (the server calls it every few seconds too).
+    pub(crate) fn sweep_approvals(&self) {
+        for a in self.ops.approvals.sweep() {
+            let shape = super::admin::CallShape {
+                fingerprint: [0; 32],
+                units: a.units,
+                endpoint: &a.endpoint,
+                method: &a.method,
+                client: a.client.as_deref(),
+            };
+            self.journal_approval("expired", &a.id, &shape, a.reason, a.operator.as_deref());
+        }
     }
 
     /// What still fits `left` units of this call's endpoint (for the 402's words).
@@ -1030,7 +1298,7 @@ pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
 
 /// An error of the guard's own in the vendor's envelope, `{"error": {"code", "message",
 /// "description"}}`, marked `"source": "budget-guard"` so that no client takes it for the API's.
-fn envelope(status: StatusCode, message: &str, description: &str) -> Response {
+pub(crate) fn envelope(status: StatusCode, message: &str, description: &str) -> Response {
     let body = json!({"error": {"code": status.as_u16(), "message": message, "description": description, "source": wording::SOURCE}});
     (status, axum::Json(body)).into_response()
 }

@@ -10,7 +10,10 @@
 //!   settled (its guard died, or could not reach Redis to settle) counts as spent in full: the
 //!   call may have been billed, so its units never come back (fail closed);
 //! - `window`: sorted set of request starts (µs) in the rolling window;
-//! - `epoch`: the shared budget's id, which each guard writes in its journal's `budget` line.
+//! - `epoch`: the shared budget's id, which each guard writes in its journal's `budget` line;
+//! - `total`: the budget's figure (raised by `budget guard-admin raise`, once for all guards);
+//! - `approved`, `hold-approved`: the units of calls an operator approved (the allowance above
+//!   `--soft-budget`), and which holds are of approved calls (docs/guard.md "Raise and approve").
 //!
 //! `left` and `epoch` never expire: the shared budget ends only when someone deletes it
 //! (`redis-cli del 'budget:{ACCOUNT}:left'`) or a guard replaces it (`--new-budget`). The
@@ -25,7 +28,9 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, FromRedisValue, RedisError, Script, ScriptInvocation};
 
-use super::state::{Ask, ClientBudget, Figures, Hold, RateError, Reserved, StateError};
+use super::state::{
+    Ask, ClientBudget, Figures, Hold, Raise, Raised, RateError, Reserved, StateError,
+};
 
 /// Transient keys (holds, window) live this long after their last use; `left` never expires.
 const KEEP: Duration = Duration::from_secs(24 * 3600);
@@ -48,6 +53,7 @@ for _, id in ipairs(expired) do
   redis.call('HDEL', KEYS[2], id)
   redis.call('ZREM', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
+  redis.call('HDEL', KEYS[9], id)
 end
 local units = tonumber(ARGV[1])
 local left = tonumber(redis.call('GET', KEYS[1]))
@@ -67,7 +73,29 @@ if refused == 0 and cleft and cleft < units then
   refused = 2
   shown = cleft
 end
+-- The soft limit (--soft-budget): units used (the figure less what is left) with this call's,
+-- against the limit plus the approved allowance; an approved call passes it.
+if refused == 0 and ARGV[7] ~= '' and ARGV[8] ~= '1' then
+  local total = redis.call('GET', KEYS[7])
+  if total then
+    total = tonumber(total)
+  else
+    total = left
+    for _, u in ipairs(redis.call('HVALS', KEYS[2])) do total = total + tonumber(u) end
+  end
+  local used = total - left
+  local approved = tonumber(redis.call('GET', KEYS[8]) or '0')
+  if used + units > tonumber(ARGV[7]) + approved then
+    refused = 3
+    shown = used
+  end
+end
 if refused > 0 and ARGV[5] ~= '1' then return {0, shown, refused, 0, ctotal} end
+if ARGV[8] == '1' then
+  redis.call('INCRBY', KEYS[8], units)
+  redis.call('HSET', KEYS[9], ARGV[2], '1')
+  redis.call('PEXPIRE', KEYS[9], ARGV[4])
+end
 redis.call('DECRBY', KEYS[1], units)
 local held = 0
 if cleft then
@@ -91,6 +119,11 @@ if held then
   redis.call('INCRBY', KEYS[1], back)
   if ARGV[3] == '1' and redis.call('HGET', KEYS[4], ARGV[1]) then
     redis.call('INCRBY', KEYS[5], back)
+  end
+  -- An approved call's allowance is what it was charged, never more than approved.
+  if redis.call('HGET', KEYS[7], ARGV[1]) then
+    if back > 0 then redis.call('DECRBY', KEYS[6], back) end
+    redis.call('HDEL', KEYS[7], ARGV[1])
   end
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
@@ -191,6 +224,10 @@ struct Keys {
     total: String,
     /// Hash of reservation id → the client whose own budget holds it too.
     hold_client: String,
+    /// Units of approved calls: the allowance above the soft limit (`--soft-budget`).
+    approved: String,
+    /// Hash of reservation id → 1 for a call an operator approved.
+    hold_approved: String,
 }
 
 impl Keys {
@@ -224,8 +261,32 @@ const REPLACE: &str = r"
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[5], ARGV[1])
-redis.call('DEL', KEYS[3], KEYS[4], KEYS[6])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8])
 return 1
+";
+
+/// Raises the budget: `left` and the figure grow by the same units. `ARGV[1]` is `by` or `to`;
+/// returns {1, before, after}, {0, before, 0} for a `to` below the figure, {-2, before, by} past
+/// the largest budget, {-1, 0, 0} without a budget.
+const RAISE: &str = r"
+local left = redis.call('GET', KEYS[1])
+if not left then return {-1, 0, 0} end
+local total = redis.call('GET', KEYS[3])
+if total then
+  total = tonumber(total)
+else
+  total = tonumber(left)
+  for _, u in ipairs(redis.call('HVALS', KEYS[2])) do total = total + tonumber(u) end
+end
+local by = tonumber(ARGV[2])
+if ARGV[1] == 'to' then
+  if by < total then return {0, total, 0} end
+  by = by - total
+end
+if total + by > tonumber(ARGV[3]) then return {-2, total, by} end
+redis.call('INCRBY', KEYS[1], by)
+redis.call('SET', KEYS[3], string.format('%.0f', total + by))
+return {1, total, total + by}
 ";
 
 /// How a guard found the shared budget.
@@ -301,6 +362,8 @@ impl RedisState {
                 epoch: format!("{prefix}:epoch"),
                 total: format!("{prefix}:total"),
                 hold_client: format!("{prefix}:hold-client"),
+                approved: format!("{prefix}:approved"),
+                hold_approved: format!("{prefix}:hold-approved"),
                 prefix,
             },
             clients: std::sync::Mutex::new(Vec::new()),
@@ -413,6 +476,8 @@ impl RedisState {
                     .key(&self.keys.expiry)
                     .key(&self.keys.total)
                     .key(&self.keys.hold_client)
+                    .key(&self.keys.approved)
+                    .key(&self.keys.hold_approved)
                     .arg(budget)
                     .arg(epoch),
             )
@@ -473,13 +538,7 @@ impl RedisState {
     }
 
     pub async fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
-        self.reserve(Ask {
-            units,
-            client: None,
-            shadow: false,
-        })
-        .await
-        .map(|r| r.hold)
+        self.reserve(Ask::units(units)).await.map(|r| r.hold)
     }
 
     /// Reserves from the shared budget and the client's (see `super::state::Ask`).
@@ -503,12 +562,17 @@ impl RedisState {
                     .key(&self.keys.hold_client)
                     .key(&client_left)
                     .key(&client_total)
+                    .key(&self.keys.total)
+                    .key(&self.keys.approved)
+                    .key(&self.keys.hold_approved)
                     .arg(ask.units)
                     .arg(&id)
                     .arg(crate::count::millis(self.hold_ttl))
                     .arg(crate::count::millis(KEEP))
                     .arg(if ask.shadow { "1" } else { "0" })
-                    .arg(client),
+                    .arg(client)
+                    .arg(ask.soft.map(|s| s.to_string()).unwrap_or_default())
+                    .arg(if ask.approved { "1" } else { "0" }),
             )
             .await
             .map_err(|e| self.error(&e))?;
@@ -522,6 +586,11 @@ impl RedisState {
                 needed: ask.units,
                 left,
                 budget: u64::try_from(budget).unwrap_or(0),
+            }),
+            3 => Some(StateError::SoftLimit {
+                needed: ask.units,
+                used: left,
+                limit: ask.soft.unwrap_or(0),
             }),
             _ => None,
         };
@@ -569,6 +638,58 @@ impl RedisState {
         *self.clients.lock().unwrap_or_else(|p| p.into_inner()) =
             clients.iter().map(|c| c.name.clone()).collect();
         Ok(())
+    }
+
+    /// Raises the shared budget once for every guard sharing it (see `super::state::Raise`).
+    pub async fn raise(&self, raise: Raise) -> Result<Raised, StateError> {
+        let (how, units) = match raise {
+            Raise::By(by) => ("by", by),
+            Raise::To(to) => ("to", to),
+        };
+        let max = super::state::MAX_RAISED;
+        if units > max {
+            return Err(StateError::RaiseTooLarge {
+                total: 0,
+                by: units,
+                max,
+            });
+        }
+        let (done, before, after): (i64, i64, i64) = self
+            .invoke(
+                Script::new(RAISE)
+                    .key(&self.keys.left)
+                    .key(&self.keys.holds)
+                    .key(&self.keys.total)
+                    .arg(how)
+                    .arg(units)
+                    .arg(max),
+            )
+            .await
+            .map_err(|e| self.error(&e))?;
+        let before = u64::try_from(before).unwrap_or(0);
+        let after = u64::try_from(after).unwrap_or(0);
+        match done {
+            1 => Ok(Raised { before, after }),
+            0 => Err(StateError::NotARaise {
+                total: before,
+                to: units,
+            }),
+            -2 => Err(StateError::RaiseTooLarge {
+                total: before,
+                by: after,
+                max,
+            }),
+            _ => Err(self.gone()),
+        }
+    }
+
+    /// Units of approved calls: the allowance above the soft limit, shared by every guard.
+    pub async fn approved(&self) -> Result<u64, StateError> {
+        let approved: Option<i64> = self
+            .query(redis::cmd("GET").arg(&self.keys.approved))
+            .await
+            .map_err(|e| self.error(&e))?;
+        Ok(u64::try_from(approved.unwrap_or(0)).unwrap_or(0))
     }
 
     /// The shared budget's figures (see `super::state::Figures`).
@@ -710,6 +831,8 @@ impl RedisState {
                             Some(name) => self.keys.client(name, "left"),
                             None => self.keys.left.clone(),
                         })
+                        .key(&self.keys.approved)
+                        .key(&self.keys.hold_approved)
                         .arg(&hold.id)
                         .arg(charged)
                         .arg(if hold.client.is_some() { "1" } else { "0" }),

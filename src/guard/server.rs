@@ -280,6 +280,8 @@ pub(crate) async fn serve(
             loop {
                 tick.tick().await;
                 app.journal().summarise(every.as_secs());
+                // Approvals past their 15 minutes are journaled as expired.
+                app.sweep_approvals();
             }
         })
     };

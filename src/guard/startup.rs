@@ -56,6 +56,8 @@ pub struct Start {
     pub warn: Warn,
     /// Told about every call billed beyond its price.
     pub on_overrun: Option<super::OverrunHook>,
+    /// Renders the dashboard (`report`'s); without one `/budget/` is not served.
+    pub dashboard: Option<super::DashboardRenderer>,
 }
 
 /// Where the figure a guard spends from comes from.
@@ -138,6 +140,12 @@ pub struct Startup {
     /// Alerts: thresholds, where they go (the webhook as shown, the command's program), and
     /// those already claimed for this budget.
     pub alerts: Option<AlertsShown>,
+    /// `/budget/` is served.
+    pub dashboard: bool,
+    /// The admin endpoint is served (`--admin-token-file`).
+    pub admin: bool,
+    /// Which calls wait for approval.
+    pub rules: super::admin::Rules,
     /// `--budget` as asked, when this guard joined a shared budget of another figure: the
     /// shared one holds, and the startup text warns that the flag did not (docs/guard.md
     /// "Several workers, several machines").
@@ -250,7 +258,19 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         ledger,
         warn,
         on_overrun,
+        dashboard,
     } = start;
+    // The admin token is never the API key: whoever holds it would hold the key.
+    if settings
+        .admin_token
+        .as_deref()
+        .is_some_and(|t| super::same_secret(t, key.expose()))
+    {
+        return Err(GuardError::Setting {
+            flag: "--admin-token-file",
+            reason: "holds the API key: the admin endpoint needs a token of its own, never the key; make one with `openssl rand -hex 32 > admin.token`".into(),
+        });
+    }
     // Guards sharing one API key meet under the same Redis keys and journal budgets (a hash
     // of the key, never the key).
     let account = account::account_id(Some(&key));
@@ -340,9 +360,19 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
     let mut origin = BudgetOrigin::Shared;
     let alert_warn = warn.clone();
     let scrubber = crate::account::Scrubber::for_key(Some(&key));
+    // A continued `--budget` keeps what operators raised it by (`raise` lines). Clients'
+    // percentages stay of `--budget`: a raise is the guard's total's, as it was while running.
+    let raised = match settings.budget {
+        BudgetRule::Fixed(_) => continued.as_ref().map_or(0, |p| p.raised),
+        // A live budget is figured from the balance again: what was raised is not added.
+        BudgetRule::Live { .. } => 0,
+    };
+    let rule = match settings.budget {
+        BudgetRule::Fixed(budget) => BudgetRule::Fixed(budget.saturating_add(raised)),
+        live => live,
+    };
     let (hold, _) = LedgerHold::take(ledger, &claim, |others| {
-        let (figure, from) =
-            budget_figure(settings.budget, shared, units_left, others, recent, spent);
+        let (figure, from) = budget_figure(rule, shared, units_left, others, recent, spent);
         origin = match from {
             BudgetOrigin::Live {
                 units_left,
@@ -393,7 +423,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             // Clients' own budgets continue with the journal's budget too.
             let client_budgets: Vec<ClientBudget> = clients
                 .as_ref()
-                .map(|c| c.budgets(total))
+                .map(|c| c.budgets(total.saturating_sub(raised)))
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(name, budget)| ClientBudget {
@@ -410,10 +440,11 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
                 _ => 0,
             };
             (
-                Backend::Memory(MemoryState::continuing(
+                Backend::Memory(MemoryState::continuing_approved(
                     total,
                     spent_before,
                     &client_budgets,
+                    continued.as_ref().map_or(0, |p| p.approved),
                 )),
                 epoch,
                 record,
@@ -487,8 +518,9 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         kind: "budget",
         epoch: epoch.clone(),
         account: account.clone(),
+        // `--budget` as given: the raises are their own lines.
         budget: match origin {
-            BudgetOrigin::Flag { budget, .. } => budget,
+            BudgetOrigin::Flag { budget, .. } => budget.saturating_sub(raised),
             _ => figure,
         },
         source: match settings.budget {
@@ -544,6 +576,10 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         },
         fired: Arc::new(std::sync::Mutex::new(fired.clone())),
+        admin_token: settings.admin_token.as_deref().map(Arc::from),
+        rules: settings.rules,
+        approvals: Arc::new(super::admin::Approvals::default()),
+        dashboard,
     };
     // Connections that fit the open-file limit (raised to its hard limit first).
     let files = super::server::raise_open_files();
@@ -565,6 +601,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         on_overrun,
     };
     let token = config.client_token.is_some();
+    let served_dashboard = ops.dashboard.is_some();
     let api = reqwest::Url::parse(api_url.trim())
         .map_or_else(|_| "the API".to_string(), |u| super::shown_url(&u));
     let fired_shared = ops.fired.clone();
@@ -646,7 +683,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         clients: clients
             .as_ref()
             .map(|c| {
-                let budgets = c.budgets(total);
+                let budgets = c.budgets(total.saturating_sub(raised));
                 c.list
                     .iter()
                     .map(|client| {
@@ -676,6 +713,9 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
                 .and_then(|c| c.first().cloned()),
             fired: fired.iter().copied().collect(),
         }),
+        dashboard: served_dashboard,
+        admin: settings.admin_token.is_some(),
+        rules: settings.rules,
         budget_not_applied: not_applied,
     };
     Ok(Running {

@@ -70,6 +70,50 @@ pub struct Ask<'a> {
     /// `--shadow`: the units are held even when they do not fit (the budget may go below zero),
     /// and the refusal that enforcement would have made is returned beside the hold.
     pub shadow: bool,
+    /// `--soft-budget`: a call that would take the units used (spent and held) past this
+    /// figure, plus the units of calls an operator approved, is refused with
+    /// [`StateError::SoftLimit`] unless it is `approved`.
+    pub soft: Option<u64>,
+    /// An operator approved this call (`budget guard-admin approve ID`): it passes the soft
+    /// limit, and its units raise the allowance above the soft limit by exactly what it is
+    /// charged (docs/guard.md "Raise and approve").
+    pub approved: bool,
+}
+
+impl<'a> Ask<'a> {
+    /// A plain ask: `units`, no client, enforce mode, no soft limit.
+    pub fn units(units: u64) -> Ask<'a> {
+        Ask {
+            units,
+            client: None,
+            shadow: false,
+            soft: None,
+            approved: false,
+        }
+    }
+}
+
+/// How a running guard's budget is raised (`budget guard-admin raise`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Raise {
+    /// By this many units.
+    By(u64),
+    /// To this figure (no lower than the budget now).
+    To(u64),
+}
+
+/// A raise made: the budget's figure before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raised {
+    pub before: u64,
+    pub after: u64,
+}
+
+impl Raised {
+    /// Units added.
+    pub fn by(&self) -> u64 {
+        self.after.saturating_sub(self.before)
+    }
 }
 
 /// A reservation made: the hold, and in shadow mode the refusal enforcement would have made.
@@ -124,7 +168,20 @@ pub enum StateError {
     },
     #[error("the shared state in Redis is unavailable: {reason}")]
     Redis { reason: String },
+    /// The call would take the units used past the soft limit (`--soft-budget`) and the
+    /// allowance operators approved: it needs an approval.
+    #[error("the call needs {needed} units; {used} are used of the soft limit of {limit}")]
+    SoftLimit { needed: u64, used: i64, limit: u64 },
+    /// `raise --to` below the budget's figure now.
+    #[error("the budget is {total} units already; a raise to {to} would lower it (give a figure above {total}, or --by N)")]
+    NotARaise { total: u64, to: u64 },
+    /// A raise past what the state can hold.
+    #[error("a budget of {total} + {by} units is more than the guard can hold ({max} at most)")]
+    RaiseTooLarge { total: u64, by: u64, max: u64 },
 }
+
+/// The largest budget a raise may reach (Redis's scripts count exactly up to 2^53).
+pub const MAX_RAISED: u64 = super::redis::MAX_BUDGET;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RateError {
@@ -297,6 +354,23 @@ impl State {
         self.rps
     }
 
+    /// Raises the budget (`budget guard-admin raise`): its figure and the units left grow by
+    /// the same amount, so what was spent stays spent. In Redis, once for every guard sharing it.
+    pub async fn raise(&self, raise: Raise) -> Result<Raised, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => m.raise(raise),
+            Backend::Redis(r) => r.raise(raise).await,
+        }
+    }
+
+    /// Units of approved calls above the soft limit (charged, or held by calls in flight).
+    pub async fn approved(&self) -> Result<u64, StateError> {
+        match &self.backend {
+            Backend::Memory(m) => Ok(u64::try_from(m.lock().approved).unwrap_or(0)),
+            Backend::Redis(r) => r.approved().await,
+        }
+    }
+
     /// Units left to reserve (budget minus holds and charges).
     pub async fn left(&self) -> Result<i64, StateError> {
         match &self.backend {
@@ -315,13 +389,9 @@ impl State {
     }
 
     pub async fn try_reserve(&self, units: u64) -> Result<Hold, StateError> {
-        self.reserve(Ask {
-            units,
-            client: None,
-            shadow: false,
-        })
-        .await
-        .map(|reserved| reserved.hold)
+        self.reserve(Ask::units(units))
+            .await
+            .map(|reserved| reserved.hold)
     }
 
     /// Reserves `ask.units` from the budget and from the client's own budget, atomically; in
@@ -491,8 +561,11 @@ struct Memory {
     /// Signed and wide: an overrun may take it below zero.
     left: i128,
     next: u64,
-    /// Units held by each call in flight, and its client's, when it has a budget.
-    holds: HashMap<String, (u64, Option<String>)>,
+    /// Units held by each call in flight, its client's (when it has a budget), and whether an
+    /// operator approved it.
+    holds: HashMap<String, (u64, Option<String>, bool)>,
+    /// Units of approved calls: the allowance above the soft limit.
+    approved: i128,
     /// Clients' own budgets: figure and units left.
     clients: std::collections::BTreeMap<String, (u64, i128)>,
     window: VecDeque<Instant>,
@@ -506,6 +579,7 @@ impl MemoryState {
                 left: i128::from(budget),
                 next: 0,
                 holds: HashMap::new(),
+                approved: 0,
                 clients: std::collections::BTreeMap::new(),
                 window: VecDeque::new(),
             }),
@@ -516,9 +590,21 @@ impl MemoryState {
     /// A budget of `total` units of which `spent` were spent before this start (the journal's
     /// record), with clients' own budgets.
     pub fn continuing(total: u64, spent: u64, clients: &[ClientBudget]) -> MemoryState {
+        MemoryState::continuing_approved(total, spent, clients, 0)
+    }
+
+    /// As [`MemoryState::continuing`], with `approved` units of approved calls charged before
+    /// this start (the allowance above the soft limit, replayed from the journal).
+    pub fn continuing_approved(
+        total: u64,
+        spent: u64,
+        clients: &[ClientBudget],
+        approved: u64,
+    ) -> MemoryState {
         let state = MemoryState::new(total);
         {
             let mut m = state.lock();
+            m.approved = i128::from(approved);
             m.left = i128::from(total) - i128::from(spent);
             for c in clients {
                 m.clients.insert(
@@ -535,7 +621,7 @@ impl MemoryState {
         Figures {
             total: m.total,
             left: clamp(m.left),
-            reserved: m.holds.values().map(|(units, _)| *units).sum(),
+            reserved: m.holds.values().map(|(units, _, _)| *units).sum(),
         }
     }
 
@@ -547,8 +633,8 @@ impl MemoryState {
                 let reserved = m
                     .holds
                     .values()
-                    .filter(|(_, c)| c.as_deref() == Some(name.as_str()))
-                    .map(|(units, _)| *units)
+                    .filter(|(_, c, _)| c.as_deref() == Some(name.as_str()))
+                    .map(|(units, _, _)| *units)
                     .sum();
                 (
                     name.clone(),
@@ -581,7 +667,7 @@ impl MemoryState {
 
     fn unspent(&self) -> u64 {
         let m = self.lock();
-        let unspent = m.holds.values().fold(m.left, |sum, (units, _)| {
+        let unspent = m.holds.values().fold(m.left, |sum, (units, _, _)| {
             sum.saturating_add(i128::from(*units))
         });
         // An overdrawn budget (an overrun took it below zero) has nothing unspent.
@@ -613,8 +699,23 @@ impl MemoryState {
                 }
             }
         }
+        // Then the soft limit: the units used (spent and held) with this call's, against the
+        // limit plus what operators approved.
+        if let (None, Some(soft), false) = (&refusal, ask.soft, ask.approved) {
+            let used = i128::from(m.total) - m.left;
+            if used + units > i128::from(soft) + m.approved {
+                refusal = Some(StateError::SoftLimit {
+                    needed: ask.units,
+                    used: clamp(used),
+                    limit: soft,
+                });
+            }
+        }
         if let (Some(refusal), false) = (&refusal, ask.shadow) {
             return Err(refusal.clone());
+        }
+        if ask.approved {
+            m.approved += units;
         }
         m.left -= units;
         if let Some((_, left)) = client.as_ref().and_then(|c| m.clients.get_mut(c)) {
@@ -622,7 +723,8 @@ impl MemoryState {
         }
         m.next += 1;
         let id = m.next.to_string();
-        m.holds.insert(id.clone(), (ask.units, client.clone()));
+        m.holds
+            .insert(id.clone(), (ask.units, client.clone(), ask.approved));
         Ok(Reserved {
             hold: Hold {
                 id,
@@ -635,13 +737,40 @@ impl MemoryState {
 
     fn settle(&self, hold: &Hold, charged: u64) {
         let mut m = self.lock();
-        if let Some((held, client)) = m.holds.remove(&hold.id) {
+        if let Some((held, client, approved)) = m.holds.remove(&hold.id) {
             let back = i128::from(held) - i128::from(charged);
             m.left += back;
+            // An approved call's allowance is what it was charged, never more than approved.
+            if approved && back > 0 {
+                m.approved -= back;
+            }
             if let Some((_, left)) = client.as_ref().and_then(|c| m.clients.get_mut(c)) {
                 *left += back;
             }
         }
+    }
+
+    fn raise(&self, raise: Raise) -> Result<Raised, StateError> {
+        let mut m = self.lock();
+        let before = m.total;
+        let by = match raise {
+            Raise::By(by) => by,
+            Raise::To(to) if to < before => {
+                return Err(StateError::NotARaise { total: before, to })
+            }
+            Raise::To(to) => to - before,
+        };
+        let after = before
+            .checked_add(by)
+            .filter(|after| *after <= MAX_RAISED)
+            .ok_or(StateError::RaiseTooLarge {
+                total: before,
+                by,
+                max: MAX_RAISED,
+            })?;
+        m.total = after;
+        m.left += i128::from(by);
+        Ok(Raised { before, after })
     }
 
     /// `Ok(now)`: a slot was taken at `now` and recorded at `now + slack`; `Err(wait)`: the

@@ -49,6 +49,99 @@ pub struct Status {
     /// Clients (`--clients`): all of them on the metrics listener; a client's own entry only
     /// when a client asks on the API listener.
     pub clients: Vec<ClientStatus>,
+    /// How fast this guard spends, and when the budget runs out at that pace.
+    pub burn: Burn,
+    /// This guard's latest priced calls that were refused (402, 503 for the rate, 405/422/501),
+    /// newest first, at most [`RECENT_REFUSALS`]; a client sees its own.
+    pub recent_refusals: Vec<RecentRefusal>,
+    /// Approvals (`--approval-above`, `--soft-budget`; docs/guard.md "Raise and approve").
+    pub approvals: ApprovalsStatus,
+}
+
+/// Most refusals [`Status::recent_refusals`] lists.
+pub const RECENT_REFUSALS: usize = 20;
+/// The window the burn rate is measured over.
+pub const BURN_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// The shortest window the burn rate is measured over (a guard that just started).
+pub const BURN_MIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The pace of spending.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Burn {
+    /// The window the rate is measured over: the last 300 s, or since this guard started (at
+    /// least 60 s).
+    pub window_seconds: u64,
+    /// Units this guard was charged in the window.
+    pub units: u64,
+    /// `units` per minute of the window, two decimals.
+    pub units_per_minute: f64,
+    /// At that pace, when `remaining_units` is gone (RFC 3339; `null` when nothing is spent
+    /// or nothing remains).
+    pub exhausts_at: Option<String>,
+    pub exhausts_in_seconds: Option<u64>,
+}
+
+/// One refused call.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentRefusal {
+    pub time: String,
+    pub method: String,
+    pub endpoint: String,
+    pub status: u16,
+    /// The journal's `outcome`.
+    pub outcome: super::journal::Outcome,
+    /// What the call was priced at.
+    pub units: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The approval it waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+}
+
+/// Approvals as the status shows them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApprovalsStatus {
+    /// `--approval-above`.
+    pub approval_above_units: Option<u64>,
+    /// `--soft-budget`.
+    pub soft_budget_units: Option<u64>,
+    /// Units of approved calls (the allowance above the soft limit).
+    pub approved_units: u64,
+    /// Approvals waiting for an operator.
+    pub pending: usize,
+    /// Every approval kept (pending, approved, denied); a client sees its own.
+    pub list: Vec<super::admin::Approval>,
+}
+
+/// The burn rate: `units` charged over `window`, and when `remaining` is gone at that pace
+/// from `now` (pure arithmetic; the caller keeps the charges).
+pub fn burn(
+    units: u64,
+    window: std::time::Duration,
+    remaining: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Burn {
+    let ms = window.as_millis().max(1);
+    // units per minute, in hundredths, rounded down: units × 60,000 ms × 100 / window ms.
+    let hundredths = u128::from(units) * 6_000_000 / ms;
+    #[allow(clippy::cast_precision_loss)]
+    let per_minute = hundredths as f64 / 100.0;
+    // remaining / (units per ms), in whole seconds rounded up.
+    let exhausts_in = (units > 0 && remaining > 0).then(|| {
+        let ms_left = u128::from(remaining.unsigned_abs()) * ms;
+        u64::try_from(ms_left.div_ceil(u128::from(units) * 1000)).unwrap_or(u64::MAX)
+    });
+    Burn {
+        window_seconds: window.as_secs(),
+        units,
+        units_per_minute: per_minute,
+        exhausts_at: exhausts_in.and_then(|s| {
+            let at = now.checked_add_signed(chrono::Duration::seconds(i64::try_from(s).ok()?))?;
+            Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        }),
+        exhausts_in_seconds: exhausts_in,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -236,12 +329,40 @@ pub async fn read(
             fired_percent: fired,
         },
         clients,
+        burn: Burn::default(),
+        recent_refusals: Vec::new(),
+        approvals: ApprovalsStatus::default(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn burn_by_hand() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T07:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        // 1,500 units in 300 s = 300 a minute = 5 a second; 9,000 left: 1,800 s = 07:30.
+        let b = burn(1500, std::time::Duration::from_secs(300), 9000, now);
+        assert_eq!(b.units_per_minute, 300.0);
+        assert_eq!(b.exhausts_in_seconds, Some(1800));
+        assert_eq!(b.exhausts_at.as_deref(), Some("2026-11-26T07:30:00Z"));
+        // 100 units in 7 s: 857.14 a minute (100 × 60 / 7 = 857.142…); 50 left: 3.5 s → 4 s.
+        let b = burn(100, std::time::Duration::from_secs(7), 50, now);
+        assert_eq!(b.units_per_minute, 857.14);
+        assert_eq!(b.exhausts_in_seconds, Some(4));
+        // Nothing spent, or nothing left: no exhaustion time.
+        assert_eq!(
+            burn(0, std::time::Duration::from_secs(300), 50, now).exhausts_at,
+            None
+        );
+        assert_eq!(
+            burn(10, std::time::Duration::from_secs(300), 0, now).exhausts_at,
+            None
+        );
+    }
 
     #[test]
     fn percentages_by_hand() {
@@ -272,9 +393,8 @@ mod tests {
         );
         let _in_flight = state
             .reserve(Ask {
-                units: 50,
                 client: Some("seo"),
-                shadow: false,
+                ..Ask::units(50)
             })
             .await
             .unwrap();

@@ -32,7 +32,50 @@ pub const NOT_PRICED: &str = "Not priced by budget guard";
 
 /// How a guard's budget is raised: the one sentence every reply that mentions it uses. Keep it
 /// general: how an operator raises a budget depends on how the guard keeps it.
-pub const RAISE_BUDGET: &str = "only the guard's operator can raise its budget (today: stop the guard and start it again with a larger --budget)";
+pub const RAISE_BUDGET: &str = "only the guard's operator can raise its budget (`budget guard-admin raise --by N` on a guard started with --admin-token-file, or a restart with a larger --budget)";
+
+/// The 402 text of a call that needs an operator's approval: why, the id, what to do.
+/// `soft`: (units needed, units used, the soft limit) when the soft limit is why.
+pub fn approval_needed(
+    endpoint: &str,
+    units: u64,
+    id: &str,
+    rules: super::admin::Rules,
+    soft: Option<(u64, i64, u64)>,
+) -> String {
+    let why = match (soft, rules.above) {
+        (Some((needed, used, limit)), _) => format!(
+            "it needs {} units, and {} are used already: together past the soft limit of {} units (--soft-budget) and what operators approved above it",
+            crate::count::thousands(needed),
+            crate::count::thousands(used.unsigned_abs()),
+            crate::count::thousands(limit)
+        ),
+        (None, Some(above)) => format!(
+            "it needs {} units, more than the {} units a call may spend without an operator's approval (--approval-above)",
+            crate::count::thousands(units),
+            crate::count::thousands(above)
+        ),
+        (None, None) => format!("it needs {} units", crate::count::thousands(units)),
+    };
+    format!(
+        "budget guard: this {endpoint} call waits for an operator's approval ({id}): {why}; it was not sent to the API. Ask the guard's operator to run `budget guard-admin approve {id}`, then send the same call again (same parameters and body) within 15 minutes: it passes once, for these {} units. Until then the same call gets this answer again.",
+        crate::count::thousands(units)
+    )
+}
+
+/// The 402 text of a call an operator denied.
+pub fn approval_denied(endpoint: &str, id: &str) -> String {
+    format!(
+        "budget guard: the guard's operator denied this {endpoint} call (approval {id}); it was not sent to the API, and the same call is refused for 15 minutes. Change the call or ask the operator."
+    )
+}
+
+/// The 503 text when too many approvals wait.
+pub fn approvals_full(max: usize) -> String {
+    format!(
+        "the guard keeps {max} approvals already (pending, approved or denied); this call was not sent to the API. Ask the guard's operator to decide them (`budget guard-admin approvals`), or try again once they expire (15 minutes)"
+    )
+}
 
 /// A refusal's status line and envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -147,6 +147,12 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
                 past.started,
                 thousands(past.spent())
             );
+            if past.raised > 0 {
+                line.push_str(&format!(
+                    ", {} units raised by operators (budget guard-admin raise) kept",
+                    thousands(past.raised)
+                ));
+            }
             if past.unsettled_calls > 0 {
                 line.push_str(&format!(
                     ", {} of them held by {} calls that never ended (counted in full)",
@@ -242,6 +248,38 @@ pub fn guard_started(err: &mut dyn Write, s: &Startup) -> io::Result<()> {
         let line = format!(
             "  metrics on {metrics}/metrics (Prometheus), {metrics}/healthz, {metrics}/budget/status"
         );
+        writeln!(err, "{}", safe::terminal(&line))?;
+    }
+    if s.dashboard {
+        let line = format!(
+            "  dashboard: {}/budget/{}",
+            s.url,
+            if s.token || !s.clients.is_empty() {
+                " (sign in with a client's token)"
+            } else {
+                ""
+            }
+        );
+        writeln!(err, "{}", safe::terminal(&line))?;
+    }
+    if s.admin {
+        let mut line = format!(
+            "  admin endpoint on: budget guard-admin --guard {} --admin-token-file FILE raise --by N | approvals | approve ID",
+            s.url
+        );
+        let mut rules = Vec::new();
+        if let Some(above) = s.rules.above {
+            rules.push(format!("calls above {} units", thousands(above)));
+        }
+        if let Some(soft) = s.rules.soft {
+            rules.push(format!(
+                "calls past the soft budget of {} units",
+                thousands(soft)
+            ));
+        }
+        if !rules.is_empty() {
+            line.push_str(&format!("; {} wait for approval", rules.join(" and ")));
+        }
         writeln!(err, "{}", safe::terminal(&line))?;
     }
     if let Some((asked, files)) = s.connections_lowered {
@@ -571,6 +609,9 @@ mod tests {
             shadow: false,
             clients: Vec::new(),
             alerts: None,
+            dashboard: false,
+            admin: false,
+            rules: crate::guard::admin::Rules::default(),
             budget_not_applied: None,
         }
     }
@@ -619,6 +660,26 @@ mod tests {
             },
         ));
         assert!(text.contains("a fresh budget (--new-budget): the 1,000 units spent under the previous one (since 2026-11-26T07:00:00.000Z) are not counted"), "{text}");
+        // Raises kept across the restart; the dashboard and the admin endpoint with its rules.
+        let mut raised = past(600, 0, 0);
+        raised.raised = 500;
+        let mut admin = startup(flag.clone(), Record::Continued { past: raised });
+        admin.dashboard = true;
+        admin.admin = true;
+        admin.token = true;
+        admin.rules = crate::guard::admin::Rules {
+            above: Some(5000),
+            soft: Some(40_000),
+        };
+        let text = started(&admin);
+        assert!(text.contains("600 units spent before this start, 500 units raised by operators (budget guard-admin raise) kept\n"), "{text}");
+        assert!(
+            text.contains(
+                "  dashboard: http://127.0.0.1:8787/budget/ (sign in with a client's token)\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  admin endpoint on: budget guard-admin --guard http://127.0.0.1:8787 --admin-token-file FILE raise --by N | approvals | approve ID; calls above 5,000 units and calls past the soft budget of 40,000 units wait for approval\n"), "{text}");
         let mut none = startup(flag.clone(), Record::None);
         none.journal = None;
         none.torn = true;

@@ -32,6 +32,7 @@ mod ci;
 mod forecast;
 mod gate;
 mod guard;
+mod guard_admin;
 mod html;
 mod overage;
 mod plan;
@@ -58,7 +59,10 @@ pub use gate::{gate_notes, gate_release_failed, gate_update_failed, GateNotes};
 pub use guard::{
     guard_overrun, guard_started, guard_stopped, guard_stopping, guard_summary, guard_summary_in,
 };
-pub use html::{html_report, html_written, HtmlReport, ReconcileView, TierTable};
+pub use guard_admin::guard_admin;
+pub use html::{
+    dashboard, dashboard_page, html_report, html_written, HtmlReport, ReconcileView, TierTable,
+};
 pub use overage::{overage, overage_tiers};
 pub use plan::{
     max_units_line, plan, plan_brief, plan_compared, strict_prices_lines, verdict_lines, PlanReport,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ::redis::FromRedisValue;
 use budget::guard::redis::{Joined, RedisState};
-use budget::guard::state::{Ask, ClientBudget, Granted, RateError, StateError};
+use budget::guard::state::{Ask, ClientBudget, Granted, Raise, Raised, RateError, StateError};
 use budget::guard::{MemoryState, State};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -162,12 +162,102 @@ macro_rules! suite {
             async fn clients_and_shadow() {
                 super::clients_and_shadow(&$backend()).await;
             }
+            #[tokio::test]
+            async fn a_raise_adds_to_the_figure_and_what_is_left() {
+                super::a_raise_adds_to_the_figure_and_what_is_left(&$backend()).await;
+            }
+            #[tokio::test]
+            async fn the_soft_limit_rises_by_approved_calls_only() {
+                super::the_soft_limit_rises_by_approved_calls_only(&$backend()).await;
+            }
         }
     };
 }
 
 suite!(memory, || Memory);
 suite!(redis, Redis::new);
+
+/// Invariant: a raise adds to the budget's figure and to what is left alike (what was spent
+/// stays spent); `--to` below the figure changes nothing.
+async fn a_raise_adds_to_the_figure_and_what_is_left(backend: &impl Backend) {
+    let state = backend.plain(500).await;
+    let hold = state.try_reserve(400).await.expect("400 of 500");
+    state.settle(&hold, 400).await.expect("settle");
+    assert_eq!(
+        state.try_reserve(200).await,
+        Err(StateError::Exceeded {
+            needed: 200,
+            left: 100
+        })
+    );
+    // +300: 800, 400 spent, 400 left.
+    assert_eq!(
+        state.raise(Raise::By(300)).await,
+        Ok(Raised {
+            before: 500,
+            after: 800
+        })
+    );
+    let f = state.figures().await.expect("figures");
+    assert_eq!((f.total, f.left, f.spent()), (800, 400, 400));
+    // To 1,000: +200, 600 left.
+    assert_eq!(
+        state.raise(Raise::To(1000)).await,
+        Ok(Raised {
+            before: 800,
+            after: 1000
+        })
+    );
+    assert_eq!(
+        state.raise(Raise::To(900)).await,
+        Err(StateError::NotARaise {
+            total: 1000,
+            to: 900
+        })
+    );
+    assert_eq!(state.left().await, Ok(600));
+    assert!(state.try_reserve(200).await.is_ok());
+}
+
+/// Invariant: with a soft limit, a call past it is refused unless approved; an approved call
+/// raises the allowance by what it is charged (never more than it held), and a released one
+/// gives it back.
+async fn the_soft_limit_rises_by_approved_calls_only(backend: &impl Backend) {
+    let state = backend.plain(10_000).await;
+    let ask = |units, approved| Ask {
+        soft: Some(250),
+        approved,
+        ..Ask::units(units)
+    };
+    let first = state.reserve(ask(200, false)).await.expect("200 of 250");
+    state.settle(&first.hold, 200).await.expect("settle");
+    // 200 used + 100 = 300 > 250.
+    assert_eq!(
+        state.reserve(ask(100, false)).await,
+        Err(StateError::SoftLimit {
+            needed: 100,
+            used: 200,
+            limit: 250
+        })
+    );
+    // Approved: it passes; charged 60 of its 100, the allowance is 60.
+    let approved = state.reserve(ask(100, true)).await.expect("approved");
+    assert_eq!(state.approved().await, Ok(100));
+    state.settle(&approved.hold, 60).await.expect("settle");
+    assert_eq!(state.approved().await, Ok(60));
+    // 260 used, limit 250 + 60 = 310: 50 fits (310), 51 would not.
+    let small = state.reserve(ask(50, false)).await.expect("50 fits");
+    assert!(matches!(
+        state.reserve(ask(1, false)).await,
+        Err(StateError::SoftLimit { .. })
+    ));
+    state.release(&small.hold).await.expect("release");
+    // An approved call released (the API failed): its allowance goes back to 60.
+    let failed = state.reserve(ask(500, true)).await.expect("approved");
+    assert_eq!(state.approved().await, Ok(560));
+    state.release(&failed.hold).await.expect("release");
+    assert_eq!(state.approved().await, Ok(60));
+}
 
 async fn reserve_settle_release_by_hand(backend: &impl Backend) {
     let state = backend.plain(1000).await;
@@ -207,9 +297,9 @@ async fn clients_and_shadow(backend: &impl Backend) {
     };
     let state = backend.with_clients(500, &[seo_budget]).await;
     let ask = |units, client, shadow| Ask {
-        units,
         client,
         shadow,
+        ..Ask::units(units)
     };
     // seo: 150 of its 200; the next 100 does not fit its 50 left, though the total's 350 would.
     let first = state
@@ -397,6 +487,24 @@ async fn a_second_guard_joins_the_budget() {
         .expect("connect");
     // a different --budget does not reset the shared one.
     assert_eq!(second.join(9999).await, Ok(Joined::Existing { left: 500 }));
+}
+
+#[tokio::test]
+async fn a_raise_is_shared_once_by_every_guard() {
+    // Invariant: one raise through one guard raises the shared budget once for all.
+    let redis = Redis::new();
+    let long = Duration::from_secs(5);
+    let first = redis.shared("acct9", 1000, 10, long).await;
+    let second = redis.shared("acct9", 1000, 10, long).await;
+    assert_eq!(
+        first.raise(Raise::By(500)).await,
+        Ok(Raised {
+            before: 1000,
+            after: 1500
+        })
+    );
+    let f = second.figures().await.expect("figures");
+    assert_eq!((f.total, f.left), (1500, 1500));
 }
 
 #[tokio::test]

@@ -5,6 +5,12 @@
 //! [`Chromium::dump_dom`] and [`Chromium::screenshot`] on an `http://127.0.0.1:PORT/…` URL the
 //! same way — only loopback: the flags below keep Chromium off every other network).
 //!
+//! A page that changes after it loads (the guard's dashboard refreshes itself) is driven live
+//! through the DevTools protocol over `--remote-debugging-pipe` ([`Chromium::devtools`]): no
+//! port, no WebSocket; messages are JSON ended by a NUL byte on the browser's file descriptors
+//! 3 (commands in) and 4 (answers out). Each command waits at most [`COMMAND_LIMIT`]; the whole
+//! session is bounded by [`TIME_LIMIT`] and killed with its process group when dropped.
+//!
 //! - **Which browser**: `$BUDGET_CHROMIUM` when set, else `chromium` (Debian's package; `.ci/run`
 //!   installs it), else `chromium-browser`.
 //! - **Missing browser**: the test fails, saying how to install it — a browser test that passes
@@ -29,6 +35,8 @@ use std::time::Duration;
 
 /// The longest one Chromium run may take before it is killed and the test fails.
 pub const TIME_LIMIT: Duration = Duration::from_secs(60);
+/// The longest one DevTools command may take.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(20);
 
 /// The flags known to work headless as root on a machine without a network.
 const FLAGS: [&str; 10] = [
@@ -262,4 +270,221 @@ fn luma(p: &[u8; 4]) -> f64 {
 pub fn file_url(path: &Path) -> String {
     let absolute = std::fs::canonicalize(path).expect("an existing file");
     format!("file://{}", absolute.display())
+}
+
+/// A live browser driven through the DevTools protocol: one page, attached.
+pub struct DevTools {
+    group: rustix::process::Pid,
+    child: std::process::Child,
+    commands: std::fs::File,
+    answers: mpsc::Receiver<serde_json::Value>,
+    session: String,
+    next: u64,
+    started: std::time::Instant,
+    _home: tempfile::TempDir,
+}
+
+impl Chromium {
+    /// Opens `url` in a browser driven through the DevTools protocol (`width` × `height`).
+    #[track_caller]
+    pub fn devtools(&self, url: &str, width: u32, height: u32) -> DevTools {
+        use std::os::fd::AsRawFd;
+        let home = tempfile::tempdir().expect("temp dir for the browser profile");
+        let profile = home.path().join("profile");
+        // fd 3: the browser reads commands; fd 4: it writes answers.
+        let (to_browser, browser_reads) = pipe();
+        let (browser_writes, from_browser) = pipe();
+        let (reads_fd, writes_fd) = (browser_reads.as_raw_fd(), browser_writes.as_raw_fd());
+        let mut command = Command::new(&self.binary);
+        command
+            .args(FLAGS)
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("--remote-debugging-pipe")
+            .arg(format!("--window-size={width},{height}"))
+            .arg("about:blank")
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        // SAFETY: only dup2, which is async-signal-safe, between fork and exec; the new
+        // descriptors 3 and 4 are not close-on-exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(reads_fd, 3) < 0 || libc::dup2(writes_fd, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}); install Chromium (`apt-get install chromium`) or set BUDGET_SKIP_BROWSER=1",
+                self.binary.display()
+            )
+        });
+        // The browser's ends are its own now: the reader sees EOF when it exits.
+        drop(browser_reads);
+        drop(browser_writes);
+        let group = rustix::process::Pid::from_child(&child);
+        let (tx, answers) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut from_browser = from_browser;
+            let mut pending = Vec::new();
+            let mut buf = [0u8; 65536];
+            loop {
+                let n = match from_browser.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                pending.extend_from_slice(&buf[..n]);
+                while let Some(end) = pending.iter().position(|b| *b == 0) {
+                    let message: Vec<u8> = pending.drain(..=end).collect();
+                    if let Ok(value) = serde_json::from_slice(&message[..end]) {
+                        if tx.send(value).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let mut tools = DevTools {
+            group,
+            child,
+            commands: to_browser,
+            answers,
+            session: String::new(),
+            next: 0,
+            started: std::time::Instant::now(),
+            _home: home,
+        };
+        let target = tools.call("Target.createTarget", serde_json::json!({ "url": url }));
+        let target_id = target["targetId"]
+            .as_str()
+            .expect("a target id")
+            .to_string();
+        let attached = tools.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target_id, "flatten": true }),
+        );
+        tools.session = attached["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        // The viewport exactly `width` × `height` (the window's includes the browser's frame).
+        tools.call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false
+            }),
+        );
+        tools
+    }
+}
+
+fn pipe() -> (std::fs::File, std::fs::File) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
+    let done = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(done, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are new and owned by nothing else.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        (
+            std::fs::File::from_raw_fd(fds[1]),
+            std::fs::File::from_raw_fd(fds[0]),
+        )
+    }
+}
+
+impl DevTools {
+    /// One command (of the page's session once attached); its `result`.
+    #[track_caller]
+    pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::Write;
+        assert!(
+            self.started.elapsed() < TIME_LIMIT,
+            "the browser session ran past {} s",
+            TIME_LIMIT.as_secs()
+        );
+        self.next += 1;
+        let id = self.next;
+        let mut message = serde_json::json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = serde_json::Value::String(self.session.clone());
+        }
+        let mut bytes = serde_json::to_vec(&message).expect("JSON");
+        bytes.push(0);
+        self.commands
+            .write_all(&bytes)
+            .expect("send a DevTools command");
+        let deadline = std::time::Instant::now() + COMMAND_LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let answer = self.answers.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no answer to {method} within {} s", COMMAND_LIMIT.as_secs())
+            });
+            if answer["id"] == id {
+                assert!(answer.get("error").is_none(), "{method}: {answer}");
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    /// A JavaScript expression's value in the page.
+    #[track_caller]
+    pub fn evaluate(&mut self, expression: &str) -> serde_json::Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expression, "returnByValue": true }),
+        );
+        result["result"]["value"].clone()
+    }
+
+    /// Evaluates `expression` until `done` holds for its value (every 100 ms, at most `within`);
+    /// returns that value.
+    #[track_caller]
+    pub fn wait_for(
+        &mut self,
+        expression: &str,
+        within: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let value = self.evaluate(expression);
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{expression} never became what was awaited within {} s; last {value}",
+                within.as_secs_f64()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A PNG screenshot of the page, as bytes.
+    #[track_caller]
+    pub fn screenshot_png(&mut self) -> Vec<u8> {
+        use base64::Engine;
+        let shot = self.call(
+            "Page.captureScreenshot",
+            serde_json::json!({ "format": "png" }),
+        );
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("base64 PNG")
+    }
+}
+
+impl Drop for DevTools {
+    fn drop(&mut self) {
+        // The browser's helpers share its group: none may outlive the test.
+        let _ = rustix::process::kill_process_group(self.group, rustix::process::Signal::KILL);
+        let _ = self.child.wait();
+    }
 }

@@ -14,7 +14,8 @@
 //! [`DataState::rows_per_target`]; day and period endpoints: a row per day/period of the range,
 //! which without dates ends today). Keywords arrive in the query, a JSON body or a multipart form;
 //! a nested JSON field (`settings.max_pages`) is read in a query or form in its bracket form
-//! (`settings[max_pages]`) too, as a PHP server would.
+//! (`settings[max_pages]`) too, as a PHP server would. With [`DataState::lenient_names`] it reads
+//! names as a lenient server may (see [`lenient_pairs`]).
 //! An endpoint of unknown price bills 1 unit per request (the guard never forwards one).
 //! Auth, faults and the strict rolling window come from the simulator's middleware.
 
@@ -74,6 +75,9 @@ pub struct DataState {
     /// Rows a row endpoint returns per target whatever the call asked for (an API whose default
     /// changed, or that reads a parameter the guard does not); billed as returned.
     pub rows_override: Option<u64>,
+    /// Read query parameter names as a lenient server may ([`lenient_pairs`]): `LIMIT`, `+limit`,
+    /// `limit%00`, `%256Cimit` are `limit`; `target[1]` is `target`; `;` separates parameters.
+    pub lenient_names: bool,
 }
 
 impl Default for DataState {
@@ -86,6 +90,7 @@ impl Default for DataState {
             billed: Vec::new(),
             refused_funds: 0,
             rows_override: None,
+            lenient_names: false,
         }
     }
 }
@@ -166,7 +171,12 @@ async fn data(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let query = pairs(query.as_deref().unwrap_or(""));
+    let lenient = lock(&state).data.lenient_names;
+    let query = if lenient {
+        lenient_pairs(query.as_deref().unwrap_or(""))
+    } else {
+        pairs(query.as_deref().unwrap_or(""))
+    };
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     let form = headers
         .get("content-type")
@@ -483,4 +493,57 @@ fn unescape(text: &str) -> String {
         .replace("%3A", ":")
         .replace("%2F", "/")
         .replace('+', " ")
+}
+
+/// Query pairs as a lenient server may read them (the red-team's fake API, written apart from
+/// the crate): split on `&` and `;`; a name percent-decoded (and `+` a space) up to three times,
+/// without leading spaces, control characters or `+`, cut at a NUL, in lower case; a PHP array
+/// index (`target[1]`, `target[]`) dropped, a named field (`settings[max_pages]`) kept.
+fn lenient_pairs(raw: &str) -> Vec<(String, String)> {
+    fn decode(text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                },
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    raw.split(['&', ';'])
+        .filter(|s| !s.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let mut name = k.to_string();
+            for _ in 0..3 {
+                name = decode(&name);
+            }
+            let name =
+                name.trim_start_matches(|c: char| c.is_whitespace() || c.is_control() || c == '+');
+            let name = name.split('\0').next().unwrap_or("").to_lowercase();
+            let name = match name.split_once('[') {
+                Some((base, rest)) => {
+                    let field = rest.split(']').next().unwrap_or("").trim();
+                    if field.is_empty() || field.bytes().all(|b| b.is_ascii_digit()) {
+                        base.trim_end().to_string()
+                    } else {
+                        format!("{}[{field}]", base.trim_end())
+                    }
+                }
+                None => name.trim_end().to_string(),
+            };
+            (name, decode(v))
+        })
+        .collect()
 }

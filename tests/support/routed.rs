@@ -48,6 +48,10 @@ pub struct Setup {
     pub overlays: Vec<PathBuf>,
     /// Shared state in Redis at this URL (the budget joined, or created when first).
     pub redis: Option<String>,
+    /// Serve the dashboard (`/budget/`), rendered by `report::dashboard` as the binary does.
+    pub dashboard: bool,
+    /// `--admin-token-file`'s token, the approval rules and how long approvals are kept.
+    pub admin: Option<(String, budget::guard::admin::Rules, Duration)>,
 }
 
 impl Setup {
@@ -66,7 +70,25 @@ impl Setup {
             max_queue: 1000,
             overlays: Vec::new(),
             redis: None,
+            dashboard: false,
+            admin: None,
         }
+    }
+
+    /// The admin endpoint with `token`, approvals by `rules`, each kept `ttl`.
+    pub fn admin(
+        mut self,
+        token: &str,
+        rules: budget::guard::admin::Rules,
+        ttl: Duration,
+    ) -> Setup {
+        self.admin = Some((token.to_string(), rules, ttl));
+        self
+    }
+
+    pub fn dashboard(mut self) -> Setup {
+        self.dashboard = true;
+        self
     }
 
     pub fn attempts(mut self, attempts: u32) -> Setup {
@@ -161,13 +183,21 @@ impl Setup {
                 heard.lock().unwrap().push(o.clone())
             })),
         };
-        let router = budget::guard::router(
-            config,
-            state.clone(),
-            journal.clone(),
-            budget::guard::Ops::default(),
-        )
-        .expect("the router");
+        let mut ops = budget::guard::Ops {
+            dashboard: self.dashboard.then(|| -> budget::guard::DashboardRenderer {
+                Arc::new(|page: &budget::guard::dashboard::Page<'_>| {
+                    budget::report::dashboard(page)
+                })
+            }),
+            ..budget::guard::Ops::default()
+        };
+        if let Some((token, rules, ttl)) = self.admin {
+            ops.admin_token = Some(Arc::from(token.as_str()));
+            ops.rules = rules;
+            ops.approvals = Arc::new(budget::guard::admin::Approvals::new(ttl));
+        }
+        let router =
+            budget::guard::router(config, state.clone(), journal.clone(), ops).expect("the router");
         Routed {
             router,
             state,
@@ -209,6 +239,23 @@ impl Routed {
     /// A request built by the caller, answered.
     pub async fn send_request(&self, request: Request<Body>) -> Answer {
         self.reply_to(request).await.0
+    }
+
+    /// A request built by the caller: the status, the headers and the body.
+    pub async fn exchange(&self, request: Request<Body>) -> (u16, axum::http::HeaderMap, String) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
+        (
+            parts.status.as_u16(),
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
     }
 
     async fn reply_to(&self, request: Request<Body>) -> (Answer, Option<u64>) {

@@ -6,17 +6,6 @@ fn pricing() -> &'static Pricing {
     Pricing::embedded_once()
 }
 
-fn pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (k.to_string(), v.to_string())
-        })
-        .collect()
-}
-
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, 10).expect("date")
 }
@@ -51,13 +40,12 @@ fn post<'a>(path: &'a str, query: &'a str, json: &'a str) -> Req<'a> {
 }
 
 fn priced(req: &Req) -> Result<Priced, PriceError> {
-    let query = pairs(req.query);
     price(
         pricing(),
         &Call {
             method: req.method,
             path: req.path,
-            query: &query,
+            query: req.query,
             content_type: req.content_type,
             body: req.body,
             today: today(),
@@ -1005,12 +993,8 @@ fn the_mcp_corpus_is_read_exactly() {
     let mut priced_count = 0;
     let mut unknown = Vec::new();
     for r in corpus["requests"].as_array().unwrap() {
-        let query: Vec<(String, String)> = r["query"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
-            .collect();
+        // The query string exactly as the MCP server sends it.
+        let query = r["raw_query"].as_str().unwrap_or("");
         let (content_type, body) = match &r["body"] {
             Value::Null => (None, Vec::new()),
             Value::Object(o) if o.contains_key("multipart") => {
@@ -1030,7 +1014,7 @@ fn the_mcp_corpus_is_read_exactly() {
         let call = Call {
             method: r["method"].as_str().unwrap(),
             path: r["path"].as_str().unwrap(),
-            query: &query,
+            query,
             content_type,
             body: &body,
             today: today(),
@@ -1071,16 +1055,11 @@ fn the_mcp_corpus_is_read_exactly() {
     );
     // The server's unregistered tools are in the catalogue too, at unknown prices.
     for r in corpus["unregistered"].as_array().unwrap() {
-        let query: Vec<(String, String)> = r["query"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| (p[0].as_str().unwrap().into(), p[1].as_str().unwrap().into()))
-            .collect();
+        let query = r["raw_query"].as_str().unwrap_or("");
         let call = Call {
             method: r["method"].as_str().unwrap(),
             path: r["path"].as_str().unwrap(),
-            query: &query,
+            query,
             content_type: None,
             body: b"",
             today: today(),
@@ -1093,5 +1072,312 @@ fn the_mcp_corpus_is_read_exactly() {
             "{}",
             r["case"]
         );
+    }
+}
+
+/// A multipart POST of `fields` (each a part's whole Content-Disposition value and its content).
+fn multipart_body(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = String::new();
+    for (disposition, value) in fields {
+        body.push_str(&format!(
+            "--b\r\nContent-Disposition: {disposition}\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str("--b--\r\n");
+    body.into_bytes()
+}
+
+fn form<'a>(path: &'a str, query: &'a str, body: &'a [u8]) -> Req<'a> {
+    Req {
+        method: "POST",
+        path,
+        query,
+        content_type: Some("multipart/form-data; boundary=b"),
+        body,
+    }
+}
+
+/// Invariant: a parameter that changes the price reaches the API only under a spelling the
+/// pricer reads. Every spelling the red-team found forwarded unpriced (a server reading names
+/// the way `transport::read_name` says may read each as the price parameter: PHP arrays,
+/// leading `+`/spaces, NULs, case, double encoding, `;` separators, multipart parts naming their
+/// field twice) is refused, naming the parameter as sent and the spelling to use.
+#[test]
+fn other_spellings_of_a_price_parameter_are_refused() {
+    let summary = "/v1/backlinks/summary";
+    let all = "/v1/backlinks/all";
+    let audit = "/v1/site-audit/audits/standard";
+    let targets = "write it as `target=` or `target[]=`";
+    let limit = "write it as `limit=`";
+    let pages = "write it as `settings[max_pages]=`";
+    #[rustfmt::skip]
+    let query_cases: [(&str, &str, &str, &str); 27] = [
+        // (path, query, the name as the message quotes it, how to write it)
+        (summary, "mode=host&target[1]=a&target[2]=b&target[3]=c&target[4]=d&target[5]=e", "\"target[1]\"", targets),
+        (summary, "target[x]=a&target[y]=b", "\"target[x]\"", targets),
+        (summary, "target[0]=a", "\"target[0]\"", targets),
+        (summary, "%20target=a&%20target=b", "\"%20target\"", targets),
+        (summary, "+target=a&+target=b", "\"+target\"", targets),
+        (summary, "target%00=a&target%00=b", "\"target%00\"", targets),
+        (summary, "%2574arget=a&%2574arget=b", "\"%2574arget\"", targets),
+        (summary, "target%5B1%5D=a&target%5B2%5D=b", "\"target%5B1%5D\"", targets),
+        (summary, "Target=a&TARGET=b", "\"Target\"", targets),
+        (summary, "target=a&target%20=b", "\"target%20\"", targets),
+        (all, "target=a&LIMIT=10000&output=xml", "\"LIMIT\"", limit),
+        (all, "target=a&+limit=10000", "\"+limit\"", limit),
+        (all, "target=a&%20limit=10000", "\"%20limit\"", limit),
+        (all, "target=a&limit%00=10000", "\"limit%00\"", limit),
+        (all, "target=a&%256Cimit=10000", "\"%256Cimit\"", limit),
+        (all, "target=a&Limit=10000", "\"Limit\"", limit),
+        (all, "target=a&limit%20=10000", "\"limit%20\"", limit),
+        (all, "target=a&limit%09=10000", "\"limit%09\"", limit),
+        (all, "target=a&limit[]=10000", "\"limit[]\"", limit),
+        (all, "target=a&limit[0]=10000", "\"limit[0]\"", limit),
+        // Given also in its own spelling: the other one is refused all the same.
+        (all, "target=a&limit=100&LIMIT=10000", "\"LIMIT\"", limit),
+        (audit, "+settings[max_pages]=300000", "\"+settings[max_pages]\"", pages),
+        (audit, "settings[MAX_PAGES]=300000", "\"settings[MAX_PAGES]\"", pages),
+        (audit, "settings[%20max_pages]=300000", "\"settings[%20max_pages]\"", pages),
+        (audit, "Settings[max_pages]=300000", "\"Settings[max_pages]\"", pages),
+        (audit, "settings[max%255Fpages]=300000", "\"settings[max%255Fpages]\"", pages),
+        (audit, "settings=300000", "\"settings\"", pages),
+    ];
+    for (path, query, sent, write) in query_cases {
+        let method = if path == audit { "POST" } else { "GET" };
+        let req = || Req {
+            method,
+            path,
+            query,
+            content_type: None,
+            body: b"",
+        };
+        refused(
+            req(),
+            &format!("the query parameter {sent} may be read by the API as `"),
+        );
+        refused(req(), write);
+    }
+    // A date parameter of a period call, read the PHP way (`.` and spaces become `_`).
+    refused(
+        get(
+            "/v1/backlinks/authority/page/history",
+            "target=x&date.from=2020-01-01",
+        ),
+        "\"date.from\" may be read by the API as `date_from`",
+    );
+    refused(
+        get(
+            "/v1/backlinks/authority/page/history",
+            "target=x&Granularity=by_day",
+        ),
+        "write it as `granularity=`",
+    );
+    // A raw `;`: servers splitting on it read `target=b` and `limit=10000`.
+    for (path, query) in [
+        (summary, "mode=host;target=a;target=b"),
+        (all, "target=a&x=1;limit=10000"),
+    ] {
+        refused(get(path, query), "the query string holds a `;`");
+    }
+    // JSON keys a server reading keys without regard to case (or spaces) takes for the field.
+    refused(
+        post(summary, "", r#"{"Target":["a","b","c"]}"#),
+        "the JSON key \"Target\" may be read by the API as `target`",
+    );
+    refused(
+        post(audit, "", r#"{"domain":"a","settings":{"MAX_PAGES":300000}}"#),
+        "the JSON key \"MAX_PAGES\" may be read by the API as `settings.max_pages`, which changes this call's price, but the guard reads only its exact spelling; write it as `settings.max_pages`",
+    );
+    refused(
+        post(audit, "", r#"{"domain":"a","settings[max_pages]":300000}"#),
+        "the JSON key \"settings[max_pages]\" may be read by the API as `settings.max_pages`",
+    );
+    // Multipart fields: read with the same reading; a part must name its field once.
+    let export = "/v1/keywords/export";
+    for (fields, phrase) in [
+        (
+            vec![("form-data; name=\"keywords[1]\"", "a"), ("form-data; name=\"keywords[2]\"", "b")],
+            "the form field \"keywords[1]\" may be read by the API as `keywords`, which changes this call's price, but the guard reads only its exact spelling; write it as `keywords[]=` or `keywords=`",
+        ),
+        (
+            vec![("form-data; name=\" keywords[]\"", "a")],
+            "the form field \" keywords[]\" may be read by the API as `keywords`",
+        ),
+        (
+            vec![("form-data; name=\"x\"; name=\"keywords[]\"", "a")],
+            "a multipart part names its field twice (\"form-data; name=\\\"x\\\"; name=\\\"keywords[]\\\"\")",
+        ),
+        (
+            vec![("form-data; NAME=\"x\"; name=\"keywords[]\"", "a")],
+            "a multipart part names its field twice",
+        ),
+        (
+            vec![("form-data; name=\"x\"; name*=UTF-8''keywords%5B%5D", "a")],
+            "a multipart part names its field with name*",
+        ),
+    ] {
+        let body = multipart_body(&fields);
+        refused(form(export, "source=us", &body), phrase);
+    }
+    let body = b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\nContent-Disposition: form-data; name=\"keywords[]\"\r\n\r\na\r\n--b--\r\n";
+    refused(
+        form(export, "source=us", body),
+        "a multipart part names its field in two Content-Disposition headers",
+    );
+}
+
+/// The spellings the guard reads are priced as before, and names that only look alike are
+/// not refused: the check refuses what the API may read as a price parameter, nothing else.
+#[test]
+fn the_spellings_the_guard_reads_are_priced_exactly() {
+    let summary = "/v1/backlinks/summary";
+    // 100 a target: `target` and `target[]` both count, as written or percent-encoded once
+    // (the API decodes once, as the guard does): 3 targets = 300.
+    for query in [
+        "target=a&target=b&target=c",
+        "target[]=a&target[]=b&target[]=c",
+        "target=a&target[]=b&target%5B%5D=c",
+        "%74arget=a&target=b&target=c&mode=host&output=json",
+    ] {
+        costs(get(summary, query), "backlinks/summary", 3, 300);
+    }
+    // Names that are not a price parameter pass whatever their spelling: 1 target, 100.
+    for query in [
+        "target=a&MODE=host&target_url=x&targets=y&x[target]=z",
+        "target=a&filter[0][param]=x&%2Boutput=json&Order_By=x",
+    ] {
+        costs(get(summary, query), "backlinks/summary", 1, 100);
+    }
+    // backlinks/all: 1 unit a row; limit=10000 → 10,000; `%6Cimit` decodes once to `limit`.
+    costs(
+        get("/v1/backlinks/all", "target=a&limit=10000&output=xml"),
+        "backlinks/all",
+        1,
+        10_000,
+    );
+    costs(
+        get("/v1/backlinks/all", "target=a&%6Cimit=10000"),
+        "backlinks/all",
+        1,
+        10_000,
+    );
+    // A site audit's other settings pass in the query: 300 pages × 2 = 600.
+    let audit = "/v1/site-audit/audits/standard";
+    for query in [
+        "domain=a&settings[max_pages]=300&settings[max_depth]=10",
+        "domain=a&settings%5Bmax_pages%5D=300&settings[check_robots]=1",
+        "domain=a&settings.max_pages=300",
+    ] {
+        costs(post(audit, query, ""), "site-audit/audits/standard", 1, 600);
+    }
+    // In JSON, as SE Ranking's MCP server sends it: 5,000 pages × 2 = 10,000.
+    costs(
+        post(
+            audit,
+            "",
+            r#"{"domain":"a","title":"T","settings":{"check_robots":1,"max_pages":5000,"max_depth":10}}"#,
+        ),
+        "site-audit/audits/standard",
+        1,
+        10_000,
+    );
+    // A `;` percent-encoded in a value is no separator: 1 target.
+    costs(
+        get(summary, "target=a%3Bb&mode=host"),
+        "backlinks/summary",
+        1,
+        100,
+    );
+    // Multipart, as the MCP server sends it: 2 keywords × 100... keywords/export is 100 a
+    // request, whatever the keywords: 100.
+    let body = multipart_body(&[
+        ("form-data; name=\"keywords[]\"", "a"),
+        ("form-data; name=\"keywords[]\"", "b"),
+        ("form-data; name=\"sort\"; filename=\"x\"", "cpc"),
+    ]);
+    costs(
+        form("/v1/keywords/export", "source=us", &body),
+        "keywords/export",
+        2,
+        100,
+    );
+}
+
+/// A variant of a price parameter's name: each letter in either case, maybe percent-encoded
+/// once, twice or thrice, behind a prefix and before a suffix a lenient server may drop.
+fn any_spelling(name: &'static str) -> impl Strategy<Value = String> {
+    let letters = name.len();
+    (
+        prop::collection::vec((any::<bool>(), 0u8..4), letters),
+        prop::sample::select(vec!["", "+", "%20", "%2B", "%09", "%00", "%2520", "%0A"]),
+        prop::sample::select(vec![
+            "",
+            "[]",
+            "[0]",
+            "%00",
+            "%00x",
+            "%20",
+            "%5B%5D",
+            "%255B1%255D",
+            "%09",
+            ".x",
+        ]),
+    )
+        .prop_map(move |(letters, prefix, suffix)| {
+            let mut text = prefix.to_string();
+            for ((upper, times), c) in letters.into_iter().zip(name.chars()) {
+                let c = if upper { c.to_ascii_uppercase() } else { c };
+                let mut part = c.to_string();
+                for _ in 0..times {
+                    part = part.bytes().map(|b| format!("%{b:02X}")).collect();
+                }
+                text.push_str(&part);
+            }
+            text.push_str(suffix);
+            text
+        })
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Invariant: whatever the spelling of `limit`, the call is priced as if it were written
+    /// `limit` (target=a, 10,000 rows × 1 unit = 10,000) or refused; never the default 100.
+    #[test]
+    fn any_spelling_of_limit_is_priced_exactly_or_refused(name in any_spelling("limit")) {
+        let query = format!("target=a&{name}=10000");
+        match priced(&get("/v1/backlinks/all", &query)) {
+            Ok(p) => prop_assert_eq!(p.units, 10_000, "{}", query),
+            Err(PriceError::Unreadable { .. }) => {}
+            Err(e) => prop_assert!(false, "{query}: {e}"),
+        }
+    }
+
+    /// Invariant: 3 targets in any spelling are priced as 3 (300 units) or refused.
+    #[test]
+    fn any_spelling_of_target_is_priced_exactly_or_refused(name in any_spelling("target")) {
+        let query = format!("{name}=a&{name}=b&{name}=c");
+        match priced(&get("/v1/backlinks/summary", &query)) {
+            Ok(p) => prop_assert_eq!(p.units, 300, "{}", query),
+            Err(PriceError::Unreadable { .. }) => {}
+            Err(e) => prop_assert!(false, "{query}: {e}"),
+        }
+    }
+
+    /// Invariant: 300,000 pages in any spelling of `settings` are priced as such (× 2 =
+    /// 600,000) or refused; never the default 1,000 pages.
+    #[test]
+    fn any_spelling_of_settings_is_priced_exactly_or_refused(
+        name in any_spelling("settings"),
+        field in any_spelling("max_pages"),
+    ) {
+        let query = format!("domain=a&{name}[{field}]=300000");
+        match priced(&post("/v1/site-audit/audits/standard", &query, "")) {
+            Ok(p) => prop_assert_eq!(p.units, 600_000, "{}", query),
+            Err(PriceError::Unreadable { .. }) => {}
+            Err(e) => prop_assert!(false, "{query}: {e}"),
+        }
     }
 }

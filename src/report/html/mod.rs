@@ -24,7 +24,10 @@
 //! It writes to a `&mut dyn Write` like every report; the command writes the file.
 
 mod burnup;
+mod dashboard;
 mod style;
+
+pub use dashboard::{dashboard, dashboard_page};
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
