@@ -137,6 +137,17 @@ pub mod exit {
 }
 
 impl Error {
+    /// The message as a person reads it, one problem a line where the error lists several
+    /// (each line is one problem's text; `report` neutralises each).
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Error::Guard {
+                source: GuardError::Settings { problems },
+            } => problems.iter().map(ToString::to_string).collect(),
+            other => vec![other.to_string().trim_end().to_string()],
+        }
+    }
+
     /// The one place an error becomes an exit code.
     pub fn exit_code(&self) -> u8 {
         use crate::gate::GateError as Ga;

@@ -315,6 +315,21 @@ fn bad_settings_are_refused_with_exit_codes() {
         .code(5)
         .stderr_has(&format!("cannot listen on {taken_addr}"))
         .stderr_has("pick another --listen address or port");
+    // The metrics listener too: the guard's own work failed, exit 5 (before: 2).
+    run(
+        &[
+            "--budget",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            &taken_addr,
+        ],
+        &key,
+    )
+    .code(5)
+    .stderr_has(&format!("cannot listen on {taken_addr}"))
+    .stderr_has("pick another --metrics-listen address or port");
     drop(taken);
     run(&["--budget", "5", "--max-wait=-1"], &key)
         .code(2)

@@ -885,6 +885,57 @@ fn the_alert_command_gets_the_fields_and_never_the_key() {
     guard.stop();
 }
 
+/// Invariant: each alert destination has its own line: a webhook that never answers (each
+/// attempt waits 10 s, four attempts) does not hold back the command (before: the command ran
+/// some 43 s late, and the next thresholds' not at all before the guard stopped).
+#[test]
+fn a_hanging_webhook_never_holds_back_the_command() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Simulator::start_data(1_000_000);
+    let scratch = Scratch::new();
+    // Accepts connections (the kernel's backlog) and never answers them.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let webhook = format!("http://{}/hook", silent.local_addr().expect("addr"));
+    let script = scratch.file(
+        "record.sh",
+        "#!/bin/sh\ntouch \"$1/alert-$BUDGET_ALERT_THRESHOLD_PERCENT\"\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = scratch.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let command = format!("{script} {}", out.display());
+    let guard = GuardProc::start(
+        sim.url(),
+        &[
+            "--budget",
+            "200",
+            "--alert-webhook",
+            &webhook,
+            "--alert-command",
+            &command,
+            "--alert-at",
+            "50%,100%",
+        ],
+    );
+    // 100 of 200: 50%; 200 of 200: 100%.
+    assert_eq!(one(&guard.url, summary(1)).status, 200);
+    assert_eq!(one(&guard.url, summary(1)).status, 200);
+    // Well inside one webhook attempt's 10 s.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    for percent in [50, 100] {
+        let file = out.join(format!("alert-{percent}"));
+        while !file.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the {percent}% command waited for the webhook"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    // Killed, not stopped: a stopping guard would wait up to 15 s for the webhook.
+    drop(guard);
+}
+
 /// Every new flag's problems: exit 2 with the flag and what to do.
 #[test]
 fn bad_operations_flags_exit_2() {
@@ -893,7 +944,33 @@ fn bad_operations_flags_exit_2() {
         "clients.yaml",
         "clients:\n  - name: 'no spaces'\n    token_file: none.token\n    budget: lots\n",
     );
+    // Every problem of a clients file at once: an unknown field, a bad name and a token two
+    // clients share (before: only the name; the shared token once the name was fixed).
+    scratch.file("ta.tok", "tok-aaaaaaaaaaaaaaaa\n");
+    scratch.file("dup.tok", "tok-aaaaaaaaaaaaaaaa\n");
+    let shared = scratch.file(
+        "shared.yaml",
+        "clients:\n  - name: a\n    token_file: ta.tok\n  - name: 'a b'\n    token_file: dup.tok\n    colour: red\n",
+    );
+    let bare = scratch.file("bare.yaml", "- name: a\n  token_file: ta.tok\n");
     for (args, phrases) in [
+        (
+            vec!["--clients", &shared],
+            vec![
+                "client 2: unknown field \"colour\"; a client has name, token_file",
+                "client 2 (\"a b\"), name: use 1 to 64 letters",
+                "clients \"a\" and \"a b\" have the same token",
+            ],
+        ),
+        (
+            vec!["--clients", &bare],
+            vec!["is not a list of clients; write it as `clients:`"],
+        ),
+        // Several flags to fix: an `error:` line each (before: one line joined by a literal `\n`).
+        (
+            vec!["--max-wait=-1", "--grace=-3"],
+            vec!["error: --max-wait: -1 is not a number of seconds\nerror: --grace: -3 is not a number of seconds\n"],
+        ),
         (
             vec!["--metrics-listen", "0.0.0.0:9187"],
             vec![

@@ -1571,3 +1571,60 @@ async fn approvals_fail_closed_across_guards_sharing_redis() {
     assert_eq!(second.state.approved().await, Ok(100));
     assert_eq!(sim.requests(), 3);
 }
+
+/// Invariant: an approval grants one call's units, once. A call the API may have billed (no
+/// complete reply in time: charged its worst case) uses it up like a 2xx; before, each retry of
+/// a timed-out approved call passed again and was charged again (3 × 100 for one approval).
+#[tokio::test]
+async fn an_approval_is_used_up_by_a_call_the_api_may_have_billed() {
+    use axum::http::Request;
+    let sim = data_sim(1_000_000);
+    let rules = budget::guard::admin::Rules {
+        above: Some(50),
+        soft: None,
+    };
+    let guard = setup(&sim, 10_000)
+        .admin("adm-1", rules, Duration::from_secs(900))
+        .attempts(1)
+        .timeout(Duration::from_millis(200))
+        .start()
+        .await;
+    let call = || get("/v1/backlinks/summary?target=a.com");
+    // 100 units > 50: approval needed, then approved.
+    let asked = guard.send(call()).await;
+    assert_eq!(asked.status, 402, "{}", asked.body);
+    let id = asked.json()["error"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approve = Request::post(format!("/budget/admin/approvals/{id}/approve"))
+        .header("authorization", "Bearer adm-1")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
+        .unwrap();
+    let (status, _, body) = guard.exchange(approve).await;
+    assert_eq!(status, 200, "{body}");
+    // The API answers after 1 s, past the guard's 200 ms: a 504, charged its 100 units.
+    sim.set(|s| {
+        s.fail_next(
+            3,
+            Fault::Slow {
+                delay: Duration::from_secs(1),
+            },
+        )
+    });
+    let timed_out = guard.send(call()).await;
+    assert_eq!(timed_out.status, 504, "{}", timed_out.body);
+    // The retry needs an approval again: nothing more reaches the API.
+    let retried = guard.send(call()).await;
+    assert_eq!(retried.status, 402, "{}", retried.body);
+    assert_ne!(retried.json()["error"]["approval_id"], id.as_str());
+    assert_eq!(sim.requests(), 1);
+    // 100 charged once.
+    let charged: u64 = guard
+        .journal_lines()
+        .iter()
+        .filter_map(|l| l["units_charged"].as_u64())
+        .sum();
+    assert_eq!(charged, 100);
+}

@@ -265,7 +265,9 @@ impl AlertTasks {
     }
 }
 
-/// Delivers queued alerts, one at a time.
+/// Delivers queued alerts, one at a time per destination: the webhook and the command each
+/// have their own line, so a webhook that hangs (up to [`WEBHOOK_ATTEMPTS`] × the delivery
+/// timeout) never holds back the command, nor the command the webhook.
 async fn send_all(mut rx: mpsc::Receiver<Alert>, settings: AlertSettings, warn: Warn) {
     let http = crate::account::transport::http_client(
         concat!("budget-guard/", env!("CARGO_PKG_VERSION")),
@@ -274,26 +276,53 @@ async fn send_all(mut rx: mpsc::Receiver<Alert>, settings: AlertSettings, warn: 
     .timeout(DELIVERY_TIMEOUT)
     .build()
     .ok();
-    while let Some(alert) = rx.recv().await {
-        if let (Some(url), Some(http)) = (&settings.webhook, &http) {
-            if let Err(reason) = post(http, url, &alert, Duration::from_millis(500)).await {
-                warn(&format!(
-                    "warning: the {}% budget alert could not be sent to the webhook {} after {WEBHOOK_ATTEMPTS} attempts: {reason}",
-                    alert.threshold_percent,
-                    shown_webhook(url)
-                ));
+    let (to_webhook, mut webhook_line) = mpsc::channel::<Alert>(QUEUE);
+    let (to_command, mut command_line) = mpsc::channel::<Alert>(QUEUE);
+    let dispatch = async {
+        while let Some(alert) = rx.recv().await {
+            for (line, wanted, destination) in [
+                (&to_webhook, settings.webhook.is_some(), "webhook"),
+                (&to_command, settings.command.is_some(), "command"),
+            ] {
+                if wanted && line.try_send(alert.clone()).is_err() {
+                    warn(&format!(
+                        "warning: the {}% budget alert was dropped for the {destination}: {QUEUE} alerts are already waiting for it",
+                        alert.threshold_percent
+                    ));
+                }
             }
         }
-        if let Some(command) = &settings.command {
-            if let Err(reason) = run(command, &alert).await {
-                warn(&format!(
-                    "warning: the {}% budget alert command {} failed: {reason}",
-                    alert.threshold_percent,
-                    command.first().map_or("", String::as_str)
-                ));
+        // The queue closed (the guard stops): so do the lines, once they are delivered.
+        drop(to_webhook);
+        drop(to_command);
+    };
+    let webhook = async {
+        while let Some(alert) = webhook_line.recv().await {
+            if let (Some(url), Some(http)) = (&settings.webhook, &http) {
+                if let Err(reason) = post(http, url, &alert, Duration::from_millis(500)).await {
+                    warn(&format!(
+                        "warning: the {}% budget alert could not be sent to the webhook {} after {WEBHOOK_ATTEMPTS} attempts: {reason}",
+                        alert.threshold_percent,
+                        shown_webhook(url)
+                    ));
+                }
             }
         }
-    }
+    };
+    let command = async {
+        while let Some(alert) = command_line.recv().await {
+            if let Some(command) = &settings.command {
+                if let Err(reason) = run(command, &alert).await {
+                    warn(&format!(
+                        "warning: the {}% budget alert command {} failed: {reason}",
+                        alert.threshold_percent,
+                        command.first().map_or("", String::as_str)
+                    ));
+                }
+            }
+        }
+    };
+    tokio::join!(dispatch, webhook, command);
 }
 
 /// POSTs the alert, retrying a failure (no answer, or not 2xx) with back-off from `first`.

@@ -22,7 +22,6 @@
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use crate::count::UnitsOrPercent;
 use crate::files::{self, FileKind};
@@ -100,25 +99,87 @@ pub enum ClientsError {
     Invalid { problems: Vec<String> },
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    clients: Vec<RawClient>,
+/// One entry of the file as written; its fields are checked one by one (every problem of the
+/// file is reported at once, never only serde's first).
+#[derive(Default)]
+struct RawClient {
+    name: Option<String>,
+    token_file: Option<PathBuf>,
+    budget: Option<serde_yaml::Value>,
+    rate_share: Option<serde_yaml::Value>,
+    rps: Option<serde_yaml::Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClient {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    token_file: Option<PathBuf>,
-    #[serde(default)]
-    budget: Option<serde_yaml::Value>,
-    #[serde(default)]
-    rate_share: Option<serde_yaml::Value>,
-    #[serde(default)]
-    rps: Option<serde_yaml::Value>,
+/// The fields a client entry may have.
+const CLIENT_FIELDS: &[&str] = &["name", "token_file", "budget", "rate_share", "rps"];
+
+/// The file's entries, or why it is not a list of clients at all; problems with single
+/// entries' shape (unknown fields, an entry that is not a mapping) go to `problems`.
+fn entries(
+    path: &Path,
+    value: &serde_yaml::Value,
+    problems: &mut Vec<String>,
+) -> Result<Vec<Option<RawClient>>, ClientsError> {
+    let shape = || {
+        ClientsError::File {
+        reason: format!(
+            "the clients file {} is not a list of clients; write it as `clients:` followed by `- name: …` entries with token_file, and optionally budget and rate_share (or rps)",
+            path.display()
+        ),
+    }
+    };
+    let root = value.as_mapping().ok_or_else(shape)?;
+    for key in root.keys() {
+        if key.as_str() != Some("clients") {
+            problems.push(format!(
+                "{}: unknown field {}; the file holds only `clients:`",
+                path.display(),
+                crate::yaml_inline(key)
+            ));
+        }
+    }
+    let list = match root.get("clients") {
+        Some(serde_yaml::Value::Sequence(list)) => list,
+        Some(serde_yaml::Value::Null) => return Ok(Vec::new()),
+        _ => return Err(shape()),
+    };
+    Ok(list
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let Some(entry) = entry.as_mapping() else {
+                problems.push(format!(
+                    "{}: client {}: is not a mapping; write `- name: …` with token_file",
+                    path.display(),
+                    i + 1
+                ));
+                return None;
+            };
+            let text = |field: &str| entry.get(field).and_then(plain);
+            let mut raw = RawClient {
+                name: text("name"),
+                token_file: text("token_file").map(PathBuf::from),
+                budget: entry.get("budget").cloned(),
+                rate_share: entry.get("rate_share").cloned(),
+                rps: entry.get("rps").cloned(),
+            };
+            if entry.get("name").is_some() && raw.name.is_none() {
+                raw.name = Some(String::new());
+            }
+            for key in entry.keys() {
+                if !key.as_str().is_some_and(|k| CLIENT_FIELDS.contains(&k)) {
+                    problems.push(format!(
+                        "{}: client {}: unknown field {}; a client has {}",
+                        path.display(),
+                        i + 1,
+                        crate::yaml_inline(key),
+                        CLIENT_FIELDS.join(", ")
+                    ));
+                }
+            }
+            Some(raw)
+        })
+        .collect())
 }
 
 /// Longest client name (it is a metrics label and part of Redis keys).
@@ -138,23 +199,32 @@ impl Clients {
         let bytes = files::read(path, FileKind::Clients).map_err(|e| ClientsError::File {
             reason: e.to_string(),
         })?;
-        let raw: RawFile = serde_yaml::from_slice(&bytes).map_err(|e| ClientsError::File {
-            reason: format!(
-                "the clients file {} is not a list of clients ({}); write it as `clients:` followed by `- name: …` entries with token_file, and optionally budget and rate_share",
-                path.display(),
-                e.to_string().lines().next().unwrap_or("")
-            ),
-        })?;
+        let value: serde_yaml::Value =
+            serde_yaml::from_slice(&bytes).map_err(|e| ClientsError::File {
+                reason: format!(
+                    "the clients file {} is not YAML ({})",
+                    path.display(),
+                    e.to_string().lines().next().unwrap_or("")
+                ),
+            })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut problems = Vec::new();
+        let raw = entries(path, &value, &mut problems)?;
         let mut list: Vec<Client> = Vec::new();
-        if raw.clients.is_empty() {
+        // Every readable token with the name it goes by, valid or not: two clients sharing a
+        // token are reported with the rest, not once the rest is fixed.
+        let mut tokens: Vec<(String, String)> = Vec::new();
+        if raw.is_empty() {
             problems.push(format!(
                 "{}: lists no clients; add at least one `- name: …` with its token_file",
                 path.display()
             ));
         }
-        for (i, c) in raw.clients.iter().enumerate() {
+        for (i, c) in raw
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
+        {
             let at = match &c.name {
                 Some(name) => format!("{}: client {} ({name:?})", path.display(), i + 1),
                 None => format!("{}: client {}", path.display(), i + 1),
@@ -197,7 +267,14 @@ impl Clients {
                 Some(file) => {
                     let file = base.join(file);
                     match super::client_token(&file) {
-                        Ok(token) => Some(token),
+                        Ok(token) => {
+                            let shown = c
+                                .name
+                                .clone()
+                                .unwrap_or_else(|| format!("client {}", i + 1));
+                            tokens.push((shown, token.clone()));
+                            Some(token)
+                        }
                         Err(super::GuardError::Setting { reason, .. }) => {
                             problem("token_file", reason);
                             None
@@ -274,16 +351,14 @@ impl Clients {
                 });
             }
         }
-        for (i, a) in list.iter().enumerate() {
-            if let Some(b) = list[i + 1..]
+        for (i, (a, a_token)) in tokens.iter().enumerate() {
+            if let Some((b, _)) = tokens[i + 1..]
                 .iter()
-                .find(|b| super::same_secret(&a.token, &b.token))
+                .find(|(_, b_token)| super::same_secret(a_token, b_token))
             {
                 problems.push(format!(
-                    "{}: clients {:?} and {:?} have the same token; each client needs its own, so that a call is charged to one",
+                    "{}: clients {a:?} and {b:?} have the same token; each client needs its own, so that a call is charged to one",
                     path.display(),
-                    a.name,
-                    b.name
                 ));
             }
         }
@@ -427,7 +502,10 @@ mod tests {
             "client 4 (\"y\"), token_file: cannot read the token file",
             "client 4 (\"y\"), rps: give a whole number",
             "client 5, name: missing",
-            "clients \"seo\" and \"z\" have the same token",
+            // Shared tokens are found among every client with a readable token, valid or
+            // not: a, then each next one with the same.
+            "clients \"seo\" and \"bad name\" have the same token",
+            "clients \"client 5\" and \"z\" have the same token",
         ] {
             assert!(text.contains(phrase), "{phrase:?} not in:\n{text}");
         }
@@ -440,8 +518,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("cannot read the clients file"), "{e}");
+        // An unknown field is one problem among the others (before: serde's first error only).
         std::fs::write(&path, "clients:\n  - name: a\n    token: x\n").unwrap();
         let e = Clients::load(&path).unwrap_err().to_string();
-        assert!(e.contains("is not a list of clients"), "{e}");
+        assert!(
+            e.contains("client 1: unknown field \"token\"; a client has name, token_file"),
+            "{e}"
+        );
+        assert!(e.contains("client 1 (\"a\"), token_file: missing"), "{e}");
+        // A bare list: the shape to write, never a Rust type name.
+        std::fs::write(&path, "- name: a\n  token_file: a.token\n").unwrap();
+        let e = Clients::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("is not a list of clients; write it as `clients:`"),
+            "{e}"
+        );
+        assert!(!e.contains("RawFile") && !e.contains("struct"), "{e}");
     }
 }

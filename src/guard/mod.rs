@@ -135,8 +135,14 @@ pub struct Overrun {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
-    #[error("cannot listen on {addr}: {reason}; pick another --listen address or port")]
-    Listen { addr: SocketAddr, reason: String },
+    /// The API listener (`--listen`) or the metrics listener (`--metrics-listen`) cannot bind:
+    /// the guard's own work failed (exit 5), not a flag's spelling.
+    #[error("cannot listen on {addr}: {reason}; pick another {flag} address or port")]
+    Listen {
+        flag: &'static str,
+        addr: SocketAddr,
+        reason: String,
+    },
     #[error("--api-url {url} is not a usable URL: {reason}")]
     ApiUrl { url: String, reason: String },
     #[error("the guard stopped with an error: {reason}")]
@@ -244,6 +250,7 @@ impl Guard {
             tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| GuardError::Listen {
+                    flag: "--listen",
                     addr: listen,
                     reason: crate::io_reason(&e),
                 })?;

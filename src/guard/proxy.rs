@@ -967,10 +967,11 @@ impl App {
         let result = self.forward(parts, &raw_query, body, call).await;
         let finished = self.finish(hold, priced.units_per_row, result, call).await;
         if let Some(id) = &grant {
-            // Charged: the approval is used up; else it stands for a retry.
+            // Charged — a 2xx, or a call the API may have billed (no complete reply: charged
+            // its worst case) — the approval is used up; else (released) it stands for a retry.
             self.ops
                 .approvals
-                .finish(id, finished.1 == Outcome::Charged);
+                .finish(id, finished.1 == Outcome::Charged || call.charged > 0);
         }
         finished
     }

@@ -613,12 +613,10 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
             let listener =
                 tokio::net::TcpListener::bind(at)
                     .await
-                    .map_err(|e| GuardError::Setting {
+                    .map_err(|e| GuardError::Listen {
                         flag: "--metrics-listen",
-                        reason: format!(
-                            "cannot listen on {at}: {}; pick another address or port",
-                            crate::io_reason(&e)
-                        ),
+                        addr: at,
+                        reason: crate::io_reason(&e),
                     })?;
             Some((
                 listener,

@@ -138,11 +138,15 @@ pub fn error(error: &Error, err: &mut dyn Write) {
             );
             writeln!(err, "error: {}", lines.join("\n"))
         }
-        other => writeln!(
-            err,
-            "error: {}",
-            safe::terminal(other.to_string().trim_end())
-        ),
+        other => {
+            // Several problems (e.g. guard flags): an `error:` line each.
+            let lines: Vec<String> = other
+                .lines()
+                .iter()
+                .map(|line| format!("error: {}", safe::terminal(line)))
+                .collect();
+            writeln!(err, "{}", lines.join("\n"))
+        }
     };
 }
 
