@@ -162,8 +162,11 @@ fn check_separators(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The largest whole number a YAML float (`1e3`, `2.5e6`) holds exactly: 2⁵³.
-const EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
+/// YAML floats (`1e3`, `2.5e6`, `250.0`) are counts only below 2⁵²: there every half is a
+/// float of its own, so a fraction (`x.5`) cannot round to a whole number unseen, and a whole
+/// number is held exactly. From 2⁵² on, `4503599627370496.5` would read as a whole number and
+/// `9007199254740993.0` as one less: the digits must be written as digits.
+const EXACT_FLOAT: f64 = 4_503_599_627_370_496.0;
 
 /// Parses a count from a YAML scalar (a number or a string).
 pub fn from_yaml(value: &Value) -> Result<u64, String> {
@@ -178,12 +181,12 @@ pub fn from_yaml(value: &Value) -> Result<u64, String> {
                 Some(f) if f.is_sign_negative() && f != 0.0 => Err(format!(
                     "{n} is negative; write a whole number such as 250"
                 )),
-                Some(f) if f.fract() == 0.0 && f <= EXACT_FLOAT => Ok(ceil_u64(f)),
+                Some(f) if f.fract() == 0.0 && f < EXACT_FLOAT => Ok(ceil_u64(f)),
                 // Whole, but past what a float holds exactly (`1e16`, `1e30`, `.inf`).
-                Some(f) if f.is_infinite() || (f.fract() == 0.0 && f > EXACT_FLOAT) => {
+                Some(f) if f.is_infinite() || f >= EXACT_FLOAT => {
                     Err(format!(
-                        "{n} is too large for a number in exponent form (at most {}); write the digits, e.g. \"10_000_000_000_000_000\"",
-                        thousands(1 << 53)
+                        "{n} is too large for a number with a decimal point or an exponent (at most {}); write the digits, e.g. \"10_000_000_000_000_000\"",
+                        thousands((1 << 52) - 1)
                     ))
                 }
                 _ => Err(format!("{n} is not a whole number")),
@@ -285,7 +288,7 @@ mod tests {
         // number" (the old message for 1e16 and 1e30); a negative one is "negative".
         yaml_err(
             "1e16",
-            "1e16 is too large for a number in exponent form (at most 9,007,199,254,740,992)",
+            "1e16 is too large for a number with a decimal point or an exponent (at most 4,503,599,627,370,495)",
         );
         yaml_err("1e30", "1e30 is too large");
         yaml_err(".inf", "is too large");
@@ -295,9 +298,27 @@ mod tests {
         yaml_err("-1", "-1 is negative; write a whole number such as 250");
         yaml_err("2.5", "2.5 is not a whole number");
         yaml_err(".nan", "is not a whole number");
-        // 2^53 itself is exact: 9007199254740992.
-        let exact: Value = serde_yaml::from_str("9.007199254740992e15").unwrap();
-        assert_eq!(from_yaml(&exact), Ok(9_007_199_254_740_992));
+        // Below 2^52 a float holds every whole number and every half: 2^52 − 1 reads exactly.
+        let exact: Value = serde_yaml::from_str("4.503599627370495e15").unwrap();
+        assert_eq!(from_yaml(&exact), Ok(4_503_599_627_370_495));
+        // From 2^52 on a fraction or the last digit is lost in the float, so the count is
+        // refused rather than read wrong (before: 9007199254740993.0 read as …992, a plan 100
+        // units low; 4503599627370496.5 read as a whole number).
+        yaml_err(
+            "9007199254740993.0",
+            "is too large for a number with a decimal point",
+        );
+        yaml_err(
+            "4503599627370496.5",
+            "is too large for a number with a decimal point",
+        );
+        yaml_err(
+            "4503599627370496.0",
+            "is too large for a number with a decimal point",
+        );
+        // Written as digits, the same count is exact.
+        let digits: Value = serde_yaml::from_str("9007199254740993").unwrap();
+        assert_eq!(from_yaml(&digits), Ok(9_007_199_254_740_993));
     }
 
     use proptest::prelude::*;

@@ -138,12 +138,18 @@ pub mod exit {
 
 impl Error {
     /// The message as a person reads it, one problem a line where the error lists several
-    /// (each line is one problem's text; `report` neutralises each).
+    /// (each line is one problem's text; `report` neutralises each). A line that starts with
+    /// spaces continues the one above it (a list item); any other is an error of its own.
     pub fn lines(&self) -> Vec<String> {
         match self {
             Error::Guard {
                 source: GuardError::Settings { problems },
             } => problems.iter().map(ToString::to_string).collect(),
+            Error::Calibrate {
+                source: crate::calibrate::CalibrateError::Invalid { problems },
+            } => std::iter::once("cannot calibrate:".to_string())
+                .chain(problems.iter().map(|p| format!("  - {p}")))
+                .collect(),
             other => vec![other.to_string().trim_end().to_string()],
         }
     }

@@ -360,7 +360,7 @@ fn numbers_say_too_large_or_negative() {
     refused(
         "budget: {max_units: 1e16}\nsteps: [{endpoint: backlinks/count}]",
         &[
-            "bad.yaml:1: field `budget.max_units`: 1e16 is too large for a number in exponent form",
+            "bad.yaml:1: field `budget.max_units`: 1e16 is too large for a number with a decimal point or an exponent",
             "[W011]",
         ],
     );

@@ -251,8 +251,10 @@ fn an_endpoint_the_api_refuses_is_not_measured_exit_3() {
 #[test]
 fn bad_input_exits_2() {
     let sim = mispriced(1_000_000);
+    // The problems a line each, under the heading (before: one line with a literal `\n`).
     calibrate(&sim, &["backlinks/sumary", "--max-units", "100"])
         .code(2)
+        .stderr_has("error: cannot calibrate:\n  - ")
         .stderr_has("unknown endpoint `backlinks/sumary`; did you mean backlinks/summary?");
     calibrate(
         &sim,

@@ -79,12 +79,21 @@ pub(super) fn project(
             name: w.name.clone(),
             schedule: w.schedule,
             units_per_run: f.units,
+            // The plan priced it already: listing its requests cannot fail differently; if it
+            // did, a run pays what the balance holds of it.
+            run: crate::estimate::RunRequests::of(w).ok(),
         })
         .collect();
     let spendable = balance
         .as_ref()
         .map(|b| b.units_left.saturating_sub(b.reserved));
-    let projection = finance::project(&scheduled, now, period_end, spendable)?;
+    let chosen = crate::estimate::overage_account(&planned.workflows);
+    // Overage is off unless the account declares it: the jobs stop instead of running over.
+    let overage_off = chosen.chosen.is_none_or(|(_, a)| a.overage.is_none());
+    let projection = match overage_off {
+        true => finance::project_without_overage(&scheduled, now, period_end, spendable)?,
+        false => finance::project(&scheduled, now, period_end, spendable)?,
+    };
 
     let mut notes = Vec::new();
     for w in planned.workflows.iter().filter(|w| w.schedule.is_none()) {
@@ -93,15 +102,12 @@ pub(super) fn project(
             w.name
         ));
     }
-    let chosen = crate::estimate::overage_account(&planned.workflows);
     notes.extend(chosen.warning());
     let account = chosen.chosen;
     let cost = match account {
         Some((_, a)) => finance::projection_cost(&projection, a, &planned.pricing)?,
         None => None,
     };
-    // Overage is off unless the account declares it: the jobs stop instead of running over.
-    let overage_off = account.is_none_or(|(_, a)| a.overage.is_none());
     // Subscription credits expire at the period end, the wallet's don't: spent first.
     let pools = balance.as_ref().and_then(|b| {
         b.pools

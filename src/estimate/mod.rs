@@ -14,7 +14,7 @@ pub use requests::{price, range_periods, Band, PriceError, Requests, Shape, Stop
 
 pub use verdict::{
     assess, overage_account, overage_cost, stops_at, usable, Assessment, Balance, BalanceSource,
-    BalanceView, OverMaxUnits, OverageCost, Pools, StopsAt, Verdict,
+    BalanceView, OverMaxUnits, OverageCost, Pools, RunRequests, StopsAt, Verdict,
 };
 
 use std::path::PathBuf;

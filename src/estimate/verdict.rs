@@ -234,6 +234,43 @@ pub fn assess(
     }
 }
 
+/// One run of a workflow's requests, in order: what `budget forecast` pays request by request
+/// when overage is off (the API rejects a request the balance cannot pay, bills nothing for
+/// it, and the job stops there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequests {
+    steps: Vec<(Requests, crate::pricing::Endpoint, u64)>,
+}
+
+impl RunRequests {
+    /// Lists `workflow`'s requests (worst case). `Err` names the quantity that overflowed.
+    pub fn of(workflow: &Workflow) -> Result<RunRequests, super::PriceError> {
+        let steps = workflow
+            .steps
+            .iter()
+            .map(|step| {
+                let requests = Requests::of(step, Band::Worst)?;
+                let units = requests.units(&step.endpoint)?;
+                Ok((requests, step.endpoint.clone(), units))
+            })
+            .collect::<Result<_, super::PriceError>>()?;
+        Ok(RunRequests { steps })
+    }
+
+    /// Units a run pays out of `balance`: every request in order until the first the balance
+    /// left cannot pay (that one and the rest of the run are not billed).
+    pub fn paid_within(&self, balance: u64) -> Result<u64, super::PriceError> {
+        let mut left = balance;
+        for (requests, endpoint, units) in &self.steps {
+            match requests.stop(endpoint, left)? {
+                None => left -= units,
+                Some(stop) => return Ok(balance - left + stop.spent),
+            }
+        }
+        Ok(balance - left)
+    }
+}
+
 /// The first request of `workflows` (in order: workflows, steps, each step's requests) that
 /// `budget` units cannot pay; `None` when they pay for everything.
 pub fn stops_at(workflows: &[Workflow], budget: u64) -> Option<StopsAt> {

@@ -18,7 +18,8 @@ pub use overage::{
 };
 pub use pools::{pool_spend, PoolSpend};
 pub use projection::{
-    project, DayPoint, Projection, ScheduledWorkflow, TotalProjection, WorkflowProjection,
+    project, project_without_overage, DayPoint, Projection, ScheduledWorkflow, TotalProjection,
+    WorkflowProjection,
 };
 pub use time::{parse_datetime, run_times, MAX_PERIOD_DAYS};
 

@@ -56,6 +56,7 @@ mod tests {
 
     fn daily(units_per_run: u64) -> Vec<ScheduledWorkflow> {
         vec![ScheduledWorkflow {
+            run: None,
             name: "daily".into(),
             schedule: Some(Schedule::Daily),
             units_per_run,

@@ -15,6 +15,9 @@ pub struct ScheduledWorkflow {
     pub name: String,
     pub schedule: Option<Schedule>,
     pub units_per_run: u64,
+    /// A run's requests in order, for [`project_without_overage`]; `None`: a run pays what
+    /// the balance holds of its units.
+    pub run: Option<crate::estimate::RunRequests>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,12 +71,37 @@ impl Projection {
     }
 }
 
-/// Projects `workflows` from `now` to `period_end` against `spendable` units.
+/// Projects `workflows` from `now` to `period_end` against `spendable` units, overage on:
+/// runs go on past the balance, and every unit beyond it is overage.
 pub fn project(
     workflows: &[ScheduledWorkflow],
     now: NaiveDateTime,
     period_end: NaiveDateTime,
     spendable: Option<u64>,
+) -> Result<Projection, FinanceError> {
+    projected(workflows, now, period_end, spendable, false)
+}
+
+/// As [`project`], overage off (the API's default): a run pays its requests in order until
+/// the first the balance left cannot pay; the API rejects that one whole and bills nothing,
+/// and the job stops there. Later runs start again and pay what they can (a smaller run may
+/// still fit). `overage_units` are then the units of runs that would fail, and `exhausted_on`
+/// the date of the first run that could not finish.
+pub fn project_without_overage(
+    workflows: &[ScheduledWorkflow],
+    now: NaiveDateTime,
+    period_end: NaiveDateTime,
+    spendable: Option<u64>,
+) -> Result<Projection, FinanceError> {
+    projected(workflows, now, period_end, spendable, true)
+}
+
+fn projected(
+    workflows: &[ScheduledWorkflow],
+    now: NaiveDateTime,
+    period_end: NaiveDateTime,
+    spendable: Option<u64>,
+    stop: bool,
 ) -> Result<Projection, FinanceError> {
     if period_end <= now {
         return Err(FinanceError::PeriodNotAfterNow {
@@ -114,6 +142,9 @@ pub fn project(
 
     let mut cumulative = 0u64;
     let mut total_exhausted = None;
+    // Overage off: the balance left, and the units of runs that fail.
+    let mut left = spendable;
+    let mut failed_total = 0u64;
     let mut day_points: Vec<DayPoint> = Vec::new();
     let last_day = (period_end - chrono::Duration::seconds(1)).date();
     let mut events = events.into_iter().peekable();
@@ -129,7 +160,20 @@ pub fn project(
             cumulative = cumulative
                 .checked_add(w.units_per_run)
                 .ok_or(overflow("units"))?;
-            if let Some(spendable) = spendable {
+            if let (true, Some(balance)) = (stop, left) {
+                let paid = match &workflows[i].run {
+                    Some(run) => run.paid_within(balance).map_err(|_| overflow("units"))?,
+                    None => w.units_per_run.min(balance),
+                };
+                left = Some(balance - paid);
+                let failed = w.units_per_run.saturating_sub(paid);
+                if failed > 0 {
+                    w.overage_units = Some(w.overage_units.unwrap_or(0) + failed);
+                    w.exhausted_on.get_or_insert(t.date());
+                    total_exhausted.get_or_insert(t.date());
+                    failed_total = failed_total.checked_add(failed).ok_or(overflow("units"))?;
+                }
+            } else if let Some(spendable) = spendable {
                 if cumulative > spendable {
                     // Only the part beyond the balance is overage (a run may be part-paid).
                     let over = cumulative - before.max(spendable);
@@ -160,7 +204,10 @@ pub fn project(
             runs,
             units: cumulative,
             exhausted_on: total_exhausted,
-            overage_units: spendable.map(|s| cumulative.saturating_sub(s)),
+            overage_units: match stop {
+                true => spendable.map(|_| failed_total),
+                false => spendable.map(|s| cumulative.saturating_sub(s)),
+            },
         },
         workflows: projections,
         days: day_points,
@@ -183,6 +230,7 @@ mod tests {
 
     fn wf(name: &str, schedule: Option<Schedule>, units_per_run: u64) -> ScheduledWorkflow {
         ScheduledWorkflow {
+            run: None,
             name: name.into(),
             schedule,
             units_per_run,

@@ -16,11 +16,11 @@ pub const MAX_PERIOD_DAYS: i64 = 3660;
 pub fn parse_datetime(text: &str) -> Result<NaiveDateTime, String> {
     let trimmed = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(trimmed) {
-        return Ok(t.naive_utc());
+        return Ok(past_leap_second(t.naive_utc()));
     }
     for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(trimmed, format) {
-            return Ok(t);
+            return Ok(past_leap_second(t));
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
@@ -29,6 +29,20 @@ pub fn parse_datetime(text: &str) -> Result<NaiveDateTime, String> {
     Err(format!(
         "{trimmed:?} is not a date-time; write it as 2026-11-26T00:00:00Z (RFC 3339), 2026-11-26 00:00:00 or 2026-11-26 (UTC)"
     ))
+}
+
+/// A leap second (`23:59:60`, which chrono keeps as 23:59:59 and a second of nanoseconds) is
+/// the next day's `00:00:00`: whole days added to it then land on midnights, as for any other
+/// time (before: runs 86,399 s apart, one more in the period).
+fn past_leap_second(t: NaiveDateTime) -> NaiveDateTime {
+    use chrono::Timelike;
+    if t.nanosecond() < 1_000_000_000 {
+        return t;
+    }
+    let whole = t
+        .with_nanosecond(t.nanosecond() - 1_000_000_000)
+        .unwrap_or(t);
+    whole + chrono::Duration::seconds(1)
 }
 
 /// The run times of `schedule` from `now` (a run at `now` counts) up to, not including, `end`.
@@ -77,6 +91,20 @@ mod tests {
     #[track_caller]
     fn at(text: &str) -> NaiveDateTime {
         parse_datetime(text).expect("date-time")
+    }
+
+    #[test]
+    fn a_leap_second_is_the_next_midnight() {
+        // 23:59:60 is the instant 2027-01-01T00:00:00; a daily run from it lands on 2 Jan
+        // 00:00, the period end, so it does not count: one run.
+        assert_eq!(at("2026-12-31T23:59:60Z"), at("2027-01-01T00:00:00Z"));
+        assert_eq!(at("2026-12-31 23:59:60"), at("2027-01-01 00:00:00"));
+        runs(
+            "daily",
+            "2026-12-31T23:59:60Z",
+            "2027-01-02T00:00:00Z",
+            &["2027-01-01T00:00:00Z"],
+        );
     }
 
     #[track_caller]

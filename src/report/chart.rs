@@ -157,6 +157,7 @@ mod tests {
     fn example() -> Projection {
         project(
             &[ScheduledWorkflow {
+                run: None,
                 name: "Daily".into(),
                 schedule: Some(Schedule::Daily),
                 units_per_run: 1_000,

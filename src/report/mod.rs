@@ -139,11 +139,15 @@ pub fn error(error: &Error, err: &mut dyn Write) {
             writeln!(err, "error: {}", lines.join("\n"))
         }
         other => {
-            // Several problems (e.g. guard flags): an `error:` line each.
+            // Several problems (e.g. guard flags): an `error:` line each; list items indented
+            // under theirs.
             let lines: Vec<String> = other
                 .lines()
                 .iter()
-                .map(|line| format!("error: {}", safe::terminal(line)))
+                .map(|line| match line.starts_with(' ') {
+                    true => safe::terminal(line),
+                    false => format!("error: {}", safe::terminal(line)),
+                })
                 .collect();
             writeln!(err, "{}", lines.join("\n"))
         }

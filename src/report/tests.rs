@@ -111,6 +111,7 @@ impl Fixture {
             .workflows
             .iter()
             .map(|w| ScheduledWorkflow {
+                run: None,
                 name: w.name.clone(),
                 schedule: Some(crate::workflow::Schedule::Daily),
                 units_per_run: w.units,

@@ -543,8 +543,9 @@ fn forecast_several_workflows_and_notes() {
     // A daily 1,000 and B (no schedule, once) 26,000... here B = 5 targets × 100 = 500 units once.
     // 26 Nov .. 1 Dec: A 5 runs = 5,000; B 1 run = 500; total 5,500; 5,200 left:
     // A26 1,000 | B26 1,500 | A27 2,500 | A28 3,500 | A29 4,500 | A30 5,500 > 5,200
-    // -> exhausted on 30 Nov, A's overage 300 units; no account -> overage off (the default):
-    // no cost, the jobs stop on 30 Nov.
+    // -> exhausted on 30 Nov. No account -> overage off (the default): no cost, the jobs stop
+    // on 30 Nov; A's run that day is one request of 1,000 against 700 left, rejected whole
+    // (nothing billed): 1,000 units fail.
     let s = Scratch::new();
     let a = workflow(&s, "A", Some("daily"), 10, false);
     let b = workflow(&s, "B", None, 5, false);
@@ -565,10 +566,10 @@ fn forecast_several_workflows_and_notes() {
     assert_eq!(json["total"]["runs"], 6);
     assert_eq!(json["total"]["units"], 5_500);
     assert_eq!(json["total"]["exhausted_on"], "2026-11-30");
-    assert_eq!(json["total"]["overage_units"], 300);
+    assert_eq!(json["total"]["overage_units"], 1000);
     assert!(json["total"]["overage_usd"].is_null());
     assert!(json["account"].is_null());
-    assert_eq!(json["workflows"][0]["overage_units"], 300);
+    assert_eq!(json["workflows"][0]["overage_units"], 1000);
     assert_eq!(json["workflows"][1]["overage_units"], 0);
     assert!(json["workflows"][1]["exhausted_on"].is_null());
     let notes = json["notes"].to_string();
@@ -947,4 +948,55 @@ fn forecast_with_overage_off_says_the_jobs_stop() {
     assert_eq!(json["total"]["stops_on"], "2026-12-06");
     assert!(json["total"]["overage_usd"].is_null());
     assert!(json["account"].is_null());
+}
+
+/// Invariant (overage off): the API rejects a request the balance cannot pay whole and bills
+/// nothing for it; the job stops there, and a later, smaller run may still fit. Before, the
+/// forecast paid part of the rejected request and counted every later run as failing.
+#[test]
+fn forecast_without_overage_stops_at_the_request_the_balance_cannot_pay() {
+    let s = Scratch::new();
+    // A: once, 10 targets in one request: 10 × 100 = 1,000 units. B: daily, 1 target: 100.
+    let a = s.file(
+        "a.yaml",
+        "name: A\nschedule: once\nsteps:\n  - {name: big, endpoint: backlinks/summary, targets: 10}\n",
+    );
+    let b = s.file(
+        "b.yaml",
+        "name: B\nschedule: daily\nsteps:\n  - {name: small, endpoint: backlinks/summary, targets: 1}\n",
+    );
+    let mut args = vec![
+        "forecast",
+        a.as_str(),
+        b.as_str(),
+        "--units-left",
+        "500",
+        "--now",
+        "2026-12-01",
+        "--period-end",
+        "2026-12-04",
+        "--format",
+        "json",
+    ];
+    // 500 left: A's one request of 1,000 is rejected, nothing billed; B's three runs of 100
+    // (1, 2, 3 Dec) are 300 ≤ 500, all paid. Failing: A's 1,000 only.
+    let json = run(&args).code(1).json();
+    assert_eq!(json["total"]["overage_units"], 1000);
+    assert_eq!(json["total"]["stops_on"], "2026-12-01");
+    assert_eq!(json["workflows"][0]["overage_units"], 1000);
+    assert_eq!(json["workflows"][1]["overage_units"], 0);
+    assert!(json["workflows"][1]["exhausted_on"].is_null());
+    // A run of three requests: 300 targets in batches of 100 = 3 × 10,000 units, daily, 3 runs,
+    // 25,000 left. Run 1 pays two requests (20,000; 5,000 left) and fails its third (10,000);
+    // runs 2 and 3 fail at their first request (30,000 each). 10,000 + 2 × 30,000 = 70,000.
+    let c = s.file(
+        "c.yaml",
+        "name: C\nschedule: daily\nsteps:\n  - {name: pages, endpoint: backlinks/summary, targets: 300}\n",
+    );
+    args[1] = c.as_str();
+    args.remove(2);
+    args[3] = "25000";
+    let json = run(&args).code(1).json();
+    assert_eq!(json["total"]["overage_units"], 70_000);
+    assert_eq!(json["workflows"][0]["exhausted_on"], "2026-12-01");
 }

@@ -57,6 +57,7 @@ impl Planned {
 fn projection(spendable: Option<u64>) -> Projection {
     project(
         &[ScheduledWorkflow {
+            run: None,
             name: "Docs example".into(),
             schedule: Some(crate::workflow::Schedule::Daily),
             units_per_run: 26_000,
