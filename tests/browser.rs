@@ -249,20 +249,29 @@ mod harness {
             message.contains("did not finish within 0.5 s and was killed"),
             "{message}"
         );
-        // Both the "browser" and its child are gone (or zombies awaiting their reaper).
+        // Both the "browser" and its child are gone (or zombies awaiting their reaper). A
+        // killed process dies a moment after the signal, so each is given a few seconds (a
+        // `sleep 300` that survived would still run then).
         let written = std::fs::read_to_string(&pids).unwrap();
         for pid in written.split_whitespace() {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .next();
-            assert!(
-                matches!(state, None | Some("Z" | "X")),
-                "process {pid} still runs: {stat}"
-            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let state = stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .next();
+                if matches!(state, None | Some("Z" | "X")) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "process {pid} still runs: {stat}"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 
