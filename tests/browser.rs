@@ -241,12 +241,12 @@ mod harness {
         .unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let chromium = Chromium::at(script, Duration::from_millis(500));
+        let chromium = Chromium::at(script, Duration::from_secs(1));
         let failed = std::panic::catch_unwind(|| chromium.dump_dom("file:///nowhere.html"))
             .expect_err("a hanging browser must fail the test");
         let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(
-            message.contains("did not finish within 0.5 s and was killed"),
+            message.contains("did not finish within 1 s and was killed"),
             "{message}"
         );
         // Both the "browser" and its child are gone (or zombies awaiting their reaper). A
