@@ -714,7 +714,7 @@ const MAIN_HELP: &str = "\
 Examples:
   budget plan workflows/docs-example.yaml --units-left 30000
   budget check workflows/*.yaml --reserve 10%          # in CI: exit 1 when over budget
-  budget gate workflows/nightly.yaml -- ./jobs/nightly.sh
+  budget gate workflows/backlink-audit.yaml -- ./jobs/nightly.sh
 
 Exit codes: 0 fits · 1 over budget · 2 bad input · 3 balance unknown · 4 output not written ·
 5 gate/guard could not do its own work. `budget COMMAND --help` tells each command's.";
@@ -748,8 +748,8 @@ Exit codes:
 
 const GATE_HELP: &str = "\
 Examples:
-  budget gate workflows/nightly.yaml --reserve 10% -- ./jobs/nightly.sh
-  budget gate workflows/nightly.yaml --max-overage-usd 25 -- ./jobs/nightly.sh --full
+  budget gate workflows/backlink-audit.yaml --reserve 10% -- ./jobs/nightly.sh
+  budget gate workflows/backlink-audit.yaml --max-overage-usd 25 -- ./jobs/nightly.sh --full
 
 Exit codes:
   n    the command's own exit code (128 + N when signal N ended it)
