@@ -145,6 +145,11 @@ impl Error {
             Error::Guard {
                 source: GuardError::Settings { problems },
             } => problems.iter().map(ToString::to_string).collect(),
+            Error::Pricing {
+                source: PricingError::Invalid { origin, problems },
+            } => std::iter::once(format!("{origin}: invalid pricing file:"))
+                .chain(problems.iter().map(|p| format!("  - {p}")))
+                .collect(),
             Error::Calibrate {
                 source: crate::calibrate::CalibrateError::Invalid { problems },
             } => std::iter::once("cannot calibrate:".to_string())

@@ -840,17 +840,9 @@ fn a_clients_share_of_the_rate_is_its_own() {
 /// fields and not the guard's key.
 #[test]
 fn the_alert_command_gets_the_fields_and_never_the_key() {
-    use std::os::unix::fs::PermissionsExt;
     let sim = Simulator::start_data(1_000_000);
     let scratch = Scratch::new();
-    let script = scratch.file(
-        "record.sh",
-        "#!/bin/sh\nenv > \"$1/tmp\" && mv \"$1/tmp\" \"$1/alert-$BUDGET_ALERT_THRESHOLD_PERCENT\"\n",
-    );
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = scratch.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let command = format!("{script} {}", out.display());
+    let (command, out) = recording_command(&scratch);
     let guard = GuardProc::start(
         sim.url(),
         &[
@@ -885,25 +877,31 @@ fn the_alert_command_gets_the_fields_and_never_the_key() {
     guard.stop();
 }
 
+/// An alert command that records its environment in `OUT/alert-PERCENT` (written whole, then
+/// moved in place), and `OUT`.
+fn recording_command(scratch: &Scratch) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let script = scratch.file(
+        "record.sh",
+        "#!/bin/sh\nenv > \"$1/tmp\" && mv \"$1/tmp\" \"$1/alert-$BUDGET_ALERT_THRESHOLD_PERCENT\"\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = scratch.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    (format!("{script} {}", out.display()), out)
+}
+
 /// Invariant: each alert destination has its own line: a webhook that never answers (each
 /// attempt waits 10 s, four attempts) does not hold back the command (before: the command ran
 /// some 43 s late, and the next thresholds' not at all before the guard stopped).
 #[test]
 fn a_hanging_webhook_never_holds_back_the_command() {
-    use std::os::unix::fs::PermissionsExt;
     let sim = Simulator::start_data(1_000_000);
     let scratch = Scratch::new();
     // Accepts connections (the kernel's backlog) and never answers them.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
     let webhook = format!("http://{}/hook", silent.local_addr().expect("addr"));
-    let script = scratch.file(
-        "record.sh",
-        "#!/bin/sh\ntouch \"$1/alert-$BUDGET_ALERT_THRESHOLD_PERCENT\"\n",
-    );
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = scratch.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let command = format!("{script} {}", out.display());
+    let (command, out) = recording_command(&scratch);
     let guard = GuardProc::start(
         sim.url(),
         &[

@@ -1455,12 +1455,29 @@ async fn the_dashboard_signs_in_with_a_form_and_a_cookie_that_opens_nothing_else
     assert_eq!(sim.requests(), 0);
 }
 
+/// The approval id of a 402 that asks for one.
+#[track_caller]
+fn approval_id(answer: &Answer) -> String {
+    answer.json()["error"]["approval_id"]
+        .as_str()
+        .expect("an approval id")
+        .to_string()
+}
+
+/// The admin endpoint's approval of `id`, by alice, with the admin token `token`.
+fn approve_as_alice(id: &str, token: &str) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post(format!("/budget/admin/approvals/{id}/approve"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
+        .expect("request")
+}
+
 /// Invariant: an approval nobody decides expires: it is journaled as `expired`, can no longer
 /// be approved (404), and the call asks anew under a new id. (Approvals kept 0 s here; the
 /// binary keeps them 15 minutes.)
 #[tokio::test]
 async fn a_pending_approval_expires_and_is_journaled() {
-    use axum::http::Request;
     let sim = data_sim(1_000_000);
     let rules = budget::guard::admin::Rules {
         above: Some(50),
@@ -1473,15 +1490,8 @@ async fn a_pending_approval_expires_and_is_journaled() {
     // 100 units > 50: approval needed.
     let first = guard.send(get("/v1/backlinks/summary?target=a.com")).await;
     assert_eq!(first.status, 402, "{}", first.body);
-    let id = first.json()["error"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let approve = Request::post(format!("/budget/admin/approvals/{id}/approve"))
-        .header("authorization", "Bearer adm-1")
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
-        .unwrap();
+    let id = approval_id(&first);
+    let approve = approve_as_alice(&id, "adm-1");
     let (status, _, body) = guard.exchange(approve).await;
     assert_eq!(status, 404, "{body}");
     assert!(
@@ -1490,10 +1500,7 @@ async fn a_pending_approval_expires_and_is_journaled() {
     );
     let again = guard.send(get("/v1/backlinks/summary?target=a.com")).await;
     assert_eq!(again.status, 402);
-    let new_id = again.json()["error"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let new_id = approval_id(&again);
     assert_ne!(new_id, id);
     assert_eq!(sim.requests(), 0);
     let events: Vec<(String, String)> = std::fs::read_to_string(&guard.journal_path)
@@ -1524,7 +1531,6 @@ async fn a_pending_approval_expires_and_is_journaled() {
 /// (fail closed: never a call through without an approval), and passes on the guard that asked.
 #[tokio::test]
 async fn approvals_fail_closed_across_guards_sharing_redis() {
-    use axum::http::Request;
     let sim = data_sim(1_000_000);
     let redis = RedisServer::start();
     let rules = budget::guard::admin::Rules {
@@ -1549,15 +1555,8 @@ async fn approvals_fail_closed_across_guards_sharing_redis() {
     // The third (300 > 250) on the first guard: approval needed there; approved there.
     let asked = first.send(call(3)).await;
     assert_eq!(asked.status, 402, "{}", asked.body);
-    let id = asked.json()["error"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let approve = Request::post(format!("/budget/admin/approvals/{id}/approve"))
-        .header("authorization", "Bearer adm-2")
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
-        .unwrap();
+    let id = approval_id(&asked);
+    let approve = approve_as_alice(&id, "adm-2");
     assert_eq!(first.exchange(approve).await.0, 200);
     // The same call on the second guard: not approved there, a new id (fail closed).
     let elsewhere = second.send(call(3)).await;
@@ -1577,7 +1576,6 @@ async fn approvals_fail_closed_across_guards_sharing_redis() {
 /// a timed-out approved call passed again and was charged again (3 × 100 for one approval).
 #[tokio::test]
 async fn an_approval_is_used_up_by_a_call_the_api_may_have_billed() {
-    use axum::http::Request;
     let sim = data_sim(1_000_000);
     let rules = budget::guard::admin::Rules {
         above: Some(50),
@@ -1593,15 +1591,8 @@ async fn an_approval_is_used_up_by_a_call_the_api_may_have_billed() {
     // 100 units > 50: approval needed, then approved.
     let asked = guard.send(call()).await;
     assert_eq!(asked.status, 402, "{}", asked.body);
-    let id = asked.json()["error"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let approve = Request::post(format!("/budget/admin/approvals/{id}/approve"))
-        .header("authorization", "Bearer adm-1")
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(r#"{"operator": "alice"}"#))
-        .unwrap();
+    let id = approval_id(&asked);
+    let approve = approve_as_alice(&id, "adm-1");
     let (status, _, body) = guard.exchange(approve).await;
     assert_eq!(status, 200, "{body}");
     // The API answers after 1 s, past the guard's 200 ms: a 504, charged its 100 units.

@@ -126,18 +126,6 @@ pub fn error(error: &Error, err: &mut dyn Write) {
             }
             writeln!(err, "error: {}", lines.join("\n"))
         }
-        Error::Pricing {
-            source: crate::pricing::PricingError::Invalid { origin, problems },
-        } => {
-            // One problem a line, as for workflows; each neutralised on its own.
-            let mut lines = vec![format!("{}: invalid pricing file:", safe::terminal(origin))];
-            lines.extend(
-                problems
-                    .iter()
-                    .map(|p| format!("  - {}", safe::terminal(p))),
-            );
-            writeln!(err, "error: {}", lines.join("\n"))
-        }
         other => {
             // Several problems (e.g. guard flags): an `error:` line each; list items indented
             // under theirs.
