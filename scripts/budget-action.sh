@@ -84,9 +84,9 @@ trim() {
   printf '%s' "$s"
 }
 
-sha256() {
-  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$@"; else shasum -a 256 "$@"; fi
-}
+# The SHA-256 tool: GNU coreutils' sha256sum, or macOS's shasum.
+if command -v sha256sum >/dev/null 2>&1; then SHA256=(sha256sum); else SHA256=(shasum -a 256); fi
+sha256() { "${SHA256[@]}" "$@"; }
 
 # ---------------------------------------------------------------------------------------------
 # key: the cache key of the binary built from this checkout.
@@ -118,8 +118,8 @@ cmd_key() {
   # The sources too: an action used at a branch (…@main) changes without a new version.
   tree=$(
     cd "$path" &&
-      find Cargo.toml Cargo.lock src pricing schema -type f -print | LC_ALL=C sort |
-      while IFS= read -r file; do sha256 "$file"; done | sha256 | cut -c1-16
+      find Cargo.toml Cargo.lock src pricing schema -type f -print0 | LC_ALL=C sort -z |
+      xargs -0 "${SHA256[@]}" -- | sha256 | cut -c1-16
   )
   key="budget-$version-$os-$arch-$lock-$tree"
   root="${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}}/budget-action/$key"

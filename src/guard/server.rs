@@ -459,7 +459,7 @@ mod tests {
             auth: AuthMethod::Header,
             pricing: crate::pricing::Pricing::embedded().expect("pricing"),
             attempts: 1,
-            timeout: Duration::from_secs(1),
+            timeout: Duration::from_millis(300),
             backoff: Backoff::default(),
             client_token: None,
             limits,
@@ -575,7 +575,7 @@ mod tests {
     /// room; the newcomer gets a 503 and is counted, and the call goes on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn over_the_cap_with_every_connection_busy_is_a_503() {
-        // An API that takes the call and never answers (the guard's timeout is 1 s).
+        // An API that takes the call and never answers (the guard's timeout here is 300 ms).
         let api = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -600,7 +600,7 @@ mod tests {
             text.contains("the guard has too many open connections"),
             "{text}"
         );
-        // The busy call ends with the API's silence (504 after the 1 s timeout), not a reset.
+        // The busy call ends with the API's silence (504 after the timeout), not a reset.
         let text = answer(&mut busy).await;
         assert!(text.starts_with("HTTP/1.1 504"), "{text}");
         let _ = stop.send(());
