@@ -320,6 +320,19 @@ impl DevTools {
     /// [`COMMAND_LIMIT`], and never past the session's time limit.
     #[track_caller]
     pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        match self.exchange(method, params) {
+            Ok(result) => result,
+            Err(answer) => self.fail(format!("refused {method}: {answer}")),
+        }
+    }
+
+    /// [`Self::call`], with the browser's refusal (its answer with an `error`) as `Err`.
+    #[track_caller]
+    fn exchange(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
         self.next += 1;
         let id = self.next;
         let mut message = serde_json::json!({ "id": id, "method": method, "params": params });
@@ -337,10 +350,10 @@ impl DevTools {
             let command_left = COMMAND_LIMIT.saturating_sub(asked.elapsed());
             match self.answers.recv_timeout(session_left.min(command_left)) {
                 Ok(answer) if answer["id"] == id => {
-                    if answer.get("error").is_some() {
-                        self.fail(format!("refused {method}: {answer}"));
-                    }
-                    return answer["result"].clone();
+                    return match answer.get("error") {
+                        Some(_) => Err(answer),
+                        None => Ok(answer["result"].clone()),
+                    };
                 }
                 // Events, and answers to commands given up on.
                 Ok(_) => {}
@@ -397,7 +410,8 @@ impl DevTools {
     }
 
     /// Evaluates `expression` until `done` holds for its value (every [`POLL`], at most
-    /// `within`); returns that value.
+    /// `within`); returns that value. While the page navigates (a form sent, a redirect) an
+    /// evaluation may find no document to run in: that counts as not yet.
     #[track_caller]
     pub fn wait_for(
         &mut self,
@@ -407,7 +421,13 @@ impl DevTools {
     ) -> serde_json::Value {
         let deadline = Instant::now() + within;
         loop {
-            let value = self.evaluate(expression);
+            let value = match self.exchange(
+                "Runtime.evaluate",
+                serde_json::json!({ "expression": expression, "returnByValue": true }),
+            ) {
+                Ok(result) => result["result"]["value"].clone(),
+                Err(answer) => answer["error"].clone(),
+            };
             if done(&value) {
                 return value;
             }
