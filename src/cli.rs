@@ -479,6 +479,9 @@ pub struct GuardArgs {
     /// A call that would take the units spent past N waits for an operator's approval.
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub soft_budget: Option<u64>,
+    /// How often the dashboard (/budget/) refreshes its figures, in whole seconds (1 to 3600).
+    #[arg(long, default_value_t = u64::from(crate::guard::dashboard::Refresh::DEFAULT_SECONDS), value_name = "SECONDS")]
+    pub dashboard_refresh: u64,
     #[command(flatten)]
     pub shared: Shared,
 }

@@ -1,11 +1,13 @@
-//! The HTML report in a real browser: headless Chromium builds the page, and the tables and the
-//! chart it built carry the figures of `plan`, `forecast` and `overage --all-tiers` JSON; its
-//! screenshots show a page (not a blank one) in the light theme and, when the reader's system
-//! asks for it, the dark one. The harness: tests/support/browser.rs (`BUDGET_SKIP_BROWSER=1`
-//! skips these on a machine without Chromium; otherwise a missing browser fails them).
+//! Pages in a real browser. The HTML report: headless Chromium builds the page, and the tables
+//! and the chart it built carry the figures of `plan`, `forecast` and `overage --all-tiers` JSON;
+//! its screenshots show a page (not a blank one) in the light theme and, when the reader's system
+//! asks for it, the dark one. The guard's dashboard: signed in through its form, it refreshes its
+//! figures without a reload. The harness: tests/support/browser.rs (`BUDGET_SKIP_BROWSER=1`
+//! skips these on a machine without Chromium; otherwise a missing browser fails them). Each test
+//! launches Chromium once: its start is most of a browser test's time.
 
 use crate::report::{bundled_json, report, same_forecast, same_plan, BUNDLED, PERIOD};
-use crate::support::browser::{file_url, Chromium, Image, Shot};
+use crate::support::browser::{file_url, Chromium, Image};
 use std::time::Duration;
 
 use crate::support::{html, Scratch};
@@ -28,14 +30,21 @@ fn count(image: &Image, rgb: [u8; 3]) -> usize {
         .count()
 }
 
+/// Invariants, in one browser session on the written report: (1) what Chromium built holds the
+/// JSON's figures — every table cell for cell as written, the chart an image with its title, no
+/// script; (2) the light theme is a white page with text and the red verdict box; (3) when the
+/// reader's system asks for dark (`prefers-color-scheme: dark`, what the report's CSS keys on)
+/// the page is dark with light text and the dark verdict box.
 #[test]
-fn chromium_builds_the_tables_and_the_chart_with_the_json_figures() {
+fn chromium_builds_the_report_with_the_json_figures_in_both_themes() {
     let Some(chromium) = Chromium::find() else {
         return;
     };
     let scratch = Scratch::new();
     let (url, written) = bundled_page(&scratch);
-    let dom = chromium.dump_dom(&url);
+    let mut page = chromium.devtools(&url, 1200, 1400);
+    page.wait_loaded();
+    let dom = page.dom();
     // What the browser built is what was written: every table, cell for cell...
     assert_eq!(html::tables(&dom), html::tables(&written));
     // ...and its figures are the JSON's.
@@ -49,14 +58,8 @@ fn chromium_builds_the_tables_and_the_chart_with_the_json_figures() {
     assert!(html::tags(&dom, "script").is_empty());
 
     // Light theme: a white page with the red verdict box (#ffebe9 behind it) and dark text.
-    let shot = chromium.screenshot(
-        &url,
-        Shot {
-            width: 1200,
-            height: 1400,
-            dark: false,
-        },
-    );
+    page.prefer_color_scheme("light");
+    let shot = page.screenshot();
     assert_eq!((shot.width, shot.height), (1200, 1400));
     assert_eq!(
         shot.pixel(0, 0),
@@ -75,23 +78,12 @@ fn chromium_builds_the_tables_and_the_chart_with_the_json_figures() {
     );
     // The verdict box is about 1,080 × 100 px.
     assert!(count(&shot, [0xff, 0xeb, 0xe9]) > 20_000, "no verdict box");
-}
 
-#[test]
-fn the_dark_theme_follows_the_readers_system() {
-    let Some(chromium) = Chromium::find() else {
-        return;
-    };
-    let scratch = Scratch::new();
-    let (url, _) = bundled_page(&scratch);
-    let shot = chromium.screenshot(
-        &url,
-        Shot {
-            width: 1200,
-            height: 1400,
-            dark: true,
-        },
-    );
+    // The dark theme follows the reader's system: #0d1117 behind light text, the verdict box
+    // #3c1618.
+    page.prefer_color_scheme("dark");
+    let shot = page.screenshot();
+    assert_eq!((shot.width, shot.height), (1200, 1400));
     assert_eq!(
         shot.pixel(0, 0),
         [0x0d, 0x11, 0x17, 255],
@@ -111,9 +103,10 @@ fn the_dark_theme_follows_the_readers_system() {
 /// Invariant: in a real browser the dashboard signs in through its form (the cookie it sets is
 /// sent back on the redirect and on the script's refreshes), shows the guard's remaining budget
 /// server-rendered, and — with no reload — shows it change once calls have passed: the page's
-/// own script refreshed it from `/budget/status`. Driven over the DevTools protocol, since
-/// `--dump-dom` sees only the first DOM. `BUDGET_DASHBOARD_PNG=FILE` keeps the screenshot
-/// (docs/dashboard.png is made so).
+/// own script refreshed it from `/budget/status`, at the interval `--dashboard-refresh` gave it
+/// (1 s here, which the footer states; the default 5 s would make this test wait that long).
+/// Driven over the DevTools protocol, since the page changes after it loads.
+/// `BUDGET_DASHBOARD_PNG=FILE` keeps the screenshot (docs/dashboard.png is made so).
 #[test]
 fn the_dashboard_shows_the_remaining_budget_change_without_a_reload() {
     use crate::guard::{get, run_clients, Call, GuardProc};
@@ -138,6 +131,8 @@ fn the_dashboard_shows_the_remaining_budget_change_without_a_reload() {
             &token,
             "--admin-token-file",
             &scratch.file("admin.token", "dash-admin-7\n"),
+            "--dashboard-refresh",
+            "1",
         ],
     );
     let mut page = chromium.devtools(&format!("{}/budget/", guard.url), 1200, 1500);
@@ -157,6 +152,11 @@ fn the_dashboard_shows_the_remaining_budget_change_without_a_reload() {
         page.evaluate("document.getElementById('updated').dataset.refreshes"),
         "0"
     );
+    // The page states the interval it was given.
+    assert_eq!(
+        page.evaluate("document.getElementById('refresh-seconds').textContent"),
+        "1"
+    );
     // Calls pass meanwhile: 2 summaries of 100 (200 spent), and a third past the soft limit of
     // 250 that waits for approval (300 > 250).
     let call = |n: usize| Call {
@@ -169,7 +169,7 @@ fn the_dashboard_shows_the_remaining_budget_change_without_a_reload() {
     );
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert_eq!(statuses, vec![200, 200, 402]);
-    // The page's script refreshes within 5 s: 1,000 − 200 = 800, without a reload.
+    // The page's script refreshes within 1 s: 1,000 − 200 = 800, without a reload.
     page.wait_for(remaining, Duration::from_secs(15), |v| v == "800");
     let refreshes = page.evaluate("document.getElementById('updated').dataset.refreshes");
     assert_ne!(refreshes, "0", "the figure changed without the script?");
@@ -225,7 +225,9 @@ mod harness {
     use crate::support::browser::{Chromium, TIME_LIMIT};
 
     /// Invariant: a browser that hangs fails its test within the time limit, and nothing it
-    /// started outlives the test. A stand-in "browser" starts a child and hangs.
+    /// started outlives the test. A stand-in "browser" starts a child and hangs: it never
+    /// answers the DevTools session's first command (the child holds the answers' pipe open
+    /// too, so the session sees no end of it either).
     #[test]
     fn a_hanging_browser_is_killed_with_its_children_and_fails_the_test() {
         let dir = tempfile::tempdir().unwrap();
@@ -242,8 +244,10 @@ mod harness {
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let chromium = Chromium::at(script, Duration::from_secs(1));
-        let failed = std::panic::catch_unwind(|| chromium.dump_dom("file:///nowhere.html"))
-            .expect_err("a hanging browser must fail the test");
+        let failed =
+            std::panic::catch_unwind(|| chromium.devtools("file:///nowhere.html", 100, 100))
+                .map(drop)
+                .expect_err("a hanging browser must fail the test");
         let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(
             message.contains("did not finish within 1 s and was killed"),
@@ -278,8 +282,10 @@ mod harness {
     #[test]
     fn a_browser_that_cannot_start_says_what_to_install() {
         let chromium = Chromium::at(PathBuf::from("/nonexistent/chromium"), TIME_LIMIT);
-        let failed = std::panic::catch_unwind(|| chromium.dump_dom("file:///nowhere.html"))
-            .expect_err("no browser must fail the test");
+        let failed =
+            std::panic::catch_unwind(|| chromium.devtools("file:///nowhere.html", 100, 100))
+                .map(drop)
+                .expect_err("no browser must fail the test");
         let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(message.contains("apt-get install chromium"), "{message}");
         assert!(message.contains("BUDGET_SKIP_BROWSER=1"), "{message}");

@@ -285,6 +285,13 @@ fn bad_settings_are_refused_with_exit_codes() {
     run(&["--budget", "5", "--rps", "0"], &key)
         .code(2)
         .stderr_has("--rps: 0 requests per second");
+    // The dashboard's refresh: whole seconds from 1 to 3,600 (docs/guard.md "The dashboard").
+    run(&["--budget", "5", "--dashboard-refresh", "0"], &key)
+        .code(2)
+        .stderr_has("--dashboard-refresh: 0 s is not between 1 and 3600 seconds");
+    run(&["--budget", "5", "--dashboard-refresh", "3601"], &key)
+        .code(2)
+        .stderr_has("--dashboard-refresh: 3601 s is not between 1 and 3600 seconds");
     run(&["--budget", "5", "--reserve", "10%"], &key)
         .code(2)
         .stderr_has("cannot be used with");

@@ -40,6 +40,7 @@ pub fn run(global: &Global, args: &GuardArgs) -> Result<Status, Error> {
         admin_token_file: args.admin_token_file.clone(),
         approval_above: args.approval_above,
         soft_budget: args.soft_budget,
+        dashboard_refresh: args.dashboard_refresh,
     }
     .validate(pricing.requests_per_second)?;
     let key =

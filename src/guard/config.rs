@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::alerts::{self, AlertSettings};
 use super::clients::Clients;
+use super::dashboard::Refresh;
 use super::server::Limits;
 use super::GuardError;
 use crate::workflow::Reserve;
@@ -50,6 +51,8 @@ pub struct Flags {
     pub approval_above: Option<u64>,
     /// `--soft-budget N`.
     pub soft_budget: Option<u64>,
+    /// `--dashboard-refresh SECONDS`.
+    pub dashboard_refresh: u64,
 }
 
 /// The thresholds alerts use when a destination is given without `--alert-at`.
@@ -98,6 +101,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Which calls need an operator's approval.
     pub rules: super::admin::Rules,
+    /// How often the dashboard's script refreshes its figures.
+    pub dashboard_refresh: Refresh,
 }
 
 /// Most milliseconds `--rate-margin` takes: beyond, the window is more than twice the vendor's.
@@ -325,6 +330,19 @@ impl Flags {
                 ),
             );
         }
+        let dashboard_refresh = Refresh::from_seconds(self.dashboard_refresh);
+        if dashboard_refresh.is_none() {
+            problem(
+                "--dashboard-refresh",
+                format!(
+                    "{} s is not between {} and {} seconds (an hour); give whole seconds, e.g. {} (the default)",
+                    self.dashboard_refresh,
+                    Refresh::MIN_SECONDS,
+                    Refresh::MAX_SECONDS,
+                    Refresh::DEFAULT_SECONDS,
+                ),
+            );
+        }
         let admin_token = match &self.admin_token_file {
             Some(path) => match super::client_token(path) {
                 Ok(token) => Some(token),
@@ -373,8 +391,21 @@ impl Flags {
                 "calls that need an approval could never get one: add --admin-token-file FILE (operators approve with budget guard-admin approve ID)".into(),
             );
         }
-        let (Some(listen), Some(max_wait), Some(timeout), Some(grace), true) =
-            (listen, max_wait, timeout, grace, problems.is_empty())
+        let (
+            Some(listen),
+            Some(max_wait),
+            Some(timeout),
+            Some(grace),
+            Some(dashboard_refresh),
+            true,
+        ) = (
+            listen,
+            max_wait,
+            timeout,
+            grace,
+            dashboard_refresh,
+            problems.is_empty(),
+        )
         else {
             return Err(match problems.len() {
                 1 => problems.remove(0),
@@ -412,6 +443,7 @@ impl Flags {
                 above: self.approval_above,
                 soft: self.soft_budget,
             },
+            dashboard_refresh,
         })
     }
 }
@@ -455,6 +487,7 @@ mod tests {
             admin_token_file: None,
             approval_above: None,
             soft_budget: None,
+            dashboard_refresh: 5,
         }
     }
 
@@ -468,6 +501,7 @@ mod tests {
         assert_eq!(settings.rps, 10);
         assert_eq!(settings.limits.max_connections, 512);
         assert_eq!(settings.limits.grace, Duration::from_secs(30));
+        assert_eq!(settings.dashboard_refresh.seconds(), 5);
         let live = Flags {
             budget: None,
             reserve: Some("10%".into()),
@@ -496,6 +530,7 @@ mod tests {
             max_connections: 0,
             rate_margin_ms: 5000,
             offline: true,
+            dashboard_refresh: 0,
             ..flags()
         };
         let text = bad.validate(10).unwrap_err().to_string();
@@ -509,10 +544,11 @@ mod tests {
             "--rps: 0 requests per second",
             "--max-connections: 0 connections would serve nothing",
             "--rate-margin: 5000 ms is more than",
+            "--dashboard-refresh: 0 s is not between 1 and 3600 seconds",
         ] {
             assert!(text.contains(phrase), "{phrase:?} not in:\n{text}");
         }
-        assert_eq!(text.lines().count(), 9, "{text}");
+        assert_eq!(text.lines().count(), 10, "{text}");
     }
 
     /// The operations flags: every problem at once too.

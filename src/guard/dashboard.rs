@@ -17,7 +17,8 @@
 //!
 //! The page is server-rendered (readable without script); a few lines of inline script, allowed
 //! by a per-response nonce in the Content-Security-Policy (`default-src 'none'`, `connect-src
-//! 'self'`), refresh its figures from `/budget/status` every [`REFRESH_SECONDS`].
+//! 'self'`), refresh its figures from `/budget/status` every [`Refresh`] (`--dashboard-refresh`,
+//! 5 s unless told).
 
 use sha2::{Digest, Sha256};
 
@@ -31,8 +32,51 @@ pub const LOGIN_PATH: &str = "/budget/login";
 pub const COOKIE: &str = "budget_guard_dashboard";
 /// What the cookie's HMAC is of: a fixed label, so that the cookie is good for nothing else.
 pub const COOKIE_LABEL: &[u8] = b"budget guard dashboard cookie v1";
-/// How often the page's script refreshes the figures.
-pub const REFRESH_SECONDS: u32 = 5;
+/// How often the page's script refreshes the figures (`budget guard --dashboard-refresh
+/// SECONDS`, docs/guard.md "The dashboard"): whole seconds from [`Refresh::MIN_SECONDS`] to
+/// [`Refresh::MAX_SECONDS`], [`Refresh::DEFAULT_SECONDS`] unless told. Below a second every
+/// open page would poll the status (and, in Redis mode, Redis) faster than a person reads it;
+/// above an hour the page is a reload away anyway, and the bound keeps the script's
+/// milliseconds far from the browsers' timer limit (2³¹ − 1 ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refresh {
+    seconds: u32,
+}
+
+impl Refresh {
+    /// The interval when `--dashboard-refresh` is not given.
+    pub const DEFAULT_SECONDS: u32 = 5;
+    /// The shortest interval taken.
+    pub const MIN_SECONDS: u32 = 1;
+    /// The longest interval taken (an hour).
+    pub const MAX_SECONDS: u32 = 3600;
+
+    /// `seconds` as an interval, or `None` outside [`Self::MIN_SECONDS`]..=[`Self::MAX_SECONDS`].
+    pub fn from_seconds(seconds: u64) -> Option<Refresh> {
+        u32::try_from(seconds)
+            .ok()
+            .filter(|s| (Self::MIN_SECONDS..=Self::MAX_SECONDS).contains(s))
+            .map(|seconds| Refresh { seconds })
+    }
+
+    /// The interval in seconds.
+    pub fn seconds(self) -> u32 {
+        self.seconds
+    }
+
+    /// The interval in milliseconds (what the page's script waits).
+    pub fn millis(self) -> u64 {
+        u64::from(self.seconds) * 1000
+    }
+}
+
+impl Default for Refresh {
+    fn default() -> Refresh {
+        Refresh {
+            seconds: Self::DEFAULT_SECONDS,
+        }
+    }
+}
 /// Largest sign-in form read.
 pub const MAX_FORM: usize = 4096;
 
@@ -45,6 +89,8 @@ pub enum Page<'a> {
         nonce: &'a str,
         /// Which listener: `true` for the operator's (metrics) listener.
         operator: bool,
+        /// How often the page's script refreshes the figures (`--dashboard-refresh`).
+        refresh: Refresh,
     },
     /// The sign-in form (`failed`: a wrong token was just sent).
     SignIn { nonce: &'a str, failed: bool },
@@ -136,5 +182,24 @@ mod tests {
         );
         assert_eq!(form_token(b"token="), None);
         assert!(set_cookie("t").contains("HttpOnly; SameSite=Strict"));
+    }
+
+    /// Invariant: the refresh interval is whole seconds from 1 to 3,600 (an hour), 5 unless
+    /// told; anything else is no interval (the flag's check refuses it).
+    #[test]
+    fn the_refresh_interval_is_bounded() {
+        #[track_caller]
+        fn case(seconds: u64, millis: Option<u64>) {
+            assert_eq!(Refresh::from_seconds(seconds).map(Refresh::millis), millis);
+        }
+        case(0, None);
+        case(1, Some(1_000));
+        case(5, Some(5_000));
+        // 3,600 s × 1,000 = 3,600,000 ms.
+        case(3600, Some(3_600_000));
+        case(3601, None);
+        // Past u32: still refused, not wrapped (2³² + 1 would wrap to 1).
+        case(u64::from(u32::MAX) + 2, None);
+        assert_eq!(Refresh::default().seconds(), 5);
     }
 }

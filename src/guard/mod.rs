@@ -111,6 +111,8 @@ pub struct Ops {
     /// Renders the dashboard (`GET /budget/`): `report`'s, handed in by `commands` (the guard
     /// renders nothing itself). Without one the dashboard is not served.
     pub dashboard: Option<DashboardRenderer>,
+    /// `--dashboard-refresh`: how often the dashboard's script refreshes its figures.
+    pub dashboard_refresh: dashboard::Refresh,
 }
 
 /// Renders the dashboard's page from a status (see `crate::report::dashboard`).

@@ -187,6 +187,7 @@ async fn dashboard(AxumState(monitor): AxumState<Monitor>, headers: HeaderMap) -
                 status: &status,
                 nonce: &nonce,
                 operator: true,
+                refresh: app.ops().dashboard_refresh,
             };
             super::routes::page_response(render(&page), &nonce, StatusCode::OK)
         }

@@ -295,6 +295,7 @@ impl App {
                     status: &status,
                     nonce: &dashboard::nonce(),
                     operator: false,
+                    refresh: self.ops().dashboard_refresh,
                 },
                 StatusCode::OK,
             ),

@@ -580,6 +580,7 @@ pub async fn start(start: Start) -> Result<Running, GuardError> {
         rules: settings.rules,
         approvals: Arc::new(super::admin::Approvals::default()),
         dashboard,
+        dashboard_refresh: settings.dashboard_refresh,
     };
     // Connections that fit the open-file limit (raised to its hard limit first).
     let files = super::server::raise_open_files();

@@ -1,15 +1,16 @@
-//! Headless Chromium for tests that must see a page the way a person's browser does: the DOM it
-//! built (`--dump-dom`) and a screenshot (`--screenshot`), decoded and checked for content.
+//! Headless Chromium for tests that must see a page the way a person's browser does, driven
+//! through the DevTools protocol ([`Chromium::devtools`]): the DOM it built
+//! (`document.documentElement.outerHTML`), any expression's value, screenshots (decoded and
+//! checked for content), the reader's colour scheme (`prefers-color-scheme`, emulated), and a
+//! page that changes after it loads (the guard's dashboard refreshes itself). One launch serves
+//! everything a test asks of one page: Chromium's start is most of a browser test's time.
 //!
-//! Reusable for any page `budget` serves or writes (the HTML report; a guard's dashboard can use
-//! [`Chromium::dump_dom`] and [`Chromium::screenshot`] on an `http://127.0.0.1:PORT/…` URL the
-//! same way — only loopback: the flags below keep Chromium off every other network).
+//! Reusable for any page `budget` serves or writes: a written file (`file://…`, [`file_url`]) or
+//! a guard's `http://127.0.0.1:PORT/…` — only loopback: the flags below keep Chromium off every
+//! other network.
 //!
-//! A page that changes after it loads (the guard's dashboard refreshes itself) is driven live
-//! through the DevTools protocol over `--remote-debugging-pipe` ([`Chromium::devtools`]): no
-//! port, no WebSocket; messages are JSON ended by a NUL byte on the browser's file descriptors
-//! 3 (commands in) and 4 (answers out). Each command waits at most [`COMMAND_LIMIT`]; the whole
-//! session is bounded by [`TIME_LIMIT`] and killed with its process group when dropped.
+//! The protocol runs over `--remote-debugging-pipe`: no port, no WebSocket; messages are JSON
+//! ended by a NUL byte on the browser's file descriptors 3 (commands in) and 4 (answers out).
 //!
 //! - **Which browser**: `$BUDGET_CHROMIUM` when set, else `chromium` (Debian's package; `.ci/run`
 //!   installs it), else `chromium-browser`.
@@ -17,26 +18,30 @@
 //!   without a browser would prove nothing. `BUDGET_SKIP_BROWSER=1` skips them explicitly
 //!   (for a developer machine without Chromium): [`Chromium::find`] then returns `None` and the
 //!   test prints that it was skipped.
-//! - **Bounded**: each run has a hard time limit ([`TIME_LIMIT`]); past it the whole process
-//!   group Chromium started (zygote, renderers, GPU process) is killed and the test fails with
-//!   the browser's stderr. After a normal exit the group is killed too, so no helper outlives
-//!   the test. Only the group this harness started is ever signalled.
+//! - **Bounded**: a session has a hard time limit ([`TIME_LIMIT`]) and each command waits at
+//!   most [`COMMAND_LIMIT`] within it; past either, the whole process group Chromium started
+//!   (zygote, renderers, GPU process) is killed and the test fails with the browser's stderr.
+//!   A browser that exits early fails the test the same way. When the session ends (dropped,
+//!   or the test failed) the group is killed too, so no helper outlives the test. Only the group
+//!   this harness started is ever signalled.
 //! - **Isolated**: a fresh `--user-data-dir`, `HOME` and XDG directories in a temporary
-//!   directory per run; no first-run, sync, component updates or background networking (which
-//!   this machine's closed network would refuse anyway), no GPU, no sandbox (tests run as root
-//!   in CI, where Chromium's sandbox cannot start).
+//!   directory per session; no first-run, sync, component updates or background networking
+//!   (which this machine's closed network would refuse anyway), no GPU, no sandbox (tests run as
+//!   root in CI, where Chromium's sandbox cannot start).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The longest one Chromium run may take before it is killed and the test fails.
+/// The longest one browser session may take before it is killed and the test fails.
 pub const TIME_LIMIT: Duration = Duration::from_secs(60);
 /// The longest one DevTools command may take.
 pub const COMMAND_LIMIT: Duration = Duration::from_secs(20);
+/// How often [`DevTools::wait_for`] evaluates its expression again.
+const POLL: Duration = Duration::from_millis(50);
 
 /// The flags known to work headless as root on a machine without a network.
 const FLAGS: [&str; 10] = [
@@ -52,19 +57,10 @@ const FLAGS: [&str; 10] = [
     "--hide-scrollbars",
 ];
 
-/// A Chromium binary to run, and how long one run may take.
+/// A Chromium binary to run, and how long one session may take.
 pub struct Chromium {
     binary: PathBuf,
     time_limit: Duration,
-}
-
-/// How to take a screenshot.
-#[derive(Debug, Clone, Copy)]
-pub struct Shot {
-    pub width: u32,
-    pub height: u32,
-    /// Ask for the dark theme (`prefers-color-scheme: dark`).
-    pub dark: bool,
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -100,103 +96,6 @@ impl Chromium {
     /// A given binary with a given time limit (the harness's own tests use a stand-in).
     pub fn at(binary: PathBuf, time_limit: Duration) -> Chromium {
         Chromium { binary, time_limit }
-    }
-
-    /// The DOM Chromium built from `url` (a `file://` or loopback URL), serialised as HTML.
-    #[track_caller]
-    pub fn dump_dom(&self, url: &str) -> String {
-        let run = self.run(&["--dump-dom", url], None);
-        String::from_utf8(run).expect("the dumped DOM is UTF-8")
-    }
-
-    /// A PNG screenshot of `url`, decoded.
-    #[track_caller]
-    pub fn screenshot(&self, url: &str, shot: Shot) -> Image {
-        let dir = tempfile::tempdir().expect("temp dir for the screenshot");
-        let file = dir.path().join("shot.png");
-        let size = format!("--window-size={},{}", shot.width, shot.height);
-        let target = format!("--screenshot={}", file.display());
-        let mut args = vec![target.as_str(), size.as_str()];
-        if shot.dark {
-            // The OS theme Chromium reports to pages: `prefers-color-scheme: dark`.
-            args.push("--force-dark-mode");
-        }
-        args.push(url);
-        self.run(&args, Some(&file));
-        let bytes = std::fs::read(&file).expect("read the screenshot");
-        Image::decode(&bytes)
-    }
-
-    /// Runs Chromium with `args` in its own process group, within its time limit; returns its
-    /// stdout. `expect` is a file the run must have written.
-    #[track_caller]
-    fn run(&self, args: &[&str], expect: Option<&Path>) -> Vec<u8> {
-        let home = tempfile::tempdir().expect("temp dir for the browser profile");
-        let profile = home.path().join("profile");
-        let mut command = Command::new(&self.binary);
-        command
-            .args(FLAGS)
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(args)
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env("XDG_CACHE_HOME", home.path().join("cache"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = command.spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start {} ({e}); install Chromium (`apt-get install chromium`) or set BUDGET_SKIP_BROWSER=1",
-                self.binary.display()
-            )
-        });
-        let group = rustix::process::Pid::from_child(&child);
-        let mut stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
-        let out = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stdout.read_to_end(&mut bytes);
-            bytes
-        });
-        let err = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = stderr.read_to_end(&mut bytes);
-            bytes
-        });
-        let (done, finished) = mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            let status = child.wait();
-            let _ = done.send(());
-            status
-        });
-        let timed_out = finished.recv_timeout(self.time_limit).is_err();
-        // The browser's helpers share its group: none may outlive the run.
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        let status = waiter.join().expect("waiter thread");
-        let stdout = out.join().unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
-        assert!(
-            !timed_out,
-            "{} did not finish within {} s and was killed; its stderr:\n{stderr}",
-            self.binary.display(),
-            self.time_limit.as_secs_f64()
-        );
-        let status = status.expect("wait for chromium");
-        assert!(
-            status.success(),
-            "{} {args:?} failed ({status}); its stderr:\n{stderr}",
-            self.binary.display()
-        );
-        if let Some(file) = expect {
-            assert!(
-                file.is_file(),
-                "{} wrote no {}; its stderr:\n{stderr}",
-                self.binary.display(),
-                file.display()
-            );
-        }
-        stdout
     }
 }
 
@@ -274,23 +173,32 @@ pub fn file_url(path: &Path) -> String {
 
 /// A live browser driven through the DevTools protocol: one page, attached.
 pub struct DevTools {
+    binary: PathBuf,
     group: rustix::process::Pid,
     child: std::process::Child,
+    /// Set once the group was killed and the browser reaped (nothing to signal again).
+    ended: bool,
     commands: std::fs::File,
     answers: mpsc::Receiver<serde_json::Value>,
     session: String,
     next: u64,
-    started: std::time::Instant,
+    started: Instant,
+    time_limit: Duration,
+    /// The browser's stderr, for the message of a failed test.
+    stderr: PathBuf,
     _home: tempfile::TempDir,
 }
 
 impl Chromium {
-    /// Opens `url` in a browser driven through the DevTools protocol (`width` × `height`).
+    /// Opens `url` in a browser driven through the DevTools protocol, in a viewport of exactly
+    /// `width` × `height`. The page may still be loading: see [`DevTools::wait_loaded`].
     #[track_caller]
     pub fn devtools(&self, url: &str, width: u32, height: u32) -> DevTools {
         use std::os::fd::AsRawFd;
         let home = tempfile::tempdir().expect("temp dir for the browser profile");
         let profile = home.path().join("profile");
+        let stderr = home.path().join("stderr.log");
+        let stderr_file = std::fs::File::create(&stderr).expect("the browser's stderr file");
         // fd 3: the browser reads commands; fd 4: it writes answers.
         let (to_browser, browser_reads) = pipe();
         let (browser_writes, from_browser) = pipe();
@@ -307,7 +215,7 @@ impl Chromium {
             .env("XDG_CACHE_HOME", home.path().join("cache"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr_file)
             .process_group(0);
         // SAFETY: only dup2, which is async-signal-safe, between fork and exec; the new
         // descriptors 3 and 4 are not close-on-exec.
@@ -325,6 +233,7 @@ impl Chromium {
                 self.binary.display()
             )
         });
+        let started = Instant::now();
         // The browser's ends are its own now: the reader sees EOF when it exits.
         drop(browser_reads);
         drop(browser_writes);
@@ -351,28 +260,35 @@ impl Chromium {
             }
         });
         let mut tools = DevTools {
+            binary: self.binary.clone(),
             group,
             child,
+            ended: false,
             commands: to_browser,
             answers,
             session: String::new(),
             next: 0,
-            started: std::time::Instant::now(),
+            started,
+            time_limit: self.time_limit,
+            stderr,
             _home: home,
         };
         let target = tools.call("Target.createTarget", serde_json::json!({ "url": url }));
-        let target_id = target["targetId"]
-            .as_str()
-            .expect("a target id")
-            .to_string();
+        let Some(target_id) = target["targetId"].as_str().map(str::to_string) else {
+            tools.fail(format!(
+                "answered Target.createTarget without a target id: {target}"
+            ));
+        };
         let attached = tools.call(
             "Target.attachToTarget",
             serde_json::json!({ "targetId": target_id, "flatten": true }),
         );
-        tools.session = attached["sessionId"]
-            .as_str()
-            .expect("a session id")
-            .to_string();
+        let Some(session) = attached["sessionId"].as_str().map(str::to_string) else {
+            tools.fail(format!(
+                "answered Target.attachToTarget without a session id: {attached}"
+            ));
+        };
+        tools.session = session;
         // The viewport exactly `width` × `height` (the window's includes the browser's frame).
         tools.call(
             "Emulation.setDeviceMetricsOverride",
@@ -400,15 +316,23 @@ fn pipe() -> (std::fs::File, std::fs::File) {
 }
 
 impl DevTools {
-    /// One command (of the page's session once attached); its `result`.
+    /// One command (of the page's session once attached); its `result`. Waits at most
+    /// [`COMMAND_LIMIT`], and never past the session's time limit.
     #[track_caller]
     pub fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
-        use std::io::Write;
-        assert!(
-            self.started.elapsed() < TIME_LIMIT,
-            "the browser session ran past {} s",
-            TIME_LIMIT.as_secs()
-        );
+        match self.exchange(method, params) {
+            Ok(result) => result,
+            Err(answer) => self.fail(format!("refused {method}: {answer}")),
+        }
+    }
+
+    /// [`Self::call`], with the browser's refusal (its answer with an `error`) as `Err`.
+    #[track_caller]
+    fn exchange(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
         self.next += 1;
         let id = self.next;
         let mut message = serde_json::json!({ "id": id, "method": method, "params": params });
@@ -417,19 +341,61 @@ impl DevTools {
         }
         let mut bytes = serde_json::to_vec(&message).expect("JSON");
         bytes.push(0);
-        self.commands
-            .write_all(&bytes)
-            .expect("send a DevTools command");
-        let deadline = std::time::Instant::now() + COMMAND_LIMIT;
+        if let Err(e) = self.commands.write_all(&bytes) {
+            self.fail(format!("took no command ({method}: {e})"));
+        }
+        let asked = Instant::now();
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let answer = self.answers.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no answer to {method} within {} s", COMMAND_LIMIT.as_secs())
-            });
-            if answer["id"] == id {
-                assert!(answer.get("error").is_none(), "{method}: {answer}");
-                return answer["result"].clone();
+            let session_left = self.time_limit.saturating_sub(self.started.elapsed());
+            let command_left = COMMAND_LIMIT.saturating_sub(asked.elapsed());
+            match self.answers.recv_timeout(session_left.min(command_left)) {
+                Ok(answer) if answer["id"] == id => {
+                    return match answer.get("error") {
+                        Some(_) => Err(answer),
+                        None => Ok(answer["result"].clone()),
+                    };
+                }
+                // Events, and answers to commands given up on.
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.fail(format!("exited before answering {method}"));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if session_left <= command_left => {
+                    self.fail(format!(
+                        "did not finish within {} s and was killed (waiting for {method})",
+                        self.time_limit.as_secs_f64()
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.fail(format!(
+                        "gave no answer to {method} within {} s and was killed",
+                        COMMAND_LIMIT.as_secs()
+                    ));
+                }
             }
+        }
+    }
+
+    /// Kills the browser's process group, reaps the browser, and fails the test with `what`
+    /// happened and the browser's stderr.
+    #[track_caller]
+    fn fail(&mut self, what: String) -> ! {
+        self.end();
+        let stderr = std::fs::read(&self.stderr).unwrap_or_default();
+        panic!(
+            "{} {what}; its stderr:\n{}",
+            self.binary.display(),
+            String::from_utf8_lossy(&stderr)
+        );
+    }
+
+    /// Kills the browser's process group (the browser's helpers share it: none may outlive the
+    /// test) and reaps the browser. Once.
+    fn end(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            let _ = rustix::process::kill_process_group(self.group, rustix::process::Signal::KILL);
+            let _ = self.child.wait();
         }
     }
 
@@ -443,8 +409,9 @@ impl DevTools {
         result["result"]["value"].clone()
     }
 
-    /// Evaluates `expression` until `done` holds for its value (every 100 ms, at most `within`);
-    /// returns that value.
+    /// Evaluates `expression` until `done` holds for its value (every [`POLL`], at most
+    /// `within`); returns that value. While the page navigates (a form sent, a redirect) an
+    /// evaluation may find no document to run in: that counts as not yet.
     #[track_caller]
     pub fn wait_for(
         &mut self,
@@ -452,19 +419,60 @@ impl DevTools {
         within: Duration,
         done: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + within;
+        let deadline = Instant::now() + within;
         loop {
-            let value = self.evaluate(expression);
+            let value = match self.exchange(
+                "Runtime.evaluate",
+                serde_json::json!({ "expression": expression, "returnByValue": true }),
+            ) {
+                Ok(result) => result["result"]["value"].clone(),
+                Err(answer) => answer["error"].clone(),
+            };
             if done(&value) {
                 return value;
             }
             assert!(
-                std::time::Instant::now() < deadline,
+                Instant::now() < deadline,
                 "{expression} never became what was awaited within {} s; last {value}",
                 within.as_secs_f64()
             );
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(POLL);
         }
+    }
+
+    /// Waits until the page given to [`Chromium::devtools`] has loaded (not the blank page a
+    /// new target starts on).
+    #[track_caller]
+    pub fn wait_loaded(&mut self) {
+        self.wait_for(
+            "location.href !== 'about:blank' && document.readyState === 'complete'",
+            COMMAND_LIMIT,
+            |v| v == true,
+        );
+    }
+
+    /// The DOM the browser built, serialised as HTML (what `--dump-dom` prints).
+    #[track_caller]
+    pub fn dom(&mut self) -> String {
+        match self.evaluate("document.documentElement.outerHTML") {
+            serde_json::Value::String(html) => html,
+            other => panic!("the DOM is not a string: {other}"),
+        }
+    }
+
+    /// Tells the page the reader's system asks for the `scheme` colours (`prefers-color-scheme:
+    /// light` or `dark`, as a system theme or `--force-dark-mode` would), and checks that the page
+    /// sees it.
+    #[track_caller]
+    pub fn prefer_color_scheme(&mut self, scheme: &str) {
+        self.call(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({
+                "features": [{ "name": "prefers-color-scheme", "value": scheme }]
+            }),
+        );
+        let query = format!("matchMedia('(prefers-color-scheme: {scheme})').matches");
+        assert_eq!(self.evaluate(&query), true, "{query}");
     }
 
     /// A PNG screenshot of the page, as bytes.
@@ -479,12 +487,16 @@ impl DevTools {
             .decode(shot["data"].as_str().expect("screenshot data"))
             .expect("base64 PNG")
     }
+
+    /// A screenshot of the page, decoded.
+    #[track_caller]
+    pub fn screenshot(&mut self) -> Image {
+        Image::decode(&self.screenshot_png())
+    }
 }
 
 impl Drop for DevTools {
     fn drop(&mut self) {
-        // The browser's helpers share its group: none may outlive the test.
-        let _ = rustix::process::kill_process_group(self.group, rustix::process::Signal::KILL);
-        let _ = self.child.wait();
+        self.end();
     }
 }

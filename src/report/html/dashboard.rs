@@ -3,7 +3,8 @@
 //! the budget runs out at it, calls by outcome, clients, recent refusals and approvals.
 //!
 //! - **Readable without script.** Every figure is in the server-rendered HTML; the script only
-//!   refreshes them from `/budget/status` every few seconds (textContent only, never HTML).
+//!   refreshes them from `/budget/status` every `--dashboard-refresh` seconds (textContent only,
+//!   never HTML); the footer says how often.
 //! - **Nothing from elsewhere.** The guard's headers carry a Content-Security-Policy of
 //!   `default-src 'none'` with a per-response nonce for the one `<style>` and the one `<script>`
 //!   here (`connect-src 'self'` for the refresh); no font, image or file is loaded.
@@ -17,7 +18,7 @@ use std::io::{self, Write};
 
 use super::super::{safe, thousands};
 use super::style;
-use crate::guard::dashboard::{Page, REFRESH_SECONDS};
+use crate::guard::dashboard::{Page, Refresh};
 use crate::guard::status::Status;
 
 /// The page, as bytes for the guard's reply.
@@ -35,7 +36,8 @@ pub fn dashboard_page(out: &mut dyn Write, page: &Page<'_>) -> io::Result<()> {
             status,
             nonce,
             operator,
-        } => figures(status, nonce, *operator),
+            refresh,
+        } => figures(status, nonce, *operator, *refresh),
         Page::SignIn { nonce, failed } => sign_in(nonce, *failed),
     };
     out.write_all(html.as_bytes())
@@ -95,7 +97,7 @@ fn sign_in(nonce: &str, failed: bool) -> String {
     page
 }
 
-fn figures(s: &Status, nonce: &str, operator: bool) -> String {
+fn figures(s: &Status, nonce: &str, operator: bool, refresh: Refresh) -> String {
     let mut page = String::with_capacity(64 * 1024);
     head(&mut page, "Budget guard", nonce);
     let b = &s.budget;
@@ -243,10 +245,11 @@ fn figures(s: &Status, nonce: &str, operator: bool) -> String {
     }
     let _ = write!(
         page,
-        "</main>\n<footer>\n<p>The figures are those of <code>GET /budget/status</code>. The page refreshes them every {REFRESH_SECONDS} s when scripts run; without script, reload it.</p>\n<p>Made by budget {}.</p>\n</footer>\n<script nonce=\"{}\">\n{}</script>\n</body>\n</html>\n",
+        "</main>\n<footer>\n<p>The figures are those of <code>GET /budget/status</code>. The page refreshes them every <span id=\"refresh-seconds\">{}</span> s when scripts run; without script, reload it.</p>\n<p>Made by budget {}.</p>\n</footer>\n<script nonce=\"{}\">\n{}</script>\n</body>\n</html>\n",
+        refresh.seconds(),
         env!("CARGO_PKG_VERSION"),
         e(nonce),
-        SCRIPT.replace("REFRESH_MS", &(u64::from(REFRESH_SECONDS) * 1000).to_string())
+        SCRIPT.replace("REFRESH_MS", &refresh.millis().to_string())
     );
     page
 }
@@ -385,6 +388,7 @@ mod tests {
             status: &status,
             nonce: "n0nce",
             operator: true,
+            refresh: Refresh::from_seconds(7).expect("7 s is an interval"),
         });
         // 1,000 − 1,050 spent: overdrawn by 50, written with a minus sign.
         assert!(
@@ -402,6 +406,15 @@ mod tests {
         assert!(page.contains("<style nonce=\"n0nce\">"));
         // No approvals section without the flags.
         assert!(!page.contains("id=\"approvals\""));
+        // The interval it was given, in the footer's words and in the script: 7 s = 7,000 ms.
+        assert!(
+            page.contains(r#"refreshes them every <span id="refresh-seconds">7</span> s"#),
+            "{page}"
+        );
+        assert!(
+            page.contains("window.setInterval(refresh, 7000);"),
+            "{page}"
+        );
     }
 
     #[test]
