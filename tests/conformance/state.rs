@@ -445,9 +445,10 @@ async fn concurrent_callers_keep_the_window(backend: &impl Backend) {
 }
 
 async fn waiting_is_bounded(backend: &impl Backend) {
-    // A wait of 250 ms: the second slot needs the window's 1,025 ms, so it times out; the first,
-    // one Redis round trip, must not (50 ms was too short on a loaded machine).
-    let state = backend.state(0, 1, Duration::from_millis(250), 1000).await;
+    // A wait of 700 ms: the second slot needs the window's 1,025 ms, so it times out; the first,
+    // one Redis round trip, must not (50 ms, then 250 ms, were too short with the test threads
+    // of a loaded machine).
+    let state = backend.state(0, 1, Duration::from_millis(700), 1000).await;
     state.slot().await.expect("first slot");
     let e = state.slot().await.unwrap_err();
     assert!(matches!(e, RateError::Timeout { rps: 1, .. }), "{e}");
