@@ -18,7 +18,7 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts one and waits until it answers PING (at most 10 s).
+    /// Starts one and waits until it answers (at most 10 s), making sure the one answering is ours.
     pub fn start() -> RedisServer {
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir for redis-server");
@@ -49,8 +49,13 @@ impl RedisServer {
                 if let Ok(Some(_)) = server.child.try_wait() {
                     break; // the port was taken meanwhile: try another
                 }
-                if ping(port) {
-                    return server;
+                // The server that answers must be this one: another test's may have taken the
+                // port between our probe and our start (ours then fails to bind, and a PING alone
+                // would hand this test the other test's data — it did, with 16 test threads).
+                match server_pid(port) {
+                    Some(pid) if pid == server.child.id() => return server,
+                    Some(_) => break,
+                    None => {}
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -64,16 +69,24 @@ impl RedisServer {
     }
 }
 
-fn ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
+/// The process id of the redis-server answering on `port` (`INFO server`), once one answers.
+fn server_pid(port: u16) -> Option<u32> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    // A bulk reply: `$LEN\r\n` then LEN bytes of `field:value` lines.
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !reply.windows(11).any(|w| w == b"process_id:") || !reply.ends_with(b"\r\n") {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 || reply.len() > 64 * 1024 {
+            return None;
+        }
+        reply.extend_from_slice(&buf[..n]);
     }
-    let mut buf = [0u8; 7];
-    stream.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    let text = String::from_utf8_lossy(&reply);
+    let line = text.lines().find_map(|l| l.strip_prefix("process_id:"))?;
+    line.trim().parse().ok()
 }
 
 impl Drop for RedisServer {
