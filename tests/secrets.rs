@@ -73,6 +73,11 @@ fn forms() -> Vec<Form> {
             KEY,
             base64::engine::general_purpose::STANDARD.encode(KEY),
         ),
+        form(
+            "hex",
+            KEY,
+            KEY.bytes().map(|b| format!("{b:02X}")).collect(),
+        ),
         form("without its dashes", KEY, KEY.replace('-', "")),
         form("10-character prefix", KEY, KEY[..10].to_string()),
         form("10-character suffix", KEY, KEY[n - 10..].to_string()),

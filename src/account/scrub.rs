@@ -8,7 +8,7 @@
 //! escape); control and invisible characters are dropped (one inside the key must not hide it);
 //! case is ignored. On each of those views of the text it looks for any run of 8 or more
 //! consecutive characters of the key (a prefix, a suffix or a middle: every 8-character piece of
-//! the key is a pattern), the key's base64 forms (standard and URL-safe, in the three alignments a
+//! the key is a pattern), the same pieces written in hex, the key's base64 forms (standard and URL-safe, in the three alignments a
 //! surrounding text can give it), and `apikey=` followed by a value. Each view keeps, for every
 //! character, the span of the original bytes it came from, so a match becomes a span of the
 //! original text: what is shown is the original with the key's span replaced by [`REDACTED`],
@@ -150,7 +150,7 @@ fn chunk_end(body: &[u8], start: usize, chunk: usize) -> usize {
 }
 
 /// The patterns of a key, lower-case: every piece of [`MIN_RUN`] characters (the whole key when
-/// it is shorter), and its base64 forms.
+/// it is shorter), the same pieces in hex, and its base64 forms.
 fn key_patterns(key: &[u8]) -> Vec<Vec<u8>> {
     let runs = |text: &[u8]| -> Vec<Vec<u8>> {
         let lower = text.to_ascii_lowercase();
@@ -170,6 +170,21 @@ fn key_patterns(key: &[u8]) -> Vec<Vec<u8>> {
         .collect();
     if compact.len() != key.len() && compact.len() >= MIN_RUN {
         patterns.extend(runs(&compact));
+    }
+    // The key in hex (a byte dump, `xxd -p`, a debug print of the bytes): every piece of
+    // MIN_RUN bytes is 2 × MIN_RUN hex digits starting on a byte (upper case is found because
+    // the views are compared without case).
+    let hex: Vec<u8> = key
+        .iter()
+        .flat_map(|b| {
+            let digit = |n: u8| b"0123456789abcdef"[usize::from(n & 0xf)];
+            [digit(b >> 4), digit(*b)]
+        })
+        .collect();
+    if hex.len() <= 2 * MIN_RUN {
+        patterns.push(hex);
+    } else {
+        patterns.extend(hex.windows(2 * MIN_RUN).step_by(2).map(<[u8]>::to_vec));
     }
     for engine in [
         &base64::engine::general_purpose::STANDARD_NO_PAD,
@@ -1029,6 +1044,25 @@ mod tests {
         );
         // a middle run that spans two of the dashes: `9c3ed0n7`.
         is("m 9c3ed0n7 m", "m [redacted] m");
+    }
+
+    #[test]
+    fn the_key_in_hex_is_redacted() {
+        // Invariant: no 8 bytes of the key survive written as hex digits (before: the whole key
+        // passed as `35656337…`). Hex worked out by hand from the ASCII codes: `5` 0x35, `e`
+        // 0x65, `c` 0x63, `7` 0x37, `e` 0x65, `7` 0x37, `c` 0x63, `0` 0x30.
+        let hex: String = KEY.bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(hex.starts_with("3565633765376330"), "{hex}");
+        is(&format!("dump {hex} end"), "dump [redacted] end");
+        is(
+            &format!("dump {} end", hex.to_uppercase()),
+            "dump [redacted] end",
+        );
+        // 8 bytes of the key (16 digits) inside a longer dump: `5ec7e7c0`.
+        is("x 3565633765376330 x", "x [redacted] x");
+        is("x 00ff3565633765376330ff00 x", "x 00ff[redacted]ff00 x");
+        // 7 bytes (14 digits) are not worth hiding, as in plain text.
+        is("x 35656337653763 x", "x 35656337653763 x");
     }
 
     #[test]

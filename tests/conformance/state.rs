@@ -452,7 +452,10 @@ async fn waiting_is_bounded(backend: &impl Backend) {
     // wait is this error, and no second slot is ever granted within the window.
     let state = backend.state(0, 1, Duration::from_millis(700), 1000).await;
     let e = match state.slot().await {
-        Ok(_) => state.slot().await.expect_err("a second slot within the 1 s window"),
+        Ok(_) => state
+            .slot()
+            .await
+            .expect_err("a second slot within the 1 s window"),
         Err(e) => e,
     };
     assert!(matches!(e, RateError::Timeout { rps: 1, .. }), "{e}");

@@ -72,7 +72,9 @@ impl RedisServer {
 /// The process id of the redis-server answering on `port` (`INFO server`), once one answers.
 fn server_pid(port: u16) -> Option<u32> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .ok()?;
     stream.write_all(b"INFO server\r\n").ok()?;
     // A bulk reply: `$LEN\r\n` then LEN bytes of `field:value` lines.
     let mut reply = Vec::new();
