@@ -1286,7 +1286,7 @@ async fn the_router_answers_every_path_with_the_guards_own_refusals() {
 
 /// The red-team's finding against a fake API that reads parameter names as a lenient server
 /// may (`LIMIT`, `+limit`, `limit%00`, `%256Cimit` are `limit`; `target[1]` a target; `;` a
-/// separator): `backlinks/all?target=a&LIMIT=10000&output=xml` was priced at the default 100
+/// separator; the query decoded before it is split, so `x=1%26limit%3D10000` holds `limit`): `backlinks/all?target=a&LIMIT=10000&output=xml` was priced at the default 100
 /// rows, the XML reply's rows were never counted, and 11 such calls on a 1,000-unit budget were
 /// billed 100,000. Invariant: **upstream billed ≤ guard charged**; every other spelling of a
 /// price parameter is refused (422), so none of these calls reaches the API.
@@ -1307,6 +1307,10 @@ async fn other_spellings_of_a_price_parameter_never_reach_the_api() {
         "/v1/backlinks/all?target=a.com&x=1;limit=10000&output=xml",
         "/v1/backlinks/summary?mode=host&target[1]=a&target[2]=b&target[3]=c&target[4]=d&target[5]=e",
         "/v1/backlinks/summary?mode=host;target=a;target=b;target=c",
+        // Hidden in another parameter's value, for a server that decodes before it splits.
+        "/v1/backlinks/all?target=a.com&x=1%26limit%3D10000&output=xml",
+        "/v1/backlinks/all?target=a.com&x=1%3Blimit%3D10000&output=xml",
+        "/v1/backlinks/summary?mode=host&target=a&x=1%26target%3Db%26target%3Dc",
     ]
     .map(get);
     let answers = guard.clients(vec![eleven, others.to_vec()]).await;
@@ -1337,7 +1341,7 @@ async fn other_spellings_of_a_price_parameter_never_reach_the_api() {
     assert_eq!(sim.charged(), 500);
     assert_eq!(refused_sent, 0, "nothing refused reaches the API");
     let short = |body: &str| body.chars().take(300).collect::<String>();
-    assert_eq!(answers.len(), 19);
+    assert_eq!(answers.len(), 22);
     for answer in answers.iter().chain([&limit]) {
         assert_eq!(answer.status, 422, "{}", short(&answer.body));
         assert_eq!(answer.json()["error"]["message"], "Cannot price this call");

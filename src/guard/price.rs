@@ -19,7 +19,9 @@
 //!   the way a lenient server may read them ([`transport::read_name`], the reading that strips the
 //!   key parameter), and the set of names that change the price is the set the pricer asked for
 //!   while reading this call, so it cannot drift from what is priced (see [`Input`]);
-//! - a raw `;` in the query string (servers that split on it would read `x=1;limit=9000`);
+//! - a raw `;` in the query string (servers that split on it would read `x=1;limit=9000`), and
+//!   a price parameter behind an encoded `&` or `;` in another parameter's value
+//!   (`x=1%26limit%3D9000`: a server that decodes the query before splitting it reads `limit`);
 //! - a multipart part whose Content-Disposition names its field twice (`name="x"; name="target"`),
 //!   with `name*`, or in two such headers.
 //!
@@ -147,6 +149,15 @@ pub enum Unreadable {
     },
     #[error("the query string holds a `;`, which some servers read as `&` (a separator between parameters); send `&` between parameters and %3B for a `;` in a value")]
     Semicolon,
+    #[error("the query parameter {sent} holds an encoded `&` or `;` followed by {hidden}, which a server that decodes the query string before splitting it reads as `{param}`, a parameter that changes this call's price; the guard cannot price that, so it did not send the call: send `{param}` as a parameter of its own and leave it out of other values")]
+    Hidden {
+        /// The parameter's name as sent.
+        sent: String,
+        /// The hidden name as it reads once decoded, quoted.
+        hidden: String,
+        /// The price parameter it may be read as.
+        param: String,
+    },
     #[error("a multipart part names its field {found}; the API may read either name, so send one name=\"...\" per part")]
     PartNames {
         /// What the part's headers hold, e.g. `twice (name="x"; name="target")`.
@@ -502,6 +513,17 @@ impl Input {
         for (raw, name, _) in &self.query {
             check("query parameter", raw, name)?;
         }
+        for (raw, _, value) in &self.query {
+            for hidden in hidden_names(value) {
+                if let Some(a) = asked.iter().find(|a| may_read_as(&hidden, a)) {
+                    return Err(Unreadable::Hidden {
+                        sent: shown(raw),
+                        hidden: shown(&hidden),
+                        param: a.strip_suffix("[]").unwrap_or(a).to_string(),
+                    });
+                }
+            }
+        }
         match &self.body {
             Body::None => Ok(()),
             Body::Form(fields) => fields
@@ -513,6 +535,34 @@ impl Input {
             }
         }
     }
+}
+
+/// The names a server that decodes a whole query string before splitting it (once, or again as
+/// [`transport::read_name`] allows for) finds inside a parameter's decoded `value`: what follows
+/// each `&` or `;` in it, up to its `=` (`1&limit=9000` from `x=1%26limit%3D9000`). A name
+/// without an `=` after it is no parameter and is left out.
+fn hidden_names(value: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut text = value.to_string();
+    for _ in 0..3 {
+        for piece in text.split(['&', ';']).skip(1) {
+            if let Some((name, _)) = piece.split_once('=') {
+                if !found.iter().any(|f| f == name) {
+                    found.push(name.to_string());
+                }
+            }
+        }
+        let decoded: String =
+            form_urlencoded::parse(format!("x={}", text.replace('&', "%26")).as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .next()
+                .unwrap_or_default();
+        if decoded == text {
+            break;
+        }
+        text = decoded;
+    }
+    found
 }
 
 /// [`Input::spellings`] of a JSON object's keys, one level of the asked names' paths at a time

@@ -496,7 +496,8 @@ fn unescape(text: &str) -> String {
 }
 
 /// Query pairs as a lenient server may read them (the red-team's fake API, written apart from
-/// the crate): split on `&` and `;`; a name percent-decoded (and `+` a space) up to three times,
+/// the crate): the whole query string percent-decoded once before it is split (so `x=1%26limit%3D9`
+/// is `x=1` and `limit=9`); split on `&` and `;`; a name percent-decoded (and `+` a space) up to three times,
 /// without leading spaces, control characters or `+`, cut at a NUL, in lower case; a PHP array
 /// index (`target[1]`, `target[]`) dropped, a named field (`settings[max_pages]`) kept.
 fn lenient_pairs(raw: &str) -> Vec<(String, String)> {
@@ -521,7 +522,9 @@ fn lenient_pairs(raw: &str) -> Vec<(String, String)> {
         }
         String::from_utf8_lossy(&out).into_owned()
     }
-    raw.split(['&', ';'])
+    let whole = decode(raw);
+    whole
+        .split(['&', ';'])
         .filter(|s| !s.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));

@@ -1179,6 +1179,75 @@ fn other_spellings_of_a_price_parameter_are_refused() {
     ] {
         refused(get(path, query), "the query string holds a `;`");
     }
+    // Hidden in another parameter's value: a server that decodes the whole query string before
+    // splitting it reads `x=1%26limit%3D10000` as `x=1` and `limit=10000` (once or twice encoded,
+    // after `&` or `;`, the hidden name in any spelling the API may read as the parameter).
+    for (path, query, sent, hidden, param) in [
+        (
+            all,
+            "target=a&x=1%26limit%3D10000",
+            "\"x\"",
+            "\"limit\"",
+            "limit",
+        ),
+        (
+            all,
+            "target=a&x=1%2526limit%253D10000",
+            "\"x\"",
+            "\"limit\"",
+            "limit",
+        ),
+        (
+            all,
+            "target=a&x=1%3Blimit%3D10000",
+            "\"x\"",
+            "\"limit\"",
+            "limit",
+        ),
+        (
+            all,
+            "target=a&x=1%26LIMIT%3D10000",
+            "\"x\"",
+            "\"LIMIT\"",
+            "limit",
+        ),
+        (
+            all,
+            "target=a%26limit%3D10000",
+            "\"target\"",
+            "\"limit\"",
+            "limit",
+        ),
+        (
+            summary,
+            "target=a&x=%26target%3Db",
+            "\"x\"",
+            "\"target\"",
+            "target",
+        ),
+        (
+            summary,
+            "target=a&x=%26target%5B%5D%3Db",
+            "\"x\"",
+            "\"target[]\"",
+            "target",
+        ),
+    ] {
+        refused(
+            get(path, query),
+            &format!("the query parameter {sent} holds an encoded `&` or `;` followed by {hidden}, which a server that decodes the query string before splitting it reads as `{param}`"),
+        );
+    }
+    // A value with an encoded `&` and no price parameter after it is priced as usual: a target
+    // URL with a query of its own (1 target, 100 units: backlinks/summary is 100 per target).
+    for query in [
+        "target=https%3A%2F%2Fa.com%2F%3Fa%3D1%26b%3D2",
+        "target=a%26limit",
+        "target=a&x=%26limits%3D9",
+    ] {
+        let priced = priced(&get(summary, query)).expect(query);
+        assert_eq!((priced.targets, priced.units), (1, 100), "{query}");
+    }
     // JSON keys a server reading keys without regard to case (or spaces) takes for the field.
     refused(
         post(summary, "", r#"{"Target":["a","b","c"]}"#),
