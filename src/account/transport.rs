@@ -460,15 +460,21 @@ pub fn read_name(raw: &str) -> String {
     base
 }
 
+/// `text` decoded once as a query string's parts are: `%XX` a byte (invalid UTF-8 replaced), `+`
+/// a space; `&`, `;` and `=` are kept as they are.
+pub fn form_decode(text: &str) -> String {
+    form_urlencoded::parse(format!("x={}", text.replace('&', "%26")).as_bytes())
+        .map(|(_, value)| value.into_owned())
+        .next()
+        .unwrap_or_default()
+}
+
 /// [`read_name`] of `raw`, and what follows its first `[` (decoded and trimmed the same way, not
 /// cut or lowered): `settings%5Bmax_pages%5D` is `("settings", Some("max_pages]"))`.
 pub fn read_key(raw: &str) -> (String, Option<String>) {
     let mut name = raw.to_string();
     for _ in 0..3 {
-        let decoded: String = form_urlencoded::parse(format!("{name}=").as_bytes())
-            .map(|(name, _)| name.into_owned())
-            .next()
-            .unwrap_or_default();
+        let decoded = form_decode(&name);
         if decoded == name {
             break;
         }

@@ -552,11 +552,7 @@ fn hidden_names(value: &str) -> Vec<String> {
                 }
             }
         }
-        let decoded: String =
-            form_urlencoded::parse(format!("x={}", text.replace('&', "%26")).as_bytes())
-                .map(|(_, v)| v.into_owned())
-                .next()
-                .unwrap_or_default();
+        let decoded = transport::form_decode(&text);
         if decoded == text {
             break;
         }
