@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::overage::money;
+use super::overage::{dollars, money};
 use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::estimate::{Balance, BalanceSource};
 use crate::finance::{rfc3339, PoolSpend, Projection, ProjectionCost};
@@ -142,7 +142,7 @@ fn forecast_text(out: &mut dyn Write, format: Format, report: &ForecastReport) -
                 w.exhausted_on.map(|d| d.to_string()).unwrap_or_else(dash),
                 w.overage_units.map(thousands).unwrap_or_else(dash),
                 cost.and_then(|c| c.workflows.get(i))
-                    .map(|usd| format!("${}", money(*usd)))
+                    .map(|usd| dollars(*usd))
                     .unwrap_or_else(dash),
             ]
         })
@@ -158,8 +158,7 @@ fn forecast_text(out: &mut dyn Write, format: Format, report: &ForecastReport) -
             .map(|d| d.to_string())
             .unwrap_or_else(dash),
         p.total.overage_units.map(thousands).unwrap_or_else(dash),
-        cost.map(|c| format!("${}", money(c.total)))
-            .unwrap_or_else(dash),
+        cost.map(|c| dollars(c.total)).unwrap_or_else(dash),
     ]);
     let period_source = match report.period_end_source {
         BalanceSource::Live => "subscription expiry",
@@ -264,12 +263,12 @@ pub(super) fn verdict_line(report: &ForecastReport) -> String {
             );
             if let Some(c) = report.cost {
                 line.push_str(&format!(
-                    " cost ${} at the {} {} {} rate (${} per 1M)",
-                    money(c.total),
+                    " cost {} at the {} {} {} rate ({} per 1M)",
+                    dollars(c.total),
                     c.account.tier,
                     c.account.billing.as_str(),
                     c.rate.as_str(),
-                    money(c.usd_per_million)
+                    dollars(c.usd_per_million)
                 ));
             }
             line

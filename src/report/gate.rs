@@ -3,6 +3,7 @@
 
 use rust_decimal::Decimal;
 
+use super::overage::dollars;
 use crate::count::thousands;
 use crate::gate::Decision;
 use crate::ledger::LedgerError;
@@ -42,12 +43,13 @@ pub fn gate_notes(n: &GateNotes) -> Vec<String> {
         Decision::Run | Decision::RunWithOverage { .. } if n.exceeded || n.uncertain => {}
         Decision::Run => notes.push(format!("budget gate: running {command}")),
         Decision::RunWithOverage { cost, max_usd } => notes.push(format!(
-            "budget gate: running {command}: the {} units beyond usable cost ${} at the {} {} {} rate, within --max-overage-usd ${max_usd}",
+            "budget gate: running {command}: the {} units beyond usable cost {} at the {} {} {} rate, within --max-overage-usd {}",
             thousands(cost.units),
-            cost.usd,
+            dollars(cost.usd),
             cost.tier,
             cost.billing.as_str(),
-            cost.rate.as_str()
+            cost.rate.as_str(),
+            dollars(*max_usd)
         )),
         Decision::Refuse { priced } => {
             notes.push(format!("budget gate: over budget; not running {command}"));
@@ -55,14 +57,15 @@ pub fn gate_notes(n: &GateNotes) -> Vec<String> {
             if let Some(cost) = priced {
                 notes.push(match n.max_overage_usd {
                     Some(max) => format!(
-                        "the {} units beyond usable would cost ${}, above --max-overage-usd ${max}",
+                        "the {} units beyond usable would cost {}, above --max-overage-usd {}",
                         thousands(cost.units),
-                        cost.usd
+                        dollars(cost.usd),
+                        dollars(max)
                     ),
                     None => format!(
-                        "the {} units beyond usable would cost ${} at the {} {} {} rate; --max-overage-usd {} lets it run",
+                        "the {} units beyond usable would cost {} at the {} {} {} rate; --max-overage-usd {} lets it run",
                         thousands(cost.units),
-                        cost.usd,
+                        dollars(cost.usd),
                         cost.tier,
                         cost.billing.as_str(),
                         cost.rate.as_str(),

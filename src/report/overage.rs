@@ -19,6 +19,29 @@ pub(crate) fn money(value: Decimal) -> String {
     value.to_string()
 }
 
+/// Money as a person reads it: `$` and [`money`] with its whole dollars grouped by thousands
+/// like unit counts (`$12,344.44`). JSON and CSV keep [`money`]'s plain decimal.
+pub(crate) fn dollars(value: Decimal) -> String {
+    let text = money(value);
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (whole, cents) = text.split_once('.').unwrap_or((text, ""));
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if cents.is_empty() {
+        format!("{sign}${grouped}")
+    } else {
+        format!("{sign}${grouped}.{cents}")
+    }
+}
+
 fn count_or_dash(n: Option<u64>) -> String {
     n.map(thousands).unwrap_or_else(|| "-".into())
 }
@@ -74,11 +97,8 @@ pub fn overage(out: &mut dyn Write, format: Format, q: &OverageQuote) -> io::Res
                 vec!["usage".into(), count_or_dash(q.usage)],
                 vec!["included".into(), count_or_dash(q.included)],
                 vec!["overage units".into(), thousands(q.units)],
-                vec![
-                    "usd per 1M units".into(),
-                    format!("${}", money(q.usd_per_million)),
-                ],
-                vec!["overage cost".into(), format!("${}", money(q.usd))],
+                vec!["usd per 1M units".into(), dollars(q.usd_per_million)],
+                vec!["overage cost".into(), dollars(q.usd)],
             ];
             if format == Format::Markdown {
                 // The tier is the user's or the pricing file's text; the rest are figures.
@@ -190,7 +210,7 @@ pub fn overage_tiers(
                         thousands(t.included),
                         thousands(t.units),
                     ];
-                    row.extend(t.rates.iter().map(|r| format!("${}", money(r.usd))));
+                    row.extend(t.rates.iter().map(|r| dollars(r.usd)));
                     row
                 })
                 .collect();
@@ -254,6 +274,21 @@ fn first_free_tier(usage: Option<u64>, tiers: &[TierQuote]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dollars_group_whole_dollars_by_thousands() {
+        for (value, shown) in [
+            ("0", "$0.00"),
+            ("99.99", "$99.99"),
+            ("999.5", "$999.50"),
+            ("1000", "$1,000.00"),
+            ("12344.44", "$12,344.44"),
+            ("1234567.891", "$1,234,567.891"),
+            ("-1234.5", "-$1,234.50"),
+        ] {
+            assert_eq!(dollars(value.parse().unwrap()), shown, "{value}");
+        }
+    }
 
     #[test]
     fn money_has_two_places() {

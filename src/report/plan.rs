@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 
+use super::overage::dollars;
 use super::{csv_header, csv_row, duration, markdown_table, safe, table, thousands, Cell, Format};
 use crate::baseline::Comparison;
 use crate::estimate::{Assessment, BalanceSource, Totals, Verdict, WorkflowEstimate};
@@ -437,13 +438,13 @@ pub fn verdict_lines(report: &PlanReport) -> Vec<String> {
     lines.extend(a.over_max_units.iter().map(max_units_line));
     if let Some(o) = &a.overage {
         lines.push(format!(
-            "overage: {} units beyond units_left would cost ${} at the {} {} {} rate (${} per 1M)",
+            "overage: {} units beyond units_left would cost {} at the {} {} {} rate ({} per 1M)",
             thousands(o.units),
-            o.usd,
+            dollars(o.usd),
             o.tier,
             o.billing.as_str(),
             o.rate.as_str(),
-            o.usd_per_million
+            dollars(o.usd_per_million)
         ));
     }
     if let Some(stop) = &a.stops_at {

@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
+use super::overage::dollars;
 use super::{csv_header, csv_row, markdown_table, safe, table, thousands, Cell, Format};
 use crate::pricing::{Endpoint, Per, Pricing, RecordKind, OVERLAY_FLAG};
 
@@ -114,10 +115,10 @@ fn tier_rows(pricing: &Pricing) -> Vec<Vec<String>> {
             vec![
                 t.tier.clone(),
                 thousands(t.credits),
-                format!("${}", t.plan),
-                format!("${}", t.plan_yearly),
-                format!("${}", t.addon),
-                format!("${}", t.addon_yearly),
+                dollars(t.plan),
+                dollars(t.plan_yearly),
+                dollars(t.addon),
+                dollars(t.addon_yearly),
             ]
         })
         .collect();

@@ -252,6 +252,31 @@ fn overage_table_for_people() {
         .stdout_has("$50.00");
 }
 
+/// Dollars for people are grouped by thousands like unit counts; CSV and JSON keep the plain
+/// decimal a program reads.
+#[test]
+fn large_dollar_figures_are_grouped_for_people_and_plain_for_programs() {
+    // 124,456,789 used on 1M monthly plan: 123,456,789 over × 99.99 / 1,000,000
+    // = 12,344.4443... -> 12,344.44; add-on 49.99: 6,171.6048... -> 6,171.60.
+    let args = ["overage", "--tier", "1M", "--usage", "124456789"];
+    let table = run(&args);
+    table
+        .code(0)
+        .stdout_has("123,456,789")
+        .stdout_has("$12,344.44")
+        .stdout_has("$99.99");
+    let markdown = run(&[&args[..], &["--format", "markdown"]].concat());
+    markdown.code(0).stdout_has("$12,344.44");
+    let json = run(&[&args[..], &["--format", "json"]].concat())
+        .code(0)
+        .json();
+    assert_eq!(json["usd"], "12344.44");
+    let csv = run(&[&args[..], &["--format", "csv"]].concat());
+    csv.code(0).stdout_has(",12344.44\n");
+    let all = run(&["overage", "--all-tiers", "--usage", "124456789"]);
+    all.code(0).stdout_has("$12,344.44").stdout_has("$6,171.60");
+}
+
 #[test]
 fn overage_all_tiers() {
     // usage 2,500,000:

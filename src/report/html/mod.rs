@@ -34,7 +34,7 @@ use std::io::{self, Write};
 
 use chrono::NaiveDateTime;
 
-use super::overage::money;
+use super::overage::dollars;
 use super::{duration, safe, thousands, ForecastReport, PlanReport};
 use crate::estimate::{BalanceSource, Verdict, WorkflowEstimate};
 use crate::finance::{rfc3339, TierQuote};
@@ -582,7 +582,7 @@ fn forecast(page: &mut String, report: &HtmlReport) {
                 C::N(w.overage_units.map(thousands).unwrap_or_else(dash)),
                 C::N(
                     cost.and_then(|c| c.workflows.get(i))
-                        .map(|usd| format!("${}", money(*usd)))
+                        .map(|usd| dollars(*usd))
                         .unwrap_or_else(dash),
                 ),
             ]
@@ -602,10 +602,7 @@ fn forecast(page: &mut String, report: &HtmlReport) {
                 .unwrap_or_else(dash),
         ),
         C::N(p.total.overage_units.map(thousands).unwrap_or_else(dash)),
-        C::N(
-            cost.map(|c| format!("${}", money(c.total)))
-                .unwrap_or_else(dash),
-        ),
+        C::N(cost.map(|c| dollars(c.total)).unwrap_or_else(dash)),
     ]];
     table(
         page,
@@ -688,7 +685,7 @@ fn overage(page: &mut String, report: &HtmlReport) {
             if let Some(rate) = usd_per_million {
                 rows.push(vec![
                     C::H("USD per 1M units".into()),
-                    C::N(format!("${}", money(rate))),
+                    C::N(dollars(rate)),
                 ]);
             }
             if let Some(o) = plan_overage {
@@ -698,7 +695,7 @@ fn overage(page: &mut String, report: &HtmlReport) {
                 ]);
                 rows.push(vec![
                     C::H("this plan: overage cost".into()),
-                    C::N(format!("${}", money(o.usd))),
+                    C::N(dollars(o.usd)),
                 ]);
             }
             if let Some(f) = report.forecast.filter(|f| f.balance.is_some()) {
@@ -719,7 +716,7 @@ fn overage(page: &mut String, report: &HtmlReport) {
                 if let Some(c) = forecast_cost {
                     rows.push(vec![
                         C::H("this period: projected overage cost".into()),
-                        C::N(format!("${}", money(c.total))),
+                        C::N(dollars(c.total)),
                     ]);
                 }
             }
@@ -748,7 +745,7 @@ fn overage(page: &mut String, report: &HtmlReport) {
                         C::N(thousands(q.included)),
                         C::N(thousands(q.units)),
                     ];
-                    row.extend(q.rates.iter().map(|r| C::N(format!("${}", money(r.usd)))));
+                    row.extend(q.rates.iter().map(|r| C::N(dollars(r.usd))));
                     row
                 })
                 .collect();
