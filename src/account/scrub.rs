@@ -171,20 +171,29 @@ fn key_patterns(key: &[u8]) -> Vec<Vec<u8>> {
     if compact.len() != key.len() && compact.len() >= MIN_RUN {
         patterns.extend(runs(&compact));
     }
-    // The key in hex (a byte dump, `xxd -p`, a debug print of the bytes): every piece of
-    // MIN_RUN bytes is 2 × MIN_RUN hex digits starting on a byte (upper case is found because
-    // the views are compared without case).
-    let hex: Vec<u8> = key
-        .iter()
-        .flat_map(|b| {
-            let digit = |n: u8| b"0123456789abcdef"[usize::from(n & 0xf)];
-            [digit(b >> 4), digit(*b)]
-        })
-        .collect();
-    if hex.len() <= 2 * MIN_RUN {
-        patterns.push(hex);
-    } else {
-        patterns.extend(hex.windows(2 * MIN_RUN).step_by(2).map(<[u8]>::to_vec));
+    // The key in hex, unbroken (`xxd -p`, `hex::encode`, a hash-style dump): every piece of
+    // MIN_RUN bytes is 2 × MIN_RUN hex digits starting on a byte; for the key as written, without
+    // its separators, and upper-cased (other bytes, other digits; the digits' own case is found
+    // because the views are compared without case).
+    let mut hex_of = |bytes: &[u8]| {
+        let hex: Vec<u8> = bytes
+            .iter()
+            .flat_map(|b| {
+                let digit = |n: u8| b"0123456789abcdef"[usize::from(n & 0xf)];
+                [digit(b >> 4), digit(*b)]
+            })
+            .collect();
+        if hex.len() <= 2 * MIN_RUN {
+            patterns.push(hex);
+        } else {
+            patterns.extend(hex.windows(2 * MIN_RUN).step_by(2).map(<[u8]>::to_vec));
+        }
+    };
+    hex_of(key);
+    hex_of(&key.to_ascii_uppercase());
+    if compact.len() != key.len() && compact.len() >= MIN_RUN {
+        hex_of(&compact);
+        hex_of(&compact.to_ascii_uppercase());
     }
     for engine in [
         &base64::engine::general_purpose::STANDARD_NO_PAD,
@@ -1063,6 +1072,11 @@ mod tests {
         is("x 00ff3565633765376330ff00 x", "x 00ff[redacted]ff00 x");
         // 7 bytes (14 digits) are not worth hiding, as in plain text.
         is("x 35656337653763 x", "x 35656337653763 x");
+        // The key without its dashes, in hex: `1eak4b2f` (a run only the dashless key has) is
+        // 0x31 0x65 0x61 0x6b 0x34 0x62 0x32 0x66.
+        is("x 3165616b34623266 x", "x [redacted] x");
+        // The upper-cased key, in hex: `5EC7E7C0` is 0x35 0x45 0x43 0x37 0x45 0x37 0x43 0x30.
+        is("x 3545433745374330 x", "x [redacted] x");
     }
 
     #[test]

@@ -419,14 +419,43 @@ pub fn strip_key_params(query: &str) -> String {
         .split('&')
         .filter(|segment| !segment.is_empty())
         // Some servers also split on `;` (`target=a;apikey=K`): a segment goes if any of its
-        // `;` parts reads as the key.
+        // `;` parts reads as the key, or if one is hidden in it for a server that decodes the
+        // query before splitting it (`x=1%26apikey%3DK`).
         .filter(|segment| {
             !segment
                 .split(';')
                 .any(|part| reads_as_apikey(part.split('=').next().unwrap_or("")))
+                && !hidden_names(&form_decode(segment))
+                    .iter()
+                    .any(|name| reads_as_apikey(name))
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The names a server that decodes a whole query string before splitting it (once, or again as
+/// [`read_name`] allows for) finds inside one decoded `name=value` part of it: what
+/// follows each `&` or `;` in it, up to its `=` (`x=1&limit=9000` from `x=1%26limit%3D9000`,
+/// `x&limit=9000` from `x%26limit=9000`). A name without an `=` after it is no parameter and is
+/// left out.
+pub fn hidden_names(value: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut text = value.to_string();
+    for _ in 0..3 {
+        for piece in text.split(['&', ';']).skip(1) {
+            if let Some((name, _)) = piece.split_once('=') {
+                if !found.iter().any(|f| f == name) {
+                    found.push(name.to_string());
+                }
+            }
+        }
+        let decoded = form_decode(&text);
+        if decoded == text {
+            break;
+        }
+        text = decoded;
+    }
+    found
 }
 
 /// The one way this tool builds an HTTP client, for the API and for its own calls (the guard's
@@ -474,7 +503,10 @@ pub fn form_decode(text: &str) -> String {
 pub fn read_key(raw: &str) -> (String, Option<String>) {
     let mut name = raw.to_string();
     for _ in 0..3 {
+        // A name decoded to `limit=9000&x` is read up to its first `=` or `&`, as a server that
+        // decodes the query string before splitting it reads it (`limit`).
         let decoded = form_decode(&name);
+        let decoded = decoded.split(['&', '=']).next().unwrap_or("").to_string();
         if decoded == name {
             break;
         }

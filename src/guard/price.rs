@@ -149,7 +149,7 @@ pub enum Unreadable {
     },
     #[error("the query string holds a `;`, which some servers read as `&` (a separator between parameters); send `&` between parameters and %3B for a `;` in a value")]
     Semicolon,
-    #[error("the query parameter {sent} holds an encoded `&` or `;` followed by {hidden}, which a server that decodes the query string before splitting it reads as `{param}`, a parameter that changes this call's price; the guard cannot price that, so it did not send the call: send `{param}` as a parameter of its own and leave it out of other values")]
+    #[error("the query parameter {sent} holds an encoded `&` or `;` followed by {hidden}, which a server that decodes the query string before splitting it reads as `{param}`, a parameter that changes this call's price; the guard cannot price that, so it did not send the call: send `{param}` as a parameter of its own and leave it out of other names and values (a target URL whose own query names `{param}` cannot pass the guard: leave that part of its query out)")]
     Hidden {
         /// The parameter's name as sent.
         sent: String,
@@ -514,7 +514,9 @@ impl Input {
             check("query parameter", raw, name)?;
         }
         for (raw, _, value) in &self.query {
-            for hidden in hidden_names(value) {
+            // The name as sent can hide one too (`x%26limit=9000`), so the whole part is read.
+            let part = format!("{}={value}", transport::form_decode(raw));
+            for hidden in transport::hidden_names(&part) {
                 if let Some(a) = asked.iter().find(|a| may_read_as(&hidden, a)) {
                     return Err(Unreadable::Hidden {
                         sent: shown(raw),
@@ -535,30 +537,6 @@ impl Input {
             }
         }
     }
-}
-
-/// The names a server that decodes a whole query string before splitting it (once, or again as
-/// [`transport::read_name`] allows for) finds inside a parameter's decoded `value`: what follows
-/// each `&` or `;` in it, up to its `=` (`1&limit=9000` from `x=1%26limit%3D9000`). A name
-/// without an `=` after it is no parameter and is left out.
-fn hidden_names(value: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut text = value.to_string();
-    for _ in 0..3 {
-        for piece in text.split(['&', ';']).skip(1) {
-            if let Some((name, _)) = piece.split_once('=') {
-                if !found.iter().any(|f| f == name) {
-                    found.push(name.to_string());
-                }
-            }
-        }
-        let decoded = transport::form_decode(&text);
-        if decoded == text {
-            break;
-        }
-        text = decoded;
-    }
-    found
 }
 
 /// [`Input::spellings`] of a JSON object's keys, one level of the asked names' paths at a time

@@ -446,9 +446,9 @@ async fn concurrent_callers_keep_the_window(backend: &impl Backend) {
 
 async fn waiting_is_bounded(backend: &impl Backend) {
     // A wait of 700 ms at 1 request/second: the second slot needs the window's 1,025 ms, so it
-    // times out. The first is granted at once — unless its answer came too late to be used (a
-    // loaded machine's slow Redis round trip: the grant counts, and the next slot is a window
-    // away), when the first itself times out. Either way the slot that cannot be had within the
+    // times out. The first is granted at once — unless its grant came too late to be used (a
+    // loaded machine's slow Redis round trip or a descheduled thread: the grant is counted as
+    // missed, and the next slot is a window away), when the first itself times out. Either way the slot that cannot be had within the
     // wait is this error, and no second slot is ever granted within the window.
     let state = backend.state(0, 1, Duration::from_millis(700), 1000).await;
     let e = match state.slot().await {
@@ -456,7 +456,15 @@ async fn waiting_is_bounded(backend: &impl Backend) {
             .slot()
             .await
             .expect_err("a second slot within the 1 s window"),
-        Err(e) => e,
+        Err(e) => {
+            // Only that way: a first slot refused without a missed grant is a bug.
+            assert_eq!(
+                state.missed_slots(),
+                1,
+                "the first slot of a fresh window: {e}"
+            );
+            e
+        }
     };
     assert!(matches!(e, RateError::Timeout { rps: 1, .. }), "{e}");
     assert!(

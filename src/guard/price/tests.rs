@@ -1172,6 +1172,12 @@ fn other_spellings_of_a_price_parameter_are_refused() {
         ),
         "write it as `granularity=`",
     );
+    // A name that decodes to `limit=10000&x` is read as `limit` (a server decoding the query
+    // before splitting it): refused as another spelling of it.
+    refused(
+        get(all, "target=a&limit%3D10000%26x=1"),
+        "the query parameter \"limit%3D10000%26x\" may be read by the API as `limit`",
+    );
     // A raw `;`: servers splitting on it read `target=b` and `limit=10000`.
     for (path, query) in [
         (summary, "mode=host;target=a;target=b"),
@@ -1231,6 +1237,21 @@ fn other_spellings_of_a_price_parameter_are_refused() {
             "\"x\"",
             "\"target[]\"",
             "target",
+        ),
+        // In the name as sent: `x%26limit=10000` is `x` and `limit=10000` once decoded.
+        (
+            all,
+            "target=a&x%26limit=10000",
+            "\"x%26limit\"",
+            "\"limit\"",
+            "limit",
+        ),
+        (
+            all,
+            "target=a&x%26limit%3D10000",
+            "\"x%26limit%3D10000\"",
+            "\"limit\"",
+            "limit",
         ),
     ] {
         refused(
