@@ -438,9 +438,9 @@ pub fn strip_key_params(query: &str) -> String {
 /// follows each `&` or `;` in it, up to its `=` (`x=1&limit=9000` from `x=1%26limit%3D9000`,
 /// `x&limit=9000` from `x%26limit=9000`). A name without an `=` after it is no parameter and is
 /// left out.
-pub fn hidden_names(value: &str) -> Vec<String> {
+pub fn hidden_names(part: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let mut text = value.to_string();
+    let mut text = part.to_string();
     for _ in 0..3 {
         for piece in text.split(['&', ';']).skip(1) {
             if let Some((name, _)) = piece.split_once('=') {
