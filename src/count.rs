@@ -29,7 +29,12 @@ pub fn ceil_u64(x: f64) -> u64 {
 
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
+    group_digits(&n.to_string())
+}
+
+/// A run of ASCII digits grouped by thousands: `"1234567"` → `"1,234,567"` (for numbers wider
+/// than `u64`, such as a decimal's whole part).
+pub fn group_digits(digits: &str) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {

@@ -160,7 +160,28 @@ fn key_patterns(key: &[u8]) -> Vec<Vec<u8>> {
             lower.windows(MIN_RUN).map(<[u8]>::to_vec).collect()
         }
     };
-    let mut patterns = runs(key);
+    // The key in hex, unbroken (`xxd -p`, `hex::encode`, a hash-style dump): every piece of
+    // MIN_RUN bytes is 2 × MIN_RUN hex digits starting on a byte. Taken of the key as written and
+    // upper-cased (other bytes, other digits; the digits' own case is found because the views
+    // are compared without case).
+    let hex_runs = |text: &[u8]| -> Vec<Vec<u8>> {
+        let hex: Vec<u8> = text
+            .iter()
+            .flat_map(|b| {
+                let digit = |n: u8| b"0123456789abcdef"[usize::from(n & 0xf)];
+                [digit(b >> 4), digit(*b)]
+            })
+            .collect();
+        if hex.len() <= 2 * MIN_RUN {
+            vec![hex]
+        } else {
+            hex.windows(2 * MIN_RUN)
+                .step_by(2)
+                .map(<[u8]>::to_vec)
+                .collect()
+        }
+    };
+    let mut forms = vec![key.to_vec()];
     // The key without its separators (a UUID's dashes): a server that echoes it "normalised"
     // shows runs of 8 that the dashed key never has (`9c1e7b4d`).
     let compact: Vec<u8> = key
@@ -169,31 +190,13 @@ fn key_patterns(key: &[u8]) -> Vec<Vec<u8>> {
         .filter(u8::is_ascii_alphanumeric)
         .collect();
     if compact.len() != key.len() && compact.len() >= MIN_RUN {
-        patterns.extend(runs(&compact));
+        forms.push(compact);
     }
-    // The key in hex, unbroken (`xxd -p`, `hex::encode`, a hash-style dump): every piece of
-    // MIN_RUN bytes is 2 × MIN_RUN hex digits starting on a byte; for the key as written, without
-    // its separators, and upper-cased (other bytes, other digits; the digits' own case is found
-    // because the views are compared without case).
-    let mut hex_of = |bytes: &[u8]| {
-        let hex: Vec<u8> = bytes
-            .iter()
-            .flat_map(|b| {
-                let digit = |n: u8| b"0123456789abcdef"[usize::from(n & 0xf)];
-                [digit(b >> 4), digit(*b)]
-            })
-            .collect();
-        if hex.len() <= 2 * MIN_RUN {
-            patterns.push(hex);
-        } else {
-            patterns.extend(hex.windows(2 * MIN_RUN).step_by(2).map(<[u8]>::to_vec));
-        }
-    };
-    hex_of(key);
-    hex_of(&key.to_ascii_uppercase());
-    if compact.len() != key.len() && compact.len() >= MIN_RUN {
-        hex_of(&compact);
-        hex_of(&compact.to_ascii_uppercase());
+    let mut patterns = Vec::new();
+    for form in &forms {
+        patterns.extend(runs(form));
+        patterns.extend(hex_runs(form));
+        patterns.extend(hex_runs(&form.to_ascii_uppercase()));
     }
     for engine in [
         &base64::engine::general_purpose::STANDARD_NO_PAD,

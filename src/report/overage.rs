@@ -28,13 +28,7 @@ pub(crate) fn dollars(value: Decimal) -> String {
         None => ("", text.as_str()),
     };
     let (whole, cents) = text.split_once('.').unwrap_or((text, ""));
-    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
-    for (i, digit) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
+    let grouped = crate::count::group_digits(whole);
     if cents.is_empty() {
         format!("{sign}${grouped}")
     } else {

@@ -259,31 +259,22 @@ impl Routed {
     }
 
     async fn reply_to(&self, request: Request<Body>) -> (Answer, Option<u64>) {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router answers");
-        let (parts, body) = response.into_parts();
+        let (status, headers, body) = self.exchange(request).await;
         let header = |name: &str| {
-            parts
-                .headers
+            headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let retry_after = header("retry-after");
-        let charged = header("x-budget-units-charged").and_then(|v| v.parse().ok());
-        let status = parts.status.as_u16();
-        drop(parts);
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("body");
         let answer = Answer {
             status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-            retry_after,
+            body,
+            retry_after: header("retry-after"),
         };
-        (answer, charged)
+        (
+            answer,
+            header("x-budget-units-charged").and_then(|v| v.parse().ok()),
+        )
     }
 
     /// Each list of calls sent in order by a client of its own, all clients at once; the answers
